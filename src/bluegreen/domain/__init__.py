@@ -1,0 +1,1 @@
+"""Pure domain logic: parsing, models and decisions, with no I/O."""

@@ -1,0 +1,1 @@
+"""How the engine reaches hosts: the Runner protocol and its implementations."""

@@ -1,0 +1,58 @@
+"""The Runner protocol: the only way the engine touches a host.
+
+Hosts are named by an ssh target string exactly as written in the config (an alias from
+~/.ssh/config, or user@host[:port]). Implementations: `ssh.SSHRunner` (paramiko, pooled) and
+`fake.FakeRunner` (scripted, records every call, for unit tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bluegreen.domain.command import Command
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    host: str
+    command: str  # the masked display form
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+    def tail(self, lines: int = 20) -> str:
+        """Last lines of stdout+stderr, for error reports."""
+        text = "\n".join(part for part in (self.stdout.rstrip(), self.stderr.rstrip()) if part)
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Runner(Protocol):
+    def run(self, host: str, command: Command, *, timeout: float | None = None) -> CommandResult:
+        """Run one command; return its result whatever the exit status.
+
+        Raises TransportError (or a subclass) when the host cannot be reached or the command does
+        not finish within `timeout` seconds. A non-zero exit is NOT an exception here.
+        """
+        ...
+
+    def read_file(self, host: str, path: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist. TransportError otherwise."""
+        ...
+
+    def write_file_atomic(self, host: str, path: str, data: bytes, *, mode: int | None = None) -> None:
+        """Write to a temp file in the same directory, then rename over `path`.
+
+        Keeps the existing file's mode and owner (or `mode` for a new file). A reader sees the old
+        content or the new, never a partial file.
+        """
+        ...
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        ...
