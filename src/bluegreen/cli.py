@@ -1,0 +1,103 @@
+"""The people's interface: `bluegreen ...`. Thin: parses, calls the service or the lab, prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from bluegreen import __version__
+from bluegreen.errors import BlueGreenError
+
+err = Console(stderr=True)
+
+
+def fail(exc: BlueGreenError, debug: bool = False) -> None:
+    if debug:
+        err.print_exception()
+    err.print(f"[bold red]error:[/] {exc.message}")
+    if exc.hint:
+        err.print(f"[dim]hint:[/] {exc.hint}")
+    sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bluegreen")
+@click.option("--config", "config_path", envvar="BLUEGREEN_CONFIG", help="Config file (TOML).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """Blue/green releases behind HAProxy: status, deploy to STANDBY, switch traffic."""
+    ctx.obj = {"config": config_path, "debug": debug}
+
+
+@main.group()
+@click.option("--prefix", default="bluegreen-lab", show_default=True, help="Container name prefix.")
+@click.pass_context
+def lab(ctx: click.Context, prefix: str) -> None:
+    """The Docker lab: HAProxy + BLUE + GREEN + a git origin, on 127.0.0.1."""
+    ctx.obj["prefix"] = prefix
+
+
+def _lab(ctx: click.Context) -> Any:
+    from bluegreen.lab.controller import Lab
+
+    return Lab(ctx.obj["prefix"])
+
+
+@lab.command("up")
+@click.pass_context
+def lab_up(ctx: click.Context) -> None:
+    """Start a fresh lab; the last line printed is the path of its bluegreen config."""
+    try:
+        info = _lab(ctx).up(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"))
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    err.print(f"[green]lab up[/]: frontend {info.frontend}; use it with:")
+    err.print(f"  export BLUEGREEN_CONFIG={info.config_path}", soft_wrap=True)
+    click.echo(info.config_path)
+
+
+@lab.command("down")
+@click.pass_context
+def lab_down(ctx: click.Context) -> None:
+    """Remove every container, network and file of the lab."""
+    try:
+        count = _lab(ctx).down(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"))
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    err.print(f"lab down: {count} docker objects removed")
+
+
+@lab.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def lab_status(ctx: click.Context, as_json: bool) -> None:
+    """Where the lab's frontend and hosts are, and whether their containers run."""
+    try:
+        status = _lab(ctx).status()
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+        return
+    click.echo(f"frontend  {status['frontend']}")
+    click.echo(f"config    {status['config']}")
+    for role, host in status["hosts"].items():
+        ssh = host["ssh"] or "-"
+        click.echo(f"{role:8}  {host['state']:8}  ssh {ssh:18}  {host['container']}")
+
+
+@lab.command("commit")
+@click.option("--break", "breakage", type=click.Choice(["build", "health"]), help="Make it fail.")
+@click.pass_context
+def lab_commit(ctx: click.Context, breakage: str | None) -> None:
+    """Make a new commit of the sample app on the origin; the last line printed is its sha."""
+    try:
+        sha = _lab(ctx).commit(breakage)
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    click.echo(sha)
