@@ -101,3 +101,17 @@ def lab_commit(ctx: click.Context, breakage: str | None) -> None:
     except BlueGreenError as exc:
         fail(exc, ctx.obj["debug"])
     click.echo(sha)
+
+
+@main.command()
+@click.option("--keep", is_flag=True, help="Leave the lab running afterwards.")
+@click.pass_context
+def demo(ctx: click.Context, keep: bool) -> None:
+    """Run the demo on a fresh Docker lab."""
+    from bluegreen.lab.demo import run_demo
+
+    try:
+        code = run_demo(lambda msg: err.print(msg, soft_wrap=True), keep=keep)
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    sys.exit(code)

@@ -1,0 +1,44 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what they need:
+# a virtual environment from the lock file, a Docker engine, and the lab's base image.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export TESTCONTAINERS_RYUK_DISABLED := true
+
+.PHONY: demo test lint unit lab-tests bench docker venv clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+docker:
+	bash scripts/ensure-docker.sh
+	bash scripts/ensure-base-image.sh
+
+demo: venv docker
+	$(BIN)/bluegreen demo
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy --strict src
+
+unit: venv
+	$(BIN)/pytest tests/unit -q
+
+test: lint docker
+	$(BIN)/pytest -q
+
+bench: venv docker
+	$(BIN)/python -m bench.status
+	$(BIN)/python -m bench.deploy
+	$(BIN)/python -m bench.switch
+
+clean:
+	-$(BIN)/bluegreen lab down
+	rm -rf $(VENV)

@@ -1,0 +1,31 @@
+"""Shared fixtures. The lab fixtures start the real Docker lab once per session.
+
+A lab test never skips: when Docker is missing the fixture errors, and the run fails loudly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bluegreen.lab.controller import Lab, LabInfo
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test")
+    state_dir = Path(tmp_path_factory.mktemp("lab"))
+    lab = Lab(prefix, state_dir=state_dir)
+    lab.up()
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab_info(lab: Lab) -> LabInfo:
+    return lab.info()
