@@ -34,6 +34,74 @@ def main(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     ctx.obj = {"config": config_path, "debug": debug}
 
 
+def _service(ctx: click.Context) -> Any:
+    from bluegreen.service import Service
+
+    return Service.from_path(ctx.obj["config"])
+
+
+@main.command()
+@click.argument("app", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, app: str | None, as_json: bool) -> None:
+    """Which server is LIVE and which STANDBY, their health, drift and locks.
+
+    Exit code 0 only when the answer is certain (routing unambiguous) for every app shown.
+    """
+    from bluegreen.cli_render import print_status
+
+    out = Console()
+    try:
+        with _service(ctx) as service:
+            apps = [app] if app else [a.app for a in service.list_apps()]
+            results = [service.status(name) for name in apps]
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    if as_json:
+        payload: Any = [r.model_dump(mode="json") for r in results]
+        click.echo(json.dumps(payload[0] if app else payload, indent=2))
+    else:
+        for result in results:
+            print_status(out, result)
+    sys.exit(0 if all(r.certain for r in results) else 12)
+
+
+@main.command("inspect-cfg")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--app", "app_name", required=True, help="App whose servers to look for.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def inspect_cfg(ctx: click.Context, file: str, app_name: str, as_json: bool) -> None:
+    """Analyse a local haproxy.cfg offline: which of APP's servers it routes to.
+
+    Uses the app's server names and addresses from the config. Exit 0 when routing is certain.
+    """
+    from dataclasses import asdict
+
+    from bluegreen.domain.config import load_config
+    from bluegreen.domain.haproxy_cfg import parse
+    from bluegreen.domain.routing import analyze_routing, describe
+    from bluegreen.engine.status import server_specs
+
+    try:
+        app = load_config(ctx.obj["config"]).app(app_name)
+        with open(file, encoding="utf-8", errors="replace", newline="") as handle:
+            analysis = analyze_routing(parse(handle.read()), app.frontend, server_specs(app))
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    if as_json:
+        data = asdict(analysis)
+        data["certain"] = analysis.certain
+        data["summary"] = describe(analysis)
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(describe(analysis))
+        for problem in analysis.problems:
+            click.echo(f"! {problem}")
+    sys.exit(0 if analysis.certain else 12)
+
+
 @main.group()
 @click.option("--prefix", default="bluegreen-lab", show_default=True, help="Container name prefix.")
 @click.pass_context

@@ -9,6 +9,7 @@ answering through HAProxy). It writes a ready-to-use bluegreen config and `lab.j
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -76,8 +77,8 @@ def default_state_dir(prefix: str) -> Path:
 
 
 def _docker() -> Any:
-    import docker
-    import docker.errors
+    # Imported by name: the repository's own docker/ folder would shadow the SDK for mypy.
+    docker: Any = importlib.import_module("docker")
 
     try:
         client = docker.from_env()
@@ -129,7 +130,9 @@ class Lab:
         key_path = self.state_dir / "id_ed25519"
         public_key = generate_keypair(key_path)
 
-        network = self.client.networks.create(self.name("net"), driver="bridge", labels=self._labels())
+        network = self.client.networks.create(
+            self.name("net"), driver="bridge", labels=self._labels()
+        )
         say(f"network {network.name}")
         origin = self._run(tags["origin"], "origin", network.name, ports={})
         initial = self._exec(origin, ["lab-commit", "--init"]).strip().splitlines()[-1]
@@ -209,7 +212,9 @@ class Lab:
         import docker.errors
 
         count = 0
-        by_label = self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.prefix}"})
+        by_label = self.client.containers.list(
+            all=True, filters={"label": f"{LABEL}={self.prefix}"}
+        )
         by_name = [
             c
             for c in self.client.containers.list(all=True, filters={"name": f"^{self.prefix}-"})

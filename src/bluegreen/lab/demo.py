@@ -32,7 +32,9 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
     seen = count_colors(info.frontend, 20)
     say("   " + ", ".join(f"{color.upper()}: {n}" for color, n in seen.items()))
     if keep:
-        say(f"lab kept: export BLUEGREEN_CONFIG={info.config_path}; `bluegreen lab down` removes it")
+        say(
+            f"lab kept: export BLUEGREEN_CONFIG={info.config_path}; `bluegreen lab down` removes it"
+        )
     else:
         lab.down()
         say("3. lab down: every container, network and key removed")

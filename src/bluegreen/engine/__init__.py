@@ -1,0 +1,1 @@
+"""Orchestration over a Runner: status, deploy, switch. No transport or interface imports here."""

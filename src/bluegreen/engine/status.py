@@ -1,0 +1,372 @@
+"""get_deployment_status: which server is LIVE, which is STANDBY, and whether anything disagrees.
+
+Every remote read runs at once (cfg, state file, lock, runtime API, health probes, deployed
+commits), so status costs about one round trip. A host that cannot be reached is reported as such;
+it never fails the whole answer. haproxy.cfg decides LIVE/STANDBY; everything else is a witness.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bluegreen.domain import lock as lock_mod
+from bluegreen.domain.command import Command
+from bluegreen.domain.config import AppConfig
+from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.probe import HealthResult, health_command, health_url, parse_health
+from bluegreen.domain.reconcile import reconcile
+from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
+from bluegreen.domain.runtime import (
+    CfgServer,
+    RuntimeOutputError,
+    StatRow,
+    parse_show_servers_state,
+    parse_show_stat,
+    runtime_disagreements,
+)
+from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
+from bluegreen.engine.context import Context
+from bluegreen.engine.haproxy_reads import runtime_command
+from bluegreen.errors import BlueGreenError
+from bluegreen.models import (
+    AppStatus,
+    DriftItem,
+    Health,
+    LockHolder,
+    Role,
+    Routing,
+    ServerStatus,
+    StateFileView,
+)
+from bluegreen.transport.base import CommandResult
+from bluegreen.transport.parallel import parallel
+
+# HEAD's commit and when HEAD last moved (the reflog): what is deployed and since when.
+_DEPLOYED = (
+    'git -C "$1" log -g -1 --date=iso-strict --format="%H %gd" 2>/dev/null'
+    ' || git -C "$1" log -1 --format="%H HEAD@{%cI}"'
+)
+
+
+def deployed_command(app_dir: str) -> Command:
+    return Command.of("sh", "-c", _DEPLOYED, "bluegreen-status", app_dir, mutating=False)
+
+
+def server_specs(app: AppConfig) -> list[ServerSpec]:
+    return [
+        ServerSpec(color=color, address=cfg.address, backend=cfg.backend, server=cfg.server)
+        for color, cfg in app.servers.items()
+    ]
+
+
+@dataclass
+class Reads:
+    """What the parallel reads brought back (a value, or the exception that stopped it)."""
+
+    cfg: bytes | Exception | None
+    state: bytes | Exception | None
+    holder: bytes | Exception | None
+    stat: CommandResult | Exception
+    servers_state: CommandResult | Exception
+    health: dict[str, CommandResult | Exception]
+    deployed: dict[str, CommandResult | Exception]
+
+
+def read_everything(ctx: Context, app_name: str, app: AppConfig) -> Reads:
+    hp = ctx.config.haproxy
+    runner = ctx.runner
+    colors = list(app.servers)
+    timeout = app.health.timeout_s + 10
+
+    def probe(color: str) -> Callable[[], CommandResult]:
+        address = _probe_address(app, color)
+        command = health_command(address, app.health.path, app.health.timeout_s)
+        return lambda: runner.run(hp.ssh, command, timeout=timeout)
+
+    def deployed(color: str) -> Callable[[], CommandResult]:
+        server = app.servers[color]
+        return lambda: runner.run(server.ssh, deployed_command(app.app_dir), timeout=30)
+
+    calls: list[Callable[[], object]] = [
+        lambda: runner.read_file(hp.ssh, hp.config_path),
+        lambda: runner.read_file(hp.ssh, app.state_file),
+        lambda: runner.read_file(hp.ssh, lock_mod.holder_path(hp.work_dir, app_name)),
+        lambda: runner.run(hp.ssh, runtime_command(hp.runtime_socket, "show stat"), timeout=15),
+        lambda: runner.run(
+            hp.ssh, runtime_command(hp.runtime_socket, "show servers state"), timeout=15
+        ),
+        *(probe(c) for c in colors),
+        *(deployed(c) for c in colors),
+    ]
+    out = parallel(calls)
+    n = len(colors)
+    return Reads(
+        cfg=out[0],  # type: ignore[arg-type]
+        state=out[1],  # type: ignore[arg-type]
+        holder=out[2],  # type: ignore[arg-type]
+        stat=out[3],  # type: ignore[arg-type]
+        servers_state=out[4],  # type: ignore[arg-type]
+        health=dict(zip(colors, out[5 : 5 + n], strict=True)),  # type: ignore[arg-type]
+        deployed=dict(zip(colors, out[5 + n :], strict=True)),  # type: ignore[arg-type]
+    )
+
+
+def _probe_address(app: AppConfig, color: str) -> str:
+    host = app.servers[color].address.rsplit(":", 1)[0]
+    return f"{host}:{app.health_port(color)}"
+
+
+def get_status(ctx: Context, app_name: str) -> AppStatus:
+    started = time.monotonic()
+    app = ctx.config.app(app_name)
+    reads = read_everything(ctx, app_name, app)
+    problems: list[str] = []
+    hp = ctx.config.haproxy
+
+    analysis, routing = _routing(reads.cfg, hp.ssh, hp.config_path, app, problems)
+    reading, state_view = _state(reads.state, app, problems)
+    drift = []
+    if reading is not None:
+        for d in reconcile(analysis.live if analysis else None, _standby(analysis), reading):
+            drift.append(DriftItem(field=d.field, state_file=d.state_file_value,
+                                   haproxy=d.haproxy_value, message=d.message))  # fmt: skip
+    problems += [d.message for d in drift]
+
+    stat_rows, runtime_findings, runtime_error = _runtime(reads, analysis)
+    problems += runtime_findings
+    holder = _lock(reads.holder, ctx, problems)
+
+    servers: list[ServerStatus] = []
+    for color, server in app.servers.items():
+        route = analysis.route(color) if analysis else None
+        health = _health(reads.health[color], app, color)
+        row = _stat_row(
+            stat_rows, route.backend if route else None, route.server if route else None
+        )
+        commit, deployed_at, host_error = _deployed(reads.deployed[color], server.ssh)
+        role: Role | None = None
+        if analysis and analysis.certain:
+            role = "LIVE" if color == analysis.live else "STANDBY"
+        servers.append(
+            ServerStatus(
+                color=color,
+                role=role,
+                ssh=server.ssh,
+                address=server.address,
+                backend=route.backend if route else None,
+                server=route.server if route else None,
+                reachable=host_error is None,
+                healthy=health.healthy,
+                health=health,
+                commit=commit,
+                deployed_at=deployed_at,
+                runtime_state=row.state if row else None,
+                error=host_error,
+            )
+        )
+        label = f"{color.upper()}" + (f" ({role})" if role else "")
+        if host_error:
+            problems.append(f"{label} host is unreachable over SSH: {host_error}")
+        if not health.healthy:
+            problems.append(f"{label} is not healthy: {health.error}")
+
+    live = next((s for s in servers if s.role == "LIVE"), None)
+    standby = next((s for s in servers if s.role == "STANDBY"), None)
+    state = reading.state if reading else None
+    status = AppStatus(
+        app=app_name,
+        certain=bool(analysis and analysis.certain),
+        live=live,
+        standby=standby,
+        servers=servers,
+        routing=routing,
+        runtime_disagreements=runtime_findings,
+        runtime_error=runtime_error,
+        state_file=state_view,
+        drift=drift,
+        lock=holder,
+        last_switch=format_timestamp(state.last_switch) if state and state.last_switch else None,
+        switch_count=state.switch_count if state else None,
+        problems=problems,
+        checked_at=ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    status.next_step = _next_step(status)
+    return status
+
+
+def _standby(analysis: RoutingAnalysis | None) -> str | None:
+    return analysis.standby if analysis else None
+
+
+def _routing(
+    raw: bytes | Exception | None, host: str, path: str, app: AppConfig, problems: list[str]
+) -> tuple[RoutingAnalysis | None, Routing]:
+    def unknown(reason: str) -> tuple[None, Routing]:
+        problems.append(reason)
+        return None, Routing(
+            certain=False, frontend=app.frontend, summary=reason, problems=[reason]
+        )
+
+    if isinstance(raw, Exception):
+        return unknown(f"cannot read haproxy.cfg from {host}: {raw}")
+    if raw is None:
+        return unknown(f"haproxy.cfg not found at {path} on {host}")
+    try:
+        analysis = analyze_routing(parse(raw.decode(errors="replace")), app.frontend,
+                                   server_specs(app))  # fmt: skip
+    except BlueGreenError as exc:
+        return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
+    problems.extend(analysis.problems)
+    routing = Routing(
+        certain=analysis.certain,
+        style=analysis.style,
+        frontend=analysis.frontend,
+        summary=describe(analysis),
+        problems=list(analysis.problems),
+    )
+    return analysis, routing
+
+
+def _state(
+    raw: bytes | Exception | None, app: AppConfig, problems: list[str]
+) -> tuple[StateReading | None, StateFileView]:
+    if isinstance(raw, Exception):
+        message = f"cannot read the state file: {raw}"
+        problems.append(message)
+        return None, StateFileView(path=app.state_file, present=False, valid=False, error=message)
+    reading = parse_state(raw, list(app.servers))
+    view = StateFileView(
+        path=app.state_file,
+        present=reading.status != "missing",
+        valid=reading.ok,
+        contents=dict(reading.state.document) if reading.state.document else None,
+        error="; ".join(reading.describe()) or None,
+    )
+    return reading, view
+
+
+def _runtime(
+    reads: Reads, analysis: RoutingAnalysis | None
+) -> tuple[tuple[StatRow, ...], list[str], str | None]:
+    rows: tuple[StatRow, ...] = ()
+    errors: list[str] = []
+    stat = reads.stat
+    if isinstance(stat, Exception):
+        errors.append(str(stat))
+    elif not stat.ok:
+        errors.append(f"`show stat` failed: {stat.tail(3)}")
+    else:
+        try:
+            rows = parse_show_stat(stat.stdout)
+        except RuntimeOutputError as exc:
+            errors.append(str(exc))
+    states = None
+    ss = reads.servers_state
+    if isinstance(ss, CommandResult) and ss.ok:
+        try:
+            states = parse_show_servers_state(ss.stdout)
+        except RuntimeOutputError as exc:
+            errors.append(str(exc))
+    error = ("HAProxy's runtime API did not answer: " + "; ".join(errors)) if errors else None
+    if analysis is None or (not rows and states is None):
+        return rows, [], error
+    cfg_servers = [
+        CfgServer(
+            color=route.color,
+            backend=route.backend,
+            server=route.server,
+            disabled="disabled" in route.markers,
+            backup="backup" in route.markers,
+            weight=_int(route.weight),
+            routed=route.color == analysis.live,
+        )
+        for route in analysis.colors
+        if route.backend and route.server
+    ]
+    report = runtime_disagreements(cfg_servers, rows or None, states)
+    return rows, list(report.disagreements), error
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _stat_row(rows: tuple[StatRow, ...], backend: str | None, server: str | None) -> StatRow | None:
+    return next(
+        (r for r in rows if r.pxname == backend and r.svname == server and r.is_server), None
+    )
+
+
+def _health(outcome: CommandResult | Exception, app: AppConfig, color: str) -> Health:
+    url = health_url(_probe_address(app, color), app.health.path)
+    if isinstance(outcome, Exception):
+        return Health(url=url, healthy=False, error=f"probe could not run: {outcome}")
+    result: HealthResult = parse_health(
+        url, outcome.exit_status, outcome.stdout, outcome.stderr, app.health.expect_status
+    )
+    return Health(
+        url=result.url,
+        healthy=result.healthy,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        color=result.color,
+        commit=result.commit,
+        error=result.error,
+    )
+
+
+def _deployed(
+    outcome: CommandResult | Exception, host: str
+) -> tuple[str | None, str | None, str | None]:
+    if isinstance(outcome, Exception):
+        return None, None, str(outcome)
+    if not outcome.ok:
+        return None, None, None if outcome.exit_status != 128 else "app dir is not a git checkout"
+    words = outcome.stdout.strip().split(" ", 1)
+    commit = words[0] if words and len(words[0]) >= 7 else None
+    when = None
+    if len(words) == 2 and "@{" in words[1]:
+        when = words[1].split("@{", 1)[1].rstrip("}")
+    return commit, when, None
+
+
+def _lock(raw: bytes | Exception | None, ctx: Context, problems: list[str]) -> LockHolder | None:
+    if isinstance(raw, Exception) or raw is None:
+        return None
+    holder = lock_mod.parse_holder(raw)
+    if holder is None:
+        problems.append("the lock exists but its holder file is unreadable")
+        return None
+    stale = holder.is_stale(ctx.now(), socket.gethostname())
+    if stale:
+        problems.append(f"a STALE lock is held: {holder.describe()}; break it with breakLock")
+    return LockHolder(
+        operation=holder.operation,
+        user=holder.user,
+        host=holder.host,
+        pid=holder.pid,
+        since=holder.since,
+        stale=stale,
+    )
+
+
+def _next_step(status: AppStatus) -> str:
+    if not status.certain:
+        return "Fix haproxy.cfg's routing for this app (see routing.problems) before deploying."
+    assert status.live and status.standby
+    if status.lock:
+        return f"Wait: {status.lock.operation} is in progress (or break a stale lock)."
+    standby = status.standby
+    if not standby.healthy:
+        return f"STANDBY {standby.color.upper()} is unhealthy: deploy_to_standby repairs it."
+    if status.live.commit and standby.commit and status.live.commit != standby.commit:
+        return (f"STANDBY {standby.color.upper()} runs {standby.commit[:12]}: test it at "
+                f"{standby.address}, then switch_traffic to release it.")  # fmt: skip
+    return "Both servers run the same commit: deploy_to_standby to release a new version."

@@ -1,0 +1,110 @@
+"""Result models shared by the engine, the service, the CLI's --json and the MCP tools.
+
+One model per answer, so a person's `--json` and an assistant's structured content are the same.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["LIVE", "STANDBY"]
+
+
+class Health(BaseModel):
+    url: str
+    healthy: bool
+    status_code: int | None = None
+    latency_ms: float | None = None
+    color: str | None = Field(
+        default=None, description="Colour the app reports in its health body."
+    )
+    commit: str | None = Field(
+        default=None, description="Commit the app reports in its health body."
+    )
+    error: str | None = None
+
+
+class ServerStatus(BaseModel):
+    color: str
+    role: Role | None = Field(
+        default=None, description="From haproxy.cfg; None when routing is unclear."
+    )
+    ssh: str
+    address: str = Field(description="host:port as HAProxy reaches the server.")
+    backend: str | None = None
+    server: str | None = None
+    reachable: bool | None = Field(default=None, description="Whether SSH to the host worked.")
+    healthy: bool | None = None
+    health: Health | None = None
+    commit: str | None = Field(
+        default=None, description="Commit checked out in the app dir on the host."
+    )
+    deployed_at: str | None = Field(
+        default=None, description="When that commit was deployed (ISO 8601)."
+    )
+    runtime_state: str | None = Field(
+        default=None, description="HAProxy's running view, e.g. UP, MAINT."
+    )
+    error: str | None = None
+
+
+class Routing(BaseModel):
+    certain: bool
+    style: str | None = None
+    frontend: str
+    summary: str
+    problems: list[str] = []
+
+
+class DriftItem(BaseModel):
+    field: str
+    state_file: str | None
+    haproxy: str | None
+    message: str
+
+
+class StateFileView(BaseModel):
+    path: str
+    present: bool
+    valid: bool
+    contents: dict[str, object] | None = None
+    error: str | None = None
+
+
+class LockHolder(BaseModel):
+    operation: str
+    user: str
+    host: str
+    pid: int
+    since: str
+    stale: bool = False
+
+
+class AppStatus(BaseModel):
+    app: str
+    certain: bool = Field(description="True when LIVE/STANDBY are known without doubt.")
+    live: ServerStatus | None = None
+    standby: ServerStatus | None = None
+    servers: list[ServerStatus] = Field(description="Both servers, whatever their role.")
+    routing: Routing
+    runtime_disagreements: list[str] = []
+    runtime_error: str | None = None
+    state_file: StateFileView
+    drift: list[DriftItem] = []
+    lock: LockHolder | None = None
+    last_switch: str | None = None
+    switch_count: int | None = None
+    problems: list[str] = Field(
+        default_factory=list, description="Everything that needs a person's attention."
+    )
+    next_step: str = Field(default="", description="What to do next, in one sentence.")
+    checked_at: str
+    duration_ms: float
+
+
+class AppSummary(BaseModel):
+    app: str
+    frontend: str
+    servers: dict[str, str] = Field(description="colour -> address as HAProxy sees it")
