@@ -17,7 +17,7 @@ from bluegreen.lab.controller import Lab, LabInfo
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test")
-    state_dir = Path(tmp_path_factory.mktemp("lab"))
+    state_dir = Path(tmp_path_factory.mktemp("lab")) / prefix
     lab = Lab(prefix, state_dir=state_dir)
     lab.up()
     try:

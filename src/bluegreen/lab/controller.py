@@ -273,6 +273,23 @@ class Lab:
         argv = ["lab-commit"] + (["--break", breakage] if breakage else [])
         return self._exec(self.container("origin"), argv).strip().splitlines()[-1]
 
+    def reset(self) -> None:
+        """Back to the state `up` left: every container running, the initial haproxy.cfg loaded,
+        no state file, lock, history or backups, BLUE and GREEN on the initial commit."""
+        info = self.info()
+        for role in ("origin", *COLORS, "haproxy"):
+            container = self.container(role)
+            if container.status != "running":
+                container.start()
+        for color in COLORS:
+            self._exec(self.container(color), ["sh", "-c", _RESET_APP, "reset", info.initial_commit])
+        self._exec(self.container("haproxy"), ["sh", "-c", _RESET_HAPROXY])
+        for color in COLORS:
+            app_url = info.hosts[color].app
+            assert app_url is not None
+            _wait_for_color(app_url + "/health", color)
+        _wait_for_color(info.frontend + "/health", "blue")
+
     def exec(self, role: str, argv: list[str]) -> str:
         return self._exec(self.container(role), argv)
 
@@ -339,6 +356,24 @@ cd {APP_DIR}
 python3 build.py >/dev/null
 until supervisorctl status >/dev/null 2>&1 || [ $? -eq 3 ]; do sleep 0.1; done
 supervisorctl start {APP} >/dev/null
+"""
+
+
+_RESET_APP = f"""set -e
+until supervisorctl status >/dev/null 2>&1 || [ $? -eq 3 ]; do sleep 0.1; done
+cd {APP_DIR}
+if [ "$(git rev-parse HEAD)" != "$1" ] || [ ! -f dist/app.py ]; then
+  git checkout -q --force "$1" && python3 build.py >/dev/null
+fi
+rm -f .env.display
+supervisorctl restart {APP} >/dev/null
+"""
+
+_RESET_HAPROXY = """set -e
+rm -rf /var/lib/bluegreen /var/lib/haproxy/*.json
+cp /etc/haproxy/haproxy.cfg.lab-initial /etc/haproxy/haproxy.cfg
+# A reload starts a new worker from the file: runtime changes made by hand are gone with it.
+haproxy-reload >/dev/null
 """
 
 

@@ -1,0 +1,657 @@
+"""HAProxy's runtime view (stats socket and master CLI), parsed, and compared with haproxy.cfg.
+
+Parsers are pure functions over the text HAProxy 2.6 prints; columns are found through each
+command's header line, so extra or reordered columns in other versions are harmless. When the
+text is not the expected output at all (e.g. `Permission denied.` or `Unknown command.`), the
+parsers raise RuntimeOutputError quoting it, instead of returning an empty and misleading view.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final, Literal
+
+
+class RuntimeOutputError(ValueError):
+    """The runtime API answered something other than the output of the command we sent."""
+
+
+def _unexpected(command: str, text: str) -> RuntimeOutputError:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    said = f": {first[:120]!r}" if first else " (empty output)"
+    return RuntimeOutputError(f"unexpected answer to `{command}`{said}")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "", "-") else None
+    except ValueError:
+        return None
+
+
+def _text(value: str | None) -> str | None:
+    return value if value not in (None, "") else None
+
+
+# ---- show stat -----------------------------------------------------------------------------
+
+STAT_TYPES: Final = {0: "frontend", 1: "backend", 2: "server", 3: "listener"}
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One `show stat` line: a frontend, a backend (svname BACKEND) or one of its servers."""
+
+    pxname: str
+    svname: str
+    status: str | None  # raw: UP, DOWN, "UP 1/3", "MAINT (via bk/srv)", "no check", OPEN ...
+    weight: int | None  # effective weight (server), total weight (backend)
+    uweight: int | None  # user weight, the one `set weight` changes (2.4+)
+    act: int | None  # server: 1 when active; backend: number of active servers
+    bck: int | None  # server: 1 when backup; backend: number of backup servers
+    scur: int | None  # current sessions
+    check_status: str | None  # L7OK, L4CON, L7STS ... ("* " in-progress marker removed)
+    check_code: int | None
+    check_desc: str | None
+    last_chk: str | None
+    tracked: str | None  # "backend/server" this server tracks
+    throttle: int | None  # slowstart percentage while warming up
+    type: int | None
+    fields: Mapping[str, str] = field(compare=False, repr=False)  # every column, by name
+
+    @property
+    def kind(self) -> str:
+        if self.type in STAT_TYPES:
+            return STAT_TYPES[self.type]
+        return {"FRONTEND": "frontend", "BACKEND": "backend"}.get(self.svname, "server")
+
+    @property
+    def is_server(self) -> bool:
+        return self.kind == "server"
+
+    @property
+    def state(self) -> str:
+        """The status without its detail: UP, DOWN, MAINT, DRAIN, NOLB, "no check", OPEN..."""
+        return status_word(self.status)
+
+    @property
+    def status_detail(self) -> str | None:
+        """What follows the state word: "1/3", "via bk/srv", "resolution", "agent"."""
+        if not self.status or self.state == "no check":
+            return None
+        rest = self.status[len(self.state) :].strip().strip("()").strip()
+        return rest or None
+
+
+def status_word(status: str | None) -> str:
+    if not status:
+        return "unknown"
+    if status.lower().startswith("no check"):
+        return "no check"
+    return re.split(r"[\s(]", status.strip(), maxsplit=1)[0].upper()
+
+
+def parse_show_stat(text: str) -> tuple[StatRow, ...]:
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if _is_stat_header(line)), None)
+    if start is None:
+        raise _unexpected("show stat", text)
+    names = [name.strip() for name in lines[start][1:].split(",")]
+    rows: list[StatRow] = []
+    body = [line for line in lines[start + 1 :] if line.strip()]
+    for values in csv.reader(body):
+        cells = {name: value for name, value in zip(names, values, strict=False) if name}
+        rows.append(_stat_row(cells))
+    return tuple(rows)
+
+
+def _is_stat_header(line: str) -> bool:
+    names = {name.strip() for name in line[1:].split(",")}
+    return line.startswith("#") and {"pxname", "svname"} <= names
+
+
+def _stat_row(cells: dict[str, str]) -> StatRow:
+    check_status = _text(cells.get("check_status"))
+    if check_status and check_status.startswith("* "):
+        check_status = check_status[2:]
+    return StatRow(
+        pxname=cells.get("pxname", ""),
+        svname=cells.get("svname", ""),
+        status=_text(cells.get("status")),
+        weight=_int(cells.get("weight")),
+        uweight=_int(cells.get("uweight")),
+        act=_int(cells.get("act")),
+        bck=_int(cells.get("bck")),
+        scur=_int(cells.get("scur")),
+        check_status=check_status,
+        check_code=_int(cells.get("check_code")),
+        check_desc=_text(cells.get("check_desc")),
+        last_chk=_text(cells.get("last_chk")),
+        tracked=_text(cells.get("tracked")),
+        throttle=_int(cells.get("throttle")),
+        type=_int(cells.get("type")),
+        fields=MappingProxyType(cells),
+    )
+
+
+# ---- show servers state --------------------------------------------------------------------
+
+OP_STATES: Final = {0: "stopped", 1: "starting", 2: "running", 3: "stopping"}
+# srv_admin_state bits (HAProxy 2.6 include/haproxy/server-t.h).
+ADMIN_FLAGS: Final = (
+    (0x01, "FMAINT"),  # forced into maintenance (runtime API, or `disabled` with CMAINT)
+    (0x02, "IMAINT"),  # inherited from a tracked server
+    (0x04, "CMAINT"),  # `disabled` in the configuration it was loaded with
+    (0x08, "FDRAIN"),  # forced into drain (runtime API)
+    (0x10, "IDRAIN"),  # inherited drain
+    (0x20, "RMAINT"),  # address resolution failed
+    (0x40, "HMAINT"),  # FQDN changed from the runtime API
+)
+_MAINT_MASK: Final = 0x01 | 0x02 | 0x20  # HAProxy's SRV_ADMF_MAINT: CMAINT alone is not MAINT
+_DRAIN_MASK: Final = 0x08 | 0x10
+
+
+def op_state_word(value: int) -> str:
+    return OP_STATES.get(value, f"unknown({value})")
+
+
+def admin_state_words(value: int) -> tuple[str, ...]:
+    return tuple(name for bit, name in ADMIN_FLAGS if value & bit)
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One `show servers state` line."""
+
+    backend_id: int | None
+    backend: str
+    server_id: int | None
+    server: str
+    addr: str | None
+    op_state: int | None
+    admin_state: int
+    uweight: int | None  # current user weight
+    iweight: int | None  # initial weight, from the configuration it was loaded with
+    port: int | None
+    fields: Mapping[str, str] = field(compare=False, repr=False)
+
+    @property
+    def op_state_name(self) -> str:
+        return "unknown" if self.op_state is None else op_state_word(self.op_state)
+
+    @property
+    def admin_flags(self) -> tuple[str, ...]:
+        return admin_state_words(self.admin_state)
+
+    @property
+    def in_maintenance(self) -> bool:
+        return bool(self.admin_state & _MAINT_MASK)
+
+    @property
+    def draining(self) -> bool:
+        return bool(self.admin_state & _DRAIN_MASK)
+
+
+def parse_show_servers_state(text: str) -> tuple[ServerState, ...]:
+    names: list[str] | None = None
+    rows: list[ServerState] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.isdigit():  # blank, or the format version ("1")
+            continue
+        if line.startswith("#"):
+            if "be_name" in line:
+                names = line[1:].split()
+            continue
+        if names is None:
+            raise _unexpected("show servers state", text)
+        rows.append(_server_state(dict(zip(names, line.split(), strict=False))))
+    if names is None:
+        raise _unexpected("show servers state", text)
+    return tuple(rows)
+
+
+def _server_state(cells: dict[str, str]) -> ServerState:
+    admin = cells.get("srv_admin_state", "0")
+    try:
+        admin_state = int(admin, 16) if admin.lower().startswith("0x") else int(admin)
+    except ValueError:
+        admin_state = 0
+    return ServerState(
+        backend_id=_int(cells.get("be_id")),
+        backend=cells.get("be_name", ""),
+        server_id=_int(cells.get("srv_id")),
+        server=cells.get("srv_name", ""),
+        addr=None if cells.get("srv_addr") in (None, "-") else cells["srv_addr"],
+        op_state=_int(cells.get("srv_op_state")),
+        admin_state=admin_state,
+        uweight=_int(cells.get("srv_uweight")),
+        iweight=_int(cells.get("srv_iweight")),
+        port=_int(cells.get("srv_port")),
+        fields=MappingProxyType(cells),
+    )
+
+
+# ---- show proc (master CLI) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcEntry:
+    pid: int
+    kind: str  # "master", "worker", or a program's name
+    reloads: int | None
+    uptime: str | None  # as printed: 0d00h02m07s
+    version: str | None
+
+    @property
+    def uptime_s(self) -> int | None:
+        match = re.fullmatch(r"(\d+)d(\d+)h(\d+)m(\d+)s", self.uptime or "")
+        if not match:
+            return None
+        days, hours, minutes, seconds = (int(g) for g in match.groups())
+        return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    master: ProcEntry | None
+    failed_reloads: int | None  # "N [failed: M]" on the master line (2.6+), else None
+    workers: tuple[ProcEntry, ...]
+    old_workers: tuple[ProcEntry, ...]  # from earlier reloads, still finishing connections
+    programs: tuple[ProcEntry, ...]
+
+    @property
+    def master_reloads(self) -> int | None:
+        return self.master.reloads if self.master else None
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        return tuple(w.pid for w in self.workers)
+
+    @property
+    def old_worker_pids(self) -> tuple[int, ...]:
+        return tuple(w.pid for w in self.old_workers)
+
+
+_FAILED = re.compile(r"(\d+)\s+\[failed:\s*(\d+)\]")
+_WAS = re.compile(r"\[was:\s*(\d+)\]")  # old workers' relative PID before 2.5
+_SECTIONS: Final = {
+    "# workers": "workers",
+    "# old workers": "old_workers",
+    "# programs": "programs",
+    "# old programs": "old_programs",
+}
+
+
+def parse_show_proc(text: str) -> ProcInfo:
+    columns: list[str] | None = None
+    section = "master"
+    found: dict[str, list[ProcEntry]] = {name: [] for name in ("master", *_SECTIONS.values())}
+    failed: int | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#<PID>"):
+            columns = re.findall(r"<([^>]+)>", line)
+            continue
+        if line in _SECTIONS:
+            section = _SECTIONS[line]
+            continue
+        if columns is None:
+            raise _unexpected("show proc", text)
+        if match := _FAILED.search(line):
+            failed = int(match.group(2))
+            line = _FAILED.sub(match.group(1), line, count=1)
+        line = _WAS.sub(r"was:\1", line)
+        entry = _proc_entry(columns, line.split())
+        if entry is not None:
+            found[section].append(entry)
+    if columns is None:
+        raise _unexpected("show proc", text)
+    masters = found["master"]
+    return ProcInfo(
+        master=masters[0] if masters else None,
+        failed_reloads=failed,
+        workers=tuple(found["workers"]),
+        old_workers=tuple(found["old_workers"]),
+        programs=tuple(found["programs"]),
+    )
+
+
+def _proc_entry(columns: list[str], words: list[str]) -> ProcEntry | None:
+    cells = dict(zip(columns, words, strict=False))
+    pid = _int(cells.get("PID"))
+    if pid is None:
+        return None
+    return ProcEntry(
+        pid=pid,
+        kind=cells.get("type", "?"),
+        reloads=_int(cells.get("reloads")),
+        uptime=_text(cells.get("uptime")),
+        version=None if cells.get("version") == "-" else _text(cells.get("version")),
+    )
+
+
+# ---- the running process vs haproxy.cfg on disk -------------------------------------------
+
+NOT_RELOADED: Final = "haproxy.cfg was changed and not reloaded"
+BY_HAND: Final = "set by hand on the runtime API"
+
+
+@dataclass(frozen=True)
+class CfgServer:
+    """What haproxy.cfg on disk says about one colour's server (filled from the cfg model)."""
+
+    color: str
+    backend: str
+    server: str
+    disabled: bool = False
+    backup: bool = False
+    weight: int | None = None  # None: no `weight` keyword, so HAProxy's default of 1
+    routed: bool = False  # haproxy.cfg sends user traffic here: this colour is LIVE
+
+    @property
+    def effective_weight(self) -> int:
+        return 1 if self.weight is None else self.weight
+
+    @property
+    def label(self) -> str:
+        live = ", LIVE" if self.routed else ""
+        return f"{self.color} ({self.backend}/{self.server}{live})"
+
+
+FindingKind = Literal["disagreement", "health", "info"]
+
+
+@dataclass(frozen=True)
+class RuntimeFinding:
+    kind: FindingKind  # disagreement: process != file; health: checks; info: worth knowing
+    color: str | None  # None for process-wide findings
+    message: str
+
+
+@dataclass(frozen=True)
+class RuntimeReport:
+    findings: tuple[RuntimeFinding, ...] = ()
+
+    def _messages(self, kind: FindingKind) -> tuple[str, ...]:
+        return tuple(f.message for f in self.findings if f.kind == kind)
+
+    @property
+    def disagreements(self) -> tuple[str, ...]:
+        return self._messages("disagreement")
+
+    @property
+    def health(self) -> tuple[str, ...]:
+        return self._messages("health")
+
+    @property
+    def info(self) -> tuple[str, ...]:
+        return self._messages("info")
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.disagreements
+
+
+def runtime_disagreements(
+    cfg_servers: Sequence[CfgServer],
+    stats: Sequence[StatRow] | None = None,
+    servers_state: Sequence[ServerState] | None = None,
+    proc: ProcInfo | None = None,
+) -> RuntimeReport:
+    """Where the running HAProxy disagrees with haproxy.cfg on disk, plus health facts.
+
+    Pass whatever was fetched: `show servers state` tells hand-made changes from unreloaded
+    edits precisely (admin flags, initial vs user weight); `show stat` alone gives the same
+    findings with "by hand, or not reloaded" wording, plus health-check results.
+    """
+    findings: list[RuntimeFinding] = []
+    for cfg in cfg_servers:
+        findings += _ServerCheck(cfg, stats, servers_state).run()
+    if proc is not None:
+        findings += _proc_findings(proc)
+    return RuntimeReport(tuple(findings))
+
+
+class _ServerCheck:
+    def __init__(
+        self,
+        cfg: CfgServer,
+        stats: Sequence[StatRow] | None,
+        states: Sequence[ServerState] | None,
+    ) -> None:
+        self.cfg = cfg
+        self.stats = stats
+        self.states = states
+        self.row = next(
+            (
+                r
+                for r in stats or ()
+                if r.pxname == cfg.backend and r.svname == cfg.server and r.is_server
+            ),
+            None,
+        )
+        self.state = next(
+            (s for s in states or () if s.backend == cfg.backend and s.server == cfg.server),
+            None,
+        )
+        self.out: list[RuntimeFinding] = []
+
+    def add(self, kind: FindingKind, text: str) -> None:
+        self.out.append(RuntimeFinding(kind, self.cfg.color, f"{self.cfg.label} {text}"))
+
+    def run(self) -> list[RuntimeFinding]:
+        if self.stats is None and self.states is None:
+            return []
+        if self._missing():
+            return self.out
+        if self.state is not None:
+            self._admin_from_flags(self.state)
+        elif self.row is not None:
+            self._admin_from_status(self.row)
+        self._weight()
+        self._backup()
+        self._health()
+        return self.out
+
+    def _missing(self) -> bool:
+        cfg = self.cfg
+        if self.stats is not None and self.row is None:
+            if not any(r.pxname == cfg.backend for r in self.stats):
+                self.add(
+                    "disagreement",
+                    f"is missing at runtime: haproxy.cfg defines backend {cfg.backend}, "
+                    f"the running HAProxy has no such backend; {NOT_RELOADED}",
+                )
+            else:
+                self.add(
+                    "disagreement",
+                    f"is missing at runtime: backend {cfg.backend} has no server {cfg.server} "
+                    f"in the running HAProxy; {NOT_RELOADED}",
+                )
+            return True
+        if self.stats is None and self.state is None:
+            self.add(
+                "disagreement",
+                f"is missing at runtime: the running HAProxy has no server "
+                f"{cfg.backend}/{cfg.server}; {NOT_RELOADED}",
+            )
+            return True
+        return False
+
+    def _admin_from_flags(self, state: ServerState) -> None:
+        flags = set(state.admin_flags)
+        if not self.cfg.disabled:
+            if "CMAINT" in flags:
+                self.add(
+                    "disagreement",
+                    f"was loaded with `disabled`, which haproxy.cfg no longer has; {NOT_RELOADED}",
+                )
+            elif "FMAINT" in flags:
+                self.add(
+                    "disagreement",
+                    f"is in maintenance (MAINT), {BY_HAND}, while haproxy.cfg enables it",
+                )
+        elif "CMAINT" not in flags:
+            self.add(
+                "disagreement",
+                f"is `disabled` in haproxy.cfg, but the running HAProxy loaded it enabled; "
+                f"{NOT_RELOADED}",
+            )
+        elif not state.in_maintenance:
+            self.add(
+                "disagreement",
+                "is `disabled` in haproxy.cfg, but was taken out of maintenance by hand "
+                "on the runtime API",
+            )
+        if "IMAINT" in flags:
+            self.add("health", "is in maintenance because the server it tracks is")
+        if "RMAINT" in flags:
+            self.add("health", "is in maintenance because its address does not resolve (DNS)")
+        if "HMAINT" in flags:
+            self.add("info", "had its FQDN changed at runtime (runtime API or DNS)")
+        if "FDRAIN" in flags:
+            self.add(
+                "disagreement",
+                f"is draining (DRAIN), {BY_HAND}, while haproxy.cfg keeps it in service",
+            )
+        if "IDRAIN" in flags:
+            self.add("health", "is draining because the server it tracks is")
+
+    def _admin_from_status(self, row: StatRow) -> None:
+        word, detail = row.state, row.status_detail or ""
+        maint = word == "MAINT"
+        if maint and detail.startswith("via"):
+            tracked = detail[3:].strip()
+            self.add("health", f"is in maintenance because the server it tracks ({tracked}) is")
+        elif maint and detail == "resolution":
+            self.add("health", "is in maintenance because its address does not resolve (DNS)")
+        elif maint and not self.cfg.disabled:
+            self.add(
+                "disagreement",
+                f"is in maintenance (MAINT) while haproxy.cfg enables it: {BY_HAND}, "
+                f"or {NOT_RELOADED}",
+            )
+        elif not maint and self.cfg.disabled:
+            self.add(
+                "disagreement",
+                f"is `disabled` in haproxy.cfg but in service at runtime ({row.status}): "
+                f"enabled by hand on the runtime API, or {NOT_RELOADED}",
+            )
+        if word == "DRAIN":
+            if detail == "agent":
+                self.add("health", "is draining (DRAIN) at its agent check's request")
+            elif row.tracked:
+                self.add("health", f"is draining because the server it tracks ({row.tracked}) is")
+            else:
+                self.add(
+                    "disagreement",
+                    f"is draining (DRAIN), {BY_HAND}, while haproxy.cfg keeps it in service",
+                )
+
+    def _weight(self) -> None:
+        expected = self.cfg.effective_weight
+        state, row = self.state, self.row
+        if state is not None and state.uweight is not None and state.iweight is not None:
+            if state.iweight != expected:
+                self.add(
+                    "disagreement",
+                    f"has weight {expected} in haproxy.cfg, but the running HAProxy loaded "
+                    f"weight {state.iweight}; {NOT_RELOADED}",
+                )
+            elif state.uweight != state.iweight:
+                self.add(
+                    "disagreement",
+                    f"has weight {state.uweight} at runtime, {BY_HAND}; "
+                    f"haproxy.cfg says {expected}",
+                )
+            return
+        if row is None:
+            return
+        # uweight (2.4+) is the user weight itself; `weight` is scaled down during slowstart.
+        actual = row.uweight if row.uweight is not None else None
+        if actual is None and row.throttle is None:
+            actual = row.weight
+        if actual is not None and actual != expected:
+            self.add(
+                "disagreement",
+                f"has weight {actual} at runtime but {expected} in haproxy.cfg: {BY_HAND}, "
+                f"or {NOT_RELOADED}",
+            )
+
+    def _backup(self) -> None:
+        row = self.row
+        if row is None or row.bck is None or bool(row.bck) == self.cfg.backup:
+            return
+        runtime = "a backup" if row.bck else "an active"
+        on_disk = "a backup" if self.cfg.backup else "an active"
+        self.add(
+            "disagreement",
+            f"is {runtime} server at runtime but {on_disk} one in haproxy.cfg; {NOT_RELOADED}",
+        )
+
+    def _health(self) -> None:
+        row, state = self.row, self.state
+        if row is None:
+            if state is not None and state.op_state == 0 and not state.in_maintenance:
+                self.add("health", "is stopped (DOWN) at runtime")
+            return
+        word, detail = row.state, row.status_detail
+        if word == "DOWN":
+            if detail == "agent":
+                self.add("health", "is DOWN: its agent check fails")
+            elif detail:
+                self.add("health", f"is DOWN, coming back: {detail} of the checks needed passed")
+            else:
+                self.add("health", f"is DOWN by health check{_check_summary(row)}")
+        elif word == "UP" and detail:
+            self.add("health", f"is UP but its latest health checks failed ({detail})")
+        elif word == "NOLB":
+            self.add(
+                "health",
+                "is soft-stopped (NOLB): its health check asks for no new traffic",
+            )
+
+
+def _check_summary(row: StatRow) -> str:
+    parts = [p for p in (row.check_status, row.check_code and str(row.check_code)) if p]
+    words = " ".join(parts)
+    desc = row.last_chk or row.check_desc
+    if words and desc:
+        return f": {words} ({desc})"
+    return f": {words or desc}" if (words or desc) else ""
+
+
+def _proc_findings(proc: ProcInfo) -> list[RuntimeFinding]:
+    out: list[RuntimeFinding] = []
+    if proc.failed_reloads:
+        out.append(
+            RuntimeFinding(
+                "disagreement",
+                None,
+                f"the HAProxy master counts {proc.failed_reloads} failed reload(s): if the "
+                "latest reload failed, HAProxy still runs an older configuration than "
+                "haproxy.cfg on disk (`haproxy -c -f` says why)",
+            )
+        )
+    if proc.master is not None and not proc.workers:
+        out.append(
+            RuntimeFinding("health", None, "the HAProxy master has no current worker process")
+        )
+    if proc.old_workers:
+        pids = ", ".join(str(p) for p in proc.old_worker_pids)
+        out.append(
+            RuntimeFinding(
+                "info",
+                None,
+                f"{len(proc.old_workers)} HAProxy worker(s) from earlier reloads are still "
+                f"finishing their connections (pid {pids})",
+            )
+        )
+    return out
