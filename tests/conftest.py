@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bluegreen.lab.controller import Lab, LabInfo
+from bluegreen.service import Service
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +30,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="session")
 def lab_info(lab: Lab) -> LabInfo:
     return lab.info()
+
+
+@pytest.fixture(scope="session")
+def lab_service(lab_info: LabInfo) -> Iterator[Service]:
+    with Service.from_path(lab_info.config_path) as service:
+        yield service
+
+
+@pytest.fixture
+def fresh_lab(lab: Lab) -> Lab:
+    """The lab as `up` left it (initial cfg, no state file, both hosts on the first commit)."""
+    lab.reset()
+    return lab

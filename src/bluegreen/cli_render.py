@@ -54,8 +54,10 @@ def print_status(console: Console, status: AppStatus) -> None:
     )
     if status.lock:
         stale = " [red](STALE)[/]" if status.lock.stale else ""
-        console.print(f"lock: {status.lock.operation} by {status.lock.user}@{status.lock.host} "
-                      f"since {status.lock.since}{stale}")  # fmt: skip
+        console.print(
+            f"lock: {status.lock.operation} by {status.lock.user}@{status.lock.host} "
+            f"since {status.lock.since}{stale}"
+        )
     for problem in status.problems:
         console.print(f"[yellow]![/] {problem}")
     if status.next_step:

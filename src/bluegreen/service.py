@@ -28,7 +28,9 @@ def ssh_runner_for(config: Config) -> Runner:
             identity_file=str(ssh.identity_file) if ssh.identity_file else None,
             use_agent=ssh.use_agent,
             # The default ~/.ssh/config is optional; a missing one means "no ssh_config".
-            ssh_config=str(ssh.ssh_config) if ssh.ssh_config and ssh.ssh_config.exists() else "none",
+            ssh_config=str(ssh.ssh_config)
+            if ssh.ssh_config and ssh.ssh_config.exists()
+            else "none",
             connect_timeout_s=ssh.connect_timeout_s,
             command_timeout_s=ssh.command_timeout_s,
         )

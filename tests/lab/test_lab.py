@@ -71,8 +71,13 @@ def test_stats_socket_answers_show_stat(lab_info: LabInfo) -> None:
     with runner_for(lab_info) as runner:
         result = runner.run(
             f"root@{lab_info.hosts['haproxy'].ssh}",
-            Command.of("socat", "stdio", "unix-connect:/run/haproxy/admin.sock",
-                       stdin=b"show stat\n", mutating=False),  # fmt: skip
+            Command.of(
+                "socat",
+                "stdio",
+                "unix-connect:/run/haproxy/admin.sock",
+                stdin=b"show stat\n",
+                mutating=False,
+            ),
         )
     assert result.ok, result.stderr
     assert result.stdout.startswith("# pxname,svname,")
@@ -135,9 +140,11 @@ def test_500_requests_while_haproxy_reloads_10_times_none_fail(lab: Lab, lab_inf
 def test_lab_status_json_via_cli(lab: Lab, lab_info: LabInfo) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bluegreen", "lab", "--prefix", lab.prefix, "status", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
         env={**__import__("os").environ, "BLUEGREEN_LAB_DIR": str(Path(lab.state_dir).parent)},
-    )  # fmt: skip
+    )
     status = json.loads(out.stdout)
     assert status["frontend"] == lab_info.frontend
     assert set(status["hosts"]) == {"haproxy", "blue", "green", "origin"}
@@ -179,7 +186,9 @@ def test_lab_commit_good_and_broken(lab: Lab) -> None:
     assert code == 0, output
     settings = origin("git", "-C", repo, "show", f"{broken_health}:settings.json")
     assert json.loads(settings) == {"healthy": False}
-    assert json.loads(origin("git", "-C", repo, "show", f"{good}:settings.json")) == {"healthy": True}
+    assert json.loads(origin("git", "-C", repo, "show", f"{good}:settings.json")) == {
+        "healthy": True
+    }
 
 
 def test_up_removes_leftovers_and_down_removes_everything(tmp_path: Path) -> None:
@@ -191,6 +200,11 @@ def test_up_removes_leftovers_and_down_removes_everything(tmp_path: Path) -> Non
     assert httpx.get(info.frontend + "/health", timeout=5).json()["color"] == "blue"
     other.down()
     client = other.client
-    assert client.containers.list(all=True, filters={"label": "bluegreen.lab=bluegreen-test-leftovers"}) == []
+    assert (
+        client.containers.list(
+            all=True, filters={"label": "bluegreen.lab=bluegreen-test-leftovers"}
+        )
+        == []
+    )
     assert client.networks.list(names=["bluegreen-test-leftovers-net"]) == []
     assert not (tmp_path / "id_ed25519").exists()

@@ -58,7 +58,9 @@ class Command:
             if self.cwd:
                 inner = f"cd {shlex.quote(self.cwd)} && {inner}"
             words = [*prefix, *(["env", *(f"{k}={v}" for k, v in self.env)] if self.env else [])]
-            return shlex.join([*words, "sh", "-c", inner]) if words else f"sh -c {shlex.quote(inner)}"
+            return (
+                shlex.join([*words, "sh", "-c", inner]) if words else f"sh -c {shlex.quote(inner)}"
+            )
         return body
 
     def shell_body(self) -> str:

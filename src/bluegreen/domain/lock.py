@@ -97,9 +97,15 @@ def holder_path(work_dir: str, app: str) -> str:
 def acquire_command(work_dir: str, app: str, holder: Holder, sudo: bool = False) -> Command:
     path = lock_dir(work_dir, app)
     return Command.of(
-        "sh", "-c", _ACQUIRE, "bluegreen-lock", path, posixpath.dirname(path),
-        stdin=holder.to_json(), sudo=sudo,
-    )  # fmt: skip
+        "sh",
+        "-c",
+        _ACQUIRE,
+        "bluegreen-lock",
+        path,
+        posixpath.dirname(path),
+        stdin=holder.to_json(),
+        sudo=sudo,
+    )
 
 
 def release_command(work_dir: str, app: str, token: str, sudo: bool = False) -> Command:

@@ -8,6 +8,12 @@ from bluegreen.domain.command import Command
 def runtime_command(socket_path: str, query: str, sudo: bool = False) -> Command:
     """Ask HAProxy's runtime API one question through socat (read-only queries only)."""
     return Command.of(
-        "socat", "-t", "5", "stdio", f"unix-connect:{socket_path}",
-        stdin=f"{query}\n".encode(), mutating=False, sudo=sudo,
-    )  # fmt: skip
+        "socat",
+        "-t",
+        "5",
+        "stdio",
+        f"unix-connect:{socket_path}",
+        stdin=f"{query}\n".encode(),
+        mutating=False,
+        sudo=sudo,
+    )

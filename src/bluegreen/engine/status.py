@@ -51,6 +51,22 @@ _DEPLOYED = (
 )
 
 
+# Ages in seconds of haproxy.cfg on disk and of the running worker (pid from `show info`), both
+# measured on the HAProxy host with sub-second precision: a younger cfg was not reloaded.
+_CFG_AGE = r"""pid=$(echo "show info" | socat -t 5 stdio "unix-connect:$2" | awk -F': ' '$1=="Pid"{print $2}')
+[ -n "$pid" ] || exit 3
+ticks=$(getconf CLK_TCK)
+up=$(cut -d' ' -f1 /proc/uptime)
+proc_age=$(awk -v up="$up" -v t="$ticks" '{print up - $22 / t}' "/proc/$pid/stat")
+cfg_age=$(echo "$(date +%s.%N) $(stat -c %.9Y -- "$1")" | awk '{print $1 - $2}')
+echo "$cfg_age $proc_age"
+"""
+
+
+def cfg_age_command(path: str, socket_path: str) -> Command:
+    return Command.of("sh", "-c", _CFG_AGE, "bluegreen-status", path, socket_path, mutating=False)
+
+
 def deployed_command(app_dir: str) -> Command:
     return Command.of("sh", "-c", _DEPLOYED, "bluegreen-status", app_dir, mutating=False)
 
@@ -71,6 +87,7 @@ class Reads:
     holder: bytes | Exception | None
     stat: CommandResult | Exception
     servers_state: CommandResult | Exception
+    cfg_age: CommandResult | Exception
     health: dict[str, CommandResult | Exception]
     deployed: dict[str, CommandResult | Exception]
 
@@ -98,6 +115,7 @@ def read_everything(ctx: Context, app_name: str, app: AppConfig) -> Reads:
         lambda: runner.run(
             hp.ssh, runtime_command(hp.runtime_socket, "show servers state"), timeout=15
         ),
+        lambda: runner.run(hp.ssh, cfg_age_command(hp.config_path, hp.runtime_socket), timeout=15),
         *(probe(c) for c in colors),
         *(deployed(c) for c in colors),
     ]
@@ -109,8 +127,9 @@ def read_everything(ctx: Context, app_name: str, app: AppConfig) -> Reads:
         holder=out[2],  # type: ignore[arg-type]
         stat=out[3],  # type: ignore[arg-type]
         servers_state=out[4],  # type: ignore[arg-type]
-        health=dict(zip(colors, out[5 : 5 + n], strict=True)),  # type: ignore[arg-type]
-        deployed=dict(zip(colors, out[5 + n :], strict=True)),  # type: ignore[arg-type]
+        cfg_age=out[5],  # type: ignore[arg-type]
+        health=dict(zip(colors, out[6 : 6 + n], strict=True)),  # type: ignore[arg-type]
+        deployed=dict(zip(colors, out[6 + n :], strict=True)),  # type: ignore[arg-type]
     )
 
 
@@ -131,8 +150,14 @@ def get_status(ctx: Context, app_name: str) -> AppStatus:
     drift = []
     if reading is not None:
         for d in reconcile(analysis.live if analysis else None, _standby(analysis), reading):
-            drift.append(DriftItem(field=d.field, state_file=d.state_file_value,
-                                   haproxy=d.haproxy_value, message=d.message))  # fmt: skip
+            drift.append(
+                DriftItem(
+                    field=d.field,
+                    state_file=d.state_file_value,
+                    haproxy=d.haproxy_value,
+                    message=d.message,
+                )
+            )
     problems += [d.message for d in drift]
 
     stat_rows, runtime_findings, runtime_error = _runtime(reads, analysis)
@@ -216,8 +241,9 @@ def _routing(
     if raw is None:
         return unknown(f"haproxy.cfg not found at {path} on {host}")
     try:
-        analysis = analyze_routing(parse(raw.decode(errors="replace")), app.frontend,
-                                   server_specs(app))  # fmt: skip
+        analysis = analyze_routing(
+            parse(raw.decode(errors="replace")), app.frontend, server_specs(app)
+        )
     except BlueGreenError as exc:
         return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
     problems.extend(analysis.problems)
@@ -288,7 +314,25 @@ def _runtime(
         if route.backend and route.server
     ]
     report = runtime_disagreements(cfg_servers, rows or None, states)
-    return rows, list(report.disagreements), error
+    return rows, [*report.disagreements, *_not_reloaded(reads)], error
+
+
+def _not_reloaded(reads: Reads) -> list[str]:
+    """The cfg file changed after the running HAProxy worker started: edited and not reloaded."""
+    age = reads.cfg_age
+    if not isinstance(age, CommandResult) or not age.ok:
+        return []
+    try:
+        cfg_age, proc_age = (float(word) for word in age.stdout.split())
+    except ValueError:
+        return []
+    if cfg_age < proc_age - 0.05:  # 50 ms: the clock ticks are 10 ms
+        return [
+            f"haproxy.cfg on disk was modified {cfg_age:.1f}s ago, after the running HAProxy "
+            f"worker started ({proc_age:.1f}s ago): it was edited and not reloaded, so the "
+            "running routing may differ from the file"
+        ]
+    return []
 
 
 def _int(value: str | None) -> int | None:
@@ -367,6 +411,8 @@ def _next_step(status: AppStatus) -> str:
     if not standby.healthy:
         return f"STANDBY {standby.color.upper()} is unhealthy: deploy_to_standby repairs it."
     if status.live.commit and standby.commit and status.live.commit != standby.commit:
-        return (f"STANDBY {standby.color.upper()} runs {standby.commit[:12]}: test it at "
-                f"{standby.address}, then switch_traffic to release it.")  # fmt: skip
+        return (
+            f"STANDBY {standby.color.upper()} runs {standby.commit[:12]}: test it at "
+            f"{standby.address}, then switch_traffic to release it."
+        )
     return "Both servers run the same commit: deploy_to_standby to release a new version."

@@ -144,7 +144,7 @@ class Lab:
                 tags["app-host"],
                 color,
                 network.name,
-                ports={"22/tcp": ("127.0.0.1", None), f"{APP_PORT}/tcp": ("127.0.0.1", None)},
+                ports={"22/tcp": _loopback_port(), f"{APP_PORT}/tcp": _loopback_port()},
                 environment={"APP_COLOR": color},
             )
         for color, container in app_hosts.items():
@@ -155,7 +155,7 @@ class Lab:
             tags["haproxy"],
             "haproxy",
             network.name,
-            ports={"22/tcp": ("127.0.0.1", None), "80/tcp": ("127.0.0.1", None)},
+            ports={"22/tcp": _loopback_port(), "80/tcp": _loopback_port()},
         )
         self._install_key(haproxy, public_key)
 
@@ -282,7 +282,9 @@ class Lab:
             if container.status != "running":
                 container.start()
         for color in COLORS:
-            self._exec(self.container(color), ["sh", "-c", _RESET_APP, "reset", info.initial_commit])
+            self._exec(
+                self.container(color), ["sh", "-c", _RESET_APP, "reset", info.initial_commit]
+            )
         self._exec(self.container("haproxy"), ["sh", "-c", _RESET_HAPROXY])
         for color in COLORS:
             app_url = info.hosts[color].app
@@ -375,6 +377,14 @@ cp /etc/haproxy/haproxy.cfg.lab-initial /etc/haproxy/haproxy.cfg
 # A reload starts a new worker from the file: runtime changes made by hand are gone with it.
 haproxy-reload >/dev/null
 """
+
+
+def _loopback_port() -> tuple[str, int]:
+    """A free port on 127.0.0.1, fixed at creation so it survives a container restart (Docker
+    picks a new random port on every start when left to choose)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return ("127.0.0.1", int(probe.getsockname()[1]))
 
 
 def _host_port(container: Any, port: str) -> int:

@@ -1,0 +1,169 @@
+"""get_deployment_status against the real lab: haproxy.cfg decides, everything else is a witness."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bluegreen.domain.config import load_config
+from bluegreen.lab.controller import Lab, LabInfo
+from bluegreen.service import Service
+
+pytestmark = pytest.mark.lab
+
+STATE = "/var/lib/haproxy/jw-deployment-state.json"
+APP = "jw-attendant"
+
+
+def sh(lab: Lab, role: str, script: str) -> str:
+    return lab.exec(role, ["sh", "-c", script])
+
+
+def test_initial_status(fresh_lab: Lab, lab_info: LabInfo, lab_service: Service) -> None:
+    status = lab_service.status(APP)
+    assert status.certain
+    assert status.live and status.live.color == "blue"
+    assert status.standby and status.standby.color == "green"
+    assert status.routing.style == "backend-per-color"
+    for server in (status.live, status.standby):
+        assert server.reachable and server.healthy
+        assert server.commit == lab_info.initial_commit
+        assert server.health and server.health.commit == lab_info.initial_commit
+        assert server.health.color == server.color
+        assert server.runtime_state == "UP"
+        assert server.deployed_at
+    assert status.live.backend == "bk_blue" and status.standby.backend == "bk_green"
+    # No state file yet: reported as drift, never a crash.
+    assert not status.state_file.present
+    assert [d.field for d in status.drift] == ["file"]
+    assert status.lock is None
+    assert status.runtime_disagreements == []
+
+
+def test_hand_edited_cfg_routes_green_and_state_file_drifts(
+    fresh_lab: Lab, lab_service: Service
+) -> None:
+    sh(
+        fresh_lab,
+        "haproxy",
+        f"""printf '%s\\n' '{{"prod": "blue", "live": "blue", "standby": "green", "lastSwitch": null, "switchCount": 4, "owner": "ops"}}' > {STATE}""",
+    )
+    sh(
+        fresh_lab,
+        "haproxy",
+        "sed -i 's/default_backend bk_blue/default_backend bk_green/' /etc/haproxy/haproxy.cfg && haproxy-reload",
+    )
+    status = lab_service.status(APP)
+    assert status.certain
+    assert status.live and status.live.color == "green"
+    assert status.standby and status.standby.color == "blue"
+    fields = {d.field: d for d in status.drift}
+    assert set(fields) == {"live", "standby", "prod"}
+    assert fields["live"].state_file == "blue" and fields["live"].haproxy == "green"
+    assert status.switch_count == 4
+    assert status.state_file.contents and status.state_file.contents["owner"] == "ops"
+    assert any("haproxy.cfg wins" in p for p in status.problems)
+
+
+def test_cfg_edited_but_not_reloaded_is_reported(fresh_lab: Lab, lab_service: Service) -> None:
+    sh(
+        fresh_lab,
+        "haproxy",
+        "sed -i 's/default_backend bk_blue/default_backend bk_green/' /etc/haproxy/haproxy.cfg",
+    )
+    status = lab_service.status(APP)
+    # The file on disk is the truth for LIVE; the running process still serves BLUE and says so.
+    assert status.live and status.live.color == "green"
+    assert status.runtime_disagreements, status.model_dump()
+
+
+def test_server_put_in_maintenance_by_hand_is_reported(
+    fresh_lab: Lab, lab_service: Service
+) -> None:
+    sh(
+        fresh_lab,
+        "haproxy",
+        "echo 'disable server bk_green/green' | socat stdio unix-connect:/run/haproxy/admin.sock",
+    )
+    status = lab_service.status(APP)
+    assert status.standby and status.standby.runtime_state == "MAINT"
+    assert any("green" in d for d in status.runtime_disagreements), status.runtime_disagreements
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [(None, "does not exist"), ("{not json", "invalid JSON at line 1"), ("[1, 2]", "object")],
+)
+def test_state_file_missing_or_corrupt_is_reported(
+    fresh_lab: Lab, lab_service: Service, content: str | None, expect: str
+) -> None:
+    if content is not None:
+        sh(fresh_lab, "haproxy", f"printf '%s' '{content}' > {STATE}")
+    status = lab_service.status(APP)
+    assert status.certain and status.live and status.live.color == "blue"
+    assert not status.state_file.valid
+    assert [d.field for d in status.drift] == ["file"]
+    assert expect.lower() in status.drift[0].message.lower(), status.drift[0].message
+
+
+def test_green_container_stopped_status_still_answers(fresh_lab: Lab, lab_service: Service) -> None:
+    fresh_lab.container("green").stop(timeout=2)
+    try:
+        status = lab_service.status(APP)
+    finally:
+        fresh_lab.container("green").start()
+    assert status.certain
+    assert status.live and status.live.color == "blue" and status.live.healthy
+    green = status.standby
+    assert green and green.color == "green"
+    assert green.reachable is False and green.error
+    assert green.healthy is False
+    assert any("GREEN" in p and "unreachable" in p for p in status.problems)
+
+
+def test_wrong_host_key_is_refused_clearly(
+    fresh_lab: Lab, lab_info: LabInfo, tmp_path: Path
+) -> None:
+    # Swap the HAProxy host's key line for GREEN's key: a changed host key.
+    lines = Path(lab_info.state_dir, "known_hosts").read_text().splitlines()
+    hp = lab_info.hosts["haproxy"].ssh.split(":")[1]
+    other_key = next(line for line in lines if f"]:{hp} " not in line).split(" ", 1)[1]
+    forged = [f"[127.0.0.1]:{hp} {other_key}" if f"]:{hp} " in line else line for line in lines]
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join(forged) + "\n")
+    config = load_config(lab_info.config_path)
+    config = config.model_copy(update={"ssh": config.ssh.model_copy(update={"known_hosts": known})})
+    with Service(config) as service:
+        status = service.status(APP)
+    assert not status.certain
+    text = " ".join(status.problems)
+    assert "host key" in text.lower() and "SHA256:" in text, text
+    assert status.live is None
+
+
+def test_status_cli_json_and_exit_code(fresh_lab: Lab, lab_info: LabInfo) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bluegreen",
+            "--config",
+            lab_info.config_path,
+            "status",
+            APP,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["app"] == APP
+    assert data["live"]["color"] == "blue" and data["live"]["healthy"] is True
+    assert data["standby"]["color"] == "green"
+    assert isinstance(data["drift"], list)
