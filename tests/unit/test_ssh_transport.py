@@ -56,8 +56,12 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # -- keys ---------------------------------------------------------------------------------
 
 
-def new_key(path: Path | None = None, password: bytes | None = None) -> paramiko.PKey:
-    private = ed25519.Ed25519PrivateKey.generate()
+def new_key(
+    path: Path | None = None,
+    password: bytes | None = None,
+    private: ed25519.Ed25519PrivateKey | None = None,
+) -> paramiko.PKey:
+    private = private or ed25519.Ed25519PrivateKey.generate()
     plain = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.OpenSSH,
@@ -93,7 +97,10 @@ class LocalSFTP(paramiko.SFTPServerInterface):
         try:
             return action()
         except OSError as exc:
-            return paramiko.SFTPServer.convert_errno(exc.errno)
+            return paramiko.SFTPServer.convert_errno(exc.errno or 0)
+
+    def _done(self, action: Any, *args: Any) -> Any:
+        return self._attempt(lambda: [action(*args), paramiko.sftp.SFTP_OK][1])
 
     def open(self, path: str, flags: int, attr: paramiko.SFTPAttributes) -> Any:
         def go() -> paramiko.SFTPHandle:
@@ -115,15 +122,13 @@ class LocalSFTP(paramiko.SFTPServerInterface):
         return self._attempt(lambda: paramiko.SFTPAttributes.from_stat(os.lstat(path)))
 
     def remove(self, path: str) -> Any:
-        return self._attempt(lambda: os.remove(path) or paramiko.sftp.SFTP_OK)
+        return self._done(os.remove, path)
 
     def posix_rename(self, oldpath: str, newpath: str) -> Any:
-        return self._attempt(lambda: os.rename(oldpath, newpath) or paramiko.sftp.SFTP_OK)
+        return self._done(os.rename, oldpath, newpath)
 
     def chattr(self, path: str, attr: paramiko.SFTPAttributes) -> Any:
-        return self._attempt(
-            lambda: paramiko.SFTPServer.set_file_attr(path, attr) or paramiko.sftp.SFTP_OK
-        )
+        return self._done(paramiko.SFTPServer.set_file_attr, path, attr)
 
     def canonicalize(self, path: str) -> str:
         return os.path.realpath(path)  # like OpenSSH: symlinks resolved
@@ -168,7 +173,9 @@ class SSHBox:
     def __init__(self, host_key: paramiko.PKey, client_key: paramiko.PKey, path: str = "") -> None:
         self.host_key = host_key
         self.client_key = client_key
-        self.env = dict(os.environ, PATH=f"{path}:{os.environ['PATH']}" if path else os.environ["PATH"])
+        self.env = dict(
+            os.environ, PATH=f"{path}:{os.environ['PATH']}" if path else os.environ["PATH"]
+        )
         self.commands: list[str] = []
         self.auth_attempts: list[tuple[str, str]] = []
         self.forwarded: list[tuple[str, int]] = []
@@ -231,12 +238,13 @@ class SSHBox:
         def feed() -> None:
             assert proc.stdin
             sink: Any = proc.stdin
-            while data := channel.recv(65536):
-                try:
-                    sink.write(data)
-                    sink.flush()
-                except OSError:
-                    sink = io.BytesIO()  # the command stopped reading: drain and discard
+            with contextlib.suppress(OSError, EOFError):
+                while data := channel.recv(65536):
+                    try:
+                        sink.write(data)
+                        sink.flush()
+                    except OSError:
+                        sink = io.BytesIO()  # the command stopped reading: drain and discard
             with contextlib.suppress(OSError):
                 proc.stdin.close()
 
@@ -634,34 +642,81 @@ def test_passphrase_protected_key_gets_a_hint(tmp_path: Path, keys: Keys, box: S
     assert info.value.hint and f"ssh-add {locked}" in info.value.hint
 
 
-def test_agent_keys_are_used(tmp_path: Path, keys: Keys, box: SSHBox) -> None:
+@pytest.fixture
+def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A throwaway ssh-agent; returns `add(path)` to load keys into it."""
     sock = tmp_path / "agent.sock"
     try:
-        agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
     except FileNotFoundError:
         pytest.skip("ssh-agent not available")
+    for _ in range(250):
+        if sock.exists():
+            break
+        time.sleep(0.02)
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+
+    def add(path: Path) -> None:
+        subprocess.run(["ssh-add", str(path)], check=True, capture_output=True)
+
+    yield add
+    proc.kill()
+    proc.wait()
+
+
+def test_agent_keys_are_used(tmp_path: Path, keys: Keys, box: SSHBox, agent: Any) -> None:
+    agent(keys.client_path)
+    known = trusting(tmp_path, box)
+    with make_runner(tmp_path, keys, known, identity_file=None, use_agent=True) as ssh:
+        assert ssh.run(target(box), Command.of("true")).ok
+
+
+def test_identities_only_limits_agent_keys(
+    tmp_path: Path, keys: Keys, box: SSHBox, agent: Any
+) -> None:
+    agent(keys.client_path)
+    wrong = tmp_path / "wrong"
+    wrong_key = new_key(wrong)
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host 127.0.0.1\n  IdentitiesOnly yes\n  IdentityFile {wrong}\n")
+    known = trusting(tmp_path, box)
+    options = {"identity_file": None, "use_agent": True, "ssh_config": str(cfg)}
+    with (
+        make_runner(tmp_path, keys, known, **options) as ssh,
+        pytest.raises(AuthenticationError),
+    ):
+        ssh.run(target(box), Command.of("true"))
+    assert [key for _, key in box.auth_attempts] == [wrong_key.get_base64()]
+
+
+def test_passphrase_protected_identity_is_used_through_the_agent(
+    tmp_path: Path, keys: Keys, agent: Any
+) -> None:
+    private = ed25519.Ed25519PrivateKey.generate()
+    plain, locked = tmp_path / "plain", tmp_path / "locked"
+    client = new_key(plain, private=private)
+    new_key(locked, password=b"pw", private=private)
+    agent(plain)
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host 127.0.0.1\n  IdentitiesOnly yes\n  IdentityFile {locked}\n")
+    server = SSHBox(keys.host, client)
     try:
-        for _ in range(100):
-            if sock.exists():
-                break
-            time.sleep(0.02)
-        env = dict(os.environ, SSH_AUTH_SOCK=str(sock))
-        subprocess.run(["ssh-add", str(keys.client_path)], env=env, check=True, capture_output=True)
-        os.environ["SSH_AUTH_SOCK"] = str(sock)  # restored by the autouse fixture's monkeypatch
-        known = trusting(tmp_path, box)
-        with make_runner(tmp_path, keys, known, identity_file=None, use_agent=True) as ssh:
-            assert ssh.run(target(box), Command.of("true")).ok
+        known = trusting(tmp_path, server)
+        options = {"identity_file": None, "use_agent": True, "ssh_config": str(cfg)}
+        with make_runner(tmp_path, keys, known, **options) as ssh:
+            assert ssh.run(target(server), Command.of("true")).ok
     finally:
-        agent.kill()
-        agent.wait()
+        server.close()
 
 
 def test_connection_refused_is_a_transport_error(tmp_path: Path, keys: Keys) -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
-    with make_runner(tmp_path, keys, str(tmp_path / "none")) as ssh:
-        with pytest.raises(TransportError) as info:
-            ssh.run(f"127.0.0.1:{port}", Command.of("true"))
+    with (
+        make_runner(tmp_path, keys, str(tmp_path / "none")) as ssh,
+        pytest.raises(TransportError) as info,
+    ):
+        ssh.run(f"127.0.0.1:{port}", Command.of("true"))
     assert "connection refused" in info.value.message
     assert info.value.host == f"127.0.0.1:{port}"
     assert info.value.hint
@@ -695,7 +750,9 @@ def test_large_output_on_both_streams_and_large_input(runner: SSHRunner, box: SS
     shell = "head -c 3000000 /dev/zero | tr '\\0' o; head -c 3000000 /dev/zero | tr '\\0' e >&2"
     result = runner.run(target(box), Command(shell=shell), timeout=60)
     assert (len(result.stdout), len(result.stderr)) == (3_000_000, 3_000_000)
-    echoed = runner.run(target(box), Command(shell="cat; cat >&2 </dev/null", stdin=b"z" * 4_000_000))
+    echoed = runner.run(
+        target(box), Command(shell="cat; cat >&2 </dev/null", stdin=b"z" * 4_000_000)
+    )
     assert len(echoed.stdout) == 4_000_000
 
 
@@ -841,7 +898,9 @@ def test_write_through_a_symlink_keeps_the_link(
     assert real.read_bytes() == b"new"
 
 
-def test_failed_write_leaves_no_temp_file(runner: SSHRunner, box: SSHBox, tmp_path: Path) -> None:
+def test_failed_write_leaves_no_temp_file(
+    runner: SSHRunner, box: SSHBox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tmp_path = files_dir(tmp_path)
     (tmp_path / "dir").mkdir()
     with pytest.raises(TransportError):
@@ -855,13 +914,9 @@ def test_failed_write_leaves_no_temp_file(runner: SSHRunner, box: SSHBox, tmp_pa
 
     target_path = tmp_path / "f.cfg"
     target_path.write_bytes(b"old")
-    original = paramiko.SFTPClient.posix_rename
-    paramiko.SFTPClient.posix_rename = rename_fails  # type: ignore[method-assign]
-    try:
-        with pytest.raises(TransportError, match="rename failed"):
-            runner.write_file_atomic(target(box), str(target_path), b"new")
-    finally:
-        paramiko.SFTPClient.posix_rename = original  # type: ignore[method-assign]
+    monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", rename_fails)
+    with pytest.raises(TransportError, match="rename failed"):
+        runner.write_file_atomic(target(box), str(target_path), b"new")
     assert target_path.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "f.cfg"]
 
@@ -907,10 +962,14 @@ def test_sudo_mode_runs_commands_and_files_through_sudo(
 
 
 def test_sudo_failure_is_explained(tmp_path: Path, keys: Keys, sudo_box: SSHBox) -> None:
-    with make_runner(tmp_path, keys, trusting(tmp_path, sudo_box), sudo=True) as ssh:
-        with pytest.raises(TransportError) as info:
-            ssh.write_file_atomic(target(sudo_box), str(tmp_path / "nodir" / "x"), b"x")
+    host = target(sudo_box)
+    with (
+        make_runner(tmp_path, keys, trusting(tmp_path, sudo_box), sudo=True) as ssh,
+        pytest.raises(TransportError) as info,
+    ):
+        ssh.write_file_atomic(host, str(tmp_path / "nodir" / "x"), b"x")
     assert "writing" in info.value.message
+    assert info.value.hint
 
 
 # -- ProxyJump ---------------------------------------------------------------------------------

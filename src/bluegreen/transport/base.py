@@ -45,7 +45,9 @@ class Runner(Protocol):
         """The file's bytes, or None when it does not exist. TransportError otherwise."""
         ...
 
-    def write_file_atomic(self, host: str, path: str, data: bytes, *, mode: int | None = None) -> None:
+    def write_file_atomic(
+        self, host: str, path: str, data: bytes, *, mode: int | None = None
+    ) -> None:
         """Write to a temp file in the same directory, then rename over `path`.
 
         Keeps the existing file's mode and owner (or `mode` for a new file). A reader sees the old

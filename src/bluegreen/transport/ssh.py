@@ -1,0 +1,574 @@
+"""SSHRunner: the Runner protocol over paramiko, one pooled connection per host target.
+
+- Targets resolve through ~/.ssh/config (ssh_config.py); ProxyJump hops are connected with the
+  same strict rules and chained with direct-tcpip channels.
+- Host keys are checked strictly against known_hosts (known_hosts.py): unknown, changed or revoked
+  keys raise HostKeyError. There is no auto-add and no warn-and-continue.
+- Authentication uses ssh-agent and key files only (ssh_auth.py).
+- Connections are reused across calls and threads (paramiko multiplexes channels); a per-host
+  lock only guards connecting. A dead connection is replaced once, and only while nothing of the
+  command has been sent: a command that may have started is never run a second time.
+- `sudo=True` prefixes every command with `sudo -n` and moves file reads/writes from SFTP (which
+  cannot escalate) to sudo'd shell commands (sudo_files.py). With `sudo=False` a Command can still
+  ask for sudo itself (`Command.sudo`), and files are read and written over SFTP as the login user.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import posixpath
+import secrets
+import select
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import TypeVar
+
+import paramiko
+from paramiko.sftp import CMD_EXTENDED
+
+from bluegreen.domain.command import Command
+from bluegreen.errors import (
+    AuthenticationError,
+    BlueGreenError,
+    CommandTimeout,
+    HostKeyError,
+    TransportError,
+)
+from bluegreen.transport import known_hosts, ssh_auth, ssh_config, sudo_files
+from bluegreen.transport.base import CommandResult
+
+log = logging.getLogger("bluegreen.transport")
+
+T = TypeVar("T")
+_CHUNK = 32768
+_NEW_FILE_MODE = 0o644
+
+
+@dataclass(frozen=True)
+class SSHOptions:
+    """How to reach hosts. Paths accept `~`.
+
+    known_hosts: the only known_hosts file to trust; None means OpenSSH's defaults
+        (UserKnownHostsFile/GlobalKnownHostsFile from ssh_config, else ~/.ssh/known_hosts and
+        /etc/ssh/ssh_known_hosts).
+    identity_file: a key file tried before the ssh_config IdentityFile entries.
+    ssh_config: an ssh_config file; None means ~/.ssh/config when it exists, "none" means none.
+    sudo: run every command with `sudo -n` and do file operations through sudo (see module doc).
+    """
+
+    known_hosts: str | None = None
+    identity_file: str | None = None
+    use_agent: bool = True
+    ssh_config: str | None = None
+    connect_timeout_s: float = 10
+    command_timeout_s: float = 120
+    sudo: bool = False
+    keepalive_s: int = 15
+
+
+@dataclass
+class _Connection:
+    """Transports from the first jump host to the target; the last one runs our channels."""
+
+    transports: list[paramiko.Transport]
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        return self.transports[-1]
+
+    def active(self) -> bool:
+        return all(t.is_active() for t in self.transports)
+
+    def close(self) -> None:
+        for transport in reversed(self.transports):
+            transport.close()
+
+
+@dataclass
+class _Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    connection: _Connection | None = None
+
+
+class SSHRunner:
+    """Runs commands and moves files over SSH. Thread-safe; use as a context manager or close()."""
+
+    def __init__(self, options: SSHOptions | None = None) -> None:
+        self.options = options or SSHOptions()
+        self._slots: dict[str, _Slot] = {}
+        self._retired: list[_Connection] = []  # replaced but maybe still running commands
+        self._lock = threading.Lock()
+        self._config: paramiko.SSHConfig | None = None
+
+    def __enter__(self) -> SSHRunner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- Runner protocol ------------------------------------------------------------------
+
+    def run(self, host: str, command: Command, *, timeout: float | None = None) -> CommandResult:
+        if self.options.sudo and not command.sudo:
+            command = replace(command, sudo=True)
+        display = command.display()
+        started = time.monotonic()
+        status, out, err = self._exec(host, command.render(), command.stdin, display, timeout)
+        duration = time.monotonic() - started
+        log.debug("%s: %s -> exit %d in %.2fs", host, display, status, duration)
+        return CommandResult(
+            host=host,
+            command=display,
+            exit_status=status,
+            stdout=out.decode("utf-8", errors="replace"),
+            stderr=err.decode("utf-8", errors="replace"),
+            duration_s=duration,
+        )
+
+    def read_file(self, host: str, path: str) -> bytes | None:
+        started = time.monotonic()
+        data = self._sudo_read(host, path) if self.options.sudo else self._sftp_read(host, path)
+        log.debug(
+            "%s: read %s -> %s in %.2fs",
+            host,
+            path,
+            "missing" if data is None else f"{len(data)} bytes",
+            time.monotonic() - started,
+        )
+        return data
+
+    def write_file_atomic(
+        self, host: str, path: str, data: bytes, *, mode: int | None = None
+    ) -> None:
+        started = time.monotonic()
+        new_mode = _NEW_FILE_MODE if mode is None else mode
+        if self.options.sudo:
+            self._sudo_write(host, path, data, new_mode)
+        else:
+            self._sftp_write(host, path, data, new_mode)
+        log.debug(
+            "%s: wrote %s (%d bytes) in %.2fs", host, path, len(data), time.monotonic() - started
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            slots = list(self._slots.values())
+            self._slots.clear()
+            retired, self._retired = self._retired, []
+        for connection in retired:
+            connection.close()
+        for slot in slots:
+            with slot.lock:
+                if slot.connection is not None:
+                    slot.connection.close()
+                    slot.connection = None
+
+    # -- resolution and connecting --------------------------------------------------------
+
+    def endpoint(self, host: str) -> ssh_config.Endpoint:
+        """How `host` will be reached (after ~/.ssh/config), without connecting."""
+        return ssh_config.resolve(
+            host,
+            self._ssh_config(),
+            identity_file=self.options.identity_file,
+            known_hosts=self.options.known_hosts,
+        )
+
+    def _ssh_config(self) -> paramiko.SSHConfig:
+        with self._lock:
+            if self._config is None:
+                path = self.options.ssh_config
+                if path is None:
+                    path = ssh_config.default_ssh_config_path()
+                elif path.lower() == "none":
+                    path = None
+                self._config = ssh_config.load_ssh_config(path)
+            return self._config
+
+    def _slot(self, host: str) -> _Slot:
+        with self._lock:
+            return self._slots.setdefault(host, _Slot())
+
+    def _connection(self, host: str) -> _Connection:
+        slot = self._slot(host)
+        with slot.lock:
+            if slot.connection is not None:
+                if slot.connection.active():
+                    return slot.connection
+                log.debug("%s: pooled connection dropped, reconnecting", host)
+                slot.connection.close()
+                slot.connection = None
+            slot.connection = self._connect(self.endpoint(host))
+            return slot.connection
+
+    def _discard(self, host: str, connection: _Connection) -> None:
+        """Take a suspect connection out of the pool. One that still looks alive is retired, not
+        closed: other threads may be running commands on it, and closing it would cut them off."""
+        slot = self._slot(host)
+        with slot.lock:
+            if slot.connection is connection:
+                slot.connection = None
+        if not connection.active():
+            connection.close()
+            return
+        with self._lock:
+            dead = [c for c in self._retired if not c.active()]
+            self._retired = [c for c in self._retired if c.active()] + [connection]
+        for old in dead:
+            old.close()  # also closes jump-host transports that may still be up
+
+    def _connect(self, endpoint: ssh_config.Endpoint) -> _Connection:
+        transports: list[paramiko.Transport] = []
+        try:
+            for hop in endpoint.chain():
+                role = "" if hop is endpoint else f" (jump host for {endpoint.target})"
+                with _translated(hop.target, f"connecting to {hop.address}{role}"):
+                    sock = self._open_socket(hop, transports[-1] if transports else None)
+                    transports.append(self._handshake(hop, sock))
+        except BaseException:
+            for transport in reversed(transports):
+                transport.close()
+            raise
+        log.debug("%s: connected to %s", endpoint.target, endpoint.address)
+        return _Connection(transports)
+
+    def _open_socket(
+        self, hop: ssh_config.Endpoint, previous: paramiko.Transport | None
+    ) -> socket.socket | paramiko.Channel:
+        if previous is None:
+            return socket.create_connection(
+                (hop.hostname, hop.port), timeout=self.options.connect_timeout_s
+            )
+        return previous.open_channel(
+            "direct-tcpip",
+            dest_addr=(hop.hostname, hop.port),
+            src_addr=("127.0.0.1", 0),
+            timeout=self.options.connect_timeout_s,
+        )
+
+    def _handshake(
+        self, hop: ssh_config.Endpoint, sock: socket.socket | paramiko.Channel
+    ) -> paramiko.Transport:
+        timeout = self.options.connect_timeout_s
+        transport = paramiko.Transport(sock)
+        try:
+            transport.banner_timeout = transport.handshake_timeout = timeout
+            transport.auth_timeout = max(timeout, 30.0)  # agent keys may wait for a touch
+            entries = known_hosts.load(hop.known_hosts_files)
+            security = transport.get_security_options()
+            security.key_types = known_hosts.preferred_algorithms(
+                entries, hop.known_hosts_name, security.key_types
+            )
+            transport.start_client(timeout=timeout)
+            # Checked before authenticating: no key signature goes to an unverified host.
+            known_hosts.verify(hop, transport.get_remote_server_key(), entries)
+            ssh_auth.authenticate(transport, hop, use_agent=self.options.use_agent)
+            if self.options.keepalive_s > 0:
+                transport.set_keepalive(self.options.keepalive_s)
+        except BaseException:
+            transport.close()
+            sock.close()  # not owned by the transport until it started
+            raise
+        return transport
+
+    def _open(self, host: str, opener: Callable[[paramiko.Transport], T]) -> T:
+        """Open a channel on the pooled connection, replacing a dead connection once.
+
+        Safe to retry: nothing of the command or file operation has been sent yet.
+        """
+        connection = self._connection(host)
+        try:
+            return opener(connection.transport)
+        except paramiko.ChannelException as exc:
+            raise TransportError(
+                f"{host} refused a new SSH channel: {exc.text}",
+                host=host,
+                hint="the host may limit sessions per connection (sshd MaxSessions)",
+            ) from exc
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            log.debug("%s: opening a channel failed (%s), reconnecting once", host, exc)
+            self._discard(host, connection)
+        connection = self._connection(host)
+        with _translated(host, "opening an SSH channel"):
+            return opener(connection.transport)
+
+    # -- commands -------------------------------------------------------------------------
+
+    def _exec(
+        self, host: str, line: str, stdin: bytes | None, display: str, timeout: float | None
+    ) -> tuple[int, bytes, bytes]:
+        limit = self.options.command_timeout_s if timeout is None else timeout
+        timeout_s = self.options.connect_timeout_s
+        channel = self._open(host, lambda t: t.open_session(timeout=timeout_s))
+        try:
+            with _translated(host, f"running `{display}`"):
+                channel.exec_command(line)
+                outcome = _collect(channel, stdin or b"", time.monotonic() + limit)
+            if outcome is None:
+                raise CommandTimeout(
+                    f"`{display}` on {host} did not finish within {limit:g}s; the channel was "
+                    "closed, but the command may still be running there",
+                    host=host,
+                    hint="raise the timeout or check the host for a hung process",
+                )
+            transport = channel.get_transport()
+            # -1 means no exit-status arrived: a dead connection, or a command killed by a signal.
+            if channel.exit_status == -1 and (
+                not transport.is_active() or transport.saved_exception is not None
+            ):
+                raise TransportError(
+                    f"the connection to {host} dropped while `{display}` was running; it may or "
+                    "may not have completed",
+                    host=host,
+                    hint="check the host's state before retrying",
+                )
+            return channel.exit_status, outcome[0], outcome[1]
+        finally:
+            channel.close()
+
+    # -- files over SFTP ------------------------------------------------------------------
+
+    def _sftp(self, host: str) -> paramiko.SFTPClient:
+        def opener(transport: paramiko.Transport) -> paramiko.SFTPClient:
+            client = paramiko.SFTPClient.from_transport(transport)
+            if client is None:
+                raise paramiko.SSHException("the SFTP subsystem did not start")
+            return client
+
+        return self._open(host, opener)
+
+    def _sftp_read(self, host: str, path: str) -> bytes | None:
+        sftp = self._sftp(host)
+        try:
+            with _translated(host, f"reading {path}"):
+                try:
+                    with sftp.open(path, "rb") as handle:
+                        return handle.read()
+                except FileNotFoundError:
+                    return None
+        finally:
+            sftp.close()
+
+    def _sftp_write(self, host: str, path: str, data: bytes, new_mode: int) -> None:
+        sftp = self._sftp(host)
+        try:
+            with _translated(host, f"writing {path}"):
+                _sftp_write_atomic(sftp, host, path, data, new_mode)
+        finally:
+            sftp.close()
+
+    # -- files through sudo ---------------------------------------------------------------
+
+    def _sudo_read(self, host: str, path: str) -> bytes | None:
+        command = sudo_files.read_command(path)
+        status, out, err = self._exec(host, command.render(), None, f"read {path}", None)
+        if status == sudo_files.MISSING_STATUS:
+            return None
+        if status != 0:
+            raise _sudo_failure(host, f"reading {path}", err)
+        return out
+
+    def _sudo_write(self, host: str, path: str, data: bytes, new_mode: int) -> None:
+        command = sudo_files.write_command(path, data, new_mode)
+        status, _, err = self._exec(host, command.render(), data, f"write {path}", None)
+        if status != 0:
+            raise _sudo_failure(host, f"writing {path}", err)
+
+
+def _collect(
+    channel: paramiko.Channel, stdin: bytes, deadline: float
+) -> tuple[bytes, bytes] | None:
+    """Feed stdin and drain stdout and stderr together until EOF; None when the deadline passes.
+
+    Reading both streams while writing avoids the classic deadlock where the remote blocks on a
+    full stderr pipe while we wait on stdout (or it waits for us to read before taking stdin).
+    """
+    out, err = bytearray(), bytearray()
+    pending = memoryview(stdin)
+    if not pending:
+        channel.shutdown_write()
+    # The channel's fd is readable when either stream has data, at EOF or on close. poll() rather
+    # than select(): a long-lived server may hold file descriptors above FD_SETSIZE.
+    poller = select.poll()
+    poller.register(channel.fileno(), select.POLLIN)
+    while True:
+        if pending and channel.send_ready():
+            try:
+                sent = channel.send(bytes(pending[:_CHUNK]))
+            except OSError:
+                sent = len(pending)  # the command closed its stdin: drop the rest
+            pending = pending[sent:]
+            if not pending:
+                channel.shutdown_write()
+        while channel.recv_ready():
+            out += channel.recv(_CHUNK)
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(_CHUNK)
+        if (channel.eof_received or channel.closed) and not (
+            channel.recv_ready() or channel.recv_stderr_ready()
+        ):
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        # While stdin waits for window space there is no fd to wait on: poll briefly.
+        poller.poll(1000 * min(remaining, 0.01 if pending else 1.0))
+    # The exit status usually follows EOF by a packet or two.
+    if not channel.status_event.wait(max(deadline - time.monotonic(), 0)):
+        return None
+    return bytes(out), bytes(err)
+
+
+def _sftp_write_atomic(
+    sftp: paramiko.SFTPClient, host: str, path: str, data: bytes, new_mode: int
+) -> None:
+    target = path
+    try:
+        if stat.S_ISLNK(sftp.lstat(path).st_mode or 0):
+            target = sftp.normalize(path)  # keep the link, replace what it points to
+    except FileNotFoundError:
+        pass
+    try:
+        current: paramiko.SFTPAttributes | None = sftp.stat(target)
+    except FileNotFoundError:
+        current = None
+    if current is not None and not stat.S_ISREG(current.st_mode or 0):
+        raise TransportError(f"{path} on {host} is not a regular file", host=host)
+    directory, name = posixpath.split(target)
+    temp = posixpath.join(directory, f".{name}.bluegreen-tmp-{secrets.token_hex(6)}")
+    try:
+        # 'x' (O_EXCL): never write through a file someone else put at our temp name.
+        with sftp.open(temp, "wbx") as handle:
+            if current is not None:
+                _copy_owner(sftp, host, path, temp, current)
+            # Owner and mode are set before the data arrives, so secrets never sit in a file
+            # with looser permissions than the one they replace.
+            mode = stat.S_IMODE(current.st_mode or 0) if current is not None else new_mode
+            sftp.chmod(temp, mode)
+            handle.write(data)
+            handle.flush()
+            _fsync(sftp, handle)
+        sftp.posix_rename(temp, target)
+    except BaseException:
+        with suppress(OSError):
+            sftp.remove(temp)
+        raise
+
+
+def _copy_owner(
+    sftp: paramiko.SFTPClient, host: str, path: str, temp: str, current: paramiko.SFTPAttributes
+) -> None:
+    if current.st_uid is None or current.st_gid is None:
+        return
+    mine = sftp.stat(temp)
+    if (mine.st_uid, mine.st_gid) == (current.st_uid, current.st_gid):
+        return
+    try:
+        sftp.chown(temp, current.st_uid, current.st_gid)
+    except PermissionError as exc:
+        raise TransportError(
+            f"cannot give the new {path} on {host} its owner {current.st_uid}:{current.st_gid}",
+            host=host,
+            hint="connect as root or as the file's owner, or set sudo = true",
+        ) from exc
+
+
+def _fsync(sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile) -> None:
+    """Best effort `fsync@openssh.com`; paramiko has no public call for it. Without it the rename
+    is still atomic, only not yet durable."""
+    request = getattr(sftp, "_request", None)
+    raw = getattr(handle, "handle", None)
+    if request is None or not isinstance(raw, bytes):
+        return
+    try:
+        request(CMD_EXTENDED, "fsync@openssh.com", raw)
+    except (OSError, paramiko.SSHException):
+        log.debug("fsync@openssh.com not available; renaming without fsync")
+
+
+def _sudo_failure(host: str, action: str, stderr: bytes) -> TransportError:
+    reason = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    detail = reason[-1] if reason else "no error output"
+    hint = (
+        "allow the login user passwordless sudo (sudo -n) for these commands"
+        if "password is required" in detail
+        else "check the path and the host's permissions"
+    )
+    return TransportError(f"{action} on {host} failed: {detail}", host=host, hint=hint)
+
+
+@contextmanager
+def _translated(host: str, action: str) -> Iterator[None]:
+    """Turn library and OS errors into our exception tree, naming host and action."""
+    try:
+        yield
+    except BlueGreenError:
+        raise
+    except paramiko.BadHostKeyException as exc:  # not raised by our own checks; kept as a net
+        raise HostKeyError(
+            f"{host}: host key has CHANGED: expected {known_hosts.fingerprint(exc.expected_key)}"
+            f", offered {known_hosts.fingerprint(exc.key)}",
+            host=host,
+            hint="verify the new fingerprint out of band, then update known_hosts",
+        ) from exc
+    except paramiko.AuthenticationException as exc:
+        raise AuthenticationError(
+            f"{host}: authentication failed while {action}: {exc}",
+            host=host,
+            hint="load the right key into ssh-agent or set IdentityFile in ~/.ssh/config",
+        ) from exc
+    except socket.gaierror as exc:
+        raise TransportError(
+            f"{host}: {action} failed: cannot resolve the host name ({exc.strerror})",
+            host=host,
+            hint="check the ssh target in the config and ~/.ssh/config",
+        ) from exc
+    except TimeoutError as exc:
+        raise TransportError(
+            f"{host}: {action} timed out",
+            host=host,
+            hint="check that the host is up and that the network or firewall lets SSH through",
+        ) from exc
+    except PermissionError as exc:
+        raise TransportError(
+            f"{host}: {action} failed: permission denied",
+            host=host,
+            hint="connect as a user allowed to do this, or set sudo = true",
+        ) from exc
+    except FileNotFoundError as exc:
+        raise TransportError(
+            f"{host}: {action} failed: no such file or directory",
+            host=host,
+            hint="check the path (and that its directory exists) on the host",
+        ) from exc
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        raise TransportError(
+            f"{host}: {action} failed: {_reason(exc)}",
+            host=host,
+            hint="check that the host is up, sshd is running and the ssh target's port is right",
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "host unreachable"
+    if isinstance(exc, EOFError):
+        return "the connection was closed by the other side"
+    if isinstance(exc, paramiko.ChannelException):
+        return f"the jump host could not open a connection to it ({exc.text})"
+    text = str(exc).strip()
+    return text or type(exc).__name__
