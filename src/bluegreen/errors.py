@@ -62,7 +62,13 @@ class CommandFailed(BlueGreenError):
     exit_code = 5
 
     def __init__(
-        self, message: str, *, host: str, exit_status: int, output_tail: str, hint: str | None = None
+        self,
+        message: str,
+        *,
+        host: str,
+        exit_status: int,
+        output_tail: str,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.host = host

@@ -108,3 +108,110 @@ class AppSummary(BaseModel):
     app: str
     frontend: str
     servers: dict[str, str] = Field(description="colour -> address as HAProxy sees it")
+
+
+StepStatus = Literal["ok", "failed", "skipped"]
+
+
+class StepResult(BaseModel):
+    name: str
+    status: StepStatus
+    duration_s: float
+    message: str = ""
+    host: str | None = None
+    exit_status: int | None = None
+    output_tail: str | None = Field(default=None, description="Last lines of output on failure.")
+
+
+class PlannedCommand(BaseModel):
+    step: str
+    host: str
+    command: str = Field(description="The exact shell line, secrets masked.")
+
+
+class DeployResult(BaseModel):
+    app: str
+    ok: bool
+    dry_run: bool = False
+    color: str = Field(description="The STANDBY server deployed to.")
+    host: str
+    address: str
+    ref: str | None = None
+    commit_before: str | None = None
+    commit_after: str | None = None
+    backup_path: str | None = None
+    steps: list[StepResult] = []
+    plan: list[PlannedCommand] = Field(default_factory=list, description="dryRun: what would run.")
+    warnings: list[str] = []
+    failed_step: str | None = None
+    error: str | None = None
+    restored: bool | None = Field(
+        default=None, description="On failure: whether the backup was restored and restarted."
+    )
+    live_color: str
+    live_healthy_after: bool | None = None
+    duration_s: float = 0.0
+    next_step: str = ""
+
+
+class SwitchPlan(BaseModel):
+    app: str
+    from_live: str
+    to_live: str
+    emergency: bool = False
+    diff: str = Field(description="The exact haproxy.cfg change.")
+    target_healthy: bool
+    target_health: Health | None = None
+    target_commit: str | None = None
+    warnings: list[str] = []
+    plan_hash: str
+    approval: str = Field(description="How this switch is approved: elicit, token or operator.")
+    confirm_token: str | None = Field(
+        default=None, description="Pass back as confirmToken to execute this exact plan."
+    )
+    token_expires_at: str | None = None
+
+
+class SwitchResult(BaseModel):
+    app: str
+    executed: bool
+    ok: bool
+    plan: SwitchPlan | None = None
+    from_live: str | None = None
+    to_live: str | None = None
+    emergency: bool = False
+    steps: list[StepResult] = []
+    verified: bool = False
+    rolled_back: bool = False
+    auto_rollback: bool = False
+    state_file_written: bool = False
+    error: str | None = None
+    message: str = ""
+    duration_s: float = 0.0
+    next_step: str = ""
+
+
+class HistoryEntry(BaseModel):
+    time: str
+    operation: str
+    app: str
+    user: str
+    host: str
+    outcome: str
+    color: str | None = None
+    from_live: str | None = None
+    to_live: str | None = None
+    ref: str | None = None
+    commit_before: str | None = None
+    commit_after: str | None = None
+    emergency: bool = False
+    reason: str | None = None
+    duration_s: float | None = None
+    steps: list[StepResult] = []
+    error: str | None = None
+
+
+class History(BaseModel):
+    app: str
+    entries: list[HistoryEntry]
+    unreadable_lines: int = 0
