@@ -8,9 +8,11 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from bluegreen import __version__
 from bluegreen.errors import BlueGreenError
+from bluegreen.models import SwitchPlan
 
 err = Console(stderr=True)
 
@@ -100,6 +102,179 @@ def inspect_cfg(ctx: click.Context, file: str, app_name: str, as_json: bool) -> 
         for problem in analysis.problems:
             click.echo(f"! {problem}")
     sys.exit(0 if analysis.certain else 12)
+
+
+@main.command()
+@click.argument("app")
+@click.option("--ref", help="Branch, tag or full sha to deploy (default: the app's branch).")
+@click.option("--no-pull", is_flag=True, help="Deploy what is checked out on the host.")
+@click.option(
+    "--backup/--no-backup", default=True, show_default=True, help="Archive the app dir first."
+)
+@click.option("--migrate", is_flag=True, help="Run migrations (they hit the database LIVE uses).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--break-lock", is_flag=True, help="Break a STALE lock (never a live one).")
+@click.option("--no-restore", is_flag=True, help="On failure, leave the standby as it failed.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def deploy(
+    ctx: click.Context, app: str, ref: str | None, no_pull: bool, backup: bool, migrate: bool,
+    dry_run: bool, break_lock: bool, no_restore: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Deploy to the STANDBY server only (git fetch + checkout, build, restart, health).
+
+    LIVE is never touched. Exit code 0 only on success.
+    """
+    from bluegreen.cli_progress import StepPrinter
+    from bluegreen.cli_render import print_steps
+
+    try:
+        with _service(ctx) as service, StepPrinter(err, enabled=not as_json) as printer:
+            result = service.deploy(
+                app, pull=not no_pull, backup=backup, migrate=migrate, ref=ref, dry_run=dry_run,
+                break_lock=break_lock, restore_on_failure=not no_restore, progress=printer,
+            )  # fmt: skip
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    elif dry_run:
+        click.echo(
+            f"plan: deploy {result.ref or '(current checkout)'} to STANDBY {result.color.upper()} ({result.host})"
+        )
+        for item in result.plan:
+            click.echo(f"  [{item.step}] {item.host}: {item.command}")
+        for warning in result.warnings:
+            click.echo(f"! {warning}")
+    else:
+        out = Console()
+        if not result.ok:
+            print_steps(err, [s for s in result.steps if s.status == "failed"])
+        verdict = "[green]deployed[/]" if result.ok else "[bold red]DEPLOY FAILED[/]"
+        out.print(f"{verdict} {result.app} to STANDBY {result.color.upper()}: "
+                  f"{(result.commit_before or '?')[:12]} -> {(result.commit_after or '?')[:12]} "
+                  f"in {result.duration_s:.1f}s")  # fmt: skip
+        for warning in result.warnings:
+            out.print(f"[yellow]![/] {warning}")
+        if result.error:
+            out.print(f"[red]{result.error}[/]")
+        if result.restored is not None:
+            out.print(
+                "standby restored from backup"
+                if result.restored
+                else "[red]standby NOT restored[/]"
+            )
+        if result.next_step:
+            out.print(f"[dim]next:[/] {result.next_step}")
+    sys.exit(0 if result.ok else 20)
+
+
+@main.command()
+@click.argument("app")
+@click.option("--plan", "plan_only", is_flag=True, help="Print the plan and a confirmation token.")
+@click.option("--confirm", "token", help="Execute the plan this token was issued for.")
+@click.option("--yes", is_flag=True, help="No approval (only where the config allows it).")
+@click.option("--emergency", is_flag=True, help="Rollback mode: skip drain and slow checks.")
+@click.option(
+    "--force", is_flag=True, help="With --emergency: switch even to a target that is down."
+)
+@click.option("--break-lock", is_flag=True, help="Break a STALE lock (never a live one).")
+@click.option("--reason", help="Why: recorded in the history.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def switch(
+    ctx: click.Context, app: str, plan_only: bool, token: str | None, yes: bool, emergency: bool,
+    force: bool, break_lock: bool, reason: str | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Switch traffic: STANDBY becomes LIVE, old LIVE becomes STANDBY (the instant rollback).
+
+    On a terminal it shows the plan and the haproxy.cfg diff and asks y/N. Scripts use --plan,
+    then --confirm TOKEN. Exit code 0 only when the switch happened and was verified.
+    """
+    from bluegreen.cli_progress import StepPrinter
+    from bluegreen.cli_render import print_plan, print_steps
+
+    out = Console()
+
+    def ask(plan: SwitchPlan) -> bool:
+        print_plan(err, plan)
+        return click.confirm("Switch traffic now?", default=False, err=True)
+
+    interactive = sys.stdin.isatty() and not (plan_only or token or yes)
+    if not (interactive or plan_only or token or yes):
+        fail(BlueGreenError("no terminal to ask for approval",
+                            hint="use --plan, then --confirm TOKEN (or --yes where the config allows it)"),
+             ctx.obj["debug"])  # fmt: skip
+    try:
+        with _service(ctx) as service:
+            if plan_only:
+                plan = service.plan_switch(app, emergency=emergency)
+                if as_json:
+                    data = plan.model_dump(mode="json")
+                    data["confirmToken"] = data.pop("confirm_token")
+                    click.echo(json.dumps(data, indent=2))
+                else:
+                    print_plan(out, plan)
+                    out.print(f"to execute: bluegreen switch {app} --confirm {plan.confirm_token}"
+                              + (" --emergency" if emergency else ""))  # fmt: skip
+                    out.print(f"(token valid until {plan.token_expires_at})")
+                return
+            with StepPrinter(err, enabled=not as_json) as printer:
+                result = service.switch(
+                    app, require_approval=not yes, emergency=emergency, confirm_token=token,
+                    force=force, break_lock=break_lock, reason=reason,
+                    elicit=ask if interactive else None, progress=printer, terminal=interactive,
+                )  # fmt: skip
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        if not result.ok:
+            print_steps(err, [s for s in result.steps if s.status == "failed"])
+        style = "green" if result.ok else "bold red"
+        out.print(f"[{style}]{escape(result.message or result.error or '')}[/]")
+        if result.error and result.error not in result.message:
+            out.print(f"[red]{escape(result.error)}[/]")
+        if result.next_step:
+            out.print(f"[dim]next:[/] {result.next_step}")
+    sys.exit(0 if result.ok else 21)
+
+
+@main.command()
+@click.argument("token")
+@click.pass_context
+def approve(ctx: click.Context, token: str) -> None:
+    """Approve an operator-mode switch plan as the person at this terminal."""
+    import getpass
+    import socket
+
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    try:
+        with _service(ctx) as service:
+            click.echo(service.approve(token, who))
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+
+
+@main.command()
+@click.argument("app")
+@click.option("--limit", default=20, show_default=True, help="How many entries, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def history(ctx: click.Context, app: str, limit: int, as_json: bool) -> None:
+    """The audit log of deploys and switches (kept on the HAProxy host)."""
+    from bluegreen.cli_render import print_history
+
+    try:
+        with _service(ctx) as service:
+            result = service.history(app, limit)
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        print_history(Console(), result)
 
 
 @main.group()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from bluegreen.models import AppStatus, ServerStatus
+from bluegreen.models import AppStatus, History, ServerStatus, StepResult, SwitchPlan
 
 COLOR_STYLE = {"blue": "bold blue", "green": "bold green"}
 ROLE_STYLE = {"LIVE": "bold white on red", "STANDBY": "bold black on yellow"}
@@ -62,3 +63,48 @@ def print_status(console: Console, status: AppStatus) -> None:
         console.print(f"[yellow]![/] {problem}")
     if status.next_step:
         console.print(f"[dim]next:[/] {status.next_step}")
+
+
+def print_plan(console: Console, plan: SwitchPlan) -> None:
+    console.print(
+        f"[bold]{plan.app}[/]: switch LIVE {color_text(plan.from_live)} -> "
+        f"{color_text(plan.to_live)}" + (" [bold red]EMERGENCY[/]" if plan.emergency else "")
+    )
+    health = plan.target_health
+    if health:
+        verdict = "[green]healthy[/]" if health.healthy else f"[red]NOT healthy[/] ({health.error})"
+        console.print(
+            f"target {plan.to_live.upper()}: {verdict}, commit {(plan.target_commit or '?')[:12]}"
+        )
+    console.print("haproxy.cfg change:")
+    for line in plan.diff.splitlines():
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+        console.print(f"[{style}]{escape(line)}[/]", highlight=False)
+    for warning in plan.warnings:
+        console.print(f"[yellow]![/] {warning}")
+
+
+def print_steps(console: Console, steps: list[StepResult]) -> None:
+    for step in steps:
+        mark = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]-[/]"}[step.status]
+        console.print(f"{mark} {step.name:<16} {step.duration_s:7.2f}s  {escape(step.message)}")
+        if step.status == "failed" and step.output_tail:
+            console.print(f"[dim]{escape(step.output_tail)}[/]")
+
+
+def print_history(console: Console, history: History) -> None:
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("time", "operation", "outcome", "change", "who", "took"):
+        table.add_column(column)
+    for e in history.entries:
+        if e.operation == "switch":
+            change = f"{(e.from_live or '?').upper()} -> {(e.to_live or '?').upper()}"
+            change += " EMERGENCY" if e.emergency else ""
+        else:
+            change = f"{(e.color or '?').upper()} {(e.commit_before or '?')[:8]} -> {(e.commit_after or '?')[:8]}"
+        outcome = f"[green]{e.outcome}[/]" if e.outcome == "ok" else f"[red]{e.outcome}[/]"
+        took = f"{e.duration_s:.1f}s" if e.duration_s is not None else "-"
+        table.add_row(e.time, e.operation, outcome, change, f"{e.user}@{e.host}", took)
+    console.print(table)
+    if history.unreadable_lines:
+        console.print(f"[yellow]![/] {history.unreadable_lines} unreadable history lines skipped")

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 
-from bluegreen.domain.config import Config, load_config
+from bluegreen.domain.approval import validate_token
+from bluegreen.domain.config import AppConfig, Config, load_config
 from bluegreen.domain.validate import validate_app_name
+from bluegreen.engine import approvals, history
+from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.status import get_status
-from bluegreen.models import AppStatus, AppSummary
+from bluegreen.errors import ApprovalError
+from bluegreen.models import AppStatus, AppSummary, History, SwitchPlan, SwitchResult
 from bluegreen.transport.base import Runner
 
 
@@ -85,3 +89,121 @@ class Service:
     def status(self, app: str) -> AppStatus:
         validate_app_name(app)
         return get_status(self.context(), app)
+
+    # --- switch ----------------------------------------------------------------------------
+
+    def switch(
+        self,
+        app: str,
+        *,
+        require_approval: bool = True,
+        emergency: bool = False,
+        confirm_token: str | None = None,
+        force: bool = False,
+        break_lock: bool = False,
+        reason: str | None = None,
+        elicit: Callable[[SwitchPlan], bool] | None = None,
+        progress: Callable[[StepEvent], None] | None = None,
+        terminal: bool = False,
+    ) -> SwitchResult:
+        """Plan, approve and execute a switch. Without approval nothing changes: the result then
+        holds the plan (and, in token/operator mode, the confirmToken to pass back).
+
+        `elicit` asks a person and returns their answer. `terminal=True` says it is a person at
+        this terminal (the CLI's y/N), which approves in every mode, `operator` included."""
+        validate_app_name(app)
+        if confirm_token is not None:
+            validate_token(confirm_token)
+        ctx = self.context(progress)
+        app_cfg = self.config.app(app)
+        mode = (
+            "elicit" if terminal and elicit else approval_mode(app_cfg.approval, elicit is not None)
+        )
+        prepared = switch_engine.prepare(ctx, app, emergency=emergency, mode=mode)
+        plan = prepared.plan
+
+        def go() -> SwitchResult:
+            return switch_engine.execute(ctx, app, plan.plan_hash, emergency=emergency,
+                                         force=force, reason=reason, break_lock=break_lock)  # fmt: skip
+
+        if not require_approval:
+            why_not = self._unapproved_refusal(ctx, app, app_cfg, emergency, plan.to_live)
+            if why_not:
+                raise ApprovalError(
+                    why_not, hint="call with requireApproval=true and approve the plan"
+                )
+            return go()
+        if confirm_token is not None:
+            approvals.consume(ctx, app, confirm_token, plan.plan_hash)
+            return go()
+        if mode == "elicit":
+            if elicit is None:
+                raise ApprovalError(
+                    f"{app} requires approval by a person in the MCP client (approval = "
+                    '"elicit"), and this client cannot ask',
+                    hint="use a client with elicitation support, or run `bluegreen switch` in a terminal",
+                )
+            if not elicit(plan):
+                return SwitchResult(app=app, executed=False, ok=False, plan=plan,
+                                    from_live=plan.from_live, to_live=plan.to_live,
+                                    message="not approved: nothing changed")  # fmt: skip
+            return go()
+        issued = approvals.issue(ctx, plan, mode, app_cfg.token_ttl_s)
+        how = (
+            f"a person must run `bluegreen approve {issued.confirm_token}` on a terminal, then "
+            "call switch_traffic again with confirmToken"
+            if mode == "operator"
+            else "show the plan to the user; after their explicit yes, call switch_traffic again "
+            "with confirmToken"
+        )
+        return SwitchResult(
+            app=app, executed=False, ok=False, plan=issued, from_live=plan.from_live,
+            to_live=plan.to_live, emergency=emergency,
+            message=f"approval needed: switch {plan.from_live.upper()} -> {plan.to_live.upper()} "
+            f"is planned, nothing changed",
+            next_step=how,
+        )  # fmt: skip
+
+    def plan_switch(self, app: str, *, emergency: bool = False) -> SwitchPlan:
+        """The plan with a confirmation token (for `bluegreen switch --plan`); changes nothing."""
+        validate_app_name(app)
+        ctx = self.context()
+        app_cfg = self.config.app(app)
+        mode = "operator" if app_cfg.approval == "operator" else "token"
+        prepared = switch_engine.prepare(ctx, app, emergency=emergency, mode=mode)
+        return approvals.issue(ctx, prepared.plan, mode, app_cfg.token_ttl_s)
+
+    def _unapproved_refusal(
+        self, ctx: Context, app: str, cfg: AppConfig, emergency: bool, target: str
+    ) -> str | None:
+        if cfg.allow_unapproved:
+            return None
+        if emergency and cfg.allow_emergency_without_approval:
+            last = next(
+                (e for e in history.read(ctx, app, limit=50).entries
+                 if e.operation == "switch" and e.outcome == "ok"),
+                None,
+            )  # fmt: skip
+            if last is not None and last.from_live == target:
+                return None
+            return (f"an emergency switch without approval only goes back to the server that was "
+                    f"LIVE before the last switch, and {target.upper()} was not")  # fmt: skip
+        return f"{app} does not allow switches without approval (allow_unapproved = false)"
+
+    def approve(self, token: str, who: str) -> str:
+        """A person approves an operator-mode switch plan (`bluegreen approve TOKEN`)."""
+        record = approvals.approve(self.context(), validate_token(token), who)
+        return (f"approved: {record.app} switch {record.from_live.upper()} -> "
+                f"{record.to_live.upper()} (token valid until {record.expires})")  # fmt: skip
+
+    def history(self, app: str, limit: int = 20) -> History:
+        validate_app_name(app)
+        self.config.app(app)
+        return history.read(self.context(), app, limit=max(1, min(limit, 1000)))
+
+
+def approval_mode(configured: str, client_can_elicit: bool) -> str:
+    """`auto`: ask a person in the client when it can, else the two-step token."""
+    if configured == "auto":
+        return "elicit" if client_can_elicit else "token"
+    return configured

@@ -245,6 +245,7 @@ class AppConfig(_Model):
     drain_s: NonNegativeNumber = 2.0
     watch_s: NonNegativeNumber = 10.0
     auto_rollback: StrictBool = True
+    token_ttl_s: PositiveNumber = 600.0  # how long a switch confirmation token stays valid
     health: HealthCheck = HealthCheck()
     servers: dict[ServerName, ServerConfig]
 

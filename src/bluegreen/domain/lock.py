@@ -8,6 +8,7 @@ arguments ("$1"), never inside the script text.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import posixpath
@@ -59,7 +60,7 @@ def new_holder(operation: str, app: str, now: datetime) -> Holder:
     return Holder(
         operation=operation,
         app=app,
-        user=os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown",
+        user=current_user(),
         host=socket.gethostname(),
         pid=os.getpid(),
         since=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -126,3 +127,10 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no USER/LOGNAME
+        return f"uid-{os.getuid()}"

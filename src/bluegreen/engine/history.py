@@ -7,12 +7,12 @@ inside a line. A corrupt line is skipped and counted, never fatal.
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 import socket
 
 from pydantic import ValidationError as PydanticValidationError
 
+from bluegreen.domain import lock as dlock
 from bluegreen.domain.command import Command
 from bluegreen.engine.context import Context
 from bluegreen.models import History, HistoryEntry
@@ -25,7 +25,7 @@ def history_path(work_dir: str, app: str) -> str:
 
 
 def who() -> tuple[str, str]:
-    return os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown", socket.gethostname()
+    return dlock.current_user(), socket.gethostname()
 
 
 def append(ctx: Context, entry: HistoryEntry) -> str | None:

@@ -1,0 +1,77 @@
+"""Pure builders for the commands a switch runs on the HAProxy host (and the indicator text).
+
+User values (paths, names) reach the shell only as positional arguments, never in script text.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from datetime import datetime
+
+from bluegreen.domain.command import Command
+from bluegreen.domain.haproxy_cfg import HAProxyConfig
+
+_BACKUP = (
+    'mkdir -p -- "$2" && cp -p -- "$1" "$2/$3" && '
+    'ls -1t -- "$2" | grep "^haproxy.cfg." | tail -n +"$(($4 + 1))" | '
+    'while IFS= read -r f; do rm -f -- "$2/$f"; done'
+)
+
+
+def cfg_backup_dir(work_dir: str) -> str:
+    return posixpath.join(work_dir, "cfg-backups")
+
+
+def cfg_backup_name(now: datetime, from_live: str, to_live: str) -> str:
+    return f"haproxy.cfg.{now.strftime('%Y%m%dT%H%M%S.%fZ')}.{from_live}-to-{to_live}"
+
+
+def backup_cfg_command(cfg_path: str, work_dir: str, name: str, keep: int, sudo: bool) -> Command:
+    return Command.of("sh", "-c", _BACKUP, "bluegreen-cfg-backup", cfg_path,
+                      cfg_backup_dir(work_dir), name, str(keep), sudo=sudo)  # fmt: skip
+
+
+def check_path(cfg_path: str) -> str:
+    """The candidate cfg is checked beside the real one, so relative paths resolve the same."""
+    directory, name = posixpath.split(cfg_path)
+    return posixpath.join(directory, f".{name}.bluegreen-candidate")
+
+
+def check_command(check: Sequence[str], path: str, sudo: bool) -> Command:
+    return Command.of(*check, path, mutating=False, sudo=sudo)
+
+
+def remove_command(path: str, sudo: bool) -> Command:
+    return Command.of("rm", "-f", "--", path, sudo=sudo)
+
+
+def reload_command(reload: Sequence[str], sudo: bool) -> Command:
+    return Command.of(*reload, sudo=sudo)
+
+
+def frontend_url(cfg: HAProxyConfig, frontend: str) -> str | None:
+    """Where to send a request to the frontend from the HAProxy host itself: its first bind."""
+    section = cfg.section("frontend", frontend) or cfg.section("listen", frontend)
+    if section is None:
+        return None
+    for line in section.directives("bind"):
+        args = [t.value for t in line.args]
+        if not args:
+            continue
+        host, _, port = args[0].rpartition(":")
+        if not port.isdigit():
+            continue
+        if host.startswith(("unix@", "abns@", "fd@", "sockpair@")):
+            continue
+        if host in ("", "*", "0.0.0.0", "::", "[::]"):  # noqa: S104 - reading a bind, not binding
+            host = "127.0.0.1"
+        scheme = "https" if "ssl" in args[1:] else "http"
+        return f"{scheme}://{host}:{port}"
+    return None
+
+
+def env_display(role: str, color: str, since: datetime) -> bytes:
+    """The environment indicator each app host shows (`.env.display` in the app dir)."""
+    stamp = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"# written by bluegreen after a switch\nROLE={role}\nCOLOR={color}\nSINCE={stamp}\n".encode()
