@@ -19,6 +19,7 @@ from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.probe import health_command, parse_health, url_command
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
+from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc
 from bluegreen.domain.state_file import parse_state, updated_for_switch
 from bluegreen.domain.switch_commands import (
     backup_cfg_command,
@@ -32,6 +33,7 @@ from bluegreen.domain.switch_commands import (
 )
 from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
+from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.lock import OperationLock
 from bluegreen.engine.status import server_specs
 from bluegreen.errors import ApprovalError, BlueGreenError, HAProxyConfigError, UnsafeOperationError
@@ -201,13 +203,15 @@ def execute(
             result.message = f"nothing changed: {exc}"
             result.duration_s = round(time.monotonic() - started, 3)
             return result
-        result.executed = True
-        applied = _apply(ctx, run, prepared.app, prepared.cfg_raw, prepared.edit.text.encode(),
-                         prepared.from_live, prepared.to_live, emergency)  # fmt: skip
+        applied, touched = _apply(ctx, run, prepared.app, prepared.cfg_raw,
+                                  prepared.edit.text.encode(), prepared.from_live,
+                                  prepared.to_live, emergency)  # fmt: skip
+        result.executed = touched
         if applied is not None:
             result.error = applied
-            result.rolled_back = True
-            result.message = f"switch failed and was rolled back: {applied}"
+            result.rolled_back = touched
+            result.message = (f"switch failed and was rolled back: {applied}" if touched
+                              else f"nothing changed: {applied}")  # fmt: skip
         else:
             result.verified = True
             _finish(ctx, run, prepared, emergency, result)
@@ -262,9 +266,12 @@ def _check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
 def _apply(
     ctx: Context, run: _Run, app: AppConfig, old: bytes, new: bytes, from_live: str,
     to_live: str, emergency: bool,
-) -> str | None:  # fmt: skip
-    """Put `new` in place and make traffic reach `to_live`. Returns None, or the failure after
-    restoring `old` (HAProxy is never left with an unchecked or unapplied cfg)."""
+) -> tuple[str | None, bool]:  # fmt: skip
+    """Put `new` in place and make traffic reach `to_live`.
+
+    Returns (None, True) on success, else (the failure, whether haproxy.cfg was touched); a
+    touched cfg is restored to `old` first, so HAProxy is never left with an unchecked or
+    unapplied cfg."""
     hp = ctx.config.haproxy
     runner = ctx.runner
     candidate = check_path(hp.config_path)
@@ -294,7 +301,7 @@ def _apply(
         run.step("backup-cfg", backup, hp.ssh)
         run.step("check-cfg", validate, hp.ssh)
     except BlueGreenError as exc:
-        return f"{exc} (haproxy.cfg untouched)"
+        return f"{exc} (haproxy.cfg untouched)", False
 
     frontend = frontend_url(parse(new.decode(errors="replace")), app.frontend)
     try:
@@ -303,7 +310,7 @@ def _apply(
         )
         run.step("reload", lambda: _reload(ctx), hp.ssh)
         run.step("verify", lambda: _verify(ctx, app, frontend, to_live, emergency), hp.ssh)
-        return None
+        return None, True
     except BlueGreenError as exc:
         failure = str(exc)
     try:
@@ -313,8 +320,8 @@ def _apply(
         run.step("reload-restored", lambda: _reload(ctx), hp.ssh)
         run.step("verify-restored", lambda: _verify(ctx, app, frontend, from_live, True), hp.ssh)
     except BlueGreenError as exc:
-        return f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}"
-    return f"{failure}; the previous haproxy.cfg is back and {from_live.upper()} serves"
+        return f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}", True
+    return f"{failure}; the previous haproxy.cfg is back and {from_live.upper()} serves", True
 
 
 def _reload(ctx: Context) -> str:
@@ -388,9 +395,28 @@ def _finish(
 
 
 def _drain(ctx: Context, drain_s: float) -> str:
-    """Give requests in flight on the old LIVE time to finish (old workers close on their own)."""
-    time.sleep(drain_s)
-    return f"waited {drain_s:g}s for in-flight requests on the old LIVE"
+    """Requests in flight on the old LIVE finish in the old workers, which exit on their own once
+    their connections close. Wait for that (seen through the master CLI) up to drain_s."""
+    hp = ctx.config.haproxy
+    if hp.master_socket is None:
+        time.sleep(drain_s)
+        return f"waited {drain_s:g}s for in-flight requests on the old LIVE"
+    deadline = time.monotonic() + drain_s
+    old: tuple[int, ...] = ()
+    while True:
+        r = ctx.runner.run(
+            hp.ssh, runtime_command(hp.master_socket, "show proc", hp.sudo), timeout=15
+        )
+        try:
+            old = parse_show_proc(r.stdout).old_worker_pids if r.ok else ()
+        except RuntimeOutputError:
+            old = ()
+        if not old:
+            return "old HAProxy workers finished their requests and exited"
+        if time.monotonic() >= deadline:
+            return (f"{len(old)} old worker(s) still finishing long connections after {drain_s:g}s; "
+                    "they close on their own")  # fmt: skip
+        time.sleep(0.2)
 
 
 def _watch(ctx: Context, run: _Run, prepared: Prepared, result: SwitchResult) -> None:
@@ -426,8 +452,8 @@ def _watch(ctx: Context, run: _Run, prepared: Prepared, result: SwitchResult) ->
     if not app.auto_rollback:
         result.error = f"{problem}; autoRollback is off: roll back with switch_traffic"
         return
-    back = _apply(ctx, run, app, prepared.edit.text.encode(), prepared.cfg_raw,
-                  prepared.to_live, prepared.from_live, True)  # fmt: skip
+    back, _ = _apply(ctx, run, app, prepared.edit.text.encode(), prepared.cfg_raw,
+                     prepared.to_live, prepared.from_live, True)  # fmt: skip
     result.auto_rollback = True
     if back is None:
         now = ctx.now()
