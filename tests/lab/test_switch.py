@@ -13,8 +13,8 @@ from bluegreen.domain.config import load_config
 from bluegreen.engine.context import StepEvent
 from bluegreen.errors import ApprovalError, LockedError, ValidationError
 from bluegreen.lab.controller import Lab, LabInfo
+from bluegreen.lab.load import Load
 from bluegreen.service import Service
-from tests.lab.loadgen import Load
 
 pytestmark = pytest.mark.lab
 APP = "jw-attendant"

@@ -1,41 +1,114 @@
-"""`bluegreen demo`: the README's first command, run against a fresh lab."""
+"""`bluegreen demo`: the README's first command. A full release on a fresh lab, under load:
+lab up -> status -> new commit -> deploy to STANDBY -> switch (approved) -> status -> summary."""
 
 from __future__ import annotations
 
-import collections
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-import httpx
-
+from bluegreen.engine.context import StepEvent
 from bluegreen.lab.controller import Lab
+from bluegreen.lab.load import Load
+from bluegreen.models import AppStatus
+from bluegreen.service import Service
 
 Say = Callable[[str], None]
+APP = "jw-attendant"
 
 
-def count_colors(frontend: str, requests: int) -> collections.Counter[str]:
-    seen: collections.Counter[str] = collections.Counter()
-    with httpx.Client(timeout=5) as client:
-        for _ in range(requests):
-            response = client.get(frontend + "/health")
-            seen[response.json().get("color", "?") if response.status_code == 200 else "error"] += 1
-    return seen
+def _status_line(status: AppStatus) -> str:
+    live, standby = status.live, status.standby
+    if not (status.certain and live and standby):
+        return "routing UNCERTAIN: " + "; ".join(status.problems)
+    return (
+        f"LIVE {live.color.upper()} ({(live.commit or '?')[:12]}, "
+        f"{'healthy' if live.healthy else 'UNHEALTHY'}), STANDBY {standby.color.upper()} "
+        f"({(standby.commit or '?')[:12]}, {'healthy' if standby.healthy else 'UNHEALTHY'})"
+    )
 
 
 def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int:
     lab = Lab(prefix)
-    started = time.monotonic()
-    say("1. lab up: HAProxy + BLUE + GREEN + git origin, on 127.0.0.1")
-    info = lab.up(progress=lambda msg: say(f"   {msg}"))
-    say(f"   ready in {time.monotonic() - started:.1f}s; config {info.config_path}")
-    say("2. who serves traffic? 20 requests through the HAProxy frontend")
-    seen = count_colors(info.frontend, 20)
-    say("   " + ", ".join(f"{color.upper()}: {n}" for color, n in seen.items()))
-    if keep:
-        say(
-            f"lab kept: export BLUEGREEN_CONFIG={info.config_path}; `bluegreen lab down` removes it"
-        )
-    else:
-        lab.down()
-        say("3. lab down: every container, network and key removed")
-    return 0 if set(seen) == {"blue"} else 1
+    timings: list[tuple[str, float]] = []
+
+    @contextmanager
+    def timed(label: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        timings.append((label, time.monotonic() - started))
+
+    def steps(event: StepEvent) -> None:
+        if event.status in ("ok", "failed"):
+            mark = "ok" if event.status == "ok" else "FAILED"
+            say(f"     {event.step:<14} {mark:<6} {event.duration_s or 0:6.2f}s  {event.message}")
+
+    say("1. lab up: HAProxy + BLUE + GREEN + a git origin, ports on 127.0.0.1 only")
+    with timed("lab up"):
+        info = lab.up(progress=lambda msg: say(f"     {msg}"))
+    code = 1
+    try:
+        with (
+            Service.from_path(info.config_path) as service,
+            Load(info.frontend + "/health", threads=4) as load,
+        ):
+            say(f"   steady load through {info.frontend} starts now (4 clients)")
+            say("2. get_deployment_status")
+            with timed("status"):
+                before = service.status(APP)
+            say(f"   {_status_line(before)}")
+            say("3. a developer pushes a new commit of the sample app to the origin")
+            sha = lab.commit()
+            say(f"   origin main is now {sha[:12]}")
+            say("4. deploy_to_standby: only the STANDBY host is touched")
+            with timed("deploy"):
+                deployed = service.deploy(APP, progress=steps)
+            if not deployed.ok:
+                say(f"   DEPLOY FAILED: {deployed.error}")
+                return 1
+            say("5. switch_traffic: plan, approval (token), atomic switch, verify")
+            with timed("switch plan"):
+                planned = service.switch(APP)
+            assert planned.plan is not None and planned.plan.confirm_token is not None
+            for line in planned.plan.diff.splitlines()[3:]:
+                say(f"     {line}")
+            say(f"   approved with token {planned.plan.confirm_token[:6]}... (an operator's yes)")
+            mark = len(load.snapshot())
+            with timed("switch"):
+                switched = service.switch(
+                    APP, confirm_token=planned.plan.confirm_token, progress=steps
+                )
+            during = load.snapshot()[mark:]
+            if not switched.ok:
+                say(f"   SWITCH FAILED: {switched.error}")
+                return 1
+            say("6. get_deployment_status")
+            after = service.status(APP)
+            say(f"   {_status_line(after)}")
+        samples = load.snapshot()
+        failed = load.failures
+        say("")
+        say("summary")
+        for label, seconds in timings:
+            say(f"   {label:<12} {seconds:6.1f}s")
+        say(f"   requests during the switch: {len(during)}, failed: "
+            f"{sum(1 for s in during if s.error)}; over the whole demo: {len(samples)}, failed: {len(failed)}"
+            f" (stale keep-alive retries: {load.stale_retries})")  # fmt: skip
+        moved = after.live is not None and after.live.color == switched.to_live
+        code = 0 if (not failed and moved and after.live and after.live.commit == sha) else 1
+        say("")
+        say("try the MCP server on a lab (`bluegreen demo --keep` or `bluegreen lab up` leaves one up):")
+        say(f"   BLUEGREEN_CONFIG={info.config_path} npx @modelcontextprotocol/inspector "
+            "--cli bluegreen serve --method tools/list")  # fmt: skip
+        say(f"   BLUEGREEN_CONFIG={info.config_path} bluegreen status")
+    finally:
+        if keep:
+            say(
+                f"lab kept: export BLUEGREEN_CONFIG={info.config_path}; `bluegreen lab down` removes it"
+            )
+        else:
+            lab.down()
+            say(
+                "lab down: every container, network and key removed (keep it with `bluegreen demo --keep`)"
+            )
+    return code
