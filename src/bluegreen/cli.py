@@ -277,6 +277,62 @@ def history(ctx: click.Context, app: str, limit: int, as_json: bool) -> None:
         print_history(Console(), result)
 
 
+@main.command()
+@click.option(
+    "--transport",
+    type=click.Choice(["stdio", "http", "sse"]),
+    default="stdio",
+    show_default=True,
+    help="stdio for a local client; http (streamable HTTP, /mcp) or sse (/sse) to listen.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="HTTP/SSE bind address; anything but loopback requires a bearer token.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option(
+    "--token-env",
+    default="BLUEGREEN_MCP_TOKEN",
+    show_default=True,
+    metavar="VAR",
+    help="Environment variable holding the HTTP/SSE bearer token.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the bearer token (wins over --token-env).",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Extra Host name clients use to reach this server (DNS-rebinding protection).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context, transport: str, host: str, port: int, token_env: str,
+    token_file: str | None, allow_hosts: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Run the MCP server (tools for AI assistants); logs go to stderr.
+
+    HTTP/SSE listen on 127.0.0.1 by default; with a token set, every request needs
+    `Authorization: Bearer <token>`.
+    """
+    from bluegreen.mcp_server import serve as run_server
+
+    try:
+        run_server(
+            ctx.obj["config"], transport=transport, host=host, port=port,  # type: ignore[arg-type]
+            token_env=token_env, token_file=token_file, allow_hosts=allow_hosts,
+            debug=ctx.obj["debug"],
+        )  # fmt: skip
+    except BlueGreenError as exc:
+        fail(exc, ctx.obj["debug"])
+
+
 @main.group()
 @click.option("--prefix", default="bluegreen-lab", show_default=True, help="Container name prefix.")
 @click.pass_context

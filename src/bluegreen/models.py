@@ -145,8 +145,21 @@ class DeployResult(BaseModel):
     warnings: list[str] = []
     failed_step: str | None = None
     error: str | None = None
+    error_type: str | None = Field(
+        default=None,
+        description="What stopped the deploy: an errors.py class name (CommandFailed, "
+        "TransportError, CommandTimeout, UnsafeOperationError) or HealthCheckFailed, "
+        "PreflightFailed.",
+    )
+    exit_status: int | None = Field(default=None, description="Exit status of the failing command.")
+    output_tail: str | None = Field(
+        default=None, description="Last lines of the failing command's output (or the app log)."
+    )
     restored: bool | None = Field(
         default=None, description="On failure: whether the backup was restored and restarted."
+    )
+    standby_state: str | None = Field(
+        default=None, description="On failure: what the STANDBY host is left running, in words."
     )
     live_color: str
     live_healthy_after: bool | None = None

@@ -11,13 +11,21 @@ from types import TracebackType
 
 from bluegreen.domain.approval import validate_token
 from bluegreen.domain.config import AppConfig, Config, load_config
-from bluegreen.domain.validate import validate_app_name
+from bluegreen.domain.validate import validate_app_name, validate_ref
 from bluegreen.engine import approvals, history
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
+from bluegreen.engine.deploy import DeployOptions, deploy_to_standby
 from bluegreen.engine.status import get_status
 from bluegreen.errors import ApprovalError
-from bluegreen.models import AppStatus, AppSummary, History, SwitchPlan, SwitchResult
+from bluegreen.models import (
+    AppStatus,
+    AppSummary,
+    DeployResult,
+    History,
+    SwitchPlan,
+    SwitchResult,
+)
 from bluegreen.transport.base import Runner
 
 
@@ -200,6 +208,36 @@ class Service:
         validate_app_name(app)
         self.config.app(app)
         return history.read(self.context(), app, limit=max(1, min(limit, 1000)))
+
+    def deploy(
+        self,
+        app: str,
+        *,
+        pull: bool = True,
+        backup: bool = True,
+        migrate: bool = False,
+        ref: str | None = None,
+        dry_run: bool = False,
+        break_lock: bool = False,
+        restore_on_failure: bool = True,
+        lock_wait_s: float = 0.0,
+        progress: Callable[[StepEvent], None] | None = None,
+    ) -> DeployResult:
+        """deploy_to_standby: STANDBY (from haproxy.cfg) gets the ref, built, restarted, probed."""
+        validate_app_name(app)
+        if ref is not None:
+            validate_ref(ref)
+        options = DeployOptions(
+            pull=pull,
+            backup=backup,
+            migrate=migrate,
+            ref=ref,
+            dry_run=dry_run,
+            break_lock=break_lock,
+            restore_on_failure=restore_on_failure,
+            lock_wait_s=lock_wait_s,
+        )
+        return deploy_to_standby(self.context(progress), app, options)
 
 
 def approval_mode(configured: str, client_can_elicit: bool) -> str:

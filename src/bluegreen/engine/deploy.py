@@ -1,0 +1,702 @@
+"""deploy_to_standby: put a commit on the STANDBY server, build, restart and prove it healthy.
+
+The target comes from haproxy.cfg read at call time, under the app's lock (a switch holds the same
+lock, so the roles cannot change under us through this tool); it is read again before every step
+that changes the app, in case someone edits the cfg by hand mid-deploy. Every command goes through
+a GuardedRunner that refuses any change to LIVE. Health is probed from the HAProxy host, the path
+HAProxy itself uses. A failure anywhere is reported as a result (which step, why, the output),
+restores the backup made in this run when asked, and always says what STANDBY is left running.
+
+The lock and the history line are fixed commands written to the HAProxy host through the plain
+runner: in a small setup that host may also be an app host, and they must still work there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bluegreen.domain import deploy_commands as dc
+from bluegreen.domain.command import Command
+from bluegreen.domain.config import AppConfig, ServerConfig
+from bluegreen.domain.deploy_commands import HealthVerdict
+from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.probe import health_url, parse_health
+from bluegreen.domain.routing import analyze_routing
+from bluegreen.domain.validate import validate_app_name, validate_ref
+from bluegreen.engine import history
+from bluegreen.engine.context import Context, StepEvent
+from bluegreen.engine.guard import GuardedRunner, machine
+from bluegreen.engine.lock import OperationLock
+from bluegreen.engine.status import server_specs
+from bluegreen.errors import (
+    BlueGreenError,
+    CommandFailed,
+    ConfigError,
+    HAProxyConfigError,
+    UnsafeOperationError,
+    ValidationError,
+)
+from bluegreen.models import DeployResult, HistoryEntry, PlannedCommand, StepResult
+from bluegreen.transport.base import CommandResult, Runner
+from bluegreen.transport.parallel import parallel
+
+STEPS = ("preflight", "backup", "fetch", "build", "migrate", "restart", "health")
+READ_TIMEOUT_S = 30.0
+RESTORE_HEALTH_ATTEMPTS = 5
+MIGRATE_WARNING = "migrations run against the database LIVE uses"
+
+Sleep = Callable[[float], None]
+
+
+class StepFailed(BlueGreenError):
+    """A step's own check failed (low disk, unhealthy app): not a command or transport error.
+
+    `kind` is what DeployResult.error_type reports (PreflightFailed, HealthCheckFailed).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        host: str | None = None,
+        output_tail: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
+        self.host = host
+        self.output_tail = output_tail
+
+
+class _Stop(Exception):
+    def __init__(self, step: str, error: BlueGreenError) -> None:
+        super().__init__(step)
+        self.step = step
+        self.error = error
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    pull: bool = True
+    backup: bool = True
+    migrate: bool = False
+    ref: str | None = None
+    dry_run: bool = False
+    break_lock: bool = False
+    restore_on_failure: bool = True
+    lock_wait_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    live: str
+    standby: str
+
+
+def resolve_target(ctx: Context, app: AppConfig, runner: Runner | None = None) -> Target:
+    """LIVE and STANDBY from haproxy.cfg as it is on the HAProxy host now; refuse when unsure."""
+    hp = ctx.config.haproxy
+    raw = (runner or ctx.runner).read_file(hp.ssh, hp.config_path)
+    if raw is None:
+        raise HAProxyConfigError(
+            f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}",
+            hint="check [haproxy] config_path",
+        )
+    analysis = analyze_routing(parse(raw.decode(errors="replace")), app.frontend, server_specs(app))
+    if not analysis.certain or analysis.live is None or analysis.standby is None:
+        problems = " ".join(analysis.problems) or "LIVE and STANDBY cannot be told apart."
+        raise HAProxyConfigError(
+            f"refusing to deploy: haproxy.cfg does not say for certain which server is STANDBY. "
+            f"{problems}",
+            hint="fix the routing in haproxy.cfg (see status), then deploy again",
+        )
+    return Target(live=analysis.live, standby=analysis.standby)
+
+
+def check_request(app_name: str, app: AppConfig, options: DeployOptions) -> str | None:
+    """Refuse a bad request before anything runs; the ref that will be deployed (None: no pull)."""
+    if options.ref is not None:
+        validate_ref(options.ref)
+        if not options.pull:
+            raise ValidationError(
+                "a ref is only deployed together with pull",
+                hint="pass pull=true to check out the ref, or no ref to rebuild what is there",
+            )
+    if options.migrate and app.migrate is None:
+        raise ConfigError(
+            f"migrations were requested but apps.{app_name}.migrate is not configured",
+            hint=f'add migrate = "..." under [apps.{app_name}], or deploy without migrate',
+        )
+    return (options.ref or app.branch) if options.pull else None
+
+
+def deploy_to_standby(
+    ctx: Context,
+    app_name: str,
+    options: DeployOptions | None = None,
+    *,
+    sleep: Sleep = time.sleep,
+) -> DeployResult:
+    """Raises for preconditions (bad request, unclear routing, lock held); a failure once the
+    pipeline started is a DeployResult with ok=False."""
+    options = options or DeployOptions()
+    app = ctx.config.app(validate_app_name(app_name))
+    ref = check_request(app_name, app, options)
+    if options.dry_run:
+        return plan_deploy(ctx, app_name, app, options, ref)
+    started = time.monotonic()
+    with OperationLock(
+        ctx, app_name, "deploy", break_lock=options.break_lock, wait_s=options.lock_wait_s
+    ):
+        target = resolve_target(ctx, app)
+        _refuse_shared_host(app, target)
+        return _Deploy(ctx, app_name, app, options, ref, target, sleep).execute(started)
+
+
+def _refuse_shared_host(app: AppConfig, target: Target) -> None:
+    live, standby = app.server(target.live), app.server(target.standby)
+    if machine(live.ssh) == machine(standby.ssh):
+        raise UnsafeOperationError(
+            f"{target.standby.upper()} and {target.live.upper()} are the same ssh host "
+            f"({standby.ssh}) with one app_dir: deploying to STANDBY would change LIVE",
+            hint="give each server its own host",
+        )
+
+
+def request_warnings(app: AppConfig, options: DeployOptions, standby: str) -> list[str]:
+    label = standby.upper()
+    warnings = []
+    if options.migrate:
+        warnings.append(f"{MIGRATE_WARNING}: they must stay compatible with the code LIVE runs")
+    if not options.backup:
+        warnings.append(f"no backup: if the deploy fails, {label} cannot be restored")
+    if not options.pull:
+        warnings.append(f"pull is off: {label} rebuilds and restarts what is checked out there")
+    return warnings
+
+
+# ---- dry run -------------------------------------------------------------------------------------
+
+
+def plan_deploy(
+    ctx: Context, app_name: str, app: AppConfig, options: DeployOptions, ref: str | None
+) -> DeployResult:
+    """Resolve the target (reads only) and list every command the deploy would run. Nothing that
+    changes a host can run: every host is guarded. No lock, no history."""
+    hp = ctx.config.haproxy
+    target = resolve_target(ctx, app)
+    live, std = app.server(target.live), app.server(target.standby)
+    runner = GuardedRunner(ctx.runner, (hp.ssh, live.ssh, std.ssh), why="a dry run")
+    label = target.standby.upper()
+    warnings = request_warnings(app, options, target.standby)
+    if machine(live.ssh) == machine(std.ssh):
+        warnings.append(f"{label} and LIVE share one ssh host: a real deploy refuses to run")
+    commit: str | None = None
+    try:
+        head = runner.run(std.ssh, dc.head_command(app.app_dir, std.sudo), timeout=READ_TIMEOUT_S)
+        commit = dc.parse_commit(head.stdout) if head.ok else None
+        if commit is None:
+            warnings.append(f"{app.app_dir} on {label}: {head.tail(2)}")
+    except BlueGreenError as exc:
+        warnings.append(f"{label} could not be read: {exc}")
+
+    plan: list[PlannedCommand] = []
+
+    def add(step: str, host: str, command: Command) -> None:
+        plan.append(PlannedCommand(step=step, host=host, command=dc.plan_line(command)))
+
+    d, sudo = app.app_dir, std.sudo
+    for command in (dc.head_command(d, sudo), dc.dirty_command(d, sudo), dc.disk_command(d, sudo)):
+        add("preflight", std.ssh, command)
+    add("preflight", hp.ssh, dc.probe_command(app, target.live))
+    archive = dc.backup_path(d, app_name, ctx.now(), commit or "HEAD")
+    if options.backup:
+        add("backup", std.ssh, dc.backup_command(d, archive, app_name, app.backups_kept, sudo))
+    if ref is not None:
+        add("fetch", std.ssh, dc.fetch_command(d, sudo))
+        add("fetch", std.ssh, dc.resolve_command(d, ref, sudo))
+        add("fetch", std.ssh, dc.checkout_command(d, dc.UNRESOLVED, sudo))
+        add("fetch", std.ssh, dc.clean_command(d, sudo))
+    for step, snippet in (
+        ("build", app.build),
+        ("migrate", app.migrate if options.migrate else None),
+        ("restart", app.restart),
+    ):
+        if snippet is not None:
+            add(step, std.ssh, dc.snippet_command(snippet, d, sudo))
+    add("health", hp.ssh, dc.probe_command(app, target.standby))
+    if options.backup and options.restore_on_failure:
+        add("restore (only on failure)", std.ssh, dc.restore_command(d, archive, sudo))
+        add("restore (only on failure)", std.ssh, dc.snippet_command(app.restart, d, sudo))
+    return DeployResult(
+        app=app_name,
+        ok=True,
+        dry_run=True,
+        color=target.standby,
+        host=std.ssh,
+        address=std.address,
+        ref=ref,
+        commit_before=commit,
+        backup_path=archive if options.backup else None,
+        plan=plan,
+        warnings=warnings,
+        live_color=target.live,
+        next_step="Nothing was run. Deploy without dryRun to run this plan.",
+    )
+
+
+# ---- the pipeline --------------------------------------------------------------------------------
+
+_NEXT_ON_FAILURE = {
+    "preflight": "Fix what preflight found on {s} and deploy again.",
+    "backup": "Make room for the backup (or deploy without one) and deploy again.",
+    "fetch": "Check the ref and {s}'s access to origin, then deploy again.",
+    "build": "Fix the build (see output_tail), push a new commit and deploy again.",
+    "migrate": "Check the migration output: the database LIVE uses may be partly migrated.",
+    "restart": "Check {s}'s process manager and log (output_tail), then deploy again.",
+    "health": "Read {s}'s log (output_tail), fix the app and deploy again.",
+}
+
+
+class _Deploy:
+    """One run of the pipeline; keeps what happened so far, to report and to recover."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        app_name: str,
+        app: AppConfig,
+        options: DeployOptions,
+        ref: str | None,
+        target: Target,
+        sleep: Sleep,
+    ) -> None:
+        self.ctx, self.app_name, self.app, self.opts = ctx, app_name, app, options
+        self.ref, self.target, self.sleep = ref, target, sleep
+        self.hp = ctx.config.haproxy.ssh
+        self.std: ServerConfig = app.server(target.standby)
+        self.label, self.live_label = target.standby.upper(), target.live.upper()
+        self.runner = GuardedRunner(ctx.runner, app.server(target.live).ssh)
+        self.timeout = ctx.config.ssh.command_timeout_s
+        self.steps: list[StepResult] = []
+        self.warnings = request_warnings(app, options, target.standby)
+        self.commit_before: str | None = None
+        self.deployed: str | None = None  # the commit this run puts on STANDBY
+        self.backup_path: str | None = None
+        self.changed = False  # the app dir (or the running app) was changed by this run
+        self.restarted = False
+        self.target_lost = False  # haproxy.cfg no longer says our target is STANDBY
+
+    # -- driving ----------------------------------------------------------------------------
+
+    def execute(self, started: float) -> DeployResult:
+        pipeline: list[tuple[str, Callable[[], str], str | None]] = [
+            ("preflight", self.preflight, None),
+            ("backup", self.backup, None if self.opts.backup else "backup is off"),
+            ("fetch", self.fetch, None if self.opts.pull else "pull is off"),
+            ("build", self.build, None if self.app.build else "no build configured"),
+            ("migrate", self.migrate, None if self.opts.migrate else "migrations not requested"),
+            ("restart", self.restart, None),
+            ("health", self.health, None),
+        ]
+        failure: _Stop | None = None
+        try:
+            for index, (name, action, skipped) in enumerate(pipeline, start=1):
+                if skipped:
+                    self.skip(name, skipped, index)
+                else:
+                    self.step(name, action, index)
+        except _Stop as stop:
+            failure = stop
+        restored, standby_state = self.recover() if failure else (None, None)
+        live_after = self.live_healthy_after()
+        result = self.result(failure, restored, standby_state, live_after, started)
+        self.record(result)
+        return result
+
+    def step(self, name: str, action: Callable[[], str], index: int | None) -> None:
+        total = len(STEPS) if index else None
+        self.ctx.progress(StepEvent(name, "start", index=index, total=total))
+        began = time.monotonic()
+        try:
+            message = action()
+        except BlueGreenError as exc:
+            took = round(time.monotonic() - began, 3)
+            self.steps.append(
+                StepResult(
+                    name=name,
+                    status="failed",
+                    duration_s=took,
+                    message=str(exc),
+                    host=getattr(exc, "host", None),
+                    exit_status=getattr(exc, "exit_status", None),
+                    output_tail=getattr(exc, "output_tail", None),
+                )
+            )
+            self.ctx.progress(StepEvent(name, "failed", str(exc), took, index, total))
+            raise _Stop(name, exc) from exc
+        took = round(time.monotonic() - began, 3)
+        self.steps.append(
+            StepResult(name=name, status="ok", duration_s=took, message=message, host=self.std.ssh)
+        )
+        self.ctx.progress(StepEvent(name, "ok", message, took, index, total))
+
+    def skip(self, name: str, reason: str, index: int) -> None:
+        self.steps.append(StepResult(name=name, status="skipped", duration_s=0.0, message=reason))
+        self.ctx.progress(StepEvent(name, "skipped", reason, 0.0, index, len(STEPS)))
+
+    # -- host access ------------------------------------------------------------------------
+
+    def run(self, command: Command, timeout: float | None = None) -> CommandResult:
+        return self.runner.run(self.std.ssh, command, timeout=timeout or self.timeout)
+
+    def check(self, result: CommandResult, what: str, extra_tail: str | None = None) -> None:
+        if result.ok:
+            return
+        tail = result.tail(dc.TAIL_LINES)
+        if extra_tail:
+            tail = f"{tail}\n--- {self.app.log_file} ---\n{extra_tail}"
+        raise CommandFailed(
+            f"{what} failed on {self.label} (exit {result.exit_status})",
+            host=self.std.ssh,
+            exit_status=result.exit_status,
+            output_tail=tail,
+        )
+
+    def ensure_standby(self) -> None:
+        """Re-read haproxy.cfg before changing the app: a hand edit may have made it LIVE."""
+        try:
+            now = resolve_target(self.ctx, self.app, self.runner)
+        except BlueGreenError as exc:
+            self.target_lost = True
+            raise UnsafeOperationError(
+                f"stopped before changing {self.label}: haproxy.cfg no longer says for certain "
+                f"that it is STANDBY ({exc.message})"
+            ) from exc
+        if now != self.target:
+            self.target_lost = True
+            raise UnsafeOperationError(
+                f"stopped: haproxy.cfg changed during the deploy and now routes users to "
+                f"{self.label}; nothing more is done to it"
+            )
+
+    def probe(self, color: str) -> HealthVerdict:
+        health = self.app.health
+        result = self.runner.run(
+            self.hp, dc.probe_command(self.app, color), timeout=health.timeout_s + 10
+        )
+        parsed = parse_health(
+            health_url(dc.probe_address(self.app, color), health.path),
+            result.exit_status,
+            result.stdout,
+            result.stderr,
+            health.expect_status,
+        )
+        expected = self.deployed if color == self.target.standby else None
+        return dc.judge_health(parsed, color.upper(), health.expect_status, expected)
+
+    def wait_healthy(self, step: str, attempts: int) -> tuple[HealthVerdict, int]:
+        """Probe STANDBY until healthy or out of attempts, backing off between tries."""
+        delays = dc.backoff_delays(attempts, self.app.health.interval_s)
+        verdict = self.probe(self.target.standby)
+        tries = 1
+        while not verdict.healthy and tries < attempts:
+            pause = delays[tries - 1]
+            message = f"attempt {tries}/{attempts}: {verdict.sentence}; retrying in {pause:g}s"
+            self.ctx.progress(StepEvent(step, "info", message))
+            self.sleep(pause)
+            verdict = self.probe(self.target.standby)
+            tries += 1
+        return verdict, tries
+
+    def log_tail(self) -> str | None:
+        if self.app.log_file is None:
+            return None
+        try:
+            result = self.run(dc.log_tail_command(self.app.log_file, self.std.sudo), READ_TIMEOUT_S)
+        except BlueGreenError as exc:
+            return f"(could not read {self.app.log_file}: {exc})"
+        return (
+            result.stdout
+            if result.ok
+            else f"(could not read {self.app.log_file}: {result.tail(2)})"
+        )
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def preflight(self) -> str:
+        d, sudo, ssh = self.app.app_dir, self.std.sudo, self.std.ssh
+        *reads, live = parallel(
+            [
+                lambda: self.runner.run(ssh, dc.head_command(d, sudo), timeout=READ_TIMEOUT_S),
+                lambda: self.runner.run(ssh, dc.dirty_command(d, sudo), timeout=READ_TIMEOUT_S),
+                lambda: self.runner.run(ssh, dc.disk_command(d, sudo), timeout=READ_TIMEOUT_S),
+                lambda: self.probe(self.target.live),
+            ]
+        )
+        # LIVE's health before is a witness for the report, never a reason to stop.
+        live_word = "healthy"
+        if not isinstance(live, HealthVerdict):
+            live_word = "not probed"
+            self.warnings.append(f"LIVE {self.live_label} could not be probed before: {live}")
+        elif not live.healthy:
+            live_word = "NOT healthy"
+            self.warnings.append(f"LIVE {self.live_label} was not healthy before: {live.sentence}")
+        head, dirty, disk = (_command_result(outcome) for outcome in reads)
+        if not head.ok:
+            raise CommandFailed(
+                f"{d} on {self.label} is not a git checkout: {head.tail(1)}",
+                host=ssh,
+                exit_status=head.exit_status,
+                output_tail=head.tail(dc.TAIL_LINES),
+                hint=f"clone the app's repository into {d} on {self.label} first",
+            )
+        self.commit_before = dc.parse_commit(head.stdout)
+        if self.commit_before is None:
+            raise StepFailed(
+                f"unexpected `git rev-parse` output: {head.tail(2)}",
+                kind="PreflightFailed",
+                host=ssh,
+            )
+        self.check(disk, f"`df` of {d}")
+        free = dc.parse_available_mb(disk.stdout)
+        if free is None:
+            raise StepFailed(
+                f"cannot read free space from `df`: {disk.tail(3)}",
+                kind="PreflightFailed",
+                host=ssh,
+            )
+        if free < self.app.min_free_disk_mb:
+            raise StepFailed(
+                f"only {free} MB free for {d} on {self.label}; min_free_disk_mb is "
+                f"{self.app.min_free_disk_mb}",
+                kind="PreflightFailed",
+                host=ssh,
+                hint=f"free disk space (old backups are in {dc.backup_dir(d)})",
+            )
+        changes = [line for line in dirty.stdout.splitlines() if line.strip()]
+        if changes and dirty.ok and self.opts.pull:
+            kept = " (they are in the backup)" if self.opts.backup else ""
+            self.warnings.append(
+                f"{self.label} had {len(changes)} local change(s) in {d}; the checkout "
+                f"discarded them{kept}"
+            )
+        if not self.opts.pull:
+            self.deployed = self.commit_before
+        return (
+            f"{self.label} at {self.commit_before[:12]}, {free} MB free; "
+            f"LIVE {self.live_label} {live_word}"
+        )
+
+    def backup(self) -> str:
+        assert self.commit_before is not None
+        path = dc.backup_path(self.app.app_dir, self.app_name, self.ctx.now(), self.commit_before)
+        command = dc.backup_command(
+            self.app.app_dir, path, self.app_name, self.app.backups_kept, self.std.sudo
+        )
+        self.check(self.run(command), f"the backup to {path}")
+        self.backup_path = path
+        return f"saved {path}"
+
+    def fetch(self) -> str:
+        assert self.ref is not None
+        d, sudo = self.app.app_dir, self.std.sudo
+        self.check(self.run(dc.fetch_command(d, sudo)), "git fetch")
+        resolved = self.run(dc.resolve_command(d, self.ref, sudo), READ_TIMEOUT_S)
+        commit = dc.parse_commit(resolved.stdout) if resolved.ok else None
+        if commit is None:
+            raise CommandFailed(
+                f"ref {self.ref!r} is neither a branch on origin nor a tag or commit known to "
+                f"{self.label}",
+                host=self.std.ssh,
+                exit_status=resolved.exit_status,
+                output_tail=resolved.tail(dc.TAIL_LINES),
+                hint="check the spelling, or push the ref first",
+            )
+        self.ensure_standby()
+        self.changed = True
+        self.check(self.run(dc.checkout_command(d, commit, sudo)), f"git checkout of {commit[:12]}")
+        self.check(self.run(dc.clean_command(d, sudo)), "git clean")
+        self.deployed = commit
+        return f"checked out {commit[:12]} ({self.ref})"
+
+    def snippet(self, snippet: str, *, restart: bool = False) -> CommandResult:
+        self.ensure_standby()
+        self.changed = True
+        self.restarted = self.restarted or restart
+        return self.run(dc.snippet_command(snippet, self.app.app_dir, self.std.sudo))
+
+    def build(self) -> str:
+        assert self.app.build is not None
+        result = self.snippet(self.app.build)
+        self.check(result, f"the build `{self.app.build}`")
+        return f"built in {result.duration_s:.1f}s"
+
+    def migrate(self) -> str:
+        assert self.app.migrate is not None
+        result = self.snippet(self.app.migrate)
+        self.check(result, f"the migration `{self.app.migrate}`")
+        return f"migrated in {result.duration_s:.1f}s"
+
+    def restart(self) -> str:
+        result = self.snippet(self.app.restart, restart=True)
+        self.check(
+            result, f"the restart `{self.app.restart}`", None if result.ok else self.log_tail()
+        )
+        return f"restarted in {result.duration_s:.1f}s"
+
+    def health(self) -> str:
+        attempts = self.app.health.attempts
+        verdict, tries = self.wait_healthy("health", attempts)
+        if verdict.healthy:
+            return f"{verdict.sentence} (attempt {tries}/{attempts})"
+        raise StepFailed(
+            f"{verdict.sentence}; still failing after {tries} attempt(s) from the HAProxy host",
+            kind="HealthCheckFailed",
+            host=self.std.ssh,
+            output_tail=self.log_tail(),
+        )
+
+    # -- after a failure --------------------------------------------------------------------
+
+    def recover(self) -> tuple[bool | None, str]:
+        """Restore the backup when that makes sense; (restored, what STANDBY is left running)."""
+        before = (self.commit_before or "?")[:12]
+        if self.target_lost:
+            return (False if self.changed else None), (
+                f"{self.label} was left as it was when the change to haproxy.cfg was seen "
+                f"({self.left()}); check status before doing anything else"
+            )
+        if not self.changed:
+            return None, f"{self.label} was not changed: it still runs {before}"
+        if not self.opts.restore_on_failure:
+            return False, f"{self.label} is left {self.left()} (restore_on_failure is off)"
+        if self.backup_path is None:
+            return False, f"{self.label} is left {self.left()}: no backup was made, none restored"
+        try:
+            self.step("restore", self.restore, None)
+        except _Stop as stop:
+            return False, (
+                f"restoring {self.label} failed ({stop.error}); it is left {self.left()}. "
+                f"The backup is {self.backup_path}"
+            )
+        return True, f"{self.label} was {self.steps[-1].message}"
+
+    def left(self) -> str:
+        commit = (self.deployed or "?")[:12]
+        if self.restarted:
+            return f"on {commit}, restarted but not proven healthy"
+        return f"with files at {commit} but not restarted (the previous process still runs)"
+
+    def restore(self) -> str:
+        assert self.backup_path is not None
+        self.ensure_standby()
+        d, sudo = self.app.app_dir, self.std.sudo
+        self.check(self.run(dc.restore_command(d, self.backup_path, sudo)), "the restore")
+        result = self.run(dc.snippet_command(self.app.restart, d, sudo))
+        self.check(result, "the restart after restoring", None if result.ok else self.log_tail())
+        self.deployed = self.commit_before
+        attempts = min(self.app.health.attempts, RESTORE_HEALTH_ATTEMPTS)
+        verdict, _ = self.wait_healthy("restore", attempts)
+        state = (
+            "it is healthy again" if verdict.healthy else f"it is NOT healthy: {verdict.sentence}"
+        )
+        return (
+            f"restored from {self.backup_path} to {(self.commit_before or '?')[:12]} and "
+            f"restarted; {state}"
+        )
+
+    def live_healthy_after(self) -> bool | None:
+        try:
+            verdict = self.probe(self.target.live)
+        except BlueGreenError as exc:
+            self.warnings.append(f"LIVE {self.live_label} could not be probed after: {exc}")
+            return None
+        if not verdict.healthy:
+            self.warnings.append(f"LIVE {self.live_label} is not healthy now: {verdict.sentence}")
+        return verdict.healthy
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def result(
+        self,
+        failure: _Stop | None,
+        restored: bool | None,
+        standby_state: str | None,
+        live_after: bool | None,
+        started: float,
+    ) -> DeployResult:
+        error = failure.error if failure else None
+        if failure is None:
+            commit_after = self.deployed
+            next_step = (
+                f"Test {self.label} at {self.std.address} (commit {(commit_after or '?')[:12]}), "
+                "then switch_traffic to make it LIVE."
+            )
+        else:
+            commit_after = self.commit_before if (restored or not self.changed) else self.deployed
+            live_word = {True: " and healthy", False: " but NOT healthy: check it now", None: ""}
+            next_step = (
+                _NEXT_ON_FAILURE[failure.step].format(s=self.label)
+                if failure.step in _NEXT_ON_FAILURE
+                else f"Check {self.label} (see error) before deploying again."
+            ) + f" {self.live_label} stays LIVE{live_word[live_after]}."
+        return DeployResult(
+            app=self.app_name,
+            ok=failure is None,
+            color=self.target.standby,
+            host=self.std.ssh,
+            address=self.std.address,
+            ref=self.ref,
+            commit_before=self.commit_before,
+            commit_after=commit_after,
+            backup_path=self.backup_path,
+            steps=self.steps,
+            warnings=self.warnings,
+            failed_step=failure.step if failure else None,
+            error=str(error) if error else None,
+            error_type=_error_type(error) if error else None,
+            exit_status=getattr(error, "exit_status", None),
+            output_tail=getattr(error, "output_tail", None),
+            restored=restored,
+            standby_state=standby_state,
+            live_color=self.target.live,
+            live_healthy_after=live_after,
+            duration_s=round(time.monotonic() - started, 3),
+            next_step=next_step,
+        )
+
+    def record(self, result: DeployResult) -> None:
+        user, host = history.who()
+        entry = HistoryEntry(
+            time=self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            operation="deploy",
+            app=self.app_name,
+            user=user,
+            host=host,
+            outcome="ok" if result.ok else "failed",
+            color=result.color,
+            ref=result.ref,
+            commit_before=result.commit_before,
+            commit_after=result.commit_after,
+            duration_s=result.duration_s,
+            steps=result.steps,
+            error=result.error,
+        )
+        problem = history.append(self.ctx, entry)
+        if problem:
+            result.warnings.append(problem)
+
+
+def _command_result(outcome: object) -> CommandResult:
+    if isinstance(outcome, Exception):
+        raise outcome  # STANDBY unreachable: the transport's error says how
+    assert isinstance(outcome, CommandResult)
+    return outcome
+
+
+def _error_type(error: BlueGreenError) -> str:
+    return error.kind if isinstance(error, StepFailed) else type(error).__name__
