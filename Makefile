@@ -24,8 +24,8 @@ demo: venv docker
 	$(BIN)/bluegreen demo
 
 lint: venv
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict src
 
 unit: venv

@@ -190,6 +190,10 @@ class SwitchResult(BaseModel):
     executed: bool
     ok: bool
     plan: SwitchPlan | None = None
+    confirmToken: str | None = Field(  # the MCP contract's parameter name
+        default=None,
+        description="Set when approval is needed: pass it back as switch_traffic's confirmToken.",
+    )
     from_live: str | None = None
     to_live: str | None = None
     emergency: bool = False

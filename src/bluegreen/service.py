@@ -165,7 +165,8 @@ class Service:
             "with confirmToken"
         )
         return SwitchResult(
-            app=app, executed=False, ok=False, plan=issued, from_live=plan.from_live,
+            app=app, executed=False, ok=False, plan=issued, confirmToken=issued.confirm_token,
+            from_live=plan.from_live,
             to_live=plan.to_live, emergency=emergency,
             message=f"approval needed: switch {plan.from_live.upper()} -> {plan.to_live.upper()} "
             f"is planned, nothing changed",

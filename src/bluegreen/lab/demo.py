@@ -97,7 +97,9 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
         moved = after.live is not None and after.live.color == switched.to_live
         code = 0 if (not failed and moved and after.live and after.live.commit == sha) else 1
         say("")
-        say("try the MCP server on a lab (`bluegreen demo --keep` or `bluegreen lab up` leaves one up):")
+        say(
+            "try the MCP server on a lab (`bluegreen demo --keep` or `bluegreen lab up` leaves one up):"
+        )
         say(f"   BLUEGREEN_CONFIG={info.config_path} npx @modelcontextprotocol/inspector "
             "--cli bluegreen serve --method tools/list")  # fmt: skip
         say(f"   BLUEGREEN_CONFIG={info.config_path} bluegreen status")
