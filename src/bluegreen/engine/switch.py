@@ -203,9 +203,10 @@ def execute(
             result.message = f"nothing changed: {exc}"
             result.duration_s = round(time.monotonic() - started, 3)
             return result
+        forced = bool(force and not prepared.plan.target_healthy)
         applied, touched = _apply(ctx, run, prepared.app, prepared.cfg_raw,
                                   prepared.edit.text.encode(), prepared.from_live,
-                                  prepared.to_live, emergency)  # fmt: skip
+                                  prepared.to_live, emergency, forced)  # fmt: skip
         result.executed = touched
         if applied is not None:
             result.error = applied
@@ -254,18 +255,16 @@ def _check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
     if health and health.healthy:
         return f"{target} healthy ({health.status_code}, {health.latency_ms} ms)"
     error = health.error if health else "no health answer"
-    if emergency and health and health.status_code is not None:
-        return f"{target} answers but is unhealthy ({error}); emergency switch goes on"
     if emergency and force:
-        return f"{target} is down ({error}); forced emergency switch goes on"
+        return f"{target} is not healthy ({error}); forced emergency switch goes on"
     hint = ("deploy_to_standby repairs it" if not emergency
-            else "an emergency switch to a down target needs force=true")  # fmt: skip
+            else "an emergency switch to an unhealthy target needs force=true")  # fmt: skip
     raise UnsafeOperationError(f"refusing to switch: {target} is not healthy: {error}", hint=hint)
 
 
 def _apply(
     ctx: Context, run: _Run, app: AppConfig, old: bytes, new: bytes, from_live: str,
-    to_live: str, emergency: bool,
+    to_live: str, emergency: bool, forced: bool = False,
 ) -> tuple[str | None, bool]:  # fmt: skip
     """Put `new` in place and make traffic reach `to_live`.
 
@@ -309,7 +308,7 @@ def _apply(
             "replace-cfg", lambda: runner.write_file_atomic(hp.ssh, hp.config_path, new), hp.ssh
         )
         run.step("reload", lambda: _reload(ctx), hp.ssh)
-        run.step("verify", lambda: _verify(ctx, app, frontend, to_live, emergency), hp.ssh)
+        run.step("verify", lambda: _verify(ctx, app, frontend, to_live, emergency, forced), hp.ssh)
         return None, True
     except BlueGreenError as exc:
         failure = str(exc)
@@ -334,8 +333,13 @@ def _reload(ctx: Context) -> str:
     return r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "reloaded"
 
 
-def _verify(ctx: Context, app: AppConfig, frontend: str | None, color: str, quick: bool) -> str:
-    """New requests through the frontend reach `color`: VERIFY_STREAK answers in a row."""
+def _verify(
+    ctx: Context, app: AppConfig, frontend: str | None, color: str, quick: bool,
+    forced: bool = False,
+) -> str:  # fmt: skip
+    """New requests through the frontend reach `color`: VERIFY_STREAK answers in a row.
+    `forced` (an emergency switch to an unhealthy target, by request): any HTTP answer counts,
+    since an unhealthy server may not say who it is."""
     if frontend is None:
         return "frontend has no bind address to probe; verified by reload only"
     hp = ctx.config.haproxy
@@ -346,6 +350,8 @@ def _verify(ctx: Context, app: AppConfig, frontend: str | None, color: str, quic
     while time.monotonic() < deadline:
         r = ctx.runner.run(hp.ssh, url_command(url, 3), timeout=15)
         h = parse_health(url, r.exit_status, r.stdout, r.stderr, app.health.expect_status)
+        if forced and h.status_code is not None:
+            return f"forced: the frontend answers (HTTP {h.status_code}); health not verified"
         if h.healthy and (h.color is None or h.color == color):
             streak += 1
             if streak >= need:

@@ -254,6 +254,11 @@ class FakeRunner:
         with self._lock:
             return [r for r in self._rules if r.hits == 0]
 
+    def paths(self, host: str) -> list[str]:
+        """Every path in the host's in-memory file system."""
+        with self._lock:
+            return sorted(self._files.get(host, {}))
+
     def file(self, host: str, path: str) -> bytes | None:
         with self._lock:
             entry = self._files.get(host, {}).get(path)

@@ -1,0 +1,152 @@
+"""A scripted HAProxy host + two app hosts on the FakeRunner, for fast engine unit tests.
+
+It interprets the few commands the engine sends (lock mkdir, backups, `haproxy -c`, reload,
+curl probes, socat, history appends) against the fake file system, so the engine's real
+orchestration runs end to end without a network. Faults are switched on by attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bluegreen.domain.command import Command
+from bluegreen.domain.config import Config, parse_config
+from bluegreen.transport.fake import FakeRunner, Reply
+
+HP = "root@haproxy"
+BLUE = "root@blue"
+GREEN = "root@green"
+CFG_PATH = "/etc/haproxy/haproxy.cfg"
+STATE = "/var/lib/haproxy/jw-deployment-state.json"
+WORK = "/var/lib/bluegreen"
+APP = "jw-attendant"
+LAB_CFG = (Path(__file__).parents[1] / "data" / "haproxy" / "lab_style1.cfg").read_text()
+
+CONFIG_TOML = f"""
+[ssh]
+known_hosts = "/dev/null"
+use_agent = false
+[haproxy]
+ssh = "{HP}"
+reload = ["/usr/local/sbin/haproxy-reload"]
+work_dir = "{WORK}"
+master_socket = "/run/haproxy/master.sock"
+[apps.{APP}]
+state_file = "{STATE}"
+frontend = "http-in"
+app_dir = "/opt/jw-attendant"
+build = "python3 build.py"
+restart = "supervisorctl restart jw-attendant"
+allow_unapproved = true
+drain_s = 0.1
+watch_s = 0
+health = {{ path = "/health", port = 3001, attempts = 2, interval_s = 0 }}
+[apps.{APP}.servers.blue]
+ssh = "{BLUE}"
+address = "blue:3001"
+[apps.{APP}.servers.green]
+ssh = "{GREEN}"
+address = "green:3001"
+"""
+
+
+def config(**app_changes: object) -> Config:
+    cfg = parse_config(CONFIG_TOML, "test")
+    if not app_changes:
+        return cfg
+    app = cfg.apps[APP].model_copy(update=app_changes)
+    return cfg.model_copy(update={"apps": {APP: app}})
+
+
+class FakeLab:
+    def __init__(self) -> None:
+        self.runner = FakeRunner()
+        self.runner.put_file(HP, CFG_PATH, LAB_CFG)
+        self.healthy = {"blue": True, "green": True}
+        self.check_fails = False
+        self.reload_fails = 0  # how many reloads fail from now on
+        self.frontend_stuck = False  # the frontend keeps answering the old LIVE
+        self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
+        self.runner.on(lambda c: True, respond=self.respond)
+
+    def live_color(self) -> str:
+        match = re.search(r"default_backend bk_(\w+)", self.running_cfg)
+        assert match
+        return match.group(1)
+
+    def respond(self, host: str, command: Command) -> Reply:
+        argv = command.argv
+        if argv[:2] == ("sh", "-c"):
+            return self.script(host, argv[2], argv[4:], command.stdin or b"")
+        if argv[0] == "curl":
+            return self.curl(argv[-1])
+        if argv[0] == "haproxy":
+            return Reply(exit_status=1, stderr="[ALERT] bad cfg") if self.check_fails else Reply()
+        if argv[0] == "/usr/local/sbin/haproxy-reload":
+            if self.reload_fails:
+                self.reload_fails -= 1
+                return Reply(exit_status=1, stderr="reload failed")
+            self.running_cfg = (self.runner.file(HP, CFG_PATH) or b"").decode()
+            return Reply(stdout="haproxy-reload: new worker 42 running\n")
+        if argv[0] == "socat":
+            return Reply(
+                stdout="#<PID> <type> <reloads> <uptime> <version>\n1 master 0 [failed: 0] 0d00h00m01s 2.6\n# workers\n42 worker 0 0d00h00m01s 2.6\n# old workers\n"
+            )
+        if argv[0] in ("rm", "test", "mkdir"):
+            if argv[0] == "test":
+                return Reply(
+                    exit_status=0 if self.runner.file(HP, argv[-1] + "/") is not None else 1
+                )
+            if argv[0] == "mkdir":
+                return Reply()
+            for path in self.runner.paths(HP):
+                if path == argv[-1] or path.startswith(argv[-1].rstrip("/") + "/"):
+                    self.runner.remove_file(HP, path)
+            return Reply()
+        raise AssertionError(f"unexpected command on {host}: {command.render()}")
+
+    def script(self, host: str, script: str, args: tuple[str, ...], stdin: bytes) -> Reply:
+        if script.startswith('mkdir -p -- "$2" && mkdir -- "$1"'):  # lock acquire
+            if self.runner.file(host, args[0] + "/") is not None:
+                return Reply(exit_status=1)
+            self.runner.put_file(host, args[0] + "/", b"")
+            self.runner.put_file(host, args[0] + "/holder.json", stdin)
+            return Reply()
+        if script.startswith('grep -qF -- "$2"'):  # lock release
+            holder = self.runner.file(host, args[0] + "/holder.json") or b""
+            if args[1].encode() in holder:
+                self.runner.remove_file(host, args[0] + "/")
+                self.runner.remove_file(host, args[0] + "/holder.json")
+                return Reply()
+            return Reply(exit_status=1)
+        if script.startswith('mkdir -p -- "$(dirname'):  # history append
+            old = self.runner.file(host, args[0]) or b""
+            self.runner.put_file(host, args[0], old + stdin)
+            return Reply()
+        if script.startswith('mkdir -p -- "$2" && cp -p'):  # cfg backup
+            self.runner.put_file(
+                host, f"{args[1]}/{args[2]}", self.runner.file(host, args[0]) or b""
+            )
+            return Reply()
+        if script.startswith('mkdir -- "$1" 2>/dev/null && cat'):  # operator approve
+            if self.runner.file(host, args[0] + "/") is not None:
+                return Reply(exit_status=1)
+            self.runner.put_file(host, args[0] + "/", stdin)
+            return Reply()
+        if script.startswith('mkdir -- "$1"'):  # token consume
+            if self.runner.file(host, args[0] + "/") is not None:
+                return Reply(exit_status=1)
+            self.runner.put_file(host, args[0] + "/", b"")
+            return Reply()
+        raise AssertionError(f"unexpected script on {host}: {script[:60]}")
+
+    def curl(self, url: str) -> Reply:
+        if url.startswith("http://127.0.0.1"):
+            color = self.live_color() if not self.frontend_stuck else "blue"
+        else:
+            color = url.split("//")[1].split(":")[0]
+        if not self.healthy[color]:
+            return Reply(stdout="\n__bluegreen_probe__ 503 0.001\n")
+        body = f'{{"status": "ok", "color": "{color}", "commit": "abc"}}'
+        return Reply(stdout=f"{body}\n__bluegreen_probe__ 200 0.002\n")
