@@ -7,11 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, STATE, FakeLab, config
 
 from bluegreen.engine.context import Context
 from bluegreen.errors import ApprovalError, HAProxyConfigError, LockedError, ValidationError
 from bluegreen.service import Service, approval_mode
-from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, STATE, FakeLab, config
 
 
 def service(lab: FakeLab, **changes: object) -> Service:
