@@ -57,7 +57,7 @@ def status(ctx: click.Context, app: str | None, as_json: bool) -> None:
     try:
         with _service(ctx) as service:
             apps = [app] if app else [a.app for a in service.list_apps()]
-            results = [service.status(name) for name in apps]
+            results = service.status_many(apps)
     except BlueGreenError as exc:
         fail(exc, ctx.obj["debug"])
     if as_json:

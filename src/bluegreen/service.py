@@ -27,6 +27,7 @@ from bluegreen.models import (
     SwitchResult,
 )
 from bluegreen.transport.base import Runner
+from bluegreen.transport.parallel import parallel
 
 
 def ssh_runner_for(config: Config) -> Runner:
@@ -97,6 +98,16 @@ class Service:
     def status(self, app: str) -> AppStatus:
         validate_app_name(app)
         return get_status(self.context(), app)
+
+    def status_many(self, apps: list[str]) -> list[AppStatus]:
+        """Status of several apps at once (their reads share the pooled connections)."""
+        for app in apps:
+            validate_app_name(app)
+        outcomes = parallel([lambda a=a: get_status(self.context(), a) for a in apps])  # type: ignore[misc]
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return [o for o in outcomes if isinstance(o, AppStatus)]
 
     # --- switch ----------------------------------------------------------------------------
 

@@ -368,6 +368,7 @@ if [ "$(git rev-parse HEAD)" != "$1" ] || [ ! -f dist/app.py ]; then
   git checkout -q --force "$1" && python3 build.py >/dev/null
 fi
 rm -f .env.display
+rm -rf {APP_DIR}.bluegreen-backups
 supervisorctl restart {APP} >/dev/null
 """
 
