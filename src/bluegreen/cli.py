@@ -30,10 +30,26 @@ def fail(exc: BlueGreenError, debug: bool = False) -> None:
 @click.version_option(__version__, prog_name="bluegreen")
 @click.option("--config", "config_path", envvar="BLUEGREEN_CONFIG", help="Config file (TOML).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option(
+    "-v", "--verbose", is_flag=True,
+    help="Show every remote command (secrets masked) with host, exit status and duration.",
+)  # fmt: skip
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, debug: bool) -> None:
-    """Blue/green releases behind HAProxy: status, deploy to STANDBY, switch traffic."""
+def main(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool) -> None:
+    """Blue/green releases behind HAProxy: status, deploy to STANDBY, switch traffic.
+
+    The config comes from --config, else $BLUEGREEN_CONFIG, else ~/.config/bluegreen/config.toml.
+    Shell completion: eval "$(_BLUEGREEN_COMPLETE=bash_source bluegreen)" (zsh_source, fish_source).
+    """
     ctx.obj = {"config": config_path, "debug": debug}
+    if verbose or debug:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+        root = logging.getLogger("bluegreen")
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
 
 
 def _service(ctx: click.Context) -> Any:

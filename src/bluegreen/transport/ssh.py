@@ -49,6 +49,8 @@ log = logging.getLogger("bluegreen.transport")
 T = TypeVar("T")
 _CHUNK = 32768
 _NEW_FILE_MODE = 0o644
+MAX_CHANNELS_PER_HOST = 6
+CHANNEL_OPEN_RETRIES = 6  # a refused channel open is retried with backoff (50 ms, doubling)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,11 @@ class _Connection:
 class _Slot:
     lock: threading.Lock = field(default_factory=threading.Lock)
     connection: _Connection | None = None
+    # sshd refuses channels past MaxSessions (default 10) per connection, and frees a closed
+    # channel's slot a little late: keep the number open at once below that.
+    channels: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(MAX_CHANNELS_PER_HOST)
+    )
 
 
 class SSHRunner:
@@ -248,9 +255,12 @@ class SSHRunner:
         self, hop: ssh_config.Endpoint, previous: paramiko.Transport | None
     ) -> socket.socket | paramiko.Channel:
         if previous is None:
-            return socket.create_connection(
+            sock = socket.create_connection(
                 (hop.hostname, hop.port), timeout=self.options.connect_timeout_s
             )
+            # Without it, Nagle's algorithm and delayed ACKs add ~40 ms to every small command.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
         return previous.open_channel(
             "direct-tcpip",
             dest_addr=(hop.hostname, hop.port),
@@ -290,13 +300,17 @@ class SSHRunner:
         """
         connection = self._connection(host)
         try:
-            return opener(connection.transport)
-        except paramiko.ChannelException as exc:
-            raise TransportError(
-                f"{host} refused a new SSH channel: {exc.text}",
-                host=host,
-                hint="the host may limit sessions per connection (sshd MaxSessions)",
-            ) from exc
+            for attempt in range(CHANNEL_OPEN_RETRIES + 1):
+                try:
+                    return opener(connection.transport)
+                except paramiko.ChannelException as exc:
+                    if attempt == CHANNEL_OPEN_RETRIES:
+                        raise TransportError(
+                            f"{host} refused a new SSH channel: {exc.text}",
+                            host=host,
+                            hint="the host may limit sessions per connection (sshd MaxSessions)",
+                        ) from exc
+                    time.sleep(0.05 * 2**attempt)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             log.debug("%s: opening a channel failed (%s), reconnecting once", host, exc)
             self._discard(host, connection)
@@ -307,6 +321,12 @@ class SSHRunner:
     # -- commands -------------------------------------------------------------------------
 
     def _exec(
+        self, host: str, line: str, stdin: bytes | None, display: str, timeout: float | None
+    ) -> tuple[int, bytes, bytes]:
+        with self._slot(host).channels:
+            return self._exec_in_slot(host, line, stdin, display, timeout)
+
+    def _exec_in_slot(
         self, host: str, line: str, stdin: bytes | None, display: str, timeout: float | None
     ) -> tuple[int, bytes, bytes]:
         limit = self.options.command_timeout_s if timeout is None else timeout
@@ -350,6 +370,10 @@ class SSHRunner:
         return self._open(host, opener)
 
     def _sftp_read(self, host: str, path: str) -> bytes | None:
+        with self._slot(host).channels:
+            return self._sftp_read_in_slot(host, path)
+
+    def _sftp_read_in_slot(self, host: str, path: str) -> bytes | None:
         sftp = self._sftp(host)
         try:
             with _translated(host, f"reading {path}"):
@@ -362,12 +386,13 @@ class SSHRunner:
             sftp.close()
 
     def _sftp_write(self, host: str, path: str, data: bytes, new_mode: int) -> None:
-        sftp = self._sftp(host)
-        try:
-            with _translated(host, f"writing {path}"):
-                _sftp_write_atomic(sftp, host, path, data, new_mode)
-        finally:
-            sftp.close()
+        with self._slot(host).channels:
+            sftp = self._sftp(host)
+            try:
+                with _translated(host, f"writing {path}"):
+                    _sftp_write_atomic(sftp, host, path, data, new_mode)
+            finally:
+                sftp.close()
 
     # -- files through sudo ---------------------------------------------------------------
 

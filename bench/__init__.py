@@ -1,0 +1,1 @@
+"""Benchmarks against the project's own Docker lab (`python -m bench.status`, ...)."""

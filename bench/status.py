@@ -1,0 +1,724 @@
+"""Status benchmark: `python -m bench.status [--reuse] [--keep] [--json PATH] [--profile]`.
+
+Brings up its own lab (prefix bluegreen-bench), then measures in interleaved rounds:
+
+1. warm status: `service.status(app)` on a warm connection pool, vs one raw SSH round trip
+   (`true` over an open plain-paramiko connection to the HAProxy host). Target <= 1.5x.
+2. cold first status: a fresh Service (new runner, empty pool) doing its first status, vs one raw
+   paramiko connect (known_hosts, RejectPolicy, the lab key) plus one command. Target <= 1.5x.
+3. scale: status of N apps (default 10, same hosts, own state files) vs 1 app, sequentially (as
+   the CLI does today) and concurrently (a thread per app, one shared Service). Target <= 2x.
+
+Informational rows show what moves the baseline (the runner's own `true`, TCP_NODELAY). Every
+status result is checked: a status whose reads failed (an unreachable host, a refused channel)
+is counted as an error, because a fast wrong answer is not a fast answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    Comparison,
+    HostLimitedRunner,
+    RawTarget,
+    Series,
+    ThreadProfiler,
+    add_lab_arguments,
+    capture_logs,
+    format_facts,
+    format_table,
+    interleave,
+    lab_session,
+    machine_facts,
+    ms_since,
+    nodelay_runner,
+    now,
+    raw_connect,
+    raw_exec,
+    say,
+    write_json,
+)
+from bluegreen.domain.command import Command
+from bluegreen.domain.config import Config, load_config
+from bluegreen.models import AppStatus
+from bluegreen.service import Service, ssh_runner_for
+from bluegreen.transport.base import CommandResult, Runner
+
+APP = "jw-attendant"
+
+
+# --- checking results ------------------------------------------------------------------------
+
+
+def status_errors(status: AppStatus) -> list[str]:
+    """What in a status says a read failed (as opposed to what the lab really looks like).
+
+    The fresh lab has no state file, so the drift it reports is expected; anything else that is
+    not drift (unreachable host, failed probe, runtime API error, unreadable cfg) is an error.
+    """
+    expected = {d.message for d in status.drift}
+    errors = [p for p in status.problems if p not in expected]
+    if status.runtime_error and status.runtime_error not in errors:
+        errors.append(status.runtime_error)
+    if not status.certain and not errors:
+        errors.append("routing is not certain")
+    return errors
+
+
+@dataclass
+class ErrorLog:
+    """Bad status results per metric, with a few distinct messages to show."""
+
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    checked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    messages: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def check(self, metric: str, results: list[AppStatus]) -> None:
+        for status in results:
+            self.checked[metric] += 1
+            errors = status_errors(status)
+            if errors:
+                self.counts[metric] += 1
+                for message in errors:
+                    short = message.splitlines()[0][:160]
+                    if short not in self.messages[metric] and len(self.messages[metric]) < 3:
+                        self.messages[metric].append(short)
+
+
+# --- the 10-app config -----------------------------------------------------------------------
+
+
+def write_multi_app_config(lab_config: str, apps: int, directory: Path) -> tuple[Path, list[str]]:
+    """The lab's config with its one app copied `apps` times as jw-attendant-0..N-1, each with its
+    own state file, all on the same hosts and frontend."""
+    data = tomllib.loads(Path(lab_config).read_text())
+    template = data["apps"][APP]
+    names = [f"{APP}-{i}" for i in range(apps)]
+    lines = [f"# {apps} copies of the lab's {APP}, written by bench.status"]
+    lines += _toml_table("ssh", data["ssh"])
+    lines += _toml_table("haproxy", data["haproxy"])
+    for name in names:
+        app = {k: v for k, v in template.items() if k != "servers"}
+        state = Path(template["state_file"])
+        app["state_file"] = str(state.with_name(f"{state.stem}-{name}{state.suffix}"))
+        lines += _toml_table(f"apps.{name}", app)
+        for color, server in template["servers"].items():
+            lines += _toml_table(f"apps.{name}.servers.{color}", server)
+    path = directory / f"bluegreen-{apps}-apps.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path, names
+
+
+def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
+    return ["", f"[{name}]", *(f"{key} = {_toml_value(value)}" for key, value in table.items())]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+# --- where the time of one status goes -------------------------------------------------------
+
+
+class TimingRunner:
+    """A Runner that records how long each call of the wrapped runner took (wall clock)."""
+
+    def __init__(
+        self, inner: Runner, names: dict[str, str] | None = None, *, serial: bool = False
+    ) -> None:
+        self.inner = inner
+        self.names = names or {}  # ssh target -> short name for labels
+        self.calls: list[tuple[str, float]] = []
+        self._serial = threading.Lock() if serial else None
+
+    def _host(self, host: str) -> str:
+        return self.names.get(host, host)
+
+    def _record(self, label: str, fn: Callable[[], Any]) -> Any:
+        with self._serial or contextlib.nullcontext():
+            start = now()
+            try:
+                return fn()
+            finally:
+                self.calls.append((label, ms_since(start)))
+
+    def run(self, host: str, command: Command, *, timeout: float | None = None) -> CommandResult:
+        label = f"{self._host(host)}: {_command_label(command)}"
+        result: CommandResult = self._record(
+            label, lambda: self.inner.run(host, command, timeout=timeout)
+        )
+        return result
+
+    def read_file(self, host: str, path: str) -> bytes | None:
+        data: bytes | None = self._record(
+            f"{self._host(host)}: sftp read {Path(path).name}",
+            lambda: self.inner.read_file(host, path),
+        )
+        return data
+
+    def write_file_atomic(
+        self, host: str, path: str, data: bytes, *, mode: int | None = None
+    ) -> None:
+        self._record(
+            f"{self._host(host)}: write {Path(path).name}",
+            lambda: self.inner.write_file_atomic(host, path, data, mode=mode),
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _command_label(command: Command) -> str:
+    argv = command.argv
+    if argv[:1] == ("socat",) and command.stdin:
+        return "socat " + command.stdin.decode().strip()
+    if argv[:2] == ("sh", "-c") and len(argv) > 2:
+        if "git" in argv[2]:
+            return "git log (deployed)"
+        if "show info" in argv[2]:
+            return "cfg age (socat+stat)"
+    if argv[:1] == ("curl",):
+        return f"curl {argv[-1]}"
+    return " ".join(argv[:2]) or "sh -c snippet"
+
+
+BREAKDOWN_VARIANTS = (
+    # label, TCP_NODELAY, seconds between statuses, reads one at a time
+    ("default b2b", False, 0.0, False),
+    ("default 0.1s gap", False, 0.1, False),
+    ("NODELAY b2b", True, 0.0, False),
+    ("NODELAY serial", True, 0.1, True),
+)
+
+
+def breakdown(config: Config, rounds: int) -> tuple[str, dict[str, Any]]:
+    """Median wall time of each read inside a warm status, under a few conditions: back to back
+    (b2b, like the CLI's multi-app loop) or spaced, with and without TCP_NODELAY, and with the
+    reads serialized (each read alone: its own cost, without the others competing)."""
+    names = {config.haproxy.ssh: "haproxy"}
+    for app in config.apps.values():
+        names.update({server.ssh: color for color, server in app.servers.items()})
+    columns: dict[str, dict[str, float]] = {}
+    totals: dict[str, float] = {}
+    cpu_ms: dict[str, float] = {}
+    for label, nodelay, gap, serial in BREAKDOWN_VARIANTS:
+        inner = nodelay_runner(config) if nodelay else ssh_runner_for(config)
+        runner = TimingRunner(inner, names, serial=serial)
+        service = Service(config, runner=runner)
+        per_call: dict[str, list[float]] = defaultdict(list)
+        elapsed: list[float] = []
+        cpu: list[float] = []
+        try:
+            service.status(APP)  # warm the pool
+            for _ in range(rounds):
+                time.sleep(gap)
+                runner.calls.clear()
+                cpu_start = time.process_time()
+                ms, _status = _timed_status(service, APP)
+                cpu.append((time.process_time() - cpu_start) * 1000)
+                elapsed.append(ms)
+                for read, took in runner.calls:
+                    per_call[read].append(took)
+        finally:
+            service.close()
+        columns[label] = {read: statistics.median(v) for read, v in per_call.items()}
+        totals[label] = statistics.median(elapsed)
+        cpu_ms[label] = statistics.median(cpu)
+    first = columns[BREAKDOWN_VARIANTS[0][0]]
+    reads = sorted(first, key=lambda read: -first[read])
+    width = max(len(read) for read in [*reads, "status total"])
+    heads = [v[0] for v in BREAKDOWN_VARIANTS]
+    lines = ["  ".join(["read (median ms)".ljust(width), *(h.rjust(16) for h in heads)])]
+    for read in reads:
+        cells = [f"{columns[h].get(read, math.nan):16.1f}" for h in heads]
+        lines.append("  ".join([read.ljust(width), *cells]))
+    lines.append("  ".join(["status total".ljust(width), *(f"{totals[h]:16.1f}" for h in heads)]))
+    lines.append(
+        "  ".join(["local CPU, all threads".ljust(width), *(f"{cpu_ms[h]:16.1f}" for h in heads)])
+    )
+    payload = {
+        "rounds": rounds,
+        "variants": [
+            {"label": label, "nodelay": nd, "gap_s": gap, "serial": serial}
+            for label, nd, gap, serial in BREAKDOWN_VARIANTS
+        ],
+        "status_median_ms": {h: round(totals[h], 3) for h in heads},
+        "local_cpu_median_ms": {h: round(cpu_ms[h], 3) for h in heads},
+        "reads_median_ms": {
+            h: {read: round(ms, 3) for read, ms in columns[h].items()} for h in heads
+        },
+    }
+    return "\n".join(lines), payload
+
+
+def _timed_status(service: Service, app: str) -> tuple[float, AppStatus]:
+    start = now()
+    status = service.status(app)
+    return ms_since(start), status
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+class Arms:
+    """The measured things of one run: each method times itself and returns milliseconds."""
+
+    def __init__(self, config: Config, lab_config: str, targets: dict[str, RawTarget]) -> None:
+        self.config = config
+        self.lab_config = lab_config
+        self.targets = targets
+        self.hp = config.haproxy.ssh
+        self.results: dict[str, list[AppStatus]] = defaultdict(list)
+        self.closers: list[Callable[[], None]] = []
+        self.true = Command.of("true", mutating=False)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            close()
+        self.closers.clear()
+
+    def service(self, config: Config, runner: Runner | None = None) -> Service:
+        service = Service(config, runner=runner)
+        self.closers.append(service.close)
+        return service
+
+    def raw_client(self, role: str, nodelay: bool = False) -> Any:
+        client = raw_connect(self.targets[role], nodelay=nodelay)
+        self.closers.append(client.close)
+        return client
+
+    def pool(self, workers: int) -> ThreadPoolExecutor:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench")
+        self.closers.append(pool.shutdown)
+        return pool
+
+    # -- arms ----------------------------------------------------------------------------------
+
+    def status(self, key: str, service: Service, app: str = APP) -> Callable[[], float]:
+        def arm() -> float:
+            start = now()
+            status = service.status(app)
+            elapsed = ms_since(start)
+            self.results[key].append(status)
+            return elapsed
+
+        return arm
+
+    def raw_true(self, client: Any) -> Callable[[], float]:
+        def arm() -> float:
+            start = now()
+            raw_exec(client)
+            return ms_since(start)
+
+        return arm
+
+    def raw_parallel(self, clients: list[Any], pool: ThreadPoolExecutor) -> Callable[[], float]:
+        """`true` on each client at once (a client listed twice gets two channels)."""
+
+        def arm() -> float:
+            start = now()
+            list(pool.map(raw_exec, clients))
+            return ms_since(start)
+
+        return arm
+
+    def runner_true(self, service: Service) -> Callable[[], float]:
+        def arm() -> float:
+            start = now()
+            result = service.runner.run(self.hp, self.true)
+            elapsed = ms_since(start)
+            if not result.ok:
+                raise RuntimeError(f"`true` exited {result.exit_status}")
+            return elapsed
+
+        return arm
+
+    def cold_status(self, key: str, nodelay: bool = False) -> Callable[[], float]:
+        def arm() -> float:
+            start = now()
+            if nodelay:
+                config = load_config(self.lab_config)
+                service = Service(config, runner=nodelay_runner(config))
+            else:
+                service = Service.from_path(self.lab_config)
+            try:
+                status = service.status(APP)
+                elapsed = ms_since(start)
+            finally:
+                service.close()
+            self.results[key].append(status)
+            return elapsed
+
+        return arm
+
+    def cold_raw(self, nodelay: bool = False) -> Callable[[], float]:
+        def arm() -> float:
+            start = now()
+            client = raw_connect(self.targets["haproxy"], nodelay=nodelay)
+            try:
+                raw_exec(client)
+                elapsed = ms_since(start)
+            finally:
+                client.close()
+            return elapsed
+
+        return arm
+
+    def many(
+        self, key: str, service: Service, apps: list[str], pool: ThreadPoolExecutor | None
+    ) -> Callable[[], float]:
+        def arm() -> float:
+            start = now()
+            if pool is None:
+                results = [service.status(a) for a in apps]  # what the CLI does today
+            else:
+                results = list(pool.map(service.status, apps))
+            elapsed = ms_since(start)
+            self.results[key] += results
+            return elapsed
+
+        return arm
+
+
+def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
+    lab_config = info.config_path
+    config = load_config(lab_config)
+    state = Path(info.state_dir)
+    app = config.app(APP)
+    ssh_of = {"haproxy": config.haproxy.ssh, **{c: s.ssh for c, s in app.servers.items()}}
+    targets = {
+        role: RawTarget.of(ssh, key_path=state / "id_ed25519", known_hosts=state / "known_hosts")
+        for role, ssh in ssh_of.items()
+    }
+    arms = Arms(config, lab_config, targets)
+    rows: list[Comparison] = []
+    workdir = Path(tempfile.mkdtemp(prefix="bluegreen-bench-status-"))
+    try:
+        # -- 1. warm --------------------------------------------------------------------------
+        warm = arms.service(config)
+        fast = arms.service(config, runner=nodelay_runner(config))
+        raw = arms.raw_client("haproxy")
+        raw_fast = arms.raw_client("haproxy", nodelay=True)
+        # The shape of one status: 8 channels on the HAProxy host, one on each app host.
+        # Its own connection: channels of the other raw arm may still hold sshd session slots.
+        shape = [arms.raw_client("haproxy")] * 8 + [arms.raw_client(c) for c in app.servers]
+        pool = arms.pool(len(shape))
+        for _ in range(3):  # warm-up, not recorded: pools connected, first-channel costs paid
+            warm.status(APP)
+            fast.status(APP)
+            warm.runner.run(config.haproxy.ssh, arms.true)
+            raw_exec(raw)
+            raw_exec(raw_fast)
+            arms.raw_parallel(shape, pool)()
+
+        s_status = Series("warm service.status")
+        s_raw = Series("raw paramiko `true` on an open connection (HAProxy host)")
+        s_runner = Series("SSHRunner.run(`true`), warm pool")
+        s_nodelay = Series("raw paramiko `true`, TCP_NODELAY")
+        s_shape = Series("raw paramiko: 10 x `true` at once (8 HAProxy, 1 BLUE, 1 GREEN)")
+        s_fast = Series("warm service.status, what-if runner with TCP_NODELAY")
+        say(f"warm: {args.warm} rounds")
+        interleave(
+            args.warm,
+            [
+                (s_status, arms.status("warm", warm)),
+                (s_raw, arms.raw_true(raw)),
+                (s_runner, arms.runner_true(warm)),
+                (s_nodelay, arms.raw_true(raw_fast)),
+                (s_shape, arms.raw_parallel(shape, pool)),
+                (s_fast, arms.status("warm nodelay", fast)),
+            ],
+        )
+        arms.close()
+        rows += [
+            Comparison("warm status vs raw `true`", s_status, s_raw, 1.5, ("warm",)),
+            Comparison("  info: runner `true` vs raw `true`", s_runner, s_raw, None),
+            Comparison("  info: raw 10x`true` at once vs raw `true`", s_shape, s_raw, None),
+            Comparison(
+                "  info: warm status vs raw 10x`true` at once", s_status, s_shape, None, ("warm",)
+            ),
+            Comparison("  info: NODELAY raw `true` vs raw `true`", s_nodelay, s_raw, None),
+            Comparison(
+                "  what-if: NODELAY status vs raw `true`", s_fast, s_raw, 1.5, ("warm nodelay",)
+            ),
+        ]
+
+        # -- 2. cold --------------------------------------------------------------------------
+        c_status = Series("fresh Service.from_path + first status")
+        c_raw = Series("raw paramiko connect + `true` (HAProxy host)")
+        c_nodelay = Series("raw paramiko connect + `true`, TCP_NODELAY")
+        c_fast = Series("fresh Service + first status, what-if runner with TCP_NODELAY")
+        say(f"cold: {args.cold} rounds")
+        interleave(
+            args.cold,
+            [
+                (c_status, arms.cold_status("cold")),
+                (c_raw, arms.cold_raw()),
+                (c_nodelay, arms.cold_raw(nodelay=True)),
+                (c_fast, arms.cold_status("cold nodelay", nodelay=True)),
+            ],
+        )
+        rows += [
+            Comparison("cold first status vs raw connect+`true`", c_status, c_raw, 1.5, ("cold",)),
+            Comparison("  info: NODELAY connect+`true` vs raw", c_nodelay, c_raw, None),
+            Comparison(
+                "  what-if: NODELAY cold status vs raw", c_fast, c_raw, 1.5, ("cold nodelay",)
+            ),
+        ]
+
+        # -- 3. scale -------------------------------------------------------------------------
+        multi_path, names = write_multi_app_config(lab_config, args.apps, workdir)
+        multi_config = load_config(str(multi_path))
+        multi = arms.service(multi_config)
+        multi_fast = arms.service(multi_config, runner=nodelay_runner(multi_config))
+        multi_gated = arms.service(
+            multi_config,
+            runner=HostLimitedRunner(ssh_runner_for(multi_config), args.channels),
+        )
+        app_pool = arms.pool(len(names))
+        n = args.apps
+        one = Series(f"status of 1 app ({names[0]})")
+        seq = Series(f"status of {n} apps, one after the other (the CLI today)")
+        conc = Series(f"status of {n} apps at once, one thread per app, one Service")
+        one_fast = Series("status of 1 app, what-if TCP_NODELAY")
+        seq_fast = Series(f"status of {n} apps one after the other, what-if TCP_NODELAY")
+        conc_gated = Series(f"status of {n} apps at once, what-if <= {args.channels} calls/host")
+        for service in (multi, multi_fast, multi_gated):  # warm-up, not recorded
+            for name in names[:2]:
+                service.status(name)
+        app_pool.submit(lambda: None).result()
+        say(f"scale: {args.scale} rounds of 1 / {n} sequential / {n} concurrent (+ what-ifs)")
+        interleave(
+            args.scale,
+            [
+                (one, arms.status("1 app", multi, names[0])),
+                (seq, arms.many("sequential", multi, names, None)),
+                (conc, arms.many("concurrent", multi, names, app_pool)),
+                (one_fast, arms.status("1 app nodelay", multi_fast, names[0])),
+                (seq_fast, arms.many("sequential nodelay", multi_fast, names, None)),
+                (conc_gated, arms.many("concurrent gated", multi_gated, names, app_pool)),
+            ],
+        )
+        arms.close()
+        rows += [
+            Comparison(f"scale: {n} apps sequential vs 1", seq, one, 2.0, ("sequential", "1 app")),
+            Comparison(f"scale: {n} apps concurrent vs 1", conc, one, 2.0, ("concurrent", "1 app")),
+            Comparison(
+                f"  what-if: NODELAY {n} apps sequential vs 1",
+                seq_fast,
+                one_fast,
+                2.0,
+                ("sequential nodelay", "1 app nodelay"),
+            ),
+            Comparison(
+                f"  what-if: {n} apps concurrent, <={args.channels}/host, vs 1",
+                conc_gated,
+                one,
+                2.0,
+                ("concurrent gated", "1 app"),
+            ),
+        ]
+
+        errors = ErrorLog()
+        for key, results in arms.results.items():
+            errors.check(key, results)
+        for row in rows:
+            failed = len(row.tool.failures) + len(row.baseline.failures)
+            row.errors = sum(errors.counts.get(k, 0) for k in row.sources) + failed
+            row.checked = sum(errors.checked.get(k, 0) for k in row.sources) + failed
+            if not row.sources:  # raw rows: every attempt counts
+                row.checked += row.tool.n + row.baseline.n
+
+        where, where_json = breakdown(config, args.breakdown)
+        profile_text = _profile(config, args.profile) if args.profile else None
+    finally:
+        arms.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    series = {s.name: s for row in rows for s in (row.tool, row.baseline)}
+    return {
+        "rows": rows,
+        "series": series,
+        "errors": errors,
+        "breakdown": where,
+        "breakdown_json": where_json,
+        "profile": profile_text,
+    }
+
+
+def _profile(config: Config, rounds: int) -> str:
+    service = Service(config)
+    try:
+        service.status(APP)
+        with ThreadProfiler() as profiler:
+            for _ in range(rounds):
+                service.status(APP)
+    finally:
+        service.close()
+    return profiler.report(top=25, sort="tottime")
+
+
+# --- output and entry point ------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.status", description=(__doc__ or "").split("\n")[0]
+    )
+    add_lab_arguments(parser)
+    parser.add_argument("--warm", type=int, default=30, help="warm rounds (default %(default)s)")
+    parser.add_argument("--cold", type=int, default=8, help="cold rounds (default %(default)s)")
+    parser.add_argument("--scale", type=int, default=10, help="scale rounds (default %(default)s)")
+    parser.add_argument("--apps", type=int, default=10, help="apps in the scale test (default 10)")
+    parser.add_argument(
+        "--channels",
+        type=int,
+        default=6,
+        help="calls in flight per host in the limited what-if (default 6: sshd allows 10 "
+        "sessions, and a closed channel holds its slot a little longer)",
+    )
+    parser.add_argument(
+        "--breakdown", type=int, default=10, help="warm statuses timed per read (default 10)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=20,
+        default=0,
+        metavar="N",
+        help="cProfile N (default 20) warm statuses across threads and print the top costs",
+    )
+    args = parser.parse_args(argv)
+    if min(args.warm, args.cold, args.scale, args.breakdown) < 1 or args.apps < 2:
+        parser.error("rounds and --breakdown must be at least 1, --apps at least 2")
+
+    logs = capture_logs("paramiko")
+    facts = machine_facts()
+    started = time.monotonic()
+    with lab_session(args.prefix, args.state_dir, reuse=args.reuse, keep=args.keep) as info:
+        bench_started = time.monotonic()
+        result = run(args, info)
+        bench_s = time.monotonic() - bench_started
+    rows: list[Comparison] = result["rows"]
+    errors: ErrorLog = result["errors"]
+    notes = _notes(rows, errors, logs.summary())
+
+    print("bluegreen status benchmark")
+    end_load = machine_facts()["loadavg_1/5/15"]
+    facts_shown = {**facts, "loadavg at end": end_load, "measuring_s": f"{bench_s:.1f}"}
+    print(format_facts(facts_shown))
+    busy = max(float(facts["loadavg_1/5/15"].split("/")[0]), float(end_load.split("/")[0]))
+    if busy > facts["nproc"]:
+        print(
+            f"NOTE: the machine was busy (1-min load {busy:.1f} > nproc): p90s and ratios are noisy"
+        )
+    print()
+    print(format_table(rows))
+    print()
+    print(LEGEND)
+    if notes:
+        print()
+        print("\n".join(notes))
+    print()
+    print(
+        "where a warm status spends its time: each read timed inside the runner (all reads run "
+        "at once;\n'serial' runs them one at a time, so each column entry there is that read alone)"
+    )
+    print(result["breakdown"])
+    if result["profile"]:
+        print()
+        print(f"cProfile of {args.profile} warm statuses, all threads (sorted by own time):")
+        print(result["profile"].rstrip())
+    total_s = time.monotonic() - started
+    say(f"total {total_s:.1f}s (lab included)")
+
+    if args.json_path:
+        write_json(
+            args.json_path,
+            {
+                "benchmark": "status",
+                "machine": {**facts, "loadavg at end": end_load},
+                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                "measuring_s": round(bench_s, 2),
+                "total_s": round(total_s, 2),
+                "rows": [row.to_json() for row in rows],
+                "series": {name: s.to_json() for name, s in result["series"].items()},
+                "error_messages": dict(errors.messages),
+                "notes": notes,
+                "breakdown": result["breakdown_json"],
+            },
+        )
+        say(f"results written to {args.json_path}")
+    return 0
+
+
+LEGEND = """\
+tool      bluegreen Service.status over its SSHRunner (pooled paramiko) on the bench lab
+baseline  plain paramiko to the lab's HAProxy host: `true` on an open connection (warm rows),
+          connect + `true` (cold rows); the 1-app status of the same Service (scale rows)
+ratio     tool median / baseline median; PASS when <= target
+ERROR     some status results of that row reported failed reads: its timing is not valid
+info      context, no target: what the baseline is made of and what moves it
+what-if   the same status with a bench-only SSHRunner subclass that sets TCP_NODELAY"""
+
+
+def _notes(rows: list[Comparison], errors: ErrorLog, logged: list[str]) -> list[str]:
+    notes: list[str] = []
+    for row in rows:
+        if row.verdict == "MISS":
+            notes.append(f"MISS   {row.metric.strip()}: {row.ratio:.2f}x, target {row.target:g}x")
+            if "sequential" in row.metric:
+                notes.append(
+                    "       the CLI's one-app-after-another loop pays a full status per app; a "
+                    "multi-app status (shared HAProxy reads, all apps at once) is needed"
+                )
+    for metric, messages in errors.messages.items():
+        notes.append(
+            f"ERROR  {errors.counts[metric]}/{errors.checked[metric]} '{metric}' status results "
+            "reported failed reads, e.g.:"
+        )
+        notes += [f"       - {m}" for m in messages]
+    seen: set[int] = set()
+    for row in rows:
+        for series in (row.tool, row.baseline):
+            if series.failures and id(series) not in seen:
+                seen.add(id(series))
+                notes.append(
+                    f"FAILED {len(series.failures)} attempts of '{series.name}', e.g. "
+                    f"{series.failures[0]}"
+                )
+    if logged:
+        notes.append("paramiko logged (warnings and errors, counted):")
+        notes += [f"       {line}" for line in logged]
+    return notes
+
+
+if __name__ == "__main__":
+    sys.exit(main())
