@@ -395,8 +395,10 @@ class Arms:
     ) -> Callable[[], float]:
         def arm() -> float:
             start = now()
-            if pool is None:
-                results = [service.status(a) for a in apps]  # what the CLI does today
+            if key == "status_many":
+                results = service.status_many(apps)  # the CLI's `bluegreen status`: shared reads
+            elif pool is None:
+                results = [service.status(a) for a in apps]  # one after the other
             else:
                 results = list(pool.map(service.status, apps))
             elapsed = ms_since(start)
@@ -504,7 +506,8 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
         app_pool = arms.pool(len(names))
         n = args.apps
         one = Series(f"status of 1 app ({names[0]})")
-        seq = Series(f"status of {n} apps, one after the other (the CLI today)")
+        seq = Series(f"status of {n} apps, one after the other")
+        many = Series(f"status of {n} apps with Service.status_many (the CLI): shared reads")
         conc = Series(f"status of {n} apps at once, one thread per app, one Service")
         one_fast = Series("status of 1 app, what-if TCP_NODELAY")
         seq_fast = Series(f"status of {n} apps one after the other, what-if TCP_NODELAY")
@@ -519,6 +522,7 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
             [
                 (one, arms.status("1 app", multi, names[0])),
                 (seq, arms.many("sequential", multi, names, None)),
+                (many, arms.many("status_many", multi, names, None)),
                 (conc, arms.many("concurrent", multi, names, app_pool)),
                 (one_fast, arms.status("1 app nodelay", multi_fast, names[0])),
                 (seq_fast, arms.many("sequential nodelay", multi_fast, names, None)),
@@ -527,6 +531,13 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
         )
         arms.close()
         rows += [
+            Comparison(
+                f"scale: {n} apps status_many (the CLI) vs 1",
+                many,
+                one,
+                2.0,
+                ("status_many", "1 app"),
+            ),
             Comparison(f"scale: {n} apps sequential vs 1", seq, one, 2.0, ("sequential", "1 app")),
             Comparison(f"scale: {n} apps concurrent vs 1", conc, one, 2.0, ("concurrent", "1 app")),
             Comparison(

@@ -16,7 +16,7 @@ from bluegreen.engine import approvals, history
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import DeployOptions, deploy_to_standby
-from bluegreen.engine.status import get_status
+from bluegreen.engine.status import ReadCache, get_status
 from bluegreen.errors import ApprovalError
 from bluegreen.models import (
     AppStatus,
@@ -103,7 +103,13 @@ class Service:
         """Status of several apps at once (their reads share the pooled connections)."""
         for app in apps:
             validate_app_name(app)
-        outcomes = parallel([lambda a=a: get_status(self.context(), a) for a in apps])  # type: ignore[misc]
+        cache = ReadCache()  # what the apps share (haproxy.cfg, runtime API, probes) is read once
+        ctx = self.context()
+
+        def one(app: str) -> Callable[[], AppStatus]:
+            return lambda: get_status(ctx, app, cache)
+
+        outcomes = parallel([one(app) for app in apps])
         for outcome in outcomes:
             if isinstance(outcome, Exception):
                 raise outcome

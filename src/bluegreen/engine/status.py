@@ -8,9 +8,12 @@ it never fails the whole answer. haproxy.cfg decides LIVE/STANDBY; everything el
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.command import Command
@@ -92,32 +95,57 @@ class Reads:
     deployed: dict[str, CommandResult | Exception]
 
 
-def read_everything(ctx: Context, app_name: str, app: AppConfig) -> Reads:
+class ReadCache:
+    """Reads shared by several statuses taken at once (status of many apps): the same file or
+    read-only command on the same host is fetched once, and every app waits for that answer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[tuple[str, str, str], Future[Any]] = {}
+
+    def get(self, key: tuple[str, str, str], fetch: Callable[[], Any]) -> Any:
+        with self._lock:
+            future = self._futures.get(key)
+            owner = future is None
+            if future is None:
+                future = self._futures[key] = Future()
+        if owner:
+            try:
+                future.set_result(fetch())
+            except Exception as exc:
+                future.set_exception(exc)
+        return future.result()
+
+
+def read_everything(
+    ctx: Context, app_name: str, app: AppConfig, cache: ReadCache | None = None
+) -> Reads:
     hp = ctx.config.haproxy
     runner = ctx.runner
     colors = list(app.servers)
     timeout = app.health.timeout_s + 10
+    shared = cache or ReadCache()
+
+    def read(host: str, path: str) -> Callable[[], bytes | None]:
+        return lambda: shared.get(("read", host, path), lambda: runner.read_file(host, path))
+
+    def run(host: str, command: Command, limit: float) -> Callable[[], CommandResult]:
+        key = ("run", host, command.render() + repr(command.stdin))
+        return lambda: shared.get(key, lambda: runner.run(host, command, timeout=limit))
 
     def probe(color: str) -> Callable[[], CommandResult]:
         address = _probe_address(app, color)
-        command = health_command(address, app.health.path, app.health.timeout_s)
-        return lambda: runner.run(hp.ssh, command, timeout=timeout)
-
-    def deployed(color: str) -> Callable[[], CommandResult]:
-        server = app.servers[color]
-        return lambda: runner.run(server.ssh, deployed_command(app.app_dir), timeout=30)
+        return run(hp.ssh, health_command(address, app.health.path, app.health.timeout_s), timeout)
 
     calls: list[Callable[[], object]] = [
-        lambda: runner.read_file(hp.ssh, hp.config_path),
-        lambda: runner.read_file(hp.ssh, app.state_file),
-        lambda: runner.read_file(hp.ssh, lock_mod.holder_path(hp.work_dir, app_name)),
-        lambda: runner.run(hp.ssh, runtime_command(hp.runtime_socket, "show stat"), timeout=15),
-        lambda: runner.run(
-            hp.ssh, runtime_command(hp.runtime_socket, "show servers state"), timeout=15
-        ),
-        lambda: runner.run(hp.ssh, cfg_age_command(hp.config_path, hp.runtime_socket), timeout=15),
+        read(hp.ssh, hp.config_path),
+        read(hp.ssh, app.state_file),
+        read(hp.ssh, lock_mod.holder_path(hp.work_dir, app_name)),
+        run(hp.ssh, runtime_command(hp.runtime_socket, "show stat"), 15),
+        run(hp.ssh, runtime_command(hp.runtime_socket, "show servers state"), 15),
+        run(hp.ssh, cfg_age_command(hp.config_path, hp.runtime_socket), 15),
         *(probe(c) for c in colors),
-        *(deployed(c) for c in colors),
+        *(run(app.servers[c].ssh, deployed_command(app.app_dir), 30) for c in colors),
     ]
     out = parallel(calls)
     n = len(colors)
@@ -138,10 +166,10 @@ def _probe_address(app: AppConfig, color: str) -> str:
     return f"{host}:{app.health_port(color)}"
 
 
-def get_status(ctx: Context, app_name: str) -> AppStatus:
+def get_status(ctx: Context, app_name: str, cache: ReadCache | None = None) -> AppStatus:
     started = time.monotonic()
     app = ctx.config.app(app_name)
-    reads = read_everything(ctx, app_name, app)
+    reads = read_everything(ctx, app_name, app, cache)
     problems: list[str] = []
     hp = ctx.config.haproxy
 

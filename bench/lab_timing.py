@@ -1,0 +1,230 @@
+"""Helpers shared by the deploy and switch benchmarks (`bench.deploy`, `bench.switch`): arms that
+alternate properly, raw paramiko commands with their output, waiting for the lab's HAProxy host,
+and the analysis of load-generator samples around a switch.
+
+`bench.common.interleave` rotates and then reverses every other round; with exactly two arms that
+gives the same order every round, so these benchmarks use `alternate` (plain rotation: with two
+arms the order flips every round, with three each arm goes first every third round).
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import Series, say
+from bluegreen.lab.load import Load, Sample
+
+APP = "jw-attendant"
+BENCH_PREFIX = "bluegreen-bench2"
+
+
+# --- rounds -----------------------------------------------------------------------------------
+
+
+def alternate(
+    rounds: int,
+    arms: Sequence[tuple[Series, Callable[[], float]]],
+    *,
+    label: str = "",
+    progress: Callable[[str], None] = say,
+) -> None:
+    """Run every arm once per round, the order rotated by one each round; record the ms each arm
+    returns, or its failure (the run goes on)."""
+    for index in range(rounds):
+        shift = index % len(arms)
+        order = list(arms[shift:]) + list(arms[:shift])
+        for series, arm in order:
+            try:
+                ms = arm()
+            except Exception as exc:
+                series.fail(exc)
+                progress(f"{label}round {index + 1}/{rounds} {series.name}: FAILED {exc}")
+                continue
+            series.add(ms)
+            progress(f"{label}round {index + 1}/{rounds} {series.name}: {ms:.0f} ms")
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+# --- raw paramiko with output -----------------------------------------------------------------
+
+
+def raw_run(client: Any, command: str, timeout: float = 120.0) -> tuple[int, str]:
+    """One command on a fresh channel of an open paramiko connection: (exit status, output with
+    stderr merged)."""
+    channel = client.get_transport().open_session(timeout=10)
+    try:
+        channel.settimeout(timeout)
+        channel.set_combine_stderr(True)
+        channel.exec_command(command)
+        chunks = []
+        while True:
+            data = channel.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+        status = channel.recv_exit_status()
+    finally:
+        channel.close()
+    return status, b"".join(chunks).decode(errors="replace")
+
+
+def raw_check(client: Any, command: str, timeout: float = 120.0) -> str:
+    status, output = raw_run(client, command, timeout)
+    if status != 0:
+        tail = " | ".join(output.strip().splitlines()[-3:])
+        raise RuntimeError(f"`{command}` exited {status}: {tail}")
+    return output
+
+
+def wait_for_ssh(hostport: str, timeout_s: float = 60.0) -> None:
+    """Until sshd at host:port sends its banner (after the HAProxy container restarted)."""
+    host, _, port = hostport.rpartition("@")[2].rpartition(":")
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2) as sock:
+                sock.settimeout(2)
+                if sock.recv(64).startswith(b"SSH-"):
+                    return
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"sshd at {hostport} did not answer within {timeout_s:.0f}s: {last}")
+
+
+# --- load around a switch ---------------------------------------------------------------------
+
+
+def good(sample: Sample, color: str) -> bool:
+    return sample.error is None and sample.color == color
+
+
+def warm_color(load: Load, seconds: float = 0.5, timeout_s: float = 15.0) -> str:
+    """Let the load run `seconds`, then the one colour that answered every request so far.
+    Raises when requests failed or two colours answered (the round would measure nonsense)."""
+    time.sleep(seconds)
+    deadline = time.monotonic() + timeout_s
+    while len(load.snapshot()) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    samples = load.snapshot()
+    colors = {s.color for s in samples if s.error is None}
+    errors = [s.error for s in samples if s.error]
+    if errors or len(colors) != 1 or None in colors:
+        raise RuntimeError(
+            f"before the switch the frontend was not steady: {len(samples)} requests, colours "
+            f"{sorted(str(c) for c in colors)}, errors {errors[:2]}"
+        )
+    return str(colors.pop())
+
+
+def wait_settled(
+    load: Load,
+    color: str,
+    since: float,
+    after: float,
+    quiet_s: float = 1.0,
+    timeout_s: float = 30.0,
+) -> bool:
+    """Keep the load running until every request sent in the last `quiet_s` (and at least one) was
+    answered by `color`, counting from `after` (the action's return) at the earliest."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        samples = [s for s in load.snapshot() if s.sent >= since]
+        bad = [s.sent for s in samples if not good(s, color)]
+        last_bad = max(bad, default=since)
+        calm_from = max(last_bad, after)
+        if any(s.sent > last_bad for s in samples) and time.monotonic() - calm_from >= quiet_s:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@dataclass
+class Cutover:
+    """What the load saw from the moment a switch started (t0) on."""
+
+    new_color: str
+    t0: float
+    to_100_ms: float  # t0 -> the first request of the final run answered only by new_color
+    reached_at: float  # monotonic instant of that first request (nan when never)
+    window_end: float
+    requests: int  # sent in [t0, window_end]
+    failed: int  # of those, errors (refused, reset, timeouts, HTTP != 200)
+    old_answers: int  # of those, answered by the old LIVE (fine before the cut-over)
+    failed_outside: int  # errors of the round outside the window (should be none)
+    errors: list[str] = field(default_factory=list)  # a few examples
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "new_color": self.new_color,
+            "to_100_ms": None if math.isnan(self.to_100_ms) else round(self.to_100_ms, 1),
+            "requests": self.requests,
+            "failed": self.failed,
+            "old_answers": self.old_answers,
+            "failed_outside_window": self.failed_outside,
+            "errors": self.errors,
+        }
+
+
+def cutover(samples: Sequence[Sample], t0: float, new_color: str, after: float) -> Cutover:
+    """Time from t0 until 100% of the requests SENT through the frontend are answered by
+    new_color: the send time of the first request after the last one that was not (an error or
+    the old colour), minus t0. The window for counting requests ends 1 s after the later of that
+    instant and `after` (the action's return)."""
+    ordered = sorted(samples, key=lambda s: s.sent)
+    inside = [s for s in ordered if s.sent >= t0]
+    last_bad = max((s.sent for s in inside if not good(s, new_color)), default=None)
+    if last_bad is None:
+        first = inside[0].sent if inside else math.nan
+    else:
+        later = [s.sent for s in inside if s.sent > last_bad]
+        first = later[0] if later else math.nan
+    to_100 = (first - t0) * 1000.0 if not math.isnan(first) else math.nan
+    end = max(after, first if not math.isnan(first) else after) + 1.0
+    window = [s for s in inside if s.sent <= end]
+    failed = [s for s in window if s.error]
+    outside = [s for s in ordered if s.error and not (t0 <= s.sent <= end)]
+    examples = sorted({(s.error or "")[:120] for s in failed})[:3]
+    return Cutover(
+        new_color=new_color,
+        t0=t0,
+        to_100_ms=to_100,
+        reached_at=first,
+        window_end=end,
+        requests=len(window),
+        failed=len(failed),
+        old_answers=sum(1 for s in window if s.error is None and s.color != new_color),
+        failed_outside=len(outside),
+        errors=examples,
+    )
+
+
+# --- small tables -----------------------------------------------------------------------------
+
+
+def format_grid(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A plain table: first column left-aligned, the others right-aligned."""
+    rows = [list(header), *(list(r) for r in body)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(rows[0]), rule, *(line(r) for r in rows[1:])])
+
+
+def fmt_ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.0f}"
