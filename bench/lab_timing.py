@@ -158,10 +158,11 @@ class Cutover:
     to_100_ms: float  # t0 -> the first request of the final run answered only by new_color
     reached_at: float  # monotonic instant of that first request (nan when never)
     window_end: float
-    requests: int  # sent in [t0, window_end]
+    requests: int  # open at t0 or sent after it, sent before window_end
     failed: int  # of those, errors (refused, reset, timeouts, HTTP != 200)
     old_answers: int  # of those, answered by the old LIVE (fine before the cut-over)
     failed_outside: int  # errors of the round outside the window (should be none)
+    outage_ms: float  # first failed request sent -> last failed request over; 0 when none
     errors: list[str] = field(default_factory=list)  # a few examples
 
     def to_json(self) -> dict[str, Any]:
@@ -172,6 +173,7 @@ class Cutover:
             "failed": self.failed,
             "old_answers": self.old_answers,
             "failed_outside_window": self.failed_outside,
+            "outage_ms": round(self.outage_ms, 1),
             "errors": self.errors,
         }
 
@@ -179,8 +181,8 @@ class Cutover:
 def cutover(samples: Sequence[Sample], t0: float, new_color: str, after: float) -> Cutover:
     """Time from t0 until 100% of the requests SENT through the frontend are answered by
     new_color: the send time of the first request after the last one that was not (an error or
-    the old colour), minus t0. The window for counting requests ends 1 s after the later of that
-    instant and `after` (the action's return)."""
+    the old colour), minus t0. Requests are counted when still open at t0 and sent before the
+    window's end: 1 s after the later of that instant and `after` (the action's return)."""
     ordered = sorted(samples, key=lambda s: s.sent)
     inside = [s for s in ordered if s.sent >= t0]
     last_bad = max((s.sent for s in inside if not good(s, new_color)), default=None)
@@ -191,10 +193,13 @@ def cutover(samples: Sequence[Sample], t0: float, new_color: str, after: float) 
         first = later[0] if later else math.nan
     to_100 = (first - t0) * 1000.0 if not math.isnan(first) else math.nan
     end = max(after, first if not math.isnan(first) else after) + 1.0
-    window = [s for s in inside if s.sent <= end]
+    # Counted: every request the switch could touch, i.e. still open at t0 (a request sent just
+    # before t0 and cut by a restart is a failure of the switch) and sent before the end.
+    window = [s for s in ordered if s.done >= t0 and s.sent <= end]
     failed = [s for s in window if s.error]
-    outside = [s for s in ordered if s.error and not (t0 <= s.sent <= end)]
+    outside = [s for s in ordered if s.error and not (s.done >= t0 and s.sent <= end)]
     examples = sorted({(s.error or "")[:120] for s in failed})[:3]
+    outage = (max(s.done for s in failed) - min(s.sent for s in failed)) * 1000.0 if failed else 0.0
     return Cutover(
         new_color=new_color,
         t0=t0,
@@ -205,6 +210,7 @@ def cutover(samples: Sequence[Sample], t0: float, new_color: str, after: float) 
         failed=len(failed),
         old_answers=sum(1 for s in window if s.error is None and s.color != new_color),
         failed_outside=len(outside),
+        outage_ms=outage,
         errors=examples,
     )
 

@@ -316,6 +316,8 @@ class Lab:
             name=self.name(role),
             hostname=role,
             labels=self._labels(),
+            # A real init as PID 1 reaps every orphan (ssh sessions, killed commands).
+            init=True,
             environment=environment or {},
             ports=ports,
             network=network,
