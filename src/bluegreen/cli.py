@@ -26,7 +26,23 @@ def fail(exc: BlueGreenError, debug: bool = False) -> None:
     sys.exit(exc.exit_code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Turns an unexpected exception into one sentence (the traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if "--debug" in sys.argv:
+                raise
+            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+            err.print("[dim]hint:[/] rerun with --debug for the traceback, and report it")
+            sys.exit(70)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bluegreen")
 @click.option("--config", "config_path", envvar="BLUEGREEN_CONFIG", help="Config file (TOML).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")

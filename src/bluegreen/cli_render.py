@@ -33,18 +33,17 @@ def print_status(console: Console, status: AppStatus) -> None:
     verdict = "[green]certain[/]" if status.certain else "[bold red]UNCERTAIN[/]"
     console.print(f"[bold]{status.app}[/]  routing {verdict}: {status.routing.summary}")
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("role", "server", "ssh", "address", "health", "commit", "deployed", "haproxy"):
-        table.add_column(column)
+    for column in ("role", "server", "health", "commit", "deployed", "haproxy", "ssh"):
+        table.add_column(column, no_wrap=column != "ssh")
     for server in sorted(status.servers, key=lambda s: (s.role != "LIVE", s.color)):
         table.add_row(
             role_text(server.role),
             color_text(server.color),
-            server.ssh + ("" if server.reachable is not False else " [red](down)[/]"),
-            server.address,
             _health(server),
-            (server.commit or "-")[:12],
-            server.deployed_at or "-",
+            (server.commit or "-")[:10],
+            (server.deployed_at or "-")[:16].replace("T", " "),
             server.runtime_state or "-",
+            server.ssh + ("" if server.reachable is not False else " [red](down)[/]"),
         )
     console.print(table)
     sf = status.state_file
