@@ -17,6 +17,7 @@ from typing import Literal
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.probe import HealthResult, health_command
+from bluegreen.domain.secrets import snippet_secrets
 
 TAIL_LINES = 30  # of a failing command's output
 LOG_TAIL_LINES = 50  # of the app's log after a failed restart or health check
@@ -141,8 +142,9 @@ def clean_command(app_dir: str, sudo: bool = False) -> Command:
 
 
 def snippet_command(snippet: str, app_dir: str, sudo: bool = False) -> Command:
-    """build / migrate / restart: trusted config snippets, run in the app dir."""
-    return Command(shell=snippet, cwd=app_dir, sudo=sudo)
+    """build / migrate / restart: trusted config snippets, run in the app dir. Secret-looking
+    values in them (`NPM_TOKEN=...`) are masked wherever the command is shown."""
+    return Command(shell=snippet, cwd=app_dir, sudo=sudo, secrets=snippet_secrets(snippet))
 
 
 def restore_command(app_dir: str, archive: str, sudo: bool = False) -> Command:

@@ -18,18 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bluegreen.domain import deploy_commands as dc
-from bluegreen.domain.command import Command
+from bluegreen.domain.command import Command, mask
 from bluegreen.domain.config import AppConfig, ServerConfig
 from bluegreen.domain.deploy_commands import HealthVerdict
 from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.lock import Holder
 from bluegreen.domain.probe import health_url, parse_health
 from bluegreen.domain.routing import analyze_routing
+from bluegreen.domain.secrets import redact, snippet_secrets
 from bluegreen.domain.validate import validate_app_name, validate_ref
 from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.guard import GuardedRunner, machine
 from bluegreen.engine.lock import OperationLock
-from bluegreen.engine.status import server_specs
+from bluegreen.engine.status import cfg_not_reloaded, server_specs
 from bluegreen.errors import (
     BlueGreenError,
     CommandFailed,
@@ -150,10 +152,27 @@ def deploy_to_standby(
     started = time.monotonic()
     with OperationLock(
         ctx, app_name, "deploy", break_lock=options.break_lock, wait_s=options.lock_wait_s
-    ):
+    ) as lock:
         target = resolve_target(ctx, app)
         _refuse_shared_host(app, target)
+        _refuse_half_done_switch(ctx, lock.broken)
         return _Deploy(ctx, app_name, app, options, ref, target, sleep).execute(started)
+
+
+def _refuse_half_done_switch(ctx: Context, broken: Holder | None) -> None:
+    """A switch killed between replacing haproxy.cfg and reloading HAProxy leaves a file that
+    says one server is STANDBY while HAProxy may still send users to it. Its stale lock was just
+    broken: make sure the cfg on disk is the one HAProxy runs before touching "STANDBY"."""
+    if broken is None or broken.operation != "switch":
+        return
+    findings = cfg_not_reloaded(ctx)
+    if findings:
+        raise UnsafeOperationError(
+            f"refusing to deploy: the interrupted {broken.describe()} left haproxy.cfg changed "
+            f"and not reloaded, so STANDBY may be serving users: {findings[0]}",
+            hint="run status, then switch_traffic (it reloads and verifies) or check and "
+            "reload HAProxy by hand",
+        )
 
 
 def _refuse_shared_host(app: AppConfig, target: Target) -> None:
@@ -289,6 +308,12 @@ class _Deploy:
         self.changed = False  # the app dir (or the running app) was changed by this run
         self.restarted = False
         self.target_lost = False  # haproxy.cfg no longer says our target is STANDBY
+        # Secret-looking values of the snippets: masked in messages and output tails.
+        self.secrets = tuple(
+            secret
+            for snippet in (app.build, app.migrate, app.restart)
+            for secret in snippet_secrets(snippet)
+        )
 
     # -- driving ----------------------------------------------------------------------------
 
@@ -360,10 +385,10 @@ class _Deploy:
         if extra_tail:
             tail = f"{tail}\n--- {self.app.log_file} ---\n{extra_tail}"
         raise CommandFailed(
-            f"{what} failed on {self.label} (exit {result.exit_status})",
+            f"{mask(what, self.secrets)} failed on {self.label} (exit {result.exit_status})",
             host=self.std.ssh,
             exit_status=result.exit_status,
-            output_tail=tail,
+            output_tail=redact(tail, self.secrets) or "",
         )
 
     def ensure_standby(self) -> None:
@@ -419,10 +444,11 @@ class _Deploy:
             result = self.run(dc.log_tail_command(self.app.log_file, self.std.sudo), READ_TIMEOUT_S)
         except BlueGreenError as exc:
             return f"(could not read {self.app.log_file}: {exc})"
-        return (
+        return redact(
             result.stdout
             if result.ok
-            else f"(could not read {self.app.log_file}: {result.tail(2)})"
+            else f"(could not read {self.app.log_file}: {result.tail(2)})",
+            self.secrets,
         )
 
     # -- steps ------------------------------------------------------------------------------

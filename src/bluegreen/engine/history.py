@@ -1,7 +1,8 @@
 """The audit log: one JSON line per deploy or switch, appended on the HAProxy host.
 
 Appends are single small writes with O_APPEND (`cat >>`), so concurrent writers never interleave
-inside a line. A corrupt line is skipped and counted, never fatal.
+inside a line. A corrupt line is skipped and counted, never fatal; a last line cut short (a crash
+or a full disk mid-write) gets its newline before the next entry, so it cannot swallow it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from bluegreen.domain.command import Command
 from bluegreen.engine.context import Context
 from bluegreen.models import History, HistoryEntry
 
-_APPEND = 'mkdir -p -- "$(dirname -- "$1")" && cat >> "$1"'
+_APPEND = (
+    'mkdir -p -- "$(dirname -- "$1")" && '
+    '{ [ ! -s "$1" ] || [ -z "$(tail -c 1 -- "$1")" ] || echo >> "$1"; } && cat >> "$1"'
+)
 
 
 def history_path(work_dir: str, app: str) -> str:

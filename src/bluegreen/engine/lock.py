@@ -1,18 +1,44 @@
 """The operation lock (deploy and switch share it), held on the HAProxy host.
 
 Acquire is one atomic `mkdir`; the holder's details are written inside. A stale lock is never
-broken silently: only with break_lock=True, and only when it really is stale.
+broken silently: only with break_lock=True, and only when it really is stale; breaking one records
+the operation it interrupted in the history. Releasing never raises: a lock that cannot be removed
+(the host went away) is reported by the operation, and counts as stale at once, since this process
+no longer holds it.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
+import threading
 import time
+from datetime import datetime
 from types import TracebackType
 
 from bluegreen.domain import lock as dlock
+from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
-from bluegreen.errors import LockedError
+from bluegreen.errors import BlueGreenError, LockedError
+from bluegreen.models import HistoryEntry
+
+log = logging.getLogger("bluegreen.lock")
+
+# Tokens of the locks this process holds right now (every OperationLock, every thread).
+_held: set[str] = set()
+_held_lock = threading.Lock()
+
+
+def is_stale(holder: dlock.Holder, now: datetime) -> bool:
+    """Stale: its process is gone or far past its time, or it names this very process, which no
+    longer holds it (a release that could not reach the host)."""
+    if holder.is_stale(now, socket.gethostname()):
+        return True
+    if holder.host == socket.gethostname() and holder.pid == os.getpid():
+        with _held_lock:
+            return holder.token not in _held
+    return False
 
 
 class OperationLock:
@@ -31,6 +57,8 @@ class OperationLock:
         self.break_lock = break_lock
         self.wait_s = wait_s
         self.holder: dlock.Holder | None = None
+        self.release_error: str | None = None  # set when the lock could not be removed
+        self.broken: dlock.Holder | None = None  # the stale holder this acquire broke
         hp = ctx.config.haproxy
         self._host, self._work_dir, self._sudo = hp.ssh, hp.work_dir, hp.sudo
 
@@ -55,11 +83,13 @@ class OperationLock:
                 self._host, dlock.acquire_command(self._work_dir, self.app, holder, self._sudo)
             )
             if result.ok:
+                with _held_lock:
+                    _held.add(holder.token)
                 self.holder = holder
                 return
             current = self.current()
             # No readable holder: a lock mid-creation, or one left corrupt. Counts as stale.
-            stale = current is None or current.is_stale(self.ctx.now(), socket.gethostname())
+            stale = current is None or is_stale(current, self.ctx.now())
             if stale and self.break_lock and not broke:
                 self._break(current)
                 broke = True
@@ -87,16 +117,43 @@ class OperationLock:
         who = holder.describe() if holder else "an unreadable holder"
         self.ctx.progress(StepEvent("lock", "info", f"breaking stale lock of {who}"))
         self.ctx.runner.run(self._host, dlock.break_command(self._work_dir, self.app, self._sudo))
+        self.broken = holder
+        if holder is None:
+            return
+        # The interrupted operation never wrote its own history line: say it did not finish.
+        user, host = history.who()
+        problem = history.append(self.ctx, HistoryEntry(
+            time=self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"), operation=holder.operation,
+            app=self.app, user=holder.user, host=holder.host, outcome="interrupted",
+            error=f"{holder.describe()} did not finish (its process is gone or far past its "
+                  f"time); its stale lock was broken by {user}@{host} for a {self.operation}",
+        ))  # fmt: skip
+        if problem:
+            log.warning("%s: %s", self.app, problem)
 
     def current(self) -> dlock.Holder | None:
         raw = self.ctx.runner.read_file(self._host, dlock.holder_path(self._work_dir, self.app))
         return dlock.parse_holder(raw)
 
     def release(self) -> None:
+        """Remove the lock. Never raises (it runs while an operation's result or error is on its
+        way out, and must not replace it): a failure is kept in `release_error`."""
         if self.holder is None:
             return
-        self.ctx.runner.run(
-            self._host,
-            dlock.release_command(self._work_dir, self.app, self.holder.token, self._sudo),
-        )
-        self.holder = None
+        holder, self.holder = self.holder, None
+        with _held_lock:
+            _held.discard(holder.token)
+        try:
+            # A non-zero exit means the lock is no longer ours (gone, or broken by someone else).
+            self.ctx.runner.run(
+                self._host,
+                dlock.release_command(self._work_dir, self.app, holder.token, self._sudo),
+            )
+            return
+        except BlueGreenError as exc:
+            where = dlock.lock_dir(self._work_dir, self.app)
+            self.release_error = (
+                f"the lock {where} on {self._host} could not be removed ({exc}); it is stale "
+                "now: the next deploy or switch reports it, and breakLock clears it"
+            )
+        log.warning("%s: %s", self.app, self.release_error)

@@ -7,12 +7,12 @@ it never fails the whole answer. haproxy.cfg decides LIVE/STANDBY; everything el
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bluegreen.domain import lock as lock_mod
@@ -33,6 +33,7 @@ from bluegreen.domain.runtime import (
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
 from bluegreen.engine.context import Context
 from bluegreen.engine.haproxy_reads import runtime_command
+from bluegreen.engine.lock import is_stale
 from bluegreen.errors import BlueGreenError
 from bluegreen.models import (
     AppStatus,
@@ -55,7 +56,8 @@ _DEPLOYED = (
 
 
 # Ages in seconds of haproxy.cfg on disk and of the running worker (pid from `show info`), both
-# measured on the HAProxy host with sub-second precision: a younger cfg was not reloaded.
+# measured on the HAProxy host with sub-second precision: a younger cfg was not reloaded. Only
+# then the cfg is also checked (the check argv follows the socket): would a reload even work?
 _CFG_AGE = r"""pid=$(echo "show info" | socat -t 5 stdio "unix-connect:$2" | awk -F': ' '$1=="Pid"{print $2}')
 [ -n "$pid" ] || exit 3
 ticks=$(getconf CLK_TCK)
@@ -63,11 +65,20 @@ up=$(cut -d' ' -f1 /proc/uptime)
 proc_age=$(awk -v up="$up" -v t="$ticks" '{print up - $22 / t}' "/proc/$pid/stat")
 cfg_age=$(echo "$(date +%s.%N) $(stat -c %.9Y -- "$1")" | awk '{print $1 - $2}')
 echo "$cfg_age $proc_age"
+[ $# -gt 2 ] || exit 0
+awk -v c="$cfg_age" -v p="$proc_age" 'BEGIN { exit !(c < p - 0.05) }' || exit 0
+cfg=$1; shift 2
+out=$("$@" "$cfg" 2>&1) && exit 0
+echo "check-failed"
+printf '%s\n' "$out" | tail -n 5
 """
+CHECK_FAILED = "check-failed"
 
 
-def cfg_age_command(path: str, socket_path: str) -> Command:
-    return Command.of("sh", "-c", _CFG_AGE, "bluegreen-status", path, socket_path, mutating=False)
+def cfg_age_command(path: str, socket_path: str, check: Sequence[str] = ()) -> Command:
+    return Command.of(
+        "sh", "-c", _CFG_AGE, "bluegreen-status", path, socket_path, *check, mutating=False
+    )
 
 
 def deployed_command(app_dir: str) -> Command:
@@ -143,7 +154,7 @@ def read_everything(
         read(hp.ssh, lock_mod.holder_path(hp.work_dir, app_name)),
         run(hp.ssh, runtime_command(hp.runtime_socket, "show stat"), 15),
         run(hp.ssh, runtime_command(hp.runtime_socket, "show servers state"), 15),
-        run(hp.ssh, cfg_age_command(hp.config_path, hp.runtime_socket), 15),
+        run(hp.ssh, cfg_age_command(hp.config_path, hp.runtime_socket, hp.check), 15),
         *(probe(c) for c in colors),
         *(run(app.servers[c].ssh, deployed_command(app.app_dir), 30) for c in colors),
     ]
@@ -189,6 +200,8 @@ def get_status(ctx: Context, app_name: str, cache: ReadCache | None = None) -> A
     problems += [d.message for d in drift]
 
     stat_rows, runtime_findings, runtime_error = _runtime(reads, analysis)
+    # The running HAProxy may route differently from the file: LIVE is not known for certain.
+    not_reloaded = bool(_not_reloaded(reads))
     problems += runtime_findings
     holder = _lock(reads.holder, ctx, problems)
 
@@ -231,7 +244,7 @@ def get_status(ctx: Context, app_name: str, cache: ReadCache | None = None) -> A
     state = reading.state if reading else None
     status = AppStatus(
         app=app_name,
-        certain=bool(analysis and analysis.certain),
+        certain=bool(analysis and analysis.certain) and not not_reloaded,
         live=live,
         standby=standby,
         servers=servers,
@@ -345,21 +358,38 @@ def _runtime(
     return rows, [*report.disagreements, *_not_reloaded(reads)], error
 
 
+def cfg_not_reloaded(ctx: Context) -> list[str]:
+    """Asks the HAProxy host now: findings when haproxy.cfg was changed and not reloaded."""
+    hp = ctx.config.haproxy
+    command = cfg_age_command(hp.config_path, hp.runtime_socket, hp.check)
+    return _age_findings(ctx.runner.run(hp.ssh, command, timeout=15))
+
+
 def _not_reloaded(reads: Reads) -> list[str]:
+    return _age_findings(reads.cfg_age)
+
+
+def _age_findings(age: CommandResult | Exception) -> list[str]:
     """The cfg file changed after the running HAProxy worker started: edited and not reloaded."""
-    age = reads.cfg_age
     if not isinstance(age, CommandResult) or not age.ok:
         return []
+    first, *rest = age.stdout.strip().splitlines() or [""]
     try:
-        cfg_age, proc_age = (float(word) for word in age.stdout.split())
+        cfg_age, proc_age = (float(word) for word in first.split())
     except ValueError:
         return []
     if cfg_age < proc_age - 0.05:  # 50 ms: the clock ticks are 10 ms
-        return [
+        findings = [
             f"haproxy.cfg on disk was modified {cfg_age:.1f}s ago, after the running HAProxy "
             f"worker started ({proc_age:.1f}s ago): it was edited and not reloaded, so the "
             "running routing may differ from the file"
         ]
+        if rest and rest[0] == CHECK_FAILED:
+            findings.append(
+                "haproxy.cfg on disk does not pass `haproxy -c`, so a reload would fail and "
+                "HAProxy keeps running the previous cfg: " + " ".join(rest[1:])[-300:]
+            )
+        return findings
     return []
 
 
@@ -416,7 +446,7 @@ def _lock(raw: bytes | Exception | None, ctx: Context, problems: list[str]) -> L
     if holder is None:
         problems.append("the lock exists but its holder file is unreadable")
         return None
-    stale = holder.is_stale(ctx.now(), socket.gethostname())
+    stale = is_stale(holder, ctx.now())
     if stale:
         problems.append(f"a STALE lock is held: {holder.describe()}; break it with breakLock")
     return LockHolder(
@@ -429,7 +459,21 @@ def _lock(raw: bytes | Exception | None, ctx: Context, problems: list[str]) -> L
     )
 
 
+def _deployed_later(a: str | None, b: str | None) -> bool:
+    """Whether deploy time `a` is after `b` (ISO 8601 from git's reflog); True when unknown."""
+    try:
+        return a is None or b is None or datetime.fromisoformat(a) > datetime.fromisoformat(b)
+    except ValueError:
+        return True
+
+
 def _next_step(status: AppStatus) -> str:
+    if status.routing.certain and not status.certain:  # certain from the file, not reloaded
+        return (
+            "haproxy.cfg was changed and not reloaded: HAProxy may route differently from the "
+            "file. Check it with `haproxy -c` and reload HAProxy (or put the previous cfg back) "
+            "before deploying; switch_traffic also reloads."
+        )
     if not status.certain:
         return "Fix haproxy.cfg's routing for this app (see routing.problems) before deploying."
     assert status.live and status.standby
@@ -439,8 +483,14 @@ def _next_step(status: AppStatus) -> str:
     if not standby.healthy:
         return f"STANDBY {standby.color.upper()} is unhealthy: deploy_to_standby repairs it."
     if status.live.commit and standby.commit and status.live.commit != standby.commit:
+        if _deployed_later(standby.deployed_at, status.live.deployed_at):
+            return (
+                f"STANDBY {standby.color.upper()} runs {standby.commit[:12]}, deployed after "
+                f"LIVE's: test it at {standby.address}, then switch_traffic to release it."
+            )
         return (
-            f"STANDBY {standby.color.upper()} runs {standby.commit[:12]}: test it at "
-            f"{standby.address}, then switch_traffic to release it."
+            f"STANDBY {standby.color.upper()} runs the earlier {standby.commit[:12]} (the "
+            "rollback target: switch_traffic goes back to it); deploy_to_standby brings it up "
+            "to date."
         )
     return "Both servers run the same commit: deploy_to_standby to release a new version."

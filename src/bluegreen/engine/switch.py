@@ -23,6 +23,7 @@ from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc
 from bluegreen.domain.state_file import parse_state, updated_for_switch
 from bluegreen.domain.switch_commands import (
     backup_cfg_command,
+    cfg_backup_dir,
     cfg_backup_name,
     check_command,
     check_path,
@@ -36,7 +37,13 @@ from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.lock import OperationLock
 from bluegreen.engine.status import server_specs
-from bluegreen.errors import ApprovalError, BlueGreenError, HAProxyConfigError, UnsafeOperationError
+from bluegreen.errors import (
+    ApprovalError,
+    BlueGreenError,
+    HAProxyConfigError,
+    TransportError,
+    UnsafeOperationError,
+)
 from bluegreen.models import Health, HistoryEntry, StepResult, SwitchPlan, SwitchResult
 from bluegreen.transport.parallel import parallel
 
@@ -44,6 +51,10 @@ T = TypeVar("T")
 VERIFY_TIMEOUT_S = 15.0
 VERIFY_STREAK = 5  # consecutive answers from the new LIVE before the switch counts as done
 WATCH_FAILURES = 3  # consecutive failures during the watch that trigger the auto-rollback
+# After a failure from the replace on, how long to keep trying to reach the HAProxy host again to
+# put the previous cfg back (a dropped connection, sshd restarting): reconnecting is cheap, and an
+# unapplied cfg left on disk is what must not happen.
+RESTORE_RETRY_S = 30.0
 
 
 @dataclass
@@ -191,7 +202,7 @@ def execute(
     """Execute the switch whose plan hash was approved. Refuses if anything changed since."""
     started = time.monotonic()
     run = _Run(ctx)
-    with OperationLock(ctx, app_name, "switch", break_lock=break_lock):
+    with OperationLock(ctx, app_name, "switch", break_lock=break_lock) as lock:
         prepared = run.step("plan", lambda: _replan(ctx, app_name, emergency, approved_hash))
         result = SwitchResult(app=app_name, executed=False, ok=False, plan=prepared.plan,
                               from_live=prepared.from_live, to_live=prepared.to_live,
@@ -204,14 +215,15 @@ def execute(
             result.duration_s = round(time.monotonic() - started, 3)
             return result
         forced = bool(force and not prepared.plan.target_healthy)
-        applied, touched = _apply(ctx, run, prepared.app, prepared.cfg_raw,
-                                  prepared.edit.text.encode(), prepared.from_live,
-                                  prepared.to_live, emergency, forced)  # fmt: skip
+        applied, touched, restored = _apply(ctx, run, prepared.app, prepared.cfg_raw,
+                                            prepared.edit.text.encode(), prepared.from_live,
+                                            prepared.to_live, emergency, forced)  # fmt: skip
         result.executed = touched
         if applied is not None:
             result.error = applied
-            result.rolled_back = touched
-            result.message = (f"switch failed and was rolled back: {applied}" if touched
+            result.rolled_back = touched and restored
+            result.message = (f"switch failed and was rolled back: {applied}" if touched and restored
+                              else f"SWITCH FAILED AND WAS NOT ROLLED BACK: {applied}" if touched
                               else f"nothing changed: {applied}")  # fmt: skip
         else:
             result.verified = True
@@ -231,9 +243,13 @@ def execute(
         ))  # fmt: skip
         if err:
             result.message += f" ({err})"
+    if lock.release_error:
+        result.message += f" ({lock.release_error})"
     if result.ok:
+        # What went wrong after the verified switch (state file, history, lock) stays said.
         result.message = (f"{prepared.to_live.upper()} is LIVE; {prepared.from_live.upper()} is "
-                          "STANDBY, untouched: switching back is the instant rollback")  # fmt: skip
+                          "STANDBY, untouched: switching back is the instant rollback"
+                          + result.message)  # fmt: skip
         result.next_step = (f"Watch the app; to roll back, switch_traffic again (emergency=true "
                             f"goes straight back to {prepared.from_live.upper()}).")  # fmt: skip
     return result
@@ -265,12 +281,13 @@ def _check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
 def _apply(
     ctx: Context, run: _Run, app: AppConfig, old: bytes, new: bytes, from_live: str,
     to_live: str, emergency: bool, forced: bool = False,
-) -> tuple[str | None, bool]:  # fmt: skip
+) -> tuple[str | None, bool, bool]:  # fmt: skip
     """Put `new` in place and make traffic reach `to_live`.
 
-    Returns (None, True) on success, else (the failure, whether haproxy.cfg was touched); a
-    touched cfg is restored to `old` first, so HAProxy is never left with an unchecked or
-    unapplied cfg."""
+    Returns (None, True, False) on success, else (the failure, whether haproxy.cfg was touched,
+    whether the previous cfg is back and verified); a touched cfg is restored to `old` first
+    (retrying while the host cannot be reached), so HAProxy is never left with an unchecked or
+    unapplied cfg without the result saying so."""
     hp = ctx.config.haproxy
     runner = ctx.runner
     candidate = check_path(hp.config_path)
@@ -297,10 +314,10 @@ def _apply(
         return "the new cfg is valid"
 
     try:
-        run.step("backup-cfg", backup, hp.ssh)
+        saved = run.step("backup-cfg", backup, hp.ssh)
         run.step("check-cfg", validate, hp.ssh)
     except BlueGreenError as exc:
-        return f"{exc} (haproxy.cfg untouched)", False
+        return f"{exc} (haproxy.cfg untouched)", False, False
 
     frontend = frontend_url(parse(new.decode(errors="replace")), app.frontend)
     try:
@@ -309,18 +326,47 @@ def _apply(
         )
         run.step("reload", lambda: _reload(ctx), hp.ssh)
         run.step("verify", lambda: _verify(ctx, app, frontend, to_live, emergency, forced), hp.ssh)
-        return None, True
+        return None, True, False
     except BlueGreenError as exc:
         failure = str(exc)
-    try:
-        run.step(
-            "restore-cfg", lambda: runner.write_file_atomic(hp.ssh, hp.config_path, old), hp.ssh
-        )
-        run.step("reload-restored", lambda: _reload(ctx), hp.ssh)
-        run.step("verify-restored", lambda: _verify(ctx, app, frontend, from_live, True), hp.ssh)
-    except BlueGreenError as exc:
-        return f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}", True
-    return f"{failure}; the previous haproxy.cfg is back and {from_live.upper()} serves", True
+
+    def restore() -> str:
+        # Read back first: after a failed or interrupted replace the file may still be the old one.
+        if runner.read_file(hp.ssh, hp.config_path) == old:
+            return "haproxy.cfg is the previous one"
+        runner.write_file_atomic(hp.ssh, hp.config_path, old)
+        return "the previous haproxy.cfg is written back"
+
+    deadline = time.monotonic() + RESTORE_RETRY_S
+    while True:
+        try:
+            run.step("restore-cfg", restore, hp.ssh)
+            run.step("reload-restored", lambda: _reload(ctx), hp.ssh)
+            run.step(
+                "verify-restored", lambda: _verify(ctx, app, frontend, from_live, True), hp.ssh
+            )
+            break
+        except TransportError as exc:  # the host cannot be reached (yet): reconnect and retry
+            if time.monotonic() >= deadline:
+                return _restore_failed(ctx, failure, exc, saved, from_live, to_live), True, False
+            ctx.progress(StepEvent("restore-cfg", "info", f"{exc}; retrying"))
+            time.sleep(1.0)
+        except BlueGreenError as exc:
+            return _restore_failed(ctx, failure, exc, saved, from_live, to_live), True, False
+    return f"{failure}; the previous haproxy.cfg is back and {from_live.upper()} serves", True, True
+
+
+def _restore_failed(
+    ctx: Context, failure: str, exc: BlueGreenError, backup: str, from_live: str, to_live: str
+) -> str:
+    hp = ctx.config.haproxy
+    return (
+        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. haproxy.cfg on {hp.ssh} may "
+        f"now be the new one (routing to {to_live.upper()}, checked with `haproxy -c`) while "
+        f"HAProxy, not reloaded, may still route to {from_live.upper()}: run status (it reports a "
+        f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} or "
+        "reload HAProxy"
+    )
 
 
 def _reload(ctx: Context) -> str:
@@ -458,8 +504,8 @@ def _watch(ctx: Context, run: _Run, prepared: Prepared, result: SwitchResult) ->
     if not app.auto_rollback:
         result.error = f"{problem}; autoRollback is off: roll back with switch_traffic"
         return
-    back, _ = _apply(ctx, run, app, prepared.edit.text.encode(), prepared.cfg_raw,
-                     prepared.to_live, prepared.from_live, True)  # fmt: skip
+    back, _, _ = _apply(ctx, run, app, prepared.edit.text.encode(), prepared.cfg_raw,
+                        prepared.to_live, prepared.from_live, True)  # fmt: skip
     result.auto_rollback = True
     if back is None:
         now = ctx.now()

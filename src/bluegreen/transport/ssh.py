@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import logging
 import posixpath
+import random
 import secrets
 import select
 import socket
@@ -50,6 +51,8 @@ T = TypeVar("T")
 _CHUNK = 32768
 _NEW_FILE_MODE = 0o644
 MAX_CHANNELS_PER_HOST = 6
+# A connection dropped before sshd's banner (MaxStartups) is retried: 0.1-0.3 s, doubling.
+HANDSHAKE_RETRIES = 5
 CHANNEL_OPEN_RETRIES = 6  # a refused channel open is retried with backoff (50 ms, doubling)
 
 
@@ -242,14 +245,35 @@ class SSHRunner:
             for hop in endpoint.chain():
                 role = "" if hop is endpoint else f" (jump host for {endpoint.target})"
                 with _translated(hop.target, f"connecting to {hop.address}{role}"):
-                    sock = self._open_socket(hop, transports[-1] if transports else None)
-                    transports.append(self._handshake(hop, sock))
+                    transports.append(
+                        self._connect_hop(hop, transports[-1] if transports else None)
+                    )
         except BaseException:
             for transport in reversed(transports):
                 transport.close()
             raise
         log.debug("%s: connected to %s", endpoint.target, endpoint.address)
         return _Connection(transports)
+
+    def _connect_hop(
+        self, hop: ssh_config.Endpoint, previous: paramiko.Transport | None
+    ) -> paramiko.Transport:
+        """Connect and authenticate one hop. sshd drops connections beyond its MaxStartups
+        (many clients at once) before its banner: that is retried with a jittered backoff, since
+        nothing was sent; refused connections, bad host keys and failed logins are not."""
+        for attempt in range(HANDSHAKE_RETRIES + 1):
+            sock = self._open_socket(hop, previous)
+            try:
+                return self._handshake(hop, sock)
+            except (paramiko.SSHException, EOFError, ConnectionResetError) as exc:
+                dropped = isinstance(exc, EOFError | ConnectionResetError) or "banner" in str(exc)
+                if not dropped or isinstance(exc, paramiko.AuthenticationException):
+                    raise
+                if attempt == HANDSHAKE_RETRIES:
+                    raise
+                log.debug("%s: dropped before its banner (%s), retrying", hop.target, exc)
+                time.sleep(random.uniform(0.1, 0.3) * 2**attempt)
+        raise AssertionError("unreachable")
 
     def _open_socket(
         self, hop: ssh_config.Endpoint, previous: paramiko.Transport | None
