@@ -19,7 +19,7 @@ from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.probe import health_command, parse_health, url_command
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
-from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc
+from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc, parse_show_stat
 from bluegreen.domain.state_file import parse_state, updated_for_switch
 from bluegreen.domain.switch_commands import (
     backup_cfg_command,
@@ -401,13 +401,43 @@ def _verify(
         if h.healthy and (h.color is None or h.color == color):
             streak += 1
             if streak >= need:
-                return f"{need} requests through {url} answered by {color.upper()}"
+                seen = f"{need} requests through {url} answered by {color.upper()}"
+                return seen + _runtime_view(ctx, app, color)
             continue
         streak = 0
         last = h.error or f"answered by {h.color}"
         time.sleep(0.1)
     raise _StepFailed(f"traffic through {url} did not reach {color.upper()} in "
                       f"{VERIFY_TIMEOUT_S:.0f}s (last: {last})")  # fmt: skip
+
+
+def _runtime_view(ctx: Context, app: AppConfig, color: str) -> str:
+    """The second witness: the running worker's `show stat` has `color`'s server UP. Requests
+    already reached it, so a runtime API that cannot be read only weakens the message."""
+    hp = ctx.config.haproxy
+    try:
+        cfg_raw = ctx.runner.read_file(hp.ssh, hp.config_path) or b""
+        route = analyze_routing(
+            parse(cfg_raw.decode(errors="replace")), app.frontend, server_specs(app)
+        ).route(color)
+        r = ctx.runner.run(
+            hp.ssh, runtime_command(hp.runtime_socket, "show stat", hp.sudo), timeout=15
+        )
+        rows = parse_show_stat(r.stdout) if r.ok else ()
+    except (BlueGreenError, RuntimeOutputError, ValueError) as exc:
+        return f"; runtime API not read ({exc})"
+    row = next(
+        (x for x in rows if x.is_server and x.pxname == route.backend and x.svname == route.server),
+        None,
+    )
+    if row is None:
+        return "; runtime API: server not listed"
+    if not row.state.startswith(("UP", "no check")):
+        raise _StepFailed(
+            f"the running HAProxy reports {route.backend}/{route.server} as {row.state}, "
+            "although requests reached it"
+        )
+    return f"; runtime API: {route.backend}/{route.server} {row.state}"
 
 
 def _finish(
