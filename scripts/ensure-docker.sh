@@ -5,6 +5,14 @@ set -euo pipefail
 
 log() { printf '[ensure-docker] %s\n' "$*" >&2; }
 
+# The unit tests also use OpenSSH's own ssh-keygen and ssh-agent as reference tools.
+if ! command -v ssh-keygen >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  log "installing openssh-client (ssh-keygen, ssh-agent)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq openssh-client >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null; }
+fi
+
 if docker info >/dev/null 2>&1; then
   log "a Docker engine already answers"
   exit 0
