@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, STATE, FakeLab, config
 
-from bluegreen.engine.context import Context
+from bluegreen.engine.context import Context, StepEvent
 from bluegreen.errors import ApprovalError, HAProxyConfigError, LockedError, ValidationError
 from bluegreen.service import Service, approval_mode
 
@@ -184,3 +184,27 @@ def test_elicitation_decides() -> None:
 )  # fmt: skip
 def test_approval_mode(configured: str, can_elicit: bool, mode: str) -> None:
     assert approval_mode(configured, can_elicit) == mode
+
+
+@pytest.mark.parametrize("auto_rollback", [True, False])
+def test_new_live_failing_the_watch_is_never_reported_ok(auto_rollback: bool) -> None:
+    lab = FakeLab()
+
+    def break_green(event: StepEvent) -> None:
+        if event.step == "indicators" and event.status == "ok":
+            lab.healthy["green"] = False
+
+    svc = service(lab, watch_s=5.0, auto_rollback=auto_rollback)
+    result = svc.switch(APP, require_approval=False, progress=break_green)
+    assert not result.ok and result.verified
+    assert result.auto_rollback is auto_rollback
+    entry = json.loads(
+        (lab.runner.file(HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b"")
+        .decode()
+        .splitlines()[-1]
+    )
+    if auto_rollback:
+        assert lab.live_color() == "blue" and entry["outcome"] == "auto-rolled-back"
+    else:
+        assert lab.live_color() == "green" and entry["outcome"] == "failed"
+        assert "autoRollback is off" in (result.error or "")

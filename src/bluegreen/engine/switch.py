@@ -231,9 +231,16 @@ def execute(
             if not emergency:
                 _watch(ctx, run, prepared, result)
         result.steps = run.steps
-        result.ok = result.verified and not result.auto_rollback
+        # A new LIVE that failed the post-switch watch is not a success, rolled back or not.
+        result.ok = result.verified and not result.auto_rollback and result.error is None
         result.duration_s = round(time.monotonic() - started, 3)
-        outcome = "ok" if result.ok else ("auto-rolled-back" if result.auto_rollback else "failed")
+        if result.ok:
+            outcome = "ok"
+        elif result.auto_rollback:
+            failed_back = "AUTO-ROLLBACK FAILED" in (result.error or "")
+            outcome = "auto-rollback-failed" if failed_back else "auto-rolled-back"
+        else:
+            outcome = "failed"
         user, host = history.who()
         err = history.append(ctx, HistoryEntry(
             time=ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"), operation="switch", app=app_name,
