@@ -48,7 +48,8 @@ class _Group(click.Group):
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.option(
     "-v", "--verbose", is_flag=True,
-    help="Show every remote command (secrets masked) with host, exit status and duration.",
+    help="Stream remote output line by line and show every remote command with host, exit "
+    "status and duration (secrets masked).",
 )  # fmt: skip
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool) -> None:

@@ -1022,3 +1022,23 @@ def test_base64_helper_sanity() -> None:
     key = new_key()
     blob = base64.b64decode(known_line("h", key).split()[2])
     assert paramiko.PKey.from_type_string("ssh-ed25519", blob) == key
+
+
+def test_verbose_streaming_logs_whole_lines_with_secrets_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bluegreen.transport.ssh import _LineStreamer
+
+    caplog.set_level(logging.DEBUG, logger="bluegreen.remote")
+    streamer = _LineStreamer("root@green", ("s3cr3t-value",))
+    streamer.feed("out", b"building with s3cr3t-va")
+    streamer.feed("out", b"lue\nstep 2\nAPI_TOKEN=abcdef123456\npart")
+    streamer.feed("err", b"warning: x\n")
+    streamer.flush()
+    lines = [r.getMessage() for r in caplog.records if r.name == "bluegreen.remote"]
+    assert lines[0] == "root@green  | building with ********"
+    assert lines[1] == "root@green  | step 2"
+    assert "abcdef123456" not in lines[2]
+    assert "root@green !| warning: x" in lines
+    assert lines[-1] == "root@green  | part"
+    assert all("s3cr3t" not in line for line in lines)

@@ -35,6 +35,7 @@ import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
 from bluegreen.domain.command import Command
+from bluegreen.domain.secrets import redact
 from bluegreen.errors import (
     AuthenticationError,
     BlueGreenError,
@@ -46,6 +47,8 @@ from bluegreen.transport import known_hosts, ssh_auth, ssh_config, sudo_files
 from bluegreen.transport.base import CommandResult
 
 log = logging.getLogger("bluegreen.transport")
+# Remote output line by line (`bluegreen -v`), secrets masked.
+remote_log = logging.getLogger("bluegreen.remote")
 
 T = TypeVar("T")
 _CHUNK = 32768
@@ -135,7 +138,9 @@ class SSHRunner:
             command = replace(command, sudo=True)
         display = command.display()
         started = time.monotonic()
-        status, out, err = self._exec(host, command.render(), command.stdin, display, timeout)
+        status, out, err = self._exec(
+            host, command.render(), command.stdin, display, timeout, stream=command.secrets
+        )
         duration = time.monotonic() - started
         log.debug("%s: %s -> exit %d in %.2fs", host, display, status, duration)
         return CommandResult(
@@ -345,21 +350,42 @@ class SSHRunner:
     # -- commands -------------------------------------------------------------------------
 
     def _exec(
-        self, host: str, line: str, stdin: bytes | None, display: str, timeout: float | None
+        self,
+        host: str,
+        line: str,
+        stdin: bytes | None,
+        display: str,
+        timeout: float | None,
+        stream: tuple[str, ...] | None = None,
     ) -> tuple[int, bytes, bytes]:
+        """`stream`: log the remote output line by line as it arrives (at DEBUG on
+        `bluegreen.remote`, masking these secrets); None for file transfers, never streamed."""
         with self._slot(host).channels:
-            return self._exec_in_slot(host, line, stdin, display, timeout)
+            return self._exec_in_slot(host, line, stdin, display, timeout, stream)
 
     def _exec_in_slot(
-        self, host: str, line: str, stdin: bytes | None, display: str, timeout: float | None
+        self,
+        host: str,
+        line: str,
+        stdin: bytes | None,
+        display: str,
+        timeout: float | None,
+        stream: tuple[str, ...] | None,
     ) -> tuple[int, bytes, bytes]:
+        streamer = (
+            _LineStreamer(host, stream)
+            if stream is not None and remote_log.isEnabledFor(logging.DEBUG)
+            else None
+        )
         limit = self.options.command_timeout_s if timeout is None else timeout
         timeout_s = self.options.connect_timeout_s
         channel = self._open(host, lambda t: t.open_session(timeout=timeout_s))
         try:
             with _translated(host, f"running `{display}`"):
                 channel.exec_command(line)
-                outcome = _collect(channel, stdin or b"", time.monotonic() + limit)
+                outcome = _collect(channel, stdin or b"", time.monotonic() + limit, streamer)
+                if streamer is not None:
+                    streamer.flush()
             if outcome is None:
                 raise CommandTimeout(
                     f"`{display}` on {host} did not finish within {limit:g}s; the channel was "
@@ -436,8 +462,35 @@ class SSHRunner:
             raise _sudo_failure(host, f"writing {path}", err)
 
 
+class _LineStreamer:
+    """Remote output, a line at a time, to the `bluegreen.remote` logger (`bluegreen -v`)."""
+
+    def __init__(self, host: str, secrets: tuple[str, ...]) -> None:
+        self.host = host
+        self.secrets = secrets
+        self.partial = {"out": b"", "err": b""}
+
+    def feed(self, stream: str, chunk: bytes) -> None:
+        *lines, self.partial[stream] = (self.partial[stream] + chunk).split(b"\n")
+        for line in lines:
+            self._emit(stream, line)
+
+    def flush(self) -> None:
+        for stream, rest in self.partial.items():
+            if rest:
+                self._emit(stream, rest)
+        self.partial = {"out": b"", "err": b""}
+
+    def _emit(self, stream: str, line: bytes) -> None:
+        text = redact(line.decode("utf-8", errors="replace").rstrip("\r"), self.secrets) or ""
+        remote_log.debug("%s %s| %s", self.host, "!" if stream == "err" else " ", text)
+
+
 def _collect(
-    channel: paramiko.Channel, stdin: bytes, deadline: float
+    channel: paramiko.Channel,
+    stdin: bytes,
+    deadline: float,
+    streamer: _LineStreamer | None = None,
 ) -> tuple[bytes, bytes] | None:
     """Feed stdin and drain stdout and stderr together until EOF; None when the deadline passes.
 
@@ -462,9 +515,15 @@ def _collect(
             if not pending:
                 channel.shutdown_write()
         while channel.recv_ready():
-            out += channel.recv(_CHUNK)
+            chunk = channel.recv(_CHUNK)
+            out += chunk
+            if streamer is not None:
+                streamer.feed("out", chunk)
         while channel.recv_stderr_ready():
-            err += channel.recv_stderr(_CHUNK)
+            chunk = channel.recv_stderr(_CHUNK)
+            err += chunk
+            if streamer is not None:
+                streamer.feed("err", chunk)
         if (channel.eof_received or channel.closed) and not (
             channel.recv_ready() or channel.recv_stderr_ready()
         ):
