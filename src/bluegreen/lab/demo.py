@@ -100,8 +100,10 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
         say(
             "try the MCP server on a lab (`bluegreen demo --keep` or `bluegreen lab up` leaves one up):"
         )
-        say(f"   BLUEGREEN_CONFIG={info.config_path} npx @modelcontextprotocol/inspector "
-            "--cli bluegreen serve --method tools/list")  # fmt: skip
+        say(
+            f"   npx @modelcontextprotocol/inspector --cli -e BLUEGREEN_CONFIG={info.config_path} "
+            "bluegreen serve -- --method tools/list"
+        )
         say(f"   BLUEGREEN_CONFIG={info.config_path} bluegreen status")
     finally:
         if keep:
