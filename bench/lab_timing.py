@@ -10,7 +10,6 @@ arms the order flips every round, with three each arm goes first every third rou
 from __future__ import annotations
 
 import math
-import socket
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import Series, say
+from bluegreen.lab.controller import LabError, wait_for_ssh_banner
 from bluegreen.lab.load import Load, Sample
 
 APP = "jw-attendant"
@@ -87,19 +87,10 @@ def raw_check(client: Any, command: str, timeout: float = 120.0) -> str:
 
 def wait_for_ssh(hostport: str, timeout_s: float = 60.0) -> None:
     """Until sshd at host:port sends its banner (after the HAProxy container restarted)."""
-    host, _, port = hostport.rpartition("@")[2].rpartition(":")
-    deadline = time.monotonic() + timeout_s
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, int(port)), timeout=2) as sock:
-                sock.settimeout(2)
-                if sock.recv(64).startswith(b"SSH-"):
-                    return
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    raise RuntimeError(f"sshd at {hostport} did not answer within {timeout_s:.0f}s: {last}")
+    try:
+        wait_for_ssh_banner(hostport, "the HAProxy host", timeout_s)
+    except LabError as exc:
+        raise RuntimeError(str(exc)) from exc
 
 
 # --- load around a switch ---------------------------------------------------------------------

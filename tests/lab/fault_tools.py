@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bluegreen.domain.config import Config, load_config
-from bluegreen.lab.controller import APP_DIR, Lab, LabInfo
+from bluegreen.lab.controller import APP_DIR, Lab, LabInfo, wait_for_ssh_banner
 from bluegreen.service import Service
 
 APP = "jw-attendant"
@@ -71,20 +71,7 @@ def restore_lab(lab: Lab) -> None:
 
 
 def wait_for_ssh(info: LabInfo, role: str, timeout: float = 30) -> None:
-    import socket
-
-    host, port = info.hosts[role].ssh.rsplit(":", 1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, int(port)), timeout=2) as sock:
-                sock.settimeout(2)
-                if sock.recv(64).startswith(b"SSH-"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"sshd of {role} did not come back")
+    wait_for_ssh_banner(info.hosts[role].ssh, role, timeout)
 
 
 def frontend(info: LabInfo) -> httpx.Response:

@@ -179,7 +179,7 @@ class Lab:
         frontend = f"http://127.0.0.1:{_host_port(haproxy, '80/tcp')}"
         for role, host in hosts.items():
             if host.ssh:
-                _wait_for_ssh_banner(host.ssh, role)
+                wait_for_ssh_banner(host.ssh, role)
         say("sshd answers on every host")
         for color in COLORS:
             app_url = hosts[color].app
@@ -398,9 +398,10 @@ def _host_port(container: Any, port: str) -> int:
     raise LabError(f"{container.name}: port {port} is not published on 127.0.0.1")
 
 
-def _wait_for_ssh_banner(target: str, role: str) -> None:
-    host, port = target.rsplit(":", 1)
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_for_ssh_banner(target: str, role: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Until sshd at `[user@]host:port` sends its banner: a real signal, not a fixed sleep."""
+    host, port = target.rpartition("@")[2].rsplit(":", 1)
+    deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
         try:
