@@ -447,6 +447,12 @@ class HostLimitedRunner:
             data: bytes | None = self.inner.read_file(host, path)
             return data
 
+    def exchange(
+        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+    ) -> Any:
+        with self._gate(host):
+            return self.inner.exchange(host, address, port, request, timeout=timeout)
+
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None
     ) -> None:

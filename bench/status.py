@@ -58,7 +58,7 @@ from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, load_config
 from bluegreen.models import AppStatus
 from bluegreen.service import Service, ssh_runner_for
-from bluegreen.transport.base import CommandResult, Runner
+from bluegreen.transport.base import CommandResult, Exchange, Runner
 
 APP = "jw-attendant"
 
@@ -179,6 +179,15 @@ class TimingRunner:
         data: bytes | None = self._record(
             f"{self._host(host)}: sftp read {Path(path).name}",
             lambda: self.inner.read_file(host, path),
+        )
+        return data
+
+    def exchange(
+        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+    ) -> Exchange:
+        data: Exchange = self._record(
+            f"{self._host(host)}: tcp GET via ssh {address}:{port}",
+            lambda: self.inner.exchange(host, address, port, request, timeout=timeout),
         )
         return data
 

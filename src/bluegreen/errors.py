@@ -56,6 +56,14 @@ class CommandTimeout(TransportError):
     """A remote command did not finish within its timeout."""
 
 
+class ForwardingRefused(TransportError):
+    """The host does not allow TCP connections through it (sshd `AllowTcpForwarding no`)."""
+
+
+class TargetUnreachable(TransportError):
+    """A TCP connection made from the host to a target address failed (refused, no route)."""
+
+
 class CommandFailed(BlueGreenError):
     """A remote command ran and exited non-zero where success was required."""
 

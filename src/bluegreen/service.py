@@ -16,7 +16,7 @@ from bluegreen.engine import approvals, history
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import DeployOptions, deploy_to_standby
-from bluegreen.engine.status import ReadCache, get_status
+from bluegreen.engine.status import get_status, get_statuses
 from bluegreen.errors import ApprovalError
 from bluegreen.models import (
     AppStatus,
@@ -27,7 +27,6 @@ from bluegreen.models import (
     SwitchResult,
 )
 from bluegreen.transport.base import Runner
-from bluegreen.transport.parallel import parallel
 
 
 def ssh_runner_for(config: Config) -> Runner:
@@ -103,17 +102,9 @@ class Service:
         """Status of several apps at once (their reads share the pooled connections)."""
         for app in apps:
             validate_app_name(app)
-        cache = ReadCache()  # what the apps share (haproxy.cfg, runtime API, probes) is read once
-        ctx = self.context()
-
-        def one(app: str) -> Callable[[], AppStatus]:
-            return lambda: get_status(ctx, app, cache)
-
-        outcomes = parallel([one(app) for app in apps])
-        for outcome in outcomes:
-            if isinstance(outcome, Exception):
-                raise outcome
-        return [o for o in outcomes if isinstance(o, AppStatus)]
+        # One round of reads for all of them: one command on the HAProxy host, one probe per
+        # distinct server, one `git log` per app host and app dir.
+        return get_statuses(self.context(), apps)
 
     # --- switch ----------------------------------------------------------------------------
 

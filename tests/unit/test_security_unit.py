@@ -27,15 +27,16 @@ from bluegreen.domain import lock as dlock
 from bluegreen.domain.approval import consume_command, validate_token
 from bluegreen.domain.command import MASK, Command
 from bluegreen.domain.secrets import redact, snippet_secrets
+from bluegreen.domain.snapshot import snapshot_command
 from bluegreen.domain.switch_commands import backup_cfg_command, remove_command
 from bluegreen.domain.validate import validate_app_name, validate_ref
 from bluegreen.engine import history
 from bluegreen.engine import lock as lock_engine
 from bluegreen.engine import switch as switch_engine
-from bluegreen.engine.status import cfg_age_command, deployed_command
+from bluegreen.engine.status import deployed_command
 from bluegreen.errors import LockedError, TransportError, ValidationError
 from bluegreen.service import Service
-from bluegreen.transport.base import CommandResult, Runner
+from bluegreen.transport.base import CommandResult, Exchange, Runner
 from bluegreen.transport.fake import FakeRunner, Reply
 
 CANARY = "pwned"
@@ -81,7 +82,7 @@ def builders(root: Path, value: str) -> list[Command]:
         dlock.break_command(path, "shop"),
         consume_command(path, value),
         deployed_command(path),
-        cfg_age_command(path, path + ".sock", ("haproxy", "-c", "-f")),
+        snapshot_command(path, path + ".sock", [path, path + ".state", value]),
         Command.of(
             "sh", "-c", history._APPEND, "bluegreen-history", path + ".jsonl", stdin=b"{}\n"
         ),
@@ -303,6 +304,12 @@ class Faulty:
     def read_file(self, host: str, path: str) -> bytes | None:
         self._check(f"read {path}")
         return self.inner.read_file(host, path)
+
+    def exchange(
+        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+    ) -> Exchange:
+        self._check(f"tcp {address}:{port}")
+        return self.inner.exchange(host, address, port, request, timeout=timeout)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None

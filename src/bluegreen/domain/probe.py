@@ -1,13 +1,19 @@
-"""Health probes as data: the curl command run on the HAProxy host, and the parse of its answer.
+"""Health probes as data: the HTTP GET made from the HAProxy host, and the parse of its answer.
 
 The probe runs from the HAProxy host because that is the network path HAProxy itself uses: a
 server reachable from the operator's laptop but not from HAProxy is not healthy for traffic.
+Two ways, same verdict: raw HTTP/1.1 bytes over a TCP connection the HAProxy host opens for us
+(an SSH direct-tcpip channel; `http_get_request` / `parse_http_answer`), or curl run there
+(`url_command` / `parse_health`) when the host does not allow forwarding, or for https.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import h11
 
 from bluegreen.domain.command import Command
 
@@ -58,6 +64,88 @@ def url_command(url: str, timeout_s: float) -> Command:
     )
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where an http:// URL connects: host (no brackets), port, and the request target."""
+
+    host: str
+    port: int
+    authority: str
+    path: str
+
+
+def url_target(url: str) -> Target | None:
+    """The connection an http URL needs; None for anything else (https goes through curl)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return None
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.hostname, port, parts.netloc, path)
+
+
+def http_get_request(target: Target) -> bytes:
+    """A GET that asks the server to close the connection after answering (a fresh connection
+    per probe, as curl's): the answer then ends where the connection does."""
+    conn = h11.Connection(our_role=h11.CLIENT)
+    return conn.send(_get(target)) + conn.send(h11.EndOfMessage())
+
+
+def _get(target: Target) -> h11.Request:
+    headers = [
+        ("Host", target.authority),
+        ("User-Agent", "bluegreen-probe"),
+        ("Accept", "*/*"),
+        ("Connection", "close"),
+    ]
+    return h11.Request(method="GET", target=target.path, headers=headers)
+
+
+def parse_http_answer(
+    url: str, target: Target, raw: bytes, latency_ms: float, expect_status: int
+) -> HealthResult:
+    """The verdict on the bytes the server sent until it closed the connection."""
+    conn = h11.Connection(our_role=h11.CLIENT)
+    conn.send(_get(target))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(raw)
+    conn.receive_data(b"")  # the server closed: the answer is complete or it is cut short
+    code: int | None = None
+    body = bytearray()
+    try:
+        while True:
+            event = conn.next_event()
+            if isinstance(event, h11.Response):
+                code = event.status_code
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
+                return HealthResult(url, False, code, latency_ms, error=_cut_short(raw, code))
+    except h11.RemoteProtocolError as exc:
+        # h11 words a close in the middle of (or before) an answer in two ways.
+        closed = not raw or "closed" in str(exc) or "ConnectionClosed" in str(exc)
+        error = _cut_short(raw, code) if closed else f"not an HTTP answer: {exc}"
+        return HealthResult(url, False, code, latency_ms, error=error)
+    return _verdict(url, code, latency_ms, bytes(body).decode(errors="replace"), expect_status)
+
+
+def _cut_short(raw: bytes, code: int | None) -> str:
+    if not raw:
+        return "the connection was closed without an answer"
+    if code is None and raw.startswith(b"HTTP/"):
+        return "the answer was cut short before its headers ended"
+    if code is None:
+        return f"not an HTTP answer: {raw[:60]!r}"
+    return f"the answer (HTTP {code}) was cut short"
+
+
 def parse_health(
     url: str, exit_status: int, stdout: str, stderr: str, expect_status: int
 ) -> HealthResult:
@@ -76,6 +164,12 @@ def parse_health(
         if exit_status == 127:
             reason = "curl is not installed on the HAProxy host"
         return HealthResult(url, False, code, latency, error=reason)
+    return _verdict(url, code, latency, body, expect_status)
+
+
+def _verdict(
+    url: str, code: int | None, latency: float | None, body: str, expect_status: int
+) -> HealthResult:
     color = commit = body_status = None
     try:
         data = json.loads(body)

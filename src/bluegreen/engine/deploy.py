@@ -23,7 +23,6 @@ from bluegreen.domain.config import AppConfig, ServerConfig
 from bluegreen.domain.deploy_commands import HealthVerdict
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.lock import Holder
-from bluegreen.domain.probe import health_url, parse_health
 from bluegreen.domain.routing import analyze_routing
 from bluegreen.domain.secrets import redact, snippet_secrets
 from bluegreen.domain.validate import validate_app_name, validate_ref
@@ -31,6 +30,7 @@ from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.guard import GuardedRunner, machine
 from bluegreen.engine.lock import OperationLock
+from bluegreen.engine.probing import probe_url
 from bluegreen.engine.status import cfg_not_reloaded, server_specs
 from bluegreen.errors import (
     BlueGreenError,
@@ -230,7 +230,9 @@ def plan_deploy(
     d, sudo = app.app_dir, std.sudo
     for command in (dc.head_command(d, sudo), dc.dirty_command(d, sudo), dc.disk_command(d, sudo)):
         add("preflight", std.ssh, command)
-    add("preflight", hp.ssh, dc.probe_command(app, target.live))
+    plan.append(
+        PlannedCommand(step="preflight", host=hp.ssh, command=dc.probe_plan_line(app, target.live))
+    )
     archive = dc.backup_path(d, app_name, ctx.now(), commit or "HEAD")
     if options.backup:
         add("backup", std.ssh, dc.backup_command(d, archive, app_name, app.backups_kept, sudo))
@@ -246,7 +248,9 @@ def plan_deploy(
     ):
         if snippet is not None:
             add(step, std.ssh, dc.snippet_command(snippet, d, sudo))
-    add("health", hp.ssh, dc.probe_command(app, target.standby))
+    plan.append(
+        PlannedCommand(step="health", host=hp.ssh, command=dc.probe_plan_line(app, target.standby))
+    )
     if options.backup and options.restore_on_failure:
         add("restore (only on failure)", std.ssh, dc.restore_command(d, archive, sudo))
         add("restore (only on failure)", std.ssh, dc.snippet_command(app.restart, d, sudo))
@@ -410,16 +414,10 @@ class _Deploy:
 
     def probe(self, color: str) -> HealthVerdict:
         health = self.app.health
-        result = self.runner.run(
-            self.hp, dc.probe_command(self.app, color), timeout=health.timeout_s + 10
-        )
-        parsed = parse_health(
-            health_url(dc.probe_address(self.app, color), health.path),
-            result.exit_status,
-            result.stdout,
-            result.stderr,
+        parsed = probe_url(
+            self.runner, self.hp, dc.probe_url(self.app, color), health.timeout_s,
             health.expect_status,
-        )
+        )  # fmt: skip
         expected = self.deployed if color == self.target.standby else None
         return dc.judge_health(parsed, color.upper(), health.expect_status, expected)
 

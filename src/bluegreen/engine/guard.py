@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from bluegreen.domain.command import Command
 from bluegreen.errors import UnsafeOperationError
-from bluegreen.transport.base import CommandResult, Runner
+from bluegreen.transport.base import CommandResult, Exchange, Runner
 
 
 def machine(target: str) -> str:
@@ -48,6 +48,12 @@ class GuardedRunner:
 
     def read_file(self, host: str, path: str) -> bytes | None:
         return self.inner.read_file(host, path)
+
+    def exchange(
+        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+    ) -> Exchange:
+        """Passes: it connects FROM `host` (the HAProxy host); probes are read-only GETs."""
+        return self.inner.exchange(host, address, port, request, timeout=timeout)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None

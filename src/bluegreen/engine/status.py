@@ -7,19 +7,16 @@ it never fails the whole answer. haproxy.cfg decides LIVE/STANDBY; everything el
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.command import Command
-from bluegreen.domain.config import AppConfig
+from bluegreen.domain.config import AppConfig, HAProxySettings
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.probe import HealthResult, health_command, health_url, parse_health
+from bluegreen.domain.probe import HealthResult, health_url
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
 from bluegreen.domain.runtime import (
@@ -30,15 +27,15 @@ from bluegreen.domain.runtime import (
     parse_show_stat,
     runtime_disagreements,
 )
+from bluegreen.domain.snapshot import Snapshot, SnapshotError, parse_snapshot, snapshot_command
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
 from bluegreen.engine.context import Context
-from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.lock import is_stale
-from bluegreen.errors import BlueGreenError
+from bluegreen.engine.probing import as_health, probe_url
+from bluegreen.errors import BlueGreenError, TransportError
 from bluegreen.models import (
     AppStatus,
     DriftItem,
-    Health,
     LockHolder,
     Role,
     Routing,
@@ -53,36 +50,16 @@ _DEPLOYED = (
     'git -C "$1" log -g -1 --date=iso-strict --format="%H %gd" 2>/dev/null'
     ' || git -C "$1" log -1 --format="%H HEAD@{%cI}"'
 )
-
-
-# Ages in seconds of haproxy.cfg on disk and of the running worker (pid from `show info`), both
-# measured on the HAProxy host with sub-second precision: a younger cfg was not reloaded. Only
-# then the cfg is also checked (the check argv follows the socket): would a reload even work?
-_CFG_AGE = r"""pid=$(echo "show info" | socat -t 5 stdio "unix-connect:$2" | awk -F': ' '$1=="Pid"{print $2}')
-[ -n "$pid" ] || exit 3
-ticks=$(getconf CLK_TCK)
-up=$(cut -d' ' -f1 /proc/uptime)
-proc_age=$(awk -v up="$up" -v t="$ticks" '{print up - $22 / t}' "/proc/$pid/stat")
-cfg_age=$(echo "$(date +%s.%N) $(stat -c %.9Y -- "$1")" | awk '{print $1 - $2}')
-echo "$cfg_age $proc_age"
-[ $# -gt 2 ] || exit 0
-awk -v c="$cfg_age" -v p="$proc_age" 'BEGIN { exit !(c < p - 0.05) }' || exit 0
-cfg=$1; shift 2
-out=$("$@" "$cfg" 2>&1) && exit 0
-echo "check-failed"
-printf '%s\n' "$out" | tail -n 5
-"""
-CHECK_FAILED = "check-failed"
-
-
-def cfg_age_command(path: str, socket_path: str, check: Sequence[str] = ()) -> Command:
-    return Command.of(
-        "sh", "-c", _CFG_AGE, "bluegreen-status", path, socket_path, *check, mutating=False
-    )
+# 50 ms: the kernel's process start time ticks in 10 ms.
+_CLOCK_SLACK_S = 0.05
 
 
 def deployed_command(app_dir: str) -> Command:
     return Command.of("sh", "-c", _DEPLOYED, "bluegreen-status", app_dir, mutating=False)
+
+
+def lock_holder_path(hp: HAProxySettings, app_name: str) -> str:
+    return lock_mod.holder_path(hp.work_dir, app_name)
 
 
 def server_specs(app: AppConfig) -> list[ServerSpec]:
@@ -94,98 +71,102 @@ def server_specs(app: AppConfig) -> list[ServerSpec]:
 
 @dataclass
 class Reads:
-    """What the parallel reads brought back (a value, or the exception that stopped it)."""
+    """What one round of reads brought back, shared by every app of a multi-app status."""
 
-    cfg: bytes | Exception | None
-    state: bytes | Exception | None
-    holder: bytes | Exception | None
-    stat: CommandResult | Exception
-    servers_state: CommandResult | Exception
-    cfg_age: CommandResult | Exception
-    health: dict[str, CommandResult | Exception]
-    deployed: dict[str, CommandResult | Exception]
+    host: str
+    snapshot: Snapshot | Exception
+    not_reloaded: list[str]
+    health: dict[str, HealthResult]  # by URL
+    deployed: dict[tuple[str, str], CommandResult | Exception]  # by (ssh target, app dir)
 
-
-class ReadCache:
-    """Reads shared by several statuses taken at once (status of many apps): the same file or
-    read-only command on the same host is fetched once, and every app waits for that answer."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._futures: dict[tuple[str, str, str], Future[Any]] = {}
-
-    def get(self, key: tuple[str, str, str], fetch: Callable[[], Any]) -> Any:
-        with self._lock:
-            future = self._futures.get(key)
-            owner = future is None
-            if future is None:
-                future = self._futures[key] = Future()
-        if owner:
-            try:
-                future.set_result(fetch())
-            except Exception as exc:
-                future.set_exception(exc)
-        return future.result()
+    def file(self, path: str) -> bytes | Exception | None:
+        if isinstance(self.snapshot, Exception):
+            return self.snapshot
+        read = self.snapshot.files[path]
+        if read.error is not None:
+            return TransportError(f"reading {path} failed: {read.error}", host=self.host)
+        return read.data
 
 
-def read_everything(
-    ctx: Context, app_name: str, app: AppConfig, cache: ReadCache | None = None
-) -> Reads:
+def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Reads:
+    """Every read the statuses of `apps` need, all at once: ONE command on the HAProxy host
+    (cfg, state files, lock holders, runtime API, clocks), the health probes (over the HAProxy
+    host's own connections) and one `git log` per app host and app dir."""
     hp = ctx.config.haproxy
     runner = ctx.runner
-    colors = list(app.servers)
-    timeout = app.health.timeout_s + 10
-    shared = cache or ReadCache()
+    files = list(
+        dict.fromkeys(
+            [hp.config_path]
+            + [p for name, app in apps for p in (app.state_file, lock_holder_path(hp, name))]
+        )
+    )
+    probes = {
+        health_url(probe_address(app, c), app.health.path): app
+        for _, app in apps
+        for c in app.servers
+    }
+    checkouts = list(
+        dict.fromkeys((s.ssh, app.app_dir) for _, app in apps for s in app.servers.values())
+    )
 
-    def read(host: str, path: str) -> Callable[[], bytes | None]:
-        return lambda: shared.get(("read", host, path), lambda: runner.read_file(host, path))
+    def snapshot() -> Snapshot:
+        return read_snapshot(ctx, files)
 
-    def run(host: str, command: Command, limit: float) -> Callable[[], CommandResult]:
-        key = ("run", host, command.render() + repr(command.stdin))
-        return lambda: shared.get(key, lambda: runner.run(host, command, timeout=limit))
+    def probe(url: str, app: AppConfig) -> Callable[[], HealthResult]:
+        return lambda: probe_url(
+            runner, hp.ssh, url, app.health.timeout_s, app.health.expect_status
+        )
 
-    def probe(color: str) -> Callable[[], CommandResult]:
-        address = _probe_address(app, color)
-        return run(hp.ssh, health_command(address, app.health.path, app.health.timeout_s), timeout)
+    def deployed(host: str, app_dir: str) -> Callable[[], CommandResult]:
+        return lambda: runner.run(host, deployed_command(app_dir), timeout=30)
 
-    calls: list[Callable[[], object]] = [
-        read(hp.ssh, hp.config_path),
-        read(hp.ssh, app.state_file),
-        read(hp.ssh, lock_mod.holder_path(hp.work_dir, app_name)),
-        run(hp.ssh, runtime_command(hp.runtime_socket, "show stat"), 15),
-        run(hp.ssh, runtime_command(hp.runtime_socket, "show servers state"), 15),
-        run(hp.ssh, cfg_age_command(hp.config_path, hp.runtime_socket, hp.check), 15),
-        *(probe(c) for c in colors),
-        *(run(app.servers[c].ssh, deployed_command(app.app_dir), 30) for c in colors),
-    ]
-    out = parallel(calls)
-    n = len(colors)
+    out = parallel(
+        [
+            snapshot,
+            *(probe(url, app) for url, app in probes.items()),
+            *(deployed(host, app_dir) for host, app_dir in checkouts),
+        ]
+    )
+    snap = out[0]
+    health: dict[str, HealthResult] = {}
+    for url, outcome in zip(probes, out[1 : 1 + len(probes)], strict=True):
+        health[url] = (
+            outcome
+            if isinstance(outcome, HealthResult)
+            else HealthResult(url, False, None, None, error=f"probe could not run: {outcome}")
+        )
     return Reads(
-        cfg=out[0],  # type: ignore[arg-type]
-        state=out[1],  # type: ignore[arg-type]
-        holder=out[2],  # type: ignore[arg-type]
-        stat=out[3],  # type: ignore[arg-type]
-        servers_state=out[4],  # type: ignore[arg-type]
-        cfg_age=out[5],  # type: ignore[arg-type]
-        health=dict(zip(colors, out[6 : 6 + n], strict=True)),  # type: ignore[arg-type]
-        deployed=dict(zip(colors, out[6 + n :], strict=True)),  # type: ignore[arg-type]
+        host=hp.ssh,
+        snapshot=snap,  # type: ignore[arg-type]
+        not_reloaded=not_reloaded(ctx, snap) if isinstance(snap, Snapshot) else [],
+        health=health,
+        deployed=dict(zip(checkouts, out[1 + len(probes) :], strict=True)),  # type: ignore[arg-type]
     )
 
 
-def _probe_address(app: AppConfig, color: str) -> str:
+def probe_address(app: AppConfig, color: str) -> str:
     host = app.servers[color].address.rsplit(":", 1)[0]
     return f"{host}:{app.health_port(color)}"
 
 
-def get_status(ctx: Context, app_name: str, cache: ReadCache | None = None) -> AppStatus:
+def get_status(ctx: Context, app_name: str) -> AppStatus:
+    return get_statuses(ctx, [app_name])[0]
+
+
+def get_statuses(ctx: Context, app_names: Sequence[str]) -> list[AppStatus]:
+    """Statuses of several apps from one shared round of reads."""
     started = time.monotonic()
-    app = ctx.config.app(app_name)
-    reads = read_everything(ctx, app_name, app, cache)
+    apps = [(name, ctx.config.app(name)) for name in app_names]
+    reads = read_everything(ctx, apps)
+    return [_status(ctx, name, app, reads, started) for name, app in apps]
+
+
+def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: float) -> AppStatus:
     problems: list[str] = []
     hp = ctx.config.haproxy
 
-    analysis, routing = _routing(reads.cfg, hp.ssh, hp.config_path, app, problems)
-    reading, state_view = _state(reads.state, app, problems)
+    analysis, routing = _routing(reads.file(hp.config_path), hp.ssh, hp.config_path, app, problems)
+    reading, state_view = _state(reads.file(app.state_file), app, problems)
     drift = []
     if reading is not None:
         for d in reconcile(analysis.live if analysis else None, _standby(analysis), reading):
@@ -201,18 +182,18 @@ def get_status(ctx: Context, app_name: str, cache: ReadCache | None = None) -> A
 
     stat_rows, runtime_findings, runtime_error = _runtime(reads, analysis)
     # The running HAProxy may route differently from the file: LIVE is not known for certain.
-    not_reloaded = bool(_not_reloaded(reads))
+    not_reloaded = bool(reads.not_reloaded)
     problems += runtime_findings
-    holder = _lock(reads.holder, ctx, problems)
+    holder = _lock(reads.file(lock_holder_path(hp, app_name)), ctx, problems)
 
     servers: list[ServerStatus] = []
     for color, server in app.servers.items():
         route = analysis.route(color) if analysis else None
-        health = _health(reads.health[color], app, color)
+        health = as_health(reads.health[health_url(probe_address(app, color), app.health.path)])
         row = _stat_row(
             stat_rows, route.backend if route else None, route.server if route else None
         )
-        commit, deployed_at, host_error = _deployed(reads.deployed[color], server.ssh)
+        commit, deployed_at, host_error = _deployed(reads.deployed[(server.ssh, app.app_dir)])
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
@@ -320,22 +301,20 @@ def _runtime(
     reads: Reads, analysis: RoutingAnalysis | None
 ) -> tuple[tuple[StatRow, ...], list[str], str | None]:
     rows: tuple[StatRow, ...] = ()
+    states = None
     errors: list[str] = []
-    stat = reads.stat
-    if isinstance(stat, Exception):
-        errors.append(str(stat))
-    elif not stat.ok:
-        errors.append(f"`show stat` failed: {stat.tail(3)}")
+    snap = reads.snapshot
+    if isinstance(snap, Exception):
+        errors.append(str(snap))
+    elif problem := snap.runtime_problem():
+        errors.append(problem)
     else:
         try:
-            rows = parse_show_stat(stat.stdout)
+            rows = parse_show_stat(snap.runtime_answer("show stat") or "")
         except RuntimeOutputError as exc:
             errors.append(str(exc))
-    states = None
-    ss = reads.servers_state
-    if isinstance(ss, CommandResult) and ss.ok:
         try:
-            states = parse_show_servers_state(ss.stdout)
+            states = parse_show_servers_state(snap.runtime_answer("show servers state") or "")
         except RuntimeOutputError as exc:
             errors.append(str(exc))
     error = ("HAProxy's runtime API did not answer: " + "; ".join(errors)) if errors else None
@@ -355,42 +334,56 @@ def _runtime(
         if route.backend and route.server
     ]
     report = runtime_disagreements(cfg_servers, rows or None, states)
-    return rows, [*report.disagreements, *_not_reloaded(reads)], error
+    return rows, [*report.disagreements, *reads.not_reloaded], error
+
+
+def read_snapshot(ctx: Context, files: list[str]) -> Snapshot:
+    """The HAProxy host's snapshot (see domain/snapshot.py); TransportError when unreadable."""
+    hp = ctx.config.haproxy
+    command = snapshot_command(hp.config_path, hp.runtime_socket, files, sudo=hp.sudo)
+    result = ctx.runner.run(hp.ssh, command, timeout=15)
+    try:
+        return parse_snapshot(result.stdout, files)
+    except SnapshotError as exc:
+        raise TransportError(
+            f"reading the HAProxy host failed (exit {result.exit_status}): {exc}; {result.tail(3)}",
+            host=hp.ssh,
+            hint="the read needs a POSIX sh with base64, stat, getconf and socat on the host",
+        ) from exc
 
 
 def cfg_not_reloaded(ctx: Context) -> list[str]:
     """Asks the HAProxy host now: findings when haproxy.cfg was changed and not reloaded."""
+    return not_reloaded(ctx, read_snapshot(ctx, []))
+
+
+def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
+    """The cfg file changed after the running HAProxy worker started: edited and not reloaded.
+    Only then it is also checked (would a reload even work?)."""
+    ages = snap.ages()
+    if ages is None:
+        return []
+    cfg_age, proc_age = ages
+    if cfg_age >= proc_age - _CLOCK_SLACK_S:
+        return []
+    findings = [
+        f"haproxy.cfg on disk was modified {cfg_age:.1f}s ago, after the running HAProxy "
+        f"worker started ({proc_age:.1f}s ago): it was edited and not reloaded, so the "
+        "running routing may differ from the file"
+    ]
     hp = ctx.config.haproxy
-    command = cfg_age_command(hp.config_path, hp.runtime_socket, hp.check)
-    return _age_findings(ctx.runner.run(hp.ssh, command, timeout=15))
-
-
-def _not_reloaded(reads: Reads) -> list[str]:
-    return _age_findings(reads.cfg_age)
-
-
-def _age_findings(age: CommandResult | Exception) -> list[str]:
-    """The cfg file changed after the running HAProxy worker started: edited and not reloaded."""
-    if not isinstance(age, CommandResult) or not age.ok:
-        return []
-    first, *rest = age.stdout.strip().splitlines() or [""]
-    try:
-        cfg_age, proc_age = (float(word) for word in first.split())
-    except ValueError:
-        return []
-    if cfg_age < proc_age - 0.05:  # 50 ms: the clock ticks are 10 ms
-        findings = [
-            f"haproxy.cfg on disk was modified {cfg_age:.1f}s ago, after the running HAProxy "
-            f"worker started ({proc_age:.1f}s ago): it was edited and not reloaded, so the "
-            "running routing may differ from the file"
-        ]
-        if rest and rest[0] == CHECK_FAILED:
+    if hp.check:
+        check = Command.of(*hp.check, hp.config_path, mutating=False, sudo=hp.sudo)
+        try:
+            result = ctx.runner.run(hp.ssh, check, timeout=30)
+        except BlueGreenError:
+            return findings
+        if not result.ok:
             findings.append(
                 "haproxy.cfg on disk does not pass `haproxy -c`, so a reload would fail and "
-                "HAProxy keeps running the previous cfg: " + " ".join(rest[1:])[-300:]
+                "HAProxy keeps running the previous cfg: " + " ".join(result.tail(5).split())[-300:]
             )
-        return findings
-    return []
+    return findings
 
 
 def _int(value: str | None) -> int | None:
@@ -406,27 +399,7 @@ def _stat_row(rows: tuple[StatRow, ...], backend: str | None, server: str | None
     )
 
 
-def _health(outcome: CommandResult | Exception, app: AppConfig, color: str) -> Health:
-    url = health_url(_probe_address(app, color), app.health.path)
-    if isinstance(outcome, Exception):
-        return Health(url=url, healthy=False, error=f"probe could not run: {outcome}")
-    result: HealthResult = parse_health(
-        url, outcome.exit_status, outcome.stdout, outcome.stderr, app.health.expect_status
-    )
-    return Health(
-        url=result.url,
-        healthy=result.healthy,
-        status_code=result.status_code,
-        latency_ms=result.latency_ms,
-        color=result.color,
-        commit=result.commit,
-        error=result.error,
-    )
-
-
-def _deployed(
-    outcome: CommandResult | Exception, host: str
-) -> tuple[str | None, str | None, str | None]:
+def _deployed(outcome: CommandResult | Exception) -> tuple[str | None, str | None, str | None]:
     if isinstance(outcome, Exception):
         return None, None, str(outcome)
     if not outcome.ok:

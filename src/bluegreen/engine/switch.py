@@ -17,7 +17,7 @@ from typing import TypeVar
 from bluegreen.domain.approval import plan_hash
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.probe import health_command, parse_health, url_command
+from bluegreen.domain.probe import health_url
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
 from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc, parse_show_stat
 from bluegreen.domain.state_file import parse_state, updated_for_switch
@@ -36,7 +36,8 @@ from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.lock import OperationLock
-from bluegreen.engine.status import server_specs
+from bluegreen.engine.probing import as_health, probe_url
+from bluegreen.engine.status import probe_address, server_specs
 from bluegreen.errors import (
     ApprovalError,
     BlueGreenError,
@@ -79,20 +80,9 @@ class Prepared:
 
 
 def _probe_health(ctx: Context, app: AppConfig, color: str, timeout_s: float) -> Health:
+    url = health_url(probe_address(app, color), app.health.path)
     hp = ctx.config.haproxy
-    host = app.servers[color].address.rsplit(":", 1)[0]
-    address = f"{host}:{app.health_port(color)}"
-    command = health_command(address, app.health.path, timeout_s)
-    url = command.argv[-1]
-    try:
-        result = ctx.runner.run(hp.ssh, command, timeout=timeout_s + 10)
-    except BlueGreenError as exc:
-        return Health(url=url, healthy=False, error=f"probe could not run: {exc}")
-    h = parse_health(
-        url, result.exit_status, result.stdout, result.stderr, app.health.expect_status
-    )
-    return Health(url=h.url, healthy=h.healthy, status_code=h.status_code,
-                  latency_ms=h.latency_ms, color=h.color, commit=h.commit, error=h.error)  # fmt: skip
+    return as_health(probe_url(ctx.runner, hp.ssh, url, timeout_s, app.health.expect_status))
 
 
 def prepare(
@@ -401,8 +391,7 @@ def _verify(
     streak, last = 0, ""
     need = 2 if quick else VERIFY_STREAK
     while time.monotonic() < deadline:
-        r = ctx.runner.run(hp.ssh, url_command(url, 3), timeout=15)
-        h = parse_health(url, r.exit_status, r.stdout, r.stderr, app.health.expect_status)
+        h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
         if forced and h.status_code is not None:
             return f"forced: the frontend answers (HTTP {h.status_code}); health not verified"
         if h.healthy and (h.color is None or h.color == color):
@@ -522,8 +511,7 @@ def _watch(ctx: Context, run: _Run, prepared: Prepared, result: SwitchResult) ->
         deadline = time.monotonic() + app.watch_s
         failures = checks = 0
         while time.monotonic() < deadline:
-            r = ctx.runner.run(hp.ssh, url_command(url, 3), timeout=15)
-            h = parse_health(url, r.exit_status, r.stdout, r.stderr, app.health.expect_status)
+            h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
             checks += 1
             good = h.healthy and (h.color is None or h.color == prepared.to_live)
             failures = 0 if good else failures + 1

@@ -32,6 +32,15 @@ class CommandResult:
         return "\n".join(text.splitlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """What a peer answered over a TCP connection, and how long the connection took (opening
+    it included, connecting to SSH itself not)."""
+
+    data: bytes
+    duration_s: float
+
+
 class Runner(Protocol):
     def run(self, host: str, command: Command, *, timeout: float | None = None) -> CommandResult:
         """Run one command; return its result whatever the exit status.
@@ -43,6 +52,18 @@ class Runner(Protocol):
 
     def read_file(self, host: str, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist. TransportError otherwise."""
+        ...
+
+    def exchange(
+        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+    ) -> Exchange:
+        """Open a TCP connection FROM `host` to `address:port` (an SSH direct-tcpip channel:
+        the network path the host itself has), send `request`, and return what the peer sends
+        until it closes the connection (at most 1 MiB).
+
+        Raises ForwardingRefused when the host does not allow this, TargetUnreachable when the
+        connection fails, CommandTimeout when the peer does not finish within `timeout`.
+        """
         ...
 
     def write_file_atomic(

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from bluegreen.domain.command import Command
-from bluegreen.transport.base import CommandResult
+from bluegreen.errors import ForwardingRefused
+from bluegreen.transport.base import CommandResult, Exchange
 
-Kind: TypeAlias = Literal["run", "read", "write"]
+Kind: TypeAlias = Literal["run", "read", "write", "tcp"]
 Matcher: TypeAlias = str | Command | re.Pattern[str] | Callable[[Command], bool]
 NEW_FILE_MODE = 0o644
 
@@ -43,6 +44,8 @@ class Reply:
 
 
 Responder: TypeAlias = Callable[[str, Command], Reply]
+# (host, address, port, request) -> the bytes the peer answers, or raise a TransportError.
+TcpResponder: TypeAlias = Callable[[str, str, int, bytes], bytes]
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class FakeRunner:
         self._files: dict[str, dict[str, tuple[bytes, int]]] = {}
         self._faults: list[_FileFault] = []
         self._lock = threading.RLock()  # the engine may call from several threads
+        # Without a responder every host refuses TCP forwarding (as `AllowTcpForwarding no`).
+        self.tcp_responder: TcpResponder | None = None
 
     # -- scripting ------------------------------------------------------------------------
 
@@ -211,6 +216,18 @@ class FakeRunner:
             self._raise_fault(host, path, "read")
             entry = self._files.get(host, {}).get(path)
         return None if entry is None else entry[0]
+
+    def exchange(
+        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+    ) -> Exchange:
+        with self._lock:
+            self._calls.append(
+                Call("tcp", host, f"{address}:{port}", data=bytes(request), timeout=timeout)
+            )
+            responder = self.tcp_responder
+        if responder is None:
+            raise ForwardingRefused(f"{host} does not allow TCP forwarding (fake)", host=host)
+        return Exchange(responder(host, address, port, request), 0.001)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None

@@ -40,11 +40,13 @@ from bluegreen.errors import (
     AuthenticationError,
     BlueGreenError,
     CommandTimeout,
+    ForwardingRefused,
     HostKeyError,
+    TargetUnreachable,
     TransportError,
 )
 from bluegreen.transport import known_hosts, ssh_auth, ssh_config, sudo_files
-from bluegreen.transport.base import CommandResult
+from bluegreen.transport.base import CommandResult, Exchange
 
 log = logging.getLogger("bluegreen.transport")
 # Remote output line by line (`bluegreen -v`), secrets masked.
@@ -53,6 +55,7 @@ remote_log = logging.getLogger("bluegreen.remote")
 T = TypeVar("T")
 _CHUNK = 32768
 _NEW_FILE_MODE = 0o644
+EXCHANGE_MAX_BYTES = 1 << 20
 MAX_CHANNELS_PER_HOST = 6
 # A connection dropped before sshd's banner (MaxStartups) is retried: 0.1-0.3 s, doubling.
 HANDSHAKE_RETRIES = 5
@@ -119,6 +122,7 @@ class SSHRunner:
         self._retired: list[_Connection] = []  # replaced but maybe still running commands
         self._lock = threading.Lock()
         self._config: paramiko.SSHConfig | None = None
+        self._no_forwarding: set[str] = set()  # hosts whose sshd refused a direct-tcpip channel
 
     def __enter__(self) -> SSHRunner:
         return self
@@ -163,6 +167,59 @@ class SSHRunner:
             time.monotonic() - started,
         )
         return data
+
+    def exchange(
+        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+    ) -> Exchange:
+        if host in self._no_forwarding:
+            raise _forwarding_refused(host)
+        where = f"{address}:{port}"
+
+        def opener(transport: paramiko.Transport) -> paramiko.Channel:
+            try:
+                return transport.open_channel(
+                    "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
+                )
+            except paramiko.ChannelException as exc:
+                if exc.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
+                    self._no_forwarding.add(host)
+                    raise _forwarding_refused(host) from exc
+                if exc.code == paramiko.common.OPEN_FAILED_CONNECT_FAILED:
+                    raise TargetUnreachable(
+                        f"{host} could not connect to {where}: {exc.text}",
+                        host=host,
+                        hint="is the service listening there, and reachable from this host?",
+                    ) from exc
+                raise
+            except paramiko.SSHException as exc:
+                if "Timeout opening channel" not in str(exc):
+                    raise  # a dead connection: _open reconnects once
+                raise CommandTimeout(
+                    f"{host} could not connect to {where} within {timeout:g}s",
+                    host=host,
+                    hint="is the address right, and reachable from this host?",
+                ) from exc
+
+        with self._slot(host).channels:
+            self._connection(host)  # connecting is not part of the exchange's duration
+            started = time.monotonic()
+            deadline = started + timeout
+            channel = self._open(host, opener)
+            try:
+                with _translated(host, f"talking to {where} through it"):
+                    channel.sendall(request)
+                    data = _read_until_closed(channel, deadline)
+            finally:
+                channel.close()
+        if data is None:
+            raise CommandTimeout(
+                f"{where} did not answer within {timeout:g}s (connected from {host})",
+                host=host,
+                hint="the service accepted the connection but did not respond in time",
+            )
+        duration = time.monotonic() - started
+        log.debug("%s: exchange with %s -> %d bytes in %.3fs", host, where, len(data), duration)
+        return Exchange(data, duration)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None
@@ -615,6 +672,34 @@ def _sudo_failure(host: str, action: str, stderr: bytes) -> TransportError:
         else "check the path and the host's permissions"
     )
     return TransportError(f"{action} on {host} failed: {detail}", host=host, hint=hint)
+
+
+def _forwarding_refused(host: str) -> ForwardingRefused:
+    return ForwardingRefused(
+        f"{host} does not allow TCP forwarding (direct-tcpip channels)",
+        host=host,
+        hint="allow it in sshd_config (AllowTcpForwarding local) to probe without curl",
+    )
+
+
+def _read_until_closed(channel: paramiko.Channel, deadline: float) -> bytes | None:
+    """What the peer sends until it closes (or EXCHANGE_MAX_BYTES); None past the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < EXCHANGE_MAX_BYTES:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        channel.settimeout(remaining)
+        try:
+            chunk = channel.recv(_CHUNK)
+        except TimeoutError:
+            return None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 @contextmanager

@@ -1,0 +1,65 @@
+"""HTTP probes from the HAProxy host, the one way every engine step checks an app.
+
+First choice: the HAProxy host opens the TCP connection for us (SSH direct-tcpip) and we speak
+HTTP over it: no process starts there, so a probe costs about one round trip. When its sshd does
+not allow forwarding (or for https) the probe runs curl there instead; the verdict is the same.
+"""
+
+from __future__ import annotations
+
+from bluegreen.domain.probe import (
+    HealthResult,
+    http_get_request,
+    parse_health,
+    parse_http_answer,
+    url_command,
+    url_target,
+)
+from bluegreen.errors import (
+    BlueGreenError,
+    CommandTimeout,
+    ForwardingRefused,
+    TargetUnreachable,
+)
+from bluegreen.models import Health
+from bluegreen.transport.base import Runner
+
+
+def probe_url(
+    runner: Runner, via: str, url: str, timeout_s: float, expect_status: int
+) -> HealthResult:
+    """GET `url` from host `via`; never raises for an unreachable or unhealthy target."""
+    target = url_target(url)
+    if target is not None:
+        try:
+            answer = runner.exchange(
+                via, target.host, target.port, http_get_request(target), timeout=timeout_s
+            )
+        except ForwardingRefused:
+            pass  # curl below
+        except TargetUnreachable as exc:
+            return HealthResult(url, False, None, None, error=f"connection failed: {exc}")
+        except CommandTimeout as exc:
+            return HealthResult(url, False, None, None, error=f"timed out: {exc}")
+        except BlueGreenError as exc:
+            return HealthResult(url, False, None, None, error=f"probe could not run: {exc}")
+        else:
+            latency = round(answer.duration_s * 1000, 1)
+            return parse_http_answer(url, target, answer.data, latency, expect_status)
+    try:
+        result = runner.run(via, url_command(url, timeout_s), timeout=timeout_s + 10)
+    except BlueGreenError as exc:
+        return HealthResult(url, False, None, None, error=f"probe could not run: {exc}")
+    return parse_health(url, result.exit_status, result.stdout, result.stderr, expect_status)
+
+
+def as_health(result: HealthResult) -> Health:
+    return Health(
+        url=result.url,
+        healthy=result.healthy,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        color=result.color,
+        commit=result.commit,
+        error=result.error,
+    )
