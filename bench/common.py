@@ -156,14 +156,16 @@ class Comparison:
 def interleave(rounds: int, arms: Sequence[tuple[Series, Callable[[], float]]]) -> None:
     """Run every arm once per round, recording the milliseconds it returns.
 
-    An arm times itself (so it can leave setup and teardown out). The order rotates every round,
-    so no arm always runs first (after an idle moment) or last.
+    An arm times itself (so it can leave setup and teardown out). The order rotates every round
+    and is reversed every other full rotation, so no arm always runs first (after an idle
+    moment) or last, nor always right after the same other arm; with two arms each goes first
+    in half the rounds.
     An arm that raises records a failure (no sample) and the run goes on.
     """
     for index in range(rounds):
         shift = index % len(arms)
         order = list(arms[shift:]) + list(arms[:shift])
-        if index % 2:
+        if (index // len(arms)) % 2:
             order.reverse()
         for series, arm in order:
             try:
@@ -378,7 +380,7 @@ def raw_connect(target: RawTarget, *, nodelay: bool = False) -> Any:
     client.load_host_keys(target.known_hosts)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     sock = None
-    if nodelay:
+    if nodelay:  # as the project's transport does: no Nagle delay between small packets
         sock = socket.create_connection((target.hostname, target.port), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client.connect(
@@ -404,63 +406,6 @@ def raw_exec(client: Any, command: str = "true") -> None:
         channel.close()
     if status != 0:
         raise RuntimeError(f"`{command}` exited {status}")
-
-
-def nodelay_runner(config: Any) -> Any:
-    """What-if: the project's SSHRunner with TCP_NODELAY on its sockets (a bench-only subclass;
-    it overrides a private method, so it may need updating when the transport changes)."""
-    from bluegreen.service import ssh_runner_for
-    from bluegreen.transport.ssh import SSHRunner
-
-    class NoDelaySSHRunner(SSHRunner):
-        def _open_socket(self, hop: Any, previous: Any) -> Any:
-            sock = super()._open_socket(hop, previous)
-            if isinstance(sock, socket.socket):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock
-
-    base: Any = ssh_runner_for(config)
-    return NoDelaySSHRunner(base.options)
-
-
-class HostLimitedRunner:
-    """What-if: any Runner, with at most `per_host` calls in flight per host (each call holds one
-    SSH channel; OpenSSH's sshd refuses more than MaxSessions, default 10, per connection).
-    Uses only the public Runner protocol."""
-
-    def __init__(self, inner: Any, per_host: int) -> None:
-        self.inner = inner
-        self.per_host = per_host
-        self._gates: dict[str, threading.BoundedSemaphore] = {}
-        self._lock = threading.Lock()
-
-    def _gate(self, host: str) -> threading.BoundedSemaphore:
-        with self._lock:
-            return self._gates.setdefault(host, threading.BoundedSemaphore(self.per_host))
-
-    def run(self, host: str, command: Any, *, timeout: float | None = None) -> Any:
-        with self._gate(host):
-            return self.inner.run(host, command, timeout=timeout)
-
-    def read_file(self, host: str, path: str) -> bytes | None:
-        with self._gate(host):
-            data: bytes | None = self.inner.read_file(host, path)
-            return data
-
-    def exchange(
-        self, host: str, address: str, port: int, request: bytes, *, timeout: float
-    ) -> Any:
-        with self._gate(host):
-            return self.inner.exchange(host, address, port, request, timeout=timeout)
-
-    def write_file_atomic(
-        self, host: str, path: str, data: bytes, *, mode: int | None = None
-    ) -> None:
-        with self._gate(host):
-            self.inner.write_file_atomic(host, path, data, mode=mode)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class LogCounter(logging.Handler):

@@ -6,12 +6,15 @@ Brings up its own lab (prefix bluegreen-bench), then measures in interleaved rou
    (`true` over an open plain-paramiko connection to the HAProxy host). Target <= 1.5x.
 2. cold first status: a fresh Service (new runner, empty pool) doing its first status, vs one raw
    paramiko connect (known_hosts, RejectPolicy, the lab key) plus one command. Target <= 1.5x.
-3. scale: status of N apps (default 10, same hosts, own state files) vs 1 app, sequentially (as
-   the CLI does today) and concurrently (a thread per app, one shared Service). Target <= 2x.
+3. scale: status of N apps (default 10, same hosts, own state files) with `status_many` (what the
+   CLI and MCP tool do) vs 1 app. Target <= 2x.
 
-Informational rows show what moves the baseline (the runner's own `true`, TCP_NODELAY). Every
-status result is checked: a status whose reads failed (an unreachable host, a refused channel)
-is counted as an error, because a fast wrong answer is not a fast answer.
+Informational rows show what the baseline and the status are made of: the runner's own `true`,
+and "the same reads, raw": the status' remote work done with plain paramiko and nothing around it
+(the snapshot script on the HAProxy host, the two health GETs over its direct-tcpip channels and
+the two `git log`s, all at once), so `status / raw reads` is what the tool adds. Every status
+result is checked: a status whose reads failed (an unreachable host, a refused channel) is
+counted as an error, because a fast wrong answer is not a fast answer.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from typing import Any
 
 from bench.common import (
     Comparison,
-    HostLimitedRunner,
     RawTarget,
     Series,
     ThreadProfiler,
@@ -47,7 +49,6 @@ from bench.common import (
     lab_session,
     machine_facts,
     ms_since,
-    nodelay_runner,
     now,
     raw_connect,
     raw_exec,
@@ -56,6 +57,10 @@ from bench.common import (
 )
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, load_config
+from bluegreen.domain.lock import holder_path
+from bluegreen.domain.probe import http_get_request, url_target
+from bluegreen.domain.snapshot import snapshot_command
+from bluegreen.engine.status import deployed_command, probe_address
 from bluegreen.models import AppStatus
 from bluegreen.service import Service, ssh_runner_for
 from bluegreen.transport.base import CommandResult, Exchange, Runner
@@ -207,28 +212,27 @@ def _command_label(command: Command) -> str:
     argv = command.argv
     if argv[:1] == ("socat",) and command.stdin:
         return "socat " + command.stdin.decode().strip()
-    if argv[:2] == ("sh", "-c") and len(argv) > 2:
+    if argv[:2] == ("sh", "-c") and len(argv) > 3:
+        if argv[3] == "bluegreen-snapshot":
+            return "snapshot (cfg, state, lock, runtime API, clocks)"
         if "git" in argv[2]:
             return "git log (deployed)"
-        if "show info" in argv[2]:
-            return "cfg age (socat+stat)"
     if argv[:1] == ("curl",):
         return f"curl {argv[-1]}"
     return " ".join(argv[:2]) or "sh -c snippet"
 
 
 BREAKDOWN_VARIANTS = (
-    # label, TCP_NODELAY, seconds between statuses, reads one at a time
-    ("default b2b", False, 0.0, False),
-    ("default 0.1s gap", False, 0.1, False),
-    ("NODELAY b2b", True, 0.0, False),
-    ("NODELAY serial", True, 0.1, True),
+    # label, seconds between statuses, reads one at a time
+    ("back to back", 0.0, False),
+    ("0.1s apart", 0.1, False),
+    ("serial", 0.1, True),
 )
 
 
 def breakdown(config: Config, rounds: int) -> tuple[str, dict[str, Any]]:
     """Median wall time of each read inside a warm status, under a few conditions: back to back
-    (b2b, like the CLI's multi-app loop) or spaced, with and without TCP_NODELAY, and with the
+    or spaced, and with the
     reads serialized (each read alone: its own cost, without the others competing)."""
     names = {config.haproxy.ssh: "haproxy"}
     for app in config.apps.values():
@@ -236,9 +240,8 @@ def breakdown(config: Config, rounds: int) -> tuple[str, dict[str, Any]]:
     columns: dict[str, dict[str, float]] = {}
     totals: dict[str, float] = {}
     cpu_ms: dict[str, float] = {}
-    for label, nodelay, gap, serial in BREAKDOWN_VARIANTS:
-        inner = nodelay_runner(config) if nodelay else ssh_runner_for(config)
-        runner = TimingRunner(inner, names, serial=serial)
+    for label, gap, serial in BREAKDOWN_VARIANTS:
+        runner = TimingRunner(ssh_runner_for(config), names, serial=serial)
         service = Service(config, runner=runner)
         per_call: dict[str, list[float]] = defaultdict(list)
         elapsed: list[float] = []
@@ -274,8 +277,8 @@ def breakdown(config: Config, rounds: int) -> tuple[str, dict[str, Any]]:
     payload = {
         "rounds": rounds,
         "variants": [
-            {"label": label, "nodelay": nd, "gap_s": gap, "serial": serial}
-            for label, nd, gap, serial in BREAKDOWN_VARIANTS
+            {"label": label, "gap_s": gap, "serial": serial}
+            for label, gap, serial in BREAKDOWN_VARIANTS
         ],
         "status_median_ms": {h: round(totals[h], 3) for h in heads},
         "local_cpu_median_ms": {h: round(cpu_ms[h], 3) for h in heads},
@@ -347,12 +350,47 @@ class Arms:
 
         return arm
 
-    def raw_parallel(self, clients: list[Any], pool: ThreadPoolExecutor) -> Callable[[], float]:
-        """`true` on each client at once (a client listed twice gets two channels)."""
+    def raw_reads(self, clients: dict[str, Any], pool: ThreadPoolExecutor) -> Callable[[], float]:
+        """The status' remote work with plain paramiko and nothing around it: the snapshot
+        script on the HAProxy host, a health GET to each server over the HAProxy host's
+        direct-tcpip channels, and `git log` on each app host, all at once."""
+        hp = self.config.haproxy
+        app = self.config.app(APP)
+        files = [hp.config_path, app.state_file, holder_path(hp.work_dir, APP)]
+        snapshot = snapshot_command(hp.config_path, hp.runtime_socket, files).render()
+        git = deployed_command(app.app_dir).render()
+        gets = []
+        for color in app.servers:
+            target = url_target(f"http://{probe_address(app, color)}{app.health.path}")
+            assert target is not None
+            gets.append((target, http_get_request(target)))
+
+        def get(item: tuple[Any, bytes]) -> None:
+            target, request = item
+            transport = clients["haproxy"].get_transport()
+            channel = transport.open_channel(
+                "direct-tcpip", (target.host, target.port), ("127.0.0.1", 0), timeout=10
+            )
+            try:
+                channel.sendall(request)
+                answer = b""
+                while chunk := channel.recv(65536):
+                    answer += chunk
+            finally:
+                channel.close()
+            if not answer.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"health GET answered {answer[:40]!r}")
+
+        jobs: list[Callable[[], None]] = [
+            lambda: raw_exec(clients["haproxy"], snapshot),
+            *(lambda item=item: get(item) for item in gets),
+            *(lambda c=c: raw_exec(clients[c], git) for c in app.servers),
+        ]
 
         def arm() -> float:
             start = now()
-            list(pool.map(raw_exec, clients))
+            for future in [pool.submit(job) for job in jobs]:
+                future.result()
             return ms_since(start)
 
         return arm
@@ -368,14 +406,10 @@ class Arms:
 
         return arm
 
-    def cold_status(self, key: str, nodelay: bool = False) -> Callable[[], float]:
+    def cold_status(self, key: str) -> Callable[[], float]:
         def arm() -> float:
             start = now()
-            if nodelay:
-                config = load_config(self.lab_config)
-                service = Service(config, runner=nodelay_runner(config))
-            else:
-                service = Service.from_path(self.lab_config)
+            service = Service.from_path(self.lab_config)
             try:
                 status = service.status(APP)
                 elapsed = ms_since(start)
@@ -386,10 +420,10 @@ class Arms:
 
         return arm
 
-    def cold_raw(self, nodelay: bool = False) -> Callable[[], float]:
+    def cold_raw(self) -> Callable[[], float]:
         def arm() -> float:
             start = now()
-            client = raw_connect(self.targets["haproxy"], nodelay=nodelay)
+            client = raw_connect(self.targets["haproxy"])
             try:
                 raw_exec(client)
                 elapsed = ms_since(start)
@@ -433,27 +467,23 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
     try:
         # -- 1. warm --------------------------------------------------------------------------
         warm = arms.service(config)
-        fast = arms.service(config, runner=nodelay_runner(config))
         raw = arms.raw_client("haproxy")
-        raw_fast = arms.raw_client("haproxy", nodelay=True)
-        # The shape of one status: 8 channels on the HAProxy host, one on each app host.
-        # Its own connection: channels of the other raw arm may still hold sshd session slots.
-        shape = [arms.raw_client("haproxy")] * 8 + [arms.raw_client(c) for c in app.servers]
-        pool = arms.pool(len(shape))
+        # The raw reads get connections of their own: channels of the other raw arm may still
+        # hold sshd session slots.
+        # TCP_NODELAY as the tool's transport has: this arm is the floor of the same work.
+        readers = {role: arms.raw_client(role, nodelay=True) for role in ("haproxy", *app.servers)}
+        pool = arms.pool(8)
+        raw_reads = arms.raw_reads(readers, pool)
         for _ in range(3):  # warm-up, not recorded: pools connected, first-channel costs paid
             warm.status(APP)
-            fast.status(APP)
             warm.runner.run(config.haproxy.ssh, arms.true)
             raw_exec(raw)
-            raw_exec(raw_fast)
-            arms.raw_parallel(shape, pool)()
+            raw_reads()
 
         s_status = Series("warm service.status")
         s_raw = Series("raw paramiko `true` on an open connection (HAProxy host)")
         s_runner = Series("SSHRunner.run(`true`), warm pool")
-        s_nodelay = Series("raw paramiko `true`, TCP_NODELAY")
-        s_shape = Series("raw paramiko: 10 x `true` at once (8 HAProxy, 1 BLUE, 1 GREEN)")
-        s_fast = Series("warm service.status, what-if runner with TCP_NODELAY")
+        s_reads = Series("raw paramiko: the status' reads at once (snapshot, 2 GETs, 2 git log)")
         say(f"warm: {args.warm} rounds")
         interleave(
             args.warm,
@@ -461,81 +491,50 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
                 (s_status, arms.status("warm", warm)),
                 (s_raw, arms.raw_true(raw)),
                 (s_runner, arms.runner_true(warm)),
-                (s_nodelay, arms.raw_true(raw_fast)),
-                (s_shape, arms.raw_parallel(shape, pool)),
-                (s_fast, arms.status("warm nodelay", fast)),
+                (s_reads, raw_reads),
             ],
         )
         arms.close()
         rows += [
             Comparison("warm status vs raw `true`", s_status, s_raw, 1.5, ("warm",)),
             Comparison("  info: runner `true` vs raw `true`", s_runner, s_raw, None),
-            Comparison("  info: raw 10x`true` at once vs raw `true`", s_shape, s_raw, None),
+            Comparison("  info: the same reads, raw, vs raw `true`", s_reads, s_raw, None),
             Comparison(
-                "  info: warm status vs raw 10x`true` at once", s_status, s_shape, None, ("warm",)
-            ),
-            Comparison("  info: NODELAY raw `true` vs raw `true`", s_nodelay, s_raw, None),
-            Comparison(
-                "  what-if: NODELAY status vs raw `true`", s_fast, s_raw, 1.5, ("warm nodelay",)
+                "  info: warm status vs the same reads, raw", s_status, s_reads, None, ("warm",)
             ),
         ]
 
         # -- 2. cold --------------------------------------------------------------------------
         c_status = Series("fresh Service.from_path + first status")
         c_raw = Series("raw paramiko connect + `true` (HAProxy host)")
-        c_nodelay = Series("raw paramiko connect + `true`, TCP_NODELAY")
-        c_fast = Series("fresh Service + first status, what-if runner with TCP_NODELAY")
         say(f"cold: {args.cold} rounds")
         interleave(
             args.cold,
-            [
-                (c_status, arms.cold_status("cold")),
-                (c_raw, arms.cold_raw()),
-                (c_nodelay, arms.cold_raw(nodelay=True)),
-                (c_fast, arms.cold_status("cold nodelay", nodelay=True)),
-            ],
+            [(c_status, arms.cold_status("cold")), (c_raw, arms.cold_raw())],
         )
-        rows += [
-            Comparison("cold first status vs raw connect+`true`", c_status, c_raw, 1.5, ("cold",)),
-            Comparison("  info: NODELAY connect+`true` vs raw", c_nodelay, c_raw, None),
-            Comparison(
-                "  what-if: NODELAY cold status vs raw", c_fast, c_raw, 1.5, ("cold nodelay",)
-            ),
-        ]
+        rows.append(
+            Comparison("cold first status vs raw connect+`true`", c_status, c_raw, 1.5, ("cold",))
+        )
 
         # -- 3. scale -------------------------------------------------------------------------
         multi_path, names = write_multi_app_config(lab_config, args.apps, workdir)
         multi_config = load_config(str(multi_path))
         multi = arms.service(multi_config)
-        multi_fast = arms.service(multi_config, runner=nodelay_runner(multi_config))
-        multi_gated = arms.service(
-            multi_config,
-            runner=HostLimitedRunner(ssh_runner_for(multi_config), args.channels),
-        )
         app_pool = arms.pool(len(names))
         n = args.apps
         one = Series(f"status of 1 app ({names[0]})")
+        many = Series(f"status of {n} apps with Service.status_many (the CLI, MCP): one read round")
         seq = Series(f"status of {n} apps, one after the other")
-        many = Series(f"status of {n} apps with Service.status_many (the CLI): shared reads")
         conc = Series(f"status of {n} apps at once, one thread per app, one Service")
-        one_fast = Series("status of 1 app, what-if TCP_NODELAY")
-        seq_fast = Series(f"status of {n} apps one after the other, what-if TCP_NODELAY")
-        conc_gated = Series(f"status of {n} apps at once, what-if <= {args.channels} calls/host")
-        for service in (multi, multi_fast, multi_gated):  # warm-up, not recorded
-            for name in names[:2]:
-                service.status(name)
-        app_pool.submit(lambda: None).result()
-        say(f"scale: {args.scale} rounds of 1 / {n} sequential / {n} concurrent (+ what-ifs)")
+        multi.status_many(names)  # warm-up, not recorded
+        say(f"scale: {args.scale} rounds of 1 / {n} with status_many / sequential / concurrent")
         interleave(
             args.scale,
             [
                 (one, arms.status("1 app", multi, names[0])),
-                (seq, arms.many("sequential", multi, names, None)),
                 (many, arms.many("status_many", multi, names, None)),
+                (seq, arms.many("sequential", multi, names, None)),
                 (conc, arms.many("concurrent", multi, names, app_pool)),
-                (one_fast, arms.status("1 app nodelay", multi_fast, names[0])),
-                (seq_fast, arms.many("sequential nodelay", multi_fast, names, None)),
-                (conc_gated, arms.many("concurrent gated", multi_gated, names, app_pool)),
             ],
         )
         arms.close()
@@ -547,21 +546,15 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
                 2.0,
                 ("status_many", "1 app"),
             ),
-            Comparison(f"scale: {n} apps sequential vs 1", seq, one, 2.0, ("sequential", "1 app")),
-            Comparison(f"scale: {n} apps concurrent vs 1", conc, one, 2.0, ("concurrent", "1 app")),
             Comparison(
-                f"  what-if: NODELAY {n} apps sequential vs 1",
-                seq_fast,
-                one_fast,
-                2.0,
-                ("sequential nodelay", "1 app nodelay"),
+                f"  info: {n} apps one after the other vs 1",
+                seq,
+                one,
+                None,
+                ("sequential", "1 app"),
             ),
             Comparison(
-                f"  what-if: {n} apps concurrent, <={args.channels}/host, vs 1",
-                conc_gated,
-                one,
-                2.0,
-                ("concurrent gated", "1 app"),
+                f"  info: {n} apps, a thread each, vs 1", conc, one, None, ("concurrent", "1 app")
             ),
         ]
 
@@ -616,13 +609,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", type=int, default=8, help="cold rounds (default %(default)s)")
     parser.add_argument("--scale", type=int, default=10, help="scale rounds (default %(default)s)")
     parser.add_argument("--apps", type=int, default=10, help="apps in the scale test (default 10)")
-    parser.add_argument(
-        "--channels",
-        type=int,
-        default=6,
-        help="calls in flight per host in the limited what-if (default 6: sshd allows 10 "
-        "sessions, and a closed channel holds its slot a little longer)",
-    )
     parser.add_argument(
         "--breakdown", type=int, default=10, help="warm statuses timed per read (default 10)"
     )
@@ -705,8 +691,7 @@ baseline  plain paramiko to the lab's HAProxy host: `true` on an open connection
           connect + `true` (cold rows); the 1-app status of the same Service (scale rows)
 ratio     tool median / baseline median; PASS when <= target
 ERROR     some status results of that row reported failed reads: its timing is not valid
-info      context, no target: what the baseline is made of and what moves it
-what-if   the same status with a bench-only SSHRunner subclass that sets TCP_NODELAY"""
+info      context, no target: what the baseline and the status are made of"""
 
 
 def _notes(rows: list[Comparison], errors: ErrorLog, logged: list[str]) -> list[str]:
@@ -714,11 +699,6 @@ def _notes(rows: list[Comparison], errors: ErrorLog, logged: list[str]) -> list[
     for row in rows:
         if row.verdict == "MISS":
             notes.append(f"MISS   {row.metric.strip()}: {row.ratio:.2f}x, target {row.target:g}x")
-            if "sequential" in row.metric:
-                notes.append(
-                    "       the CLI's one-app-after-another loop pays a full status per app; a "
-                    "multi-app status (shared HAProxy reads, all apps at once) is needed"
-                )
     for metric, messages in errors.messages.items():
         notes.append(
             f"ERROR  {errors.counts[metric]}/{errors.checked[metric]} '{metric}' status results "

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from bluegreen.domain.command import Command
 from bluegreen.domain.config import load_config
 from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.service import Service
@@ -167,3 +169,105 @@ def test_status_cli_json_and_exit_code(fresh_lab: Lab, lab_info: LabInfo) -> Non
     assert data["live"]["color"] == "blue" and data["live"]["healthy"] is True
     assert data["standby"]["color"] == "green"
     assert isinstance(data["drift"], list)
+
+
+def test_probes_use_the_haproxy_hosts_own_connections(fresh_lab: Lab, lab_info: LabInfo) -> None:
+    """A health probe is a TCP connection the HAProxy host opens (sshd direct-tcpip): no
+    process is started there for it. A closed port is an unhealthy answer with the reason."""
+    from bluegreen.errors import TargetUnreachable
+    from bluegreen.transport.ssh import SSHOptions, SSHRunner
+
+    state = Path(lab_info.state_dir)
+    options = SSHOptions(
+        known_hosts=str(state / "known_hosts"),
+        identity_file=str(state / "id_ed25519"),
+        use_agent=False,
+    )
+    hp = lab_info.hosts["haproxy"].ssh
+    with SSHRunner(options) as runner:
+        answer = runner.exchange(
+            hp, "green", 3001, b"GET /health HTTP/1.0\r\nHost: green\r\n\r\n", timeout=5
+        )
+        assert answer.data.startswith(b"HTTP/1.0 200"), answer.data[:80]
+        assert b'"color": "green"' in answer.data
+        with pytest.raises(TargetUnreachable, match="green:3999"):
+            runner.exchange(hp, "green", 3999, b"GET / HTTP/1.0\r\n\r\n", timeout=5)
+    fresh_lab.exec("green", ["supervisorctl", "stop", "jw-attendant"])
+    try:
+        with Service.from_path(lab_info.config_path) as service:
+            status = service.status(APP)
+    finally:
+        fresh_lab.exec("green", ["supervisorctl", "start", "jw-attendant"])
+    green = status.standby
+    assert green and green.reachable and not green.healthy
+    assert green.health and green.health.error
+    assert green.health.error.startswith("connection failed"), green.health.error
+    assert status.live and status.live.healthy
+
+
+def test_probes_fall_back_to_curl_when_sshd_forbids_forwarding(
+    fresh_lab: Lab, lab_info: LabInfo
+) -> None:
+    # sshd takes the first value it reads: a file sorting first in sshd_config.d wins. Only the
+    # listener is sent SIGHUP (it re-executes itself), so open connections stay as they are.
+    sh(
+        fresh_lab,
+        "haproxy",
+        "echo 'AllowTcpForwarding no' > /etc/ssh/sshd_config.d/00-test.conf && "
+        "pkill -HUP -f 'sshd.*listener'",
+    )
+    from bluegreen.service import ssh_runner_for
+
+    config = load_config(lab_info.config_path)
+    runner = ssh_runner_for(config)
+    programs: list[str] = []
+    run = runner.run
+
+    def recording_run(host: str, command: Command, *, timeout: float | None = None) -> object:
+        programs.append(command.argv[0])
+        return run(host, command, timeout=timeout)
+
+    runner.run = recording_run  # type: ignore[method-assign]
+    try:
+        time.sleep(0.5)  # sshd re-executes itself with the new config
+        with Service(config, runner=runner) as service:
+            first = service.status(APP)
+            second = service.status(APP)
+    finally:
+        sh(
+            fresh_lab,
+            "haproxy",
+            "rm -f /etc/ssh/sshd_config.d/00-test.conf && pkill -HUP -f 'sshd.*listener'",
+        )
+        time.sleep(0.5)
+    for status in (first, second):
+        assert status.certain
+        for server in status.servers:
+            assert server.healthy, server.health
+            assert server.health and server.health.color == server.color
+    assert programs.count("curl") == 4  # both probes of both statuses went through curl
+
+
+def test_the_snapshot_sees_the_running_worker_and_a_cfg_touched_after_it(
+    fresh_lab: Lab, lab_service: Service
+) -> None:
+    """The one-command read of the HAProxy host against the real HAProxy: the worker's start
+    from /proc, the cfg's mtime, the three runtime answers."""
+    from bluegreen.engine.status import read_snapshot
+
+    ctx = lab_service.context()
+    snap = read_snapshot(ctx, ["/etc/haproxy/haproxy.cfg", STATE])
+    assert snap.runtime_problem() is None
+    assert "bk_blue,blue," in (snap.runtime_answer("show stat") or "")
+    assert " bk_green " in (snap.runtime_answer("show servers state") or "")
+    assert snap.files["/etc/haproxy/haproxy.cfg"].data
+    assert snap.files[STATE].data is None  # no state file in a fresh lab
+    ages = snap.ages()
+    assert ages is not None
+    cfg_age, worker_age = ages
+    assert cfg_age >= worker_age - 0.05  # reloaded after the last edit
+    time.sleep(0.2)
+    sh(fresh_lab, "haproxy", "touch /etc/haproxy/haproxy.cfg")
+    touched = read_snapshot(ctx, [])
+    ages = touched.ages()
+    assert ages is not None and ages[0] < ages[1] - 0.1, ages

@@ -2,18 +2,19 @@
 
 A status needs haproxy.cfg, state files, lock holders, `show stat`, `show servers state` and the
 ages of the cfg and of the running worker. Each as its own SSH channel costs a channel open, a
-session and a process on the host; together in one POSIX sh script they cost one. The script
-prints a line per fact and the runtime API's answer last:
+session and a process on the host; together in one POSIX sh script they cost one (and the files
+are read while socat waits for HAProxy). The script prints a line per fact, the runtime API's
+answer last:
 
     bluegreen-snapshot 1
     now 1795813034.123456789        wall clock (date +%s.%N)
     uptime 12345.67                 /proc/uptime
     ticks 100                       getconf CLK_TCK
     cfgmtime 1795813030.000000000   stat -c %.9Y haproxy.cfg, or -
-    workerstart 123456              start of the worker (`show info` Pid), in ticks, or -
     file <base64>                   one line per requested path, in order: its bytes,
     file -                          missing,
     file !<why>                     or unreadable (base64 never holds '!')
+    workerstart 123456              start of the worker (`show info` Pid), in ticks, or -
     runtime <exit status>           then socat's output to the end:
     <show info>\\n\\n<show stat>\\n\\n<show servers state>
 
@@ -35,8 +36,32 @@ _SCRIPT = r"""LC_ALL=C; export LC_ALL
 cfg=$1; sock=$2; query=$3; shift 3
 nl='
 '
-rt=$(printf '%s\n' "$query" | socat -t 5 stdio "unix-connect:$sock" 2>&1)
+echo 'bluegreen-snapshot 1'
+exec 3>&1
+# The rest is read while the runtime API answers (socat is the slowest part): the group prints
+# straight to stdout (fd 3), and is waited for before anything else is printed.
+rt=$(
+  {
+    date +'now %s.%N'
+    { read -r up _ < /proc/uptime; } 2>/dev/null && echo "uptime $up"
+    printf 'ticks '; getconf CLK_TCK 2>/dev/null || echo -
+    printf 'cfgmtime '; stat -c %.9Y -- "$cfg" 2>/dev/null || echo -
+    for f; do
+      printf 'file '
+      if [ ! -e "$f" ]; then echo -
+      elif [ -d "$f" ]; then echo '!is a directory'
+      elif [ ! -r "$f" ]; then echo '!permission denied'
+      else base64 -w0 -- "$f" 2>/dev/null || printf '!read failed (base64 exit %s)' "$?"; echo
+      fi
+    done
+  } >&3 &
+  printf '%s\n' "$query" | socat -t 5 stdio "unix-connect:$sock" 2>&1
+  rc=$?
+  wait
+  exit $rc
+)
 rrc=$?
+exec 3>&-
 pid=
 case "$nl$rt" in *"${nl}Pid: "*) pid="$nl$rt"; pid=${pid#*"${nl}Pid: "}; pid=${pid%%[!0-9]*} ;; esac
 start=-
@@ -45,20 +70,7 @@ field22() { shift 19; start=${1:--}; }
 if [ -n "$pid" ] && { read -r line < "/proc/$pid/stat"; } 2>/dev/null; then
   set -f; field22 ${line##*") "}; set +f
 fi
-echo 'bluegreen-snapshot 1'
-date +'now %s.%N'
-{ read -r up _ < /proc/uptime; } 2>/dev/null && echo "uptime $up"
-printf 'ticks '; getconf CLK_TCK 2>/dev/null || echo -
-printf 'cfgmtime '; stat -c %.9Y -- "$cfg" 2>/dev/null || echo -
 echo "workerstart $start"
-for f; do
-  printf 'file '
-  if [ ! -e "$f" ]; then echo -
-  elif [ -d "$f" ]; then echo '!is a directory'
-  elif [ ! -r "$f" ]; then echo '!permission denied'
-  else base64 -w0 -- "$f" 2>/dev/null || printf '!read failed (base64 exit %s)' "$?"; echo
-  fi
-done
 echo "runtime $rrc"
 printf '%s\n' "$rt"
 """
