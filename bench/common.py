@@ -229,6 +229,38 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     target.write_text(json.dumps(payload, indent=2) + "\n")
 
 
+def finish(
+    benchmark: str,
+    args: argparse.Namespace,
+    *,
+    facts: dict[str, Any],
+    end_load: str,
+    started: float,
+    measuring_s: float,
+    rows: Sequence[Comparison],
+    **extra: Any,
+) -> None:
+    """The end every benchmark shares: the total time, and with --json the results file (the
+    machine, the arguments, the rows, then what is particular to the benchmark)."""
+    total_s = time.monotonic() - started
+    say(f"total {total_s:.1f}s (lab included)")
+    if not args.json_path:
+        return
+    write_json(
+        args.json_path,
+        {
+            "benchmark": benchmark,
+            "machine": {**facts, "loadavg at end": end_load},
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "measuring_s": round(measuring_s, 2),
+            "total_s": round(total_s, 2),
+            "rows": [row.to_json() for row in rows],
+            **extra,
+        },
+    )
+    say(f"results written to {args.json_path}")
+
+
 def machine_facts() -> dict[str, Any]:
     import paramiko
 

@@ -33,6 +33,7 @@ from bench.common import (
     Series,
     add_lab_arguments,
     capture_logs,
+    finish,
     format_facts,
     format_table,
     lab_session,
@@ -41,7 +42,6 @@ from bench.common import (
     now,
     raw_connect,
     say,
-    write_json,
 )
 from bench.lab_timing import (
     APP,
@@ -292,23 +292,17 @@ def main(argv: list[str] | None = None) -> int:
     if notes:
         print()
         print("\n".join(dict.fromkeys(notes)))
-    total_s = time.monotonic() - started
-    say(f"total {total_s:.1f}s (lab included)")
-    if args.json_path:
-        write_json(
-            args.json_path,
-            {
-                "benchmark": "deploy",
-                "machine": {**facts, "loadavg at end": end_load},
-                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                "measuring_s": round(bench_s, 2),
-                "total_s": round(total_s, 2),
-                "rows": [row.to_json() for row in rows],
-                "steps_median_ms": result["steps_json"],
-                "rounds": result["results"],
-            },
-        )
-        say(f"results written to {args.json_path}")
+    finish(
+        "deploy",
+        args,
+        facts=facts,
+        end_load=end_load,
+        started=started,
+        measuring_s=bench_s,
+        rows=rows,
+        steps_median_ms=result["steps_json"],
+        rounds=result["results"],
+    )
     ok = all(not math.isnan(r.ratio) for r in rows)
     return 0 if ok else 1
 

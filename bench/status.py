@@ -43,6 +43,7 @@ from bench.common import (
     ThreadProfiler,
     add_lab_arguments,
     capture_logs,
+    finish,
     format_facts,
     format_table,
     interleave,
@@ -53,7 +54,6 @@ from bench.common import (
     raw_connect,
     raw_exec,
     say,
-    write_json,
 )
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, load_config
@@ -662,26 +662,19 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"cProfile of {args.profile} warm statuses, all threads (sorted by own time):")
         print(result["profile"].rstrip())
-    total_s = time.monotonic() - started
-    say(f"total {total_s:.1f}s (lab included)")
-
-    if args.json_path:
-        write_json(
-            args.json_path,
-            {
-                "benchmark": "status",
-                "machine": {**facts, "loadavg at end": end_load},
-                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                "measuring_s": round(bench_s, 2),
-                "total_s": round(total_s, 2),
-                "rows": [row.to_json() for row in rows],
-                "series": {name: s.to_json() for name, s in result["series"].items()},
-                "error_messages": dict(errors.messages),
-                "notes": notes,
-                "breakdown": result["breakdown_json"],
-            },
-        )
-        say(f"results written to {args.json_path}")
+    finish(
+        "status",
+        args,
+        facts=facts,
+        end_load=end_load,
+        started=started,
+        measuring_s=bench_s,
+        rows=rows,
+        series={name: s.to_json() for name, s in result["series"].items()},
+        error_messages=dict(errors.messages),
+        notes=notes,
+        breakdown=result["breakdown_json"],
+    )
     return 0
 
 

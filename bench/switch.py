@@ -50,13 +50,13 @@ from bench.common import (
     Series,
     add_lab_arguments,
     capture_logs,
+    finish,
     format_facts,
     format_table,
     lab_session,
     machine_facts,
     raw_connect,
     say,
-    write_json,
 )
 from bench.lab_timing import (
     APP,
@@ -431,23 +431,17 @@ def main(argv: list[str] | None = None) -> int:
     if notes:
         print()
         print("\n".join(notes))
-    total_s = time.monotonic() - started
-    say(f"total {total_s:.1f}s (lab included)")
-    if args.json_path:
-        write_json(
-            args.json_path,
-            {
-                "benchmark": "switch",
-                "machine": {**facts, "loadavg at end": end_load},
-                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                "measuring_s": round(bench_s, 2),
-                "total_s": round(total_s, 2),
-                "rows": [row.to_json() for row in rows],
-                "rounds": arms.rounds,
-                "tool_steps_median_ms": {k: round(median(v), 1) for k, v in arms.steps.items()},
-            },
-        )
-        say(f"results written to {args.json_path}")
+    finish(
+        "switch",
+        args,
+        facts=facts,
+        end_load=end_load,
+        started=started,
+        measuring_s=bench_s,
+        rows=rows,
+        rounds=arms.rounds,
+        tool_steps_median_ms={k: round(median(v), 1) for k, v in arms.steps.items()},
+    )
     tool_failed = sum(int(v) for v in arms.extra["tool"]["failed"])
     return 0 if tool_failed == 0 and not result["tool"].failures else 1
 

@@ -7,6 +7,8 @@ not allow forwarding (or for https) the probe runs curl there instead; the verdi
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from bluegreen.domain.probe import (
     HealthResult,
     http_get_request,
@@ -54,12 +56,6 @@ def probe_url(
 
 
 def as_health(result: HealthResult) -> Health:
-    return Health(
-        url=result.url,
-        healthy=result.healthy,
-        status_code=result.status_code,
-        latency_ms=result.latency_ms,
-        color=result.color,
-        commit=result.commit,
-        error=result.error,
-    )
+    """The probe's verdict as the API model (the same fields, without the body's own status)."""
+    fields = asdict(result)
+    return Health(**{name: fields[name] for name in Health.model_fields})
