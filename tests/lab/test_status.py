@@ -188,7 +188,7 @@ def test_probes_use_the_haproxy_hosts_own_connections(fresh_lab: Lab, lab_info: 
         answer = runner.exchange(
             hp, "green", 3001, b"GET /health HTTP/1.0\r\nHost: green\r\n\r\n", timeout=5
         )
-        assert answer.data.startswith(b"HTTP/1.0 200"), answer.data[:80]
+        assert answer.data.startswith(b"HTTP/1.1 200 OK"), answer.data[:80]
         assert b'"color": "green"' in answer.data
         with pytest.raises(TargetUnreachable, match="green:3999"):
             runner.exchange(hp, "green", 3999, b"GET / HTTP/1.0\r\n\r\n", timeout=5)
@@ -214,7 +214,7 @@ def test_probes_fall_back_to_curl_when_sshd_forbids_forwarding(
         fresh_lab,
         "haproxy",
         "echo 'AllowTcpForwarding no' > /etc/ssh/sshd_config.d/00-test.conf && "
-        "pkill -HUP -f 'sshd.*listener'",
+        "pkill -HUP -f '^sshd: /usr/sbin/sshd'",
     )
     from bluegreen.service import ssh_runner_for
 
@@ -237,7 +237,7 @@ def test_probes_fall_back_to_curl_when_sshd_forbids_forwarding(
         sh(
             fresh_lab,
             "haproxy",
-            "rm -f /etc/ssh/sshd_config.d/00-test.conf && pkill -HUP -f 'sshd.*listener'",
+            "rm -f /etc/ssh/sshd_config.d/00-test.conf && pkill -HUP -f '^sshd: /usr/sbin/sshd'",
         )
         time.sleep(0.5)
     for status in (first, second):
