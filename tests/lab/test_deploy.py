@@ -111,6 +111,28 @@ def test_after_a_hand_switch_the_deploy_goes_to_blue(
     assert httpx.get(lab_info.frontend + "/health", timeout=5).json()["color"] == "green"
 
 
+def test_a_hand_switch_not_reloaded_stops_the_deploy(
+    fresh_lab: Lab, lab_info: LabInfo, lab_service: Service
+) -> None:
+    """The file now calls BLUE STANDBY, but the running HAProxy still sends users to BLUE:
+    deploying "to STANDBY" would be deploying to LIVE. Refused before anything runs."""
+    time.sleep(0.2)  # the edit lands clearly after the worker started
+    fresh_lab.exec(
+        "haproxy",
+        ["sed", "-i", "s/default_backend bk_blue/default_backend bk_green/",
+         "/etc/haproxy/haproxy.cfg"],
+    )  # fmt: skip
+    fresh_lab.commit()
+    with pytest.raises(errors.UnsafeOperationError, match="changed and not reloaded"):
+        lab_service.deploy(APP)
+    assert head(fresh_lab, "blue") == lab_info.initial_commit
+    assert head(fresh_lab, "green") == lab_info.initial_commit
+    assert httpx.get(lab_info.frontend + "/health", timeout=5).json()["color"] == "blue"
+    fresh_lab.exec("haproxy", ["haproxy-reload"])  # reloaded: now the file is the truth
+    result = lab_service.deploy(APP)
+    assert result.ok and (result.color, result.live_color) == ("blue", "green"), result.error
+
+
 def test_deploy_an_older_commit_by_sha(
     fresh_lab: Lab, lab_info: LabInfo, lab_service: Service
 ) -> None:

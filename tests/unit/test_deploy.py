@@ -77,6 +77,16 @@ def is_probe(color: str) -> Callable[[Command], bool]:
     return lambda c: c.argv[:1] == ("curl",) and c.argv[-1] == f"http://{color}:3001/health"
 
 
+def snapshot(cfg_age: float, worker: float) -> str:
+    """The HAProxy host's snapshot (domain/snapshot.py) with a cfg last changed `cfg_age`
+    seconds ago and a worker started `worker` seconds ago."""
+    return (
+        f"bluegreen-snapshot 1\nnow 10000.0\nuptime 1000.0\nticks 100\n"
+        f"cfgmtime {10000.0 - cfg_age}\nworkerstart {int((1000.0 - worker) * 100)}\n"
+        "runtime 0\nName: HAProxy\n\n# pxname,svname\n\n1\n"
+    )
+
+
 def has_word(word: str) -> Callable[[Command], bool]:
     return lambda c: word in c.argv
 
@@ -97,6 +107,7 @@ class Lab:
         fake, std = self.fake, f"root@{standby}"
         fake.on(has_word("bluegreen-lock"), host=HP)
         fake.on(has_word("bluegreen-unlock"), host=HP)
+        fake.on(has_word("bluegreen-snapshot"), host=HP, stdout=snapshot(cfg_age=600, worker=500))
         fake.on(has_word("bluegreen-history"), host=HP)
         fake.on(is_probe(live), host=HP, respond=lambda h, c: probe_reply(200, live, OLD))
         fake.on(is_probe(standby), host=HP, respond=lambda h, c: probe_reply(200, standby, NEW))
@@ -666,3 +677,16 @@ def test_a_hand_switch_mid_deploy_stops_before_the_restart(lab: Lab) -> None:
     assert green[-1] == BUILD  # no restart and no restore on what is now LIVE
     assert result.restored is False
     assert "check status" in (result.standby_state or "")
+
+
+def test_a_cfg_edited_and_not_reloaded_stops_the_deploy_before_anything(lab: Lab) -> None:
+    """The file may call BLUE STANDBY while the running HAProxy still sends users to it."""
+    lab.fake.on(has_word("bluegreen-snapshot"), host=HP, stdout=snapshot(cfg_age=5, worker=600))
+    lab.fake.on(lambda c: c.argv[0] == "haproxy", host=HP)  # the cfg passes `haproxy -c`
+    with pytest.raises(UnsafeOperationError, match="changed and not reloaded"):
+        lab.deploy()
+    assert lab.lines(GREEN) == [] and lab.lines(BLUE) == []  # nothing reached an app host
+    # Reloaded since (the worker is younger than the cfg): the deploy goes ahead.
+    lab2 = Lab()
+    lab2.fake.on(has_word("bluegreen-snapshot"), host=HP, stdout=snapshot(cfg_age=5, worker=1))
+    assert lab2.deploy().ok

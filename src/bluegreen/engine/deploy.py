@@ -155,24 +155,30 @@ def deploy_to_standby(
     ) as lock:
         target = resolve_target(ctx, app)
         _refuse_shared_host(app, target)
-        _refuse_half_done_switch(ctx, lock.broken)
+        _refuse_unreloaded_cfg(ctx, lock.broken)
         return _Deploy(ctx, app_name, app, options, ref, target, sleep).execute(started)
 
 
-def _refuse_half_done_switch(ctx: Context, broken: Holder | None) -> None:
-    """A switch killed between replacing haproxy.cfg and reloading HAProxy leaves a file that
-    says one server is STANDBY while HAProxy may still send users to it. Its stale lock was just
-    broken: make sure the cfg on disk is the one HAProxy runs before touching "STANDBY"."""
-    if broken is None or broken.operation != "switch":
-        return
+def _refuse_unreloaded_cfg(ctx: Context, broken: Holder | None) -> None:
+    """The target comes from haproxy.cfg on disk. When the file changed after the running HAProxy
+    worker started (edited by hand and not reloaded, or a switch killed between the replace and
+    the reload), HAProxy may still route users to the file's "STANDBY": never deploy there."""
     findings = cfg_not_reloaded(ctx)
-    if findings:
+    if not findings:
+        return
+    if broken is not None and broken.operation == "switch":
         raise UnsafeOperationError(
             f"refusing to deploy: the interrupted {broken.describe()} left haproxy.cfg changed "
             f"and not reloaded, so STANDBY may be serving users: {findings[0]}",
             hint="run status, then switch_traffic (it reloads and verifies) or check and "
             "reload HAProxy by hand",
         )
+    raise UnsafeOperationError(
+        "refusing to deploy: haproxy.cfg was changed and not reloaded, so the server the file "
+        f"calls STANDBY may be serving users: {' '.join(findings)}",
+        hint="check the edit (`haproxy -c`) and reload HAProxy, or put the previous cfg back; "
+        "then run status and deploy again",
+    )
 
 
 def _refuse_shared_host(app: AppConfig, target: Target) -> None:
