@@ -12,7 +12,8 @@ Brings up its own lab (prefix bluegreen-bench), then measures in interleaved rou
 Informational rows show what the baseline and the status are made of: the runner's own `true`,
 and "the same reads, raw": the status' remote work done with plain paramiko and nothing around it
 (the snapshot script on the HAProxy host, the two health GETs over its direct-tcpip channels and
-the two `git log`s, all at once), so `status / raw reads` is what the tool adds. Every status
+the two `git log`s, all at once), so `status / raw reads` is what the tool adds; and the OpenSSH
+client's `ssh host true` over a warm ControlMaster, what asking the host by hand costs. Every status
 result is checked: a status whose reads failed (an unreachable host, a refused channel) is
 counted as an error, because a fast wrong answer is not a fast answer.
 """
@@ -24,6 +25,7 @@ import contextlib
 import math
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -350,6 +352,30 @@ class Arms:
 
         return arm
 
+    def openssh_true(self, control_dir: Path) -> Callable[[], float]:
+        """`ssh host true` with the OpenSSH client over a warm ControlMaster connection: what
+        a person asking the host by hand waits for (the client process included)."""
+        target = self.targets["haproxy"]
+        argv = [
+            "ssh", "-p", str(target.port), "-i", target.key_path,
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={target.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+            "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/cm-%C",
+            "-o", "ControlPersist=300", f"{target.username}@{target.hostname}", "true",
+        ]  # fmt: skip
+        self.closers.append(
+            lambda: subprocess.run(
+                [*argv[:-1], "-O", "exit"], capture_output=True, timeout=10, check=False
+            )
+        )
+
+        def arm() -> float:
+            start = now()
+            subprocess.run(argv, check=True, capture_output=True, timeout=30)
+            return ms_since(start)
+
+        return arm
+
     def raw_reads(self, clients: dict[str, Any], pool: ThreadPoolExecutor) -> Callable[[], float]:
         """The status' remote work with plain paramiko and nothing around it: the snapshot
         script on the HAProxy host, a health GET to each server over the HAProxy host's
@@ -474,16 +500,19 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
         readers = {role: arms.raw_client(role, nodelay=True) for role in ("haproxy", *app.servers)}
         pool = arms.pool(8)
         raw_reads = arms.raw_reads(readers, pool)
+        openssh = arms.openssh_true(workdir)
         for _ in range(3):  # warm-up, not recorded: pools connected, first-channel costs paid
             warm.status(APP)
             warm.runner.run(config.haproxy.ssh, arms.true)
             raw_exec(raw)
             raw_reads()
+            openssh()
 
         s_status = Series("warm service.status")
         s_raw = Series("raw paramiko `true` on an open connection (HAProxy host)")
         s_runner = Series("SSHRunner.run(`true`), warm pool")
         s_reads = Series("raw paramiko: the status' reads at once (snapshot, 2 GETs, 2 git log)")
+        s_openssh = Series("OpenSSH client `ssh host true`, warm ControlMaster")
         say(f"warm: {args.warm} rounds")
         interleave(
             args.warm,
@@ -492,6 +521,7 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
                 (s_raw, arms.raw_true(raw)),
                 (s_runner, arms.runner_true(warm)),
                 (s_reads, raw_reads),
+                (s_openssh, openssh),
             ],
         )
         arms.close()
@@ -501,6 +531,14 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
             Comparison("  info: the same reads, raw, vs raw `true`", s_reads, s_raw, None),
             Comparison(
                 "  info: warm status vs the same reads, raw", s_status, s_reads, None, ("warm",)
+            ),
+            Comparison("  info: OpenSSH `ssh host true` vs raw `true`", s_openssh, s_raw, None),
+            Comparison(
+                "  info: warm status vs OpenSSH `ssh host true`",
+                s_status,
+                s_openssh,
+                None,
+                ("warm",),
             ),
         ]
 
