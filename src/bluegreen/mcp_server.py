@@ -204,6 +204,24 @@ requireApproval=false works only where the config allows it. `reason` goes into 
 Progress is reported per step. Before switching, make sure STANDBY was tested."""
 
 READ_ONLY = {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True}
+# The parameters several tools share, described once.
+App = Annotated[str, Field(description=APP_HELP)]
+BreakLock = Annotated[bool, Field(description="Clear a STALE lock left by a dead operation.")]
+
+
+def tool_annotations(
+    title: str, *, read_only: bool = False, destructive: bool = False
+) -> ToolAnnotations:
+    """Every tool reaches remote hosts (open world); reads are idempotent, changes are not."""
+    if read_only:
+        return ToolAnnotations(title=title, open_world_hint=True, **READ_ONLY)
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=False,
+        destructive_hint=destructive,
+        idempotent_hint=False,
+        open_world_hint=True,
+    )
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -406,7 +424,7 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="list_apps",
         title="List apps",
         description=LIST_DOC,
-        annotations=ToolAnnotations(title="List apps", open_world_hint=True, **READ_ONLY),
+        annotations=tool_annotations("List apps", read_only=True),
     )
     async def list_apps() -> Annotated[CallToolResult, list[AppSummary]]:
         return await run_tool("list_apps", lambda: holder.get().list_apps(), apps_result)
@@ -415,10 +433,10 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="get_deployment_status",
         title="Deployment status",
         description=STATUS_DOC,
-        annotations=ToolAnnotations(title="Deployment status", open_world_hint=True, **READ_ONLY),
+        annotations=tool_annotations("Deployment status", read_only=True),
     )
     async def get_deployment_status(
-        app: Annotated[str, Field(description=APP_HELP)],
+        app: App,
     ) -> Annotated[CallToolResult, AppStatus]:
         return await run_tool(
             "get_deployment_status", lambda: holder.get().status(app), status_result
@@ -428,10 +446,10 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="get_deployment_history",
         title="Deployment history",
         description=HISTORY_DOC,
-        annotations=ToolAnnotations(title="Deployment history", open_world_hint=True, **READ_ONLY),
+        annotations=tool_annotations("Deployment history", read_only=True),
     )
     async def get_deployment_history(
-        app: Annotated[str, Field(description=APP_HELP)],
+        app: App,
         limit: Annotated[
             int, Field(ge=1, le=1000, description="How many entries, newest first.")
         ] = 20,
@@ -444,16 +462,10 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="deploy_to_standby",
         title="Deploy to STANDBY",
         description=DEPLOY_DOC,
-        annotations=ToolAnnotations(
-            title="Deploy to STANDBY",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+        annotations=tool_annotations("Deploy to STANDBY"),
     )
     async def deploy_to_standby(
-        app: Annotated[str, Field(description=APP_HELP)],
+        app: App,
         ctx: Ctx,
         pullGithub: Annotated[
             bool, Field(description="Fetch and check out the code from git first.")
@@ -472,9 +484,7 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         dryRun: Annotated[
             bool, Field(description="Only return the commands that would run; change nothing.")
         ] = False,
-        breakLock: Annotated[
-            bool, Field(description="Clear a STALE lock left by a dead operation.")
-        ] = False,
+        breakLock: BreakLock = False,
     ) -> Annotated[CallToolResult, DeployResult]:
         progress = progress_bridge(ctx, "deploy_to_standby")
 
@@ -490,16 +500,10 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="switch_traffic",
         title="Switch traffic",
         description=SWITCH_DOC,
-        annotations=ToolAnnotations(
-            title="Switch traffic",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+        annotations=tool_annotations("Switch traffic", destructive=True),
     )
     async def switch_traffic(
-        app: Annotated[str, Field(description=APP_HELP)],
+        app: App,
         ctx: Ctx,
         requireApproval: Annotated[
             bool, Field(description="Ask the user first (false only where the config allows).")
@@ -514,9 +518,7 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         force: Annotated[
             bool, Field(description="With emergency: switch even to an unhealthy target.")
         ] = False,
-        breakLock: Annotated[
-            bool, Field(description="Clear a STALE lock left by a dead operation.")
-        ] = False,
+        breakLock: BreakLock = False,
         reason: Annotated[str | None, Field(description="Why; recorded in the history.")] = None,
     ) -> Annotated[CallToolResult, SwitchResult] | InputRequiredResult:
         progress = progress_bridge(ctx, "switch_traffic")
