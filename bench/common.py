@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -229,20 +229,68 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     target.write_text(json.dumps(payload, indent=2) + "\n")
 
 
+@dataclass
+class Measured:
+    """One benchmark run in its lab: what `run` returned, and the facts around it."""
+
+    result: Any
+    facts: dict[str, Any]
+    end_load: str
+    started: float
+    measuring_s: float
+    logs: LogCounter
+
+
+def measure_in_lab(
+    args: argparse.Namespace, run: Callable[[argparse.Namespace, Any], Any]
+) -> Measured:
+    """Bring the lab up (or reuse it), call `run(args, lab_info)`, take the lab down (unless
+    --keep); paramiko's warnings are counted instead of printed."""
+    logs = capture_logs("paramiko")
+    facts = machine_facts()
+    started = time.monotonic()
+    with lab_session(args.prefix, args.state_dir, reuse=args.reuse, keep=args.keep) as info:
+        measuring = time.monotonic()
+        result = run(args, info)
+        measuring_s = time.monotonic() - measuring
+    end_load = machine_facts()["loadavg_1/5/15"]
+    return Measured(result, facts, end_load, started, measuring_s, logs)
+
+
+def print_header(title: str, measured: Measured) -> None:
+    """The title, the machine facts, and a warning when the machine was busy."""
+    facts, end_load = measured.facts, measured.end_load
+    print(title)
+    print(
+        format_facts(
+            {**facts, "loadavg at end": end_load, "measuring_s": f"{measured.measuring_s:.1f}"}
+        )
+    )
+    busy = max(float(facts["loadavg_1/5/15"].split("/")[0]), float(end_load.split("/")[0]))
+    if busy > facts["nproc"]:
+        print(f"NOTE: the machine was busy (1-min load {busy:.1f} > nproc): timings are noisy")
+
+
+def failure_notes(series: Iterable[Series], measured: Measured) -> list[str]:
+    """A line per series with failed attempts, then what paramiko logged (counted)."""
+    notes = [
+        f"FAILED {len(s.failures)} x '{s.name}': {s.failures[0]}" for s in series if s.failures
+    ]
+    if measured.logs.summary():
+        notes += ["paramiko logged:"] + [f"  {line}" for line in measured.logs.summary()]
+    return list(dict.fromkeys(notes))
+
+
 def finish(
     benchmark: str,
     args: argparse.Namespace,
-    *,
-    facts: dict[str, Any],
-    end_load: str,
-    started: float,
-    measuring_s: float,
+    measured: Measured,
     rows: Sequence[Comparison],
     **extra: Any,
 ) -> None:
     """The end every benchmark shares: the total time, and with --json the results file (the
     machine, the arguments, the rows, then what is particular to the benchmark)."""
-    total_s = time.monotonic() - started
+    total_s = time.monotonic() - measured.started
     say(f"total {total_s:.1f}s (lab included)")
     if not args.json_path:
         return
@@ -250,9 +298,9 @@ def finish(
         args.json_path,
         {
             "benchmark": benchmark,
-            "machine": {**facts, "loadavg at end": end_load},
+            "machine": {**measured.facts, "loadavg at end": measured.end_load},
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "measuring_s": round(measuring_s, 2),
+            "measuring_s": round(measured.measuring_s, 2),
             "total_s": round(total_s, 2),
             "rows": [row.to_json() for row in rows],
             **extra,

@@ -32,14 +32,13 @@ from bench.common import (
     RawTarget,
     Series,
     add_lab_arguments,
-    capture_logs,
+    failure_notes,
     finish,
-    format_facts,
     format_table,
-    lab_session,
-    machine_facts,
+    measure_in_lab,
     ms_since,
     now,
+    print_header,
     raw_connect,
     say,
 )
@@ -234,8 +233,9 @@ def _breakdown(arms: Arms) -> str:
 
 LEGEND = """\
 tool      Service.deploy over its warm SSHRunner pool: preflight, backup (tar), fetch (git fetch,
-          resolve, re-read haproxy.cfg, checkout, clean), build, restart, health (curl from the
-          HAProxy host until the new commit answers), under the lock, with a history line
+          resolve, re-read haproxy.cfg, checkout, clean), build, restart, health (a GET from the
+          HAProxy host, over its direct-tcpip channel, until the new commit answers), under the
+          lock, with a history line
 baseline  the same git/build/restart commands by hand, one after the other, over one plain
           paramiko connection to STANDBY opened before timing; the health poll over one to the
           HAProxy host, also open; the same probe schedule as the tool
@@ -258,21 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.warmup < 0:
         parser.error("--rounds must be at least 1, --warmup at least 0")
 
-    logs = capture_logs("paramiko")
-    facts = machine_facts()
-    started = time.monotonic()
-    with lab_session(args.prefix, args.state_dir, reuse=args.reuse, keep=args.keep) as info:
-        bench_started = time.monotonic()
-        result = run(args, info)
-        bench_s = time.monotonic() - bench_started
+    measured = measure_in_lab(args, run)
+    result = measured.result
     rows: list[Comparison] = result["rows"]
-    end_load = machine_facts()["loadavg_1/5/15"]
-
-    print("bluegreen deploy benchmark")
-    print(format_facts({**facts, "loadavg at end": end_load, "measuring_s": f"{bench_s:.1f}"}))
-    busy = max(float(facts["loadavg_1/5/15"].split("/")[0]), float(end_load.split("/")[0]))
-    if busy > facts["nproc"]:
-        print(f"NOTE: the machine was busy (1-min load {busy:.1f} > nproc): ratios are noisy")
+    print_header("bluegreen deploy benchmark", measured)
     print()
     print(format_table(rows))
     print()
@@ -280,26 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     print(result["steps"])
     print()
     print(LEGEND)
-    notes = []
-    for row in rows:
-        for series in (row.tool, row.baseline):
-            if series.failures:
-                notes.append(
-                    f"FAILED {len(series.failures)} x '{series.name}': {series.failures[0]}"
-                )
-    if logs.summary():
-        notes += ["paramiko logged:"] + [f"  {line}" for line in logs.summary()]
+    notes = failure_notes([s for row in rows for s in (row.tool, row.baseline)], measured)
     if notes:
         print()
-        print("\n".join(dict.fromkeys(notes)))
+        print("\n".join(notes))
     finish(
         "deploy",
         args,
-        facts=facts,
-        end_load=end_load,
-        started=started,
-        measuring_s=bench_s,
-        rows=rows,
+        measured,
+        rows,
         steps_median_ms=result["steps_json"],
         rounds=result["results"],
     )

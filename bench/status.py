@@ -44,15 +44,13 @@ from bench.common import (
     Series,
     ThreadProfiler,
     add_lab_arguments,
-    capture_logs,
     finish,
-    format_facts,
     format_table,
     interleave,
-    lab_session,
-    machine_facts,
+    measure_in_lab,
     ms_since,
     now,
+    print_header,
     raw_connect,
     raw_exec,
     say,
@@ -190,11 +188,20 @@ class TimingRunner:
         return data
 
     def exchange(
-        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+        self,
+        host: str,
+        address: str,
+        port: int,
+        request: bytes,
+        *,
+        timeout: float,
+        complete: Callable[[bytes], bool] | None = None,
     ) -> Exchange:
         data: Exchange = self._record(
             f"{self._host(host)}: tcp GET via ssh {address}:{port}",
-            lambda: self.inner.exchange(host, address, port, request, timeout=timeout),
+            lambda: self.inner.exchange(
+                host, address, port, request, timeout=timeout, complete=complete
+            ),
         )
         return data
 
@@ -663,26 +670,12 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.warm, args.cold, args.scale, args.breakdown) < 1 or args.apps < 2:
         parser.error("rounds and --breakdown must be at least 1, --apps at least 2")
 
-    logs = capture_logs("paramiko")
-    facts = machine_facts()
-    started = time.monotonic()
-    with lab_session(args.prefix, args.state_dir, reuse=args.reuse, keep=args.keep) as info:
-        bench_started = time.monotonic()
-        result = run(args, info)
-        bench_s = time.monotonic() - bench_started
+    measured = measure_in_lab(args, run)
+    result = measured.result
     rows: list[Comparison] = result["rows"]
     errors: ErrorLog = result["errors"]
-    notes = _notes(rows, errors, logs.summary())
-
-    print("bluegreen status benchmark")
-    end_load = machine_facts()["loadavg_1/5/15"]
-    facts_shown = {**facts, "loadavg at end": end_load, "measuring_s": f"{bench_s:.1f}"}
-    print(format_facts(facts_shown))
-    busy = max(float(facts["loadavg_1/5/15"].split("/")[0]), float(end_load.split("/")[0]))
-    if busy > facts["nproc"]:
-        print(
-            f"NOTE: the machine was busy (1-min load {busy:.1f} > nproc): p90s and ratios are noisy"
-        )
+    notes = _notes(rows, errors, measured.logs.summary())
+    print_header("bluegreen status benchmark", measured)
     print()
     print(format_table(rows))
     print()
@@ -703,11 +696,8 @@ def main(argv: list[str] | None = None) -> int:
     finish(
         "status",
         args,
-        facts=facts,
-        end_load=end_load,
-        started=started,
-        measuring_s=bench_s,
-        rows=rows,
+        measured,
+        rows,
         series={name: s.to_json() for name, s in result["series"].items()},
         error_messages=dict(errors.messages),
         notes=notes,

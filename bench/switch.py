@@ -49,12 +49,11 @@ from bench.common import (
     RawTarget,
     Series,
     add_lab_arguments,
-    capture_logs,
+    failure_notes,
     finish,
-    format_facts,
     format_table,
-    lab_session,
-    machine_facts,
+    measure_in_lab,
+    print_header,
     raw_connect,
     say,
 )
@@ -393,22 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.settle <= 0:
         parser.error("--rounds must be at least 1, --settle positive")
 
-    logs = capture_logs("paramiko")
-    facts = machine_facts()
-    started = time.monotonic()
-    with lab_session(args.prefix, args.state_dir, reuse=args.reuse, keep=args.keep) as info:
-        bench_started = time.monotonic()
-        result = run(args, info)
-        bench_s = time.monotonic() - bench_started
+    measured = measure_in_lab(args, run)
+    result = measured.result
     rows: list[Comparison] = result["rows"]
     arms: Arms = result["arms"]
-    end_load = machine_facts()["loadavg_1/5/15"]
-
-    print("bluegreen switch benchmark")
-    print(format_facts({**facts, "loadavg at end": end_load, "measuring_s": f"{bench_s:.1f}"}))
-    busy = max(float(facts["loadavg_1/5/15"].split("/")[0]), float(end_load.split("/")[0]))
-    if busy > facts["nproc"]:
-        print(f"NOTE: the machine was busy (1-min load {busy:.1f} > nproc): timings are noisy")
+    print_header("bluegreen switch benchmark", measured)
     print()
     print(format_table(rows))
     print()
@@ -422,23 +410,15 @@ def main(argv: list[str] | None = None) -> int:
     print(_steps_table(arms))
     print()
     print(LEGEND)
-    notes = []
-    for series in (result["tool"], result["naive"]):
-        if series.failures:
-            notes.append(f"FAILED {len(series.failures)} x '{series.name}': {series.failures[0]}")
-    if logs.summary():
-        notes += ["paramiko logged:"] + [f"  {line}" for line in logs.summary()]
+    notes = failure_notes([result["tool"], result["naive"]], measured)
     if notes:
         print()
         print("\n".join(notes))
     finish(
         "switch",
         args,
-        facts=facts,
-        end_load=end_load,
-        started=started,
-        measuring_s=bench_s,
-        rows=rows,
+        measured,
+        rows,
         rounds=arms.rounds,
         tool_steps_median_ms={k: round(median(v), 1) for k, v in arms.steps.items()},
     )

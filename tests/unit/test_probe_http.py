@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bluegreen.domain.probe import http_get_request, parse_http_answer, url_target
+from bluegreen.domain.probe import answer_complete, http_get_request, parse_http_answer, url_target
 from bluegreen.engine.probing import probe_url
 from bluegreen.errors import CommandTimeout, TargetUnreachable
 from bluegreen.transport.fake import FakeRunner
@@ -150,3 +150,53 @@ def test_an_unreachable_or_silent_target_is_unhealthy_not_an_error(
     result = probe_url(fake, "root@haproxy", URL, 3, 200)
     assert not result.healthy and result.status_code is None
     assert result.error is not None and result.error.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("raw", "whole"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", True),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok", False),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", False),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", True),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n", False),
+        (b"HTTP/1.0 200 OK\r\n\r\nbody until the close", False),  # only the close ends it
+        (b"\x00garbage\r\n\r\n", True),  # reading on would not help
+    ],
+)
+def test_when_an_answer_is_whole(raw: bytes, whole: bool) -> None:
+    target = url_target(URL)
+    assert target is not None
+    assert answer_complete(target, raw) is whole
+
+
+class KeptOpenChannel:
+    """A peer that answers, then keeps the connection open (ignores `Connection: close`)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.timeouts: list[float] = []
+
+    def settimeout(self, seconds: float) -> None:
+        self.timeouts.append(seconds)
+
+    def recv(self, size: int) -> bytes:
+        if self.chunks:
+            return self.chunks.pop(0)
+        raise TimeoutError  # nothing more, and no close
+
+
+def test_a_peer_that_keeps_the_connection_open_is_not_a_timeout() -> None:
+    import time
+
+    from bluegreen.transport.ssh import _read_answer
+
+    target = url_target(URL)
+    assert target is not None
+    body = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(JSON), JSON)
+    channel = KeptOpenChannel([body[:20], body[20:]])
+    data = _read_answer(channel, time.monotonic() + 5, lambda r: answer_complete(target, r))  # type: ignore[arg-type]
+    assert data == body
+    # Without the completeness check the same peer is a timeout (None), never a wrong answer.
+    channel = KeptOpenChannel([body[:20], body[20:]])
+    assert _read_answer(channel, time.monotonic() + 5, None) is None  # type: ignore[arg-type]

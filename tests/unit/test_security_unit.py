@@ -306,10 +306,17 @@ class Faulty:
         return self.inner.read_file(host, path)
 
     def exchange(
-        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+        self,
+        host: str,
+        address: str,
+        port: int,
+        request: bytes,
+        *,
+        timeout: float,
+        complete: Callable[[bytes], bool] | None = None,
     ) -> Exchange:
         self._check(f"tcp {address}:{port}")
-        return self.inner.exchange(host, address, port, request, timeout=timeout)
+        return self.inner.exchange(host, address, port, request, timeout=timeout, complete=complete)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None

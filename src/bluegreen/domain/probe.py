@@ -106,6 +106,24 @@ def _get(target: Target) -> h11.Request:
     return h11.Request(method="GET", target=target.path, headers=headers)
 
 
+def answer_complete(target: Target, raw: bytes) -> bool:
+    """Whether `raw` already holds a whole answer (or one that cannot be parsed: reading on
+    would not help). For servers that keep the connection open despite `Connection: close`."""
+    conn = h11.Connection(our_role=h11.CLIENT)
+    conn.send(_get(target))
+    conn.send(h11.EndOfMessage())
+    conn.receive_data(raw)
+    try:
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                return False
+            if isinstance(event, h11.EndOfMessage):
+                return True
+    except h11.RemoteProtocolError:
+        return True
+
+
 def parse_http_answer(
     url: str, target: Target, raw: bytes, latency_ms: float, expect_status: int
 ) -> HealthResult:

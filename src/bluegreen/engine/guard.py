@@ -9,7 +9,7 @@ Read-only probes and reads pass. Hosts are compared by ssh target without the us
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bluegreen.domain.command import Command
 from bluegreen.errors import UnsafeOperationError
@@ -50,10 +50,17 @@ class GuardedRunner:
         return self.inner.read_file(host, path)
 
     def exchange(
-        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+        self,
+        host: str,
+        address: str,
+        port: int,
+        request: bytes,
+        *,
+        timeout: float,
+        complete: Callable[[bytes], bool] | None = None,
     ) -> Exchange:
         """Passes: it connects FROM `host` (the HAProxy host); probes are read-only GETs."""
-        return self.inner.exchange(host, address, port, request, timeout=timeout)
+        return self.inner.exchange(host, address, port, request, timeout=timeout, complete=complete)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None

@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 from bluegreen.domain.probe import (
     HealthResult,
+    answer_complete,
     http_get_request,
     parse_health,
     parse_http_answer,
@@ -35,7 +36,12 @@ def probe_url(
     if target is not None:
         try:
             answer = runner.exchange(
-                via, target.host, target.port, http_get_request(target), timeout=timeout_s
+                via,
+                target.host,
+                target.port,
+                http_get_request(target),
+                timeout=timeout_s,
+                complete=lambda received: answer_complete(target, received),
             )
         except ForwardingRefused:
             pass  # curl below

@@ -7,6 +7,7 @@ Hosts are named by an ssh target string exactly as written in the config (an ali
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,11 +56,20 @@ class Runner(Protocol):
         ...
 
     def exchange(
-        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+        self,
+        host: str,
+        address: str,
+        port: int,
+        request: bytes,
+        *,
+        timeout: float,
+        complete: Callable[[bytes], bool] | None = None,
     ) -> Exchange:
         """Open a TCP connection FROM `host` to `address:port` (an SSH direct-tcpip channel:
         the network path the host itself has), send `request`, and return what the peer sends
-        until it closes the connection (at most 1 MiB).
+        until it closes the connection, or until `complete(received)` says the answer is whole
+        (a peer that keeps the connection open must not turn a full answer into a timeout);
+        at most 1 MiB.
 
         Raises ForwardingRefused when the host does not allow this, TargetUnreachable when the
         connection fails, CommandTimeout when the peer does not finish within `timeout`.

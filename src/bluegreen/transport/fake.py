@@ -218,7 +218,14 @@ class FakeRunner:
         return None if entry is None else entry[0]
 
     def exchange(
-        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+        self,
+        host: str,
+        address: str,
+        port: int,
+        request: bytes,
+        *,
+        timeout: float,
+        complete: Callable[[bytes], bool] | None = None,
     ) -> Exchange:
         with self._lock:
             self._calls.append(

@@ -169,7 +169,14 @@ class SSHRunner:
         return data
 
     def exchange(
-        self, host: str, address: str, port: int, request: bytes, *, timeout: float
+        self,
+        host: str,
+        address: str,
+        port: int,
+        request: bytes,
+        *,
+        timeout: float,
+        complete: Callable[[bytes], bool] | None = None,
     ) -> Exchange:
         if host in self._no_forwarding:
             raise _forwarding_refused(host)
@@ -208,7 +215,7 @@ class SSHRunner:
             try:
                 with _translated(host, f"talking to {where} through it"):
                     channel.sendall(request)
-                    data = _read_until_closed(channel, deadline)
+                    data = _read_answer(channel, deadline, complete)
             finally:
                 channel.close()
         if data is None:
@@ -682,8 +689,11 @@ def _forwarding_refused(host: str) -> ForwardingRefused:
     )
 
 
-def _read_until_closed(channel: paramiko.Channel, deadline: float) -> bytes | None:
-    """What the peer sends until it closes (or EXCHANGE_MAX_BYTES); None past the deadline."""
+def _read_answer(
+    channel: paramiko.Channel, deadline: float, complete: Callable[[bytes], bool] | None
+) -> bytes | None:
+    """What the peer sends until it closes, `complete` says it is whole, or EXCHANGE_MAX_BYTES;
+    None past the deadline."""
     chunks: list[bytes] = []
     size = 0
     while size < EXCHANGE_MAX_BYTES:
@@ -699,6 +709,8 @@ def _read_until_closed(channel: paramiko.Channel, deadline: float) -> bytes | No
             break
         chunks.append(chunk)
         size += len(chunk)
+        if complete is not None and complete(b"".join(chunks)):
+            break
     return b"".join(chunks)
 
 
