@@ -262,7 +262,8 @@ class SSHBox:
         # paramiko's reply and look like a refused exec (real sshd never does that).
         feeder.join(timeout=30)
         try:
-            channel.send_exit_status(status)
+            if status >= 0:  # killed by a signal: like sshd, no exit status to send
+                channel.send_exit_status(status)
             channel.close()
         except (OSError, EOFError):
             pass
