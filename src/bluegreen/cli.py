@@ -59,9 +59,12 @@ def main(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool
     Shell completion: eval "$(_BLUEGREEN_COMPLETE=bash_source bluegreen)" (zsh_source, fish_source).
     """
     ctx.obj = {"config": config_path, "debug": debug}
-    if verbose or debug:
-        import logging
+    import logging
 
+    # paramiko logs a traceback for every dropped SSH handshake, which the transport retries or
+    # reports itself in one sentence: shown only with --debug.
+    logging.getLogger("paramiko").setLevel(logging.WARNING if debug else logging.CRITICAL)
+    if verbose or debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         root = logging.getLogger("bluegreen")

@@ -561,7 +561,9 @@ def configure_logging(debug: bool = False) -> None:
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    # paramiko logs a traceback for every dropped SSH handshake, which the transport retries or
+    # reports itself: its messages only with --debug.
+    logging.getLogger("paramiko").setLevel(logging.WARNING if debug else logging.CRITICAL)
 
 
 def default_factory(config_path: str | None) -> ServiceFactory:

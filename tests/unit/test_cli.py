@@ -100,3 +100,19 @@ def test_lab_status_without_a_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = CliRunner().invoke(main, ["lab", "--prefix", "nolab", "status"])
     assert result.exit_code == 11
     assert "bluegreen lab up" in result.output
+
+
+def test_paramiko_tracebacks_only_with_debug(tmp_path: Path) -> None:
+    """A dropped handshake that the transport retries must not print paramiko's ERROR traceback
+    (Python's last-resort handler would): silenced unless --debug."""
+    import logging
+
+    paramiko_log = logging.getLogger("paramiko")
+    before = paramiko_log.level
+    try:
+        CliRunner().invoke(main, ["--config", str(tmp_path / "nope.toml"), "status"])
+        assert not paramiko_log.isEnabledFor(logging.ERROR)
+        CliRunner().invoke(main, ["--debug", "--config", str(tmp_path / "nope.toml"), "status"])
+        assert paramiko_log.isEnabledFor(logging.WARNING)
+    finally:
+        paramiko_log.setLevel(before)
