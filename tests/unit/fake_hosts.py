@@ -67,6 +67,7 @@ class FakeLab:
         self.check_fails = False
         self.reload_fails = 0  # how many reloads fail from now on
         self.frontend_stuck = False  # the frontend keeps answering the old LIVE
+        self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
         self.runner.on(lambda c: True, respond=self.respond)
 
@@ -89,6 +90,10 @@ class FakeLab:
                 return Reply(exit_status=1, stderr="reload failed")
             self.running_cfg = (self.runner.file(HP, CFG_PATH) or b"").decode()
             return Reply(stdout="haproxy-reload: new worker 42 running\n")
+        if argv[0] == "socat" and self.master_cli_fails:
+            return Reply(
+                exit_status=1, stderr="connect(5, AF=1 /run/haproxy/master.sock): Permission denied"
+            )
         if argv[0] == "socat":
             return Reply(
                 stdout="#<PID> <type> <reloads> <uptime> <version>\n1 master 0 [failed: 0] 0d00h00m01s 2.6\n# workers\n42 worker 0 0d00h00m01s 2.6\n# old workers\n"

@@ -208,3 +208,13 @@ def test_new_live_failing_the_watch_is_never_reported_ok(auto_rollback: bool) ->
     else:
         assert lab.live_color() == "green" and entry["outcome"] == "failed"
         assert "autoRollback is off" in (result.error or "")
+
+
+def test_an_unreadable_master_cli_is_not_taken_for_drained_workers() -> None:
+    lab = FakeLab()
+    lab.master_cli_fails = True
+    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    assert result.ok, result.message
+    drain = next(s for s in result.steps if s.name == "drain")
+    assert "did not answer" in drain.message and "Permission denied" in drain.message
+    assert "exited" not in drain.message

@@ -486,9 +486,14 @@ def _drain(ctx: Context, drain_s: float) -> str:
             hp.ssh, runtime_command(hp.master_socket, "show proc", hp.sudo), timeout=15
         )
         try:
-            old = parse_show_proc(r.stdout).old_worker_pids if r.ok else ()
-        except RuntimeOutputError:
-            old = ()
+            if not r.ok:
+                raise RuntimeOutputError(r.tail(1) or f"socat exited {r.exit_status}")
+            old = parse_show_proc(r.stdout).old_worker_pids
+        except RuntimeOutputError as exc:
+            # Unreadable is not "no old workers": wait the whole drain time instead.
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            return (f"the master CLI did not answer ({exc}); waited {drain_s:g}s for in-flight "
+                    "requests on the old LIVE")  # fmt: skip
         if not old:
             return "old HAProxy workers finished their requests and exited"
         if time.monotonic() >= deadline:
