@@ -68,6 +68,7 @@ class FakeLab:
         self.reload_fails = 0  # how many reloads fail from now on
         self.frontend_stuck = False  # the frontend keeps answering the old LIVE
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
+        self.check_missing = False  # `haproxy` is not in the login's PATH
         self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
         self.runner.on(lambda c: True, respond=self.respond)
 
@@ -82,6 +83,8 @@ class FakeLab:
             return self.script(host, argv[2], argv[4:], command.stdin or b"")
         if argv[0] == "curl":
             return self.curl(argv[-1])
+        if argv[0] == "haproxy" and self.check_missing:
+            return Reply(exit_status=127, stderr="sh: 1: haproxy: not found")
         if argv[0] == "haproxy":
             return Reply(exit_status=1, stderr="[ALERT] bad cfg") if self.check_fails else Reply()
         if argv[0] == "/usr/local/sbin/haproxy-reload":

@@ -218,3 +218,13 @@ def test_an_unreadable_master_cli_is_not_taken_for_drained_workers() -> None:
     drain = next(s for s in result.steps if s.name == "drain")
     assert "did not answer" in drain.message and "Permission denied" in drain.message
     assert "exited" not in drain.message
+
+
+def test_a_checker_that_is_not_installed_is_not_called_an_invalid_cfg() -> None:
+    lab = FakeLab()
+    lab.check_missing = True
+    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    assert not result.ok
+    assert "could not be checked" in result.message and "/usr/sbin/haproxy" in result.message
+    assert "does not pass" not in result.message
+    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()  # haproxy.cfg untouched

@@ -52,6 +52,14 @@ _DEPLOYED = (
 )
 # 50 ms: the kernel's process start time ticks in 10 ms.
 _CLOCK_SLACK_S = 0.05
+COMMAND_NOT_FOUND = 127  # the shell's exit status
+
+
+def not_found(program: str) -> str:
+    return (
+        f"`{program}` was not found on the HAProxy host (a non-root login's PATH often lacks "
+        f"/usr/sbin: give `check` in [haproxy] its full path, e.g. /usr/sbin/haproxy)"
+    )
 
 
 def deployed_command(app_dir: str) -> Command:
@@ -378,7 +386,9 @@ def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
             result = ctx.runner.run(hp.ssh, check, timeout=30)
         except BlueGreenError:
             return findings
-        if not result.ok:
+        if result.exit_status == COMMAND_NOT_FOUND:
+            findings.append(f"haproxy.cfg on disk could not be checked: {not_found(hp.check[0])}")
+        elif not result.ok:
             findings.append(
                 "haproxy.cfg on disk does not pass `haproxy -c`, so a reload would fail and "
                 "HAProxy keeps running the previous cfg: " + " ".join(result.tail(5).split())[-300:]

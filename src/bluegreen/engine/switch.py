@@ -37,7 +37,7 @@ from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.lock import OperationLock
 from bluegreen.engine.probing import as_health, probe_url
-from bluegreen.engine.status import probe_address, server_specs
+from bluegreen.engine.status import COMMAND_NOT_FOUND, not_found, probe_address, server_specs
 from bluegreen.errors import (
     ApprovalError,
     BlueGreenError,
@@ -307,6 +307,12 @@ def _apply(
             r = runner.run(hp.ssh, check_command(hp.check, candidate, hp.sudo), timeout=60)
         finally:
             runner.run(hp.ssh, remove_command(candidate, hp.sudo))
+        if r.exit_status == COMMAND_NOT_FOUND:
+            raise _StepFailed(
+                f"the new cfg could not be checked: {not_found(hp.check[0])}",
+                exit_status=r.exit_status,
+                output_tail=r.tail(),
+            )
         checked(r.ok, "`haproxy -c` on the new cfg", r.tail(), r.exit_status)
         return "the new cfg is valid"
 
