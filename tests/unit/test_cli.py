@@ -108,11 +108,14 @@ def test_paramiko_tracebacks_only_with_debug(tmp_path: Path) -> None:
     import logging
 
     paramiko_log = logging.getLogger("paramiko")
-    before = paramiko_log.level
+    ours = logging.getLogger("bluegreen")  # --debug adds a handler and DEBUG: put both back
+    before = (paramiko_log.level, ours.level, list(ours.handlers))
     try:
         CliRunner().invoke(main, ["--config", str(tmp_path / "nope.toml"), "status"])
         assert not paramiko_log.isEnabledFor(logging.ERROR)
         CliRunner().invoke(main, ["--debug", "--config", str(tmp_path / "nope.toml"), "status"])
         assert paramiko_log.isEnabledFor(logging.WARNING)
     finally:
-        paramiko_log.setLevel(before)
+        paramiko_log.setLevel(before[0])
+        ours.setLevel(before[1])
+        ours.handlers[:] = before[2]

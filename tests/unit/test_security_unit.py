@@ -418,3 +418,26 @@ def test_history_append_after_a_line_cut_short(tmp_path: Path) -> None:
     append('{"c": 3}\n')
     lines = path.read_text().splitlines()
     assert lines == ['{"a": 1}', '{"cut": ', '{"b": 2}', '{"c": 3}']
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    "line",
+    [
+        "o" * 3_000_000,  # a minified bundle or a base64 blob on one line
+        "a." * 1_500_000,
+        "tokenizer " * 300_000,  # the keyword everywhere, no `=` after it
+        "x" * 200 + "_password" + "y" * 200,
+    ],
+)
+def test_redacting_a_very_long_line_finishes_and_changes_nothing(line: str) -> None:
+    """Output tails and `-v` streaming pass every line through redact: a regex that backtracks on
+    a long line would hang a deploy (it did: a 3 MB line took hours)."""
+    assert redact(line) == line
+
+
+def test_secrets_in_output_are_still_masked() -> None:
+    assert redact("DB_PASSWORD=hunter22 next") == f"DB_PASSWORD={MASK} next"
+    assert redact('{"api_key": "abc123"}') == '{"api_key": ' + MASK + "}"
+    assert redact("export NPM_TOKEN=xyz789;") == "export NPM_TOKEN=" + MASK + ";"
+    assert MASK in (redact("user.password : s3cret") or "")

@@ -23,10 +23,12 @@ _VALUE = r"""(?P<value>'[^']*'|"[^"]*"|[^\s;&|()'"]+)"""
 # NAME=value in a shell snippet (optionally after `export`), and --name=value / --name value.
 _ASSIGNMENT = re.compile(rf"(?<![\w-])(?P<name>[A-Za-z_][A-Za-z0-9_]*)={_VALUE}")
 _FLAG = re.compile(rf"(?<![\w-])--(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)(?:=|\s+){_VALUE}")
-# In output: `name=value`, `name: value`, `"name": "value"` with a secret-looking name.
+# In output: `name=value`, `name: value`, `"name": "value"` with a secret-looking name. The name
+# starts where a word starts and its parts are bounded, so a long line (minified JS, base64) costs
+# linear time: unbounded `[\w.-]*` around the keyword made a 3 MB line take hours.
 _OUTPUT = re.compile(
-    r"""(?P<key>["']?[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key)[\w.-]*["']?"""
-    r"""\s*[=:]\s*)(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;]+)""",
+    r"""(?P<key>(?<![\w.-])["']?[\w.-]{0,128}?(?:pass(?:word|wd)?|secret|token|api[_-]?key)"""
+    r"""[\w.-]{0,128}["']?\s{0,16}[=:]\s{0,16})(?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;]+)""",
     re.IGNORECASE,
 )
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
