@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import AppConfig, HAProxySettings
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.probe import HealthResult, health_url
+from bluegreen.domain.probe import HealthResult
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
 from bluegreen.domain.runtime import (
@@ -84,7 +85,7 @@ class Reads:
     host: str
     snapshot: Snapshot | Exception
     not_reloaded: list[str]
-    health: dict[str, HealthResult]  # by URL
+    health: dict[tuple[str, int, float], HealthResult]  # by probe_key()
     deployed: dict[tuple[str, str], CommandResult | Exception]  # by (ssh target, app dir)
 
     def file(self, path: str) -> bytes | Exception | None:
@@ -108,11 +109,8 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
             + [p for name, app in apps for p in (app.state_file, lock_holder_path(hp, name))]
         )
     )
-    probes = {
-        health_url(probe_address(app, c), app.health.path): app
-        for _, app in apps
-        for c in app.servers
-    }
+    # One probe per distinct URL and verdict rule: apps sharing a server share its probe.
+    probes = {probe_key(app, c): app for _, app in apps for c in app.servers}
     checkouts = list(
         dict.fromkeys((s.ssh, app.app_dir) for _, app in apps for s in app.servers.values())
     )
@@ -120,10 +118,9 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     def snapshot() -> Snapshot:
         return read_snapshot(ctx, files)
 
-    def probe(url: str, app: AppConfig) -> Callable[[], HealthResult]:
-        return lambda: probe_url(
-            runner, hp.ssh, url, app.health.timeout_s, app.health.expect_status
-        )
+    def probe(key: tuple[str, int, float]) -> Callable[[], HealthResult]:
+        url, expect_status, timeout_s = key
+        return lambda: probe_url(runner, hp.ssh, url, timeout_s, expect_status)
 
     def deployed(host: str, app_dir: str) -> Callable[[], CommandResult]:
         return lambda: runner.run(host, deployed_command(app_dir), timeout=30)
@@ -131,17 +128,17 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     out = parallel(
         [
             snapshot,
-            *(probe(url, app) for url, app in probes.items()),
+            *(probe(key) for key in probes),
             *(deployed(host, app_dir) for host, app_dir in checkouts),
         ]
     )
     snap = out[0]
-    health: dict[str, HealthResult] = {}
-    for url, outcome in zip(probes, out[1 : 1 + len(probes)], strict=True):
-        health[url] = (
+    health: dict[tuple[str, int, float], HealthResult] = {}
+    for key, outcome in zip(probes, out[1 : 1 + len(probes)], strict=True):
+        health[key] = (
             outcome
             if isinstance(outcome, HealthResult)
-            else HealthResult(url, False, None, None, error=f"probe could not run: {outcome}")
+            else HealthResult(key[0], False, None, None, error=f"probe could not run: {outcome}")
         )
     return Reads(
         host=hp.ssh,
@@ -152,9 +149,9 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     )
 
 
-def probe_address(app: AppConfig, color: str) -> str:
-    host = app.servers[color].address.rsplit(":", 1)[0]
-    return f"{host}:{app.health_port(color)}"
+def probe_key(app: AppConfig, color: str) -> tuple[str, int, float]:
+    """What makes two probes the same: the URL, the expected status and the timeout."""
+    return (dc.probe_url(app, color), app.health.expect_status, app.health.timeout_s)
 
 
 def get_status(ctx: Context, app_name: str) -> AppStatus:
@@ -197,7 +194,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     servers: list[ServerStatus] = []
     for color, server in app.servers.items():
         route = analysis.route(color) if analysis else None
-        health = as_health(reads.health[health_url(probe_address(app, color), app.health.path)])
+        health = as_health(reads.health[probe_key(app, color)])
         row = _stat_row(
             stat_rows, route.backend if route else None, route.server if route else None
         )

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.approval import plan_hash
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.probe import health_url
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
 from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc, parse_show_stat
 from bluegreen.domain.state_file import parse_state, updated_for_switch
@@ -37,7 +37,7 @@ from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.lock import OperationLock
 from bluegreen.engine.probing import as_health, probe_url
-from bluegreen.engine.status import COMMAND_NOT_FOUND, not_found, probe_address, server_specs
+from bluegreen.engine.status import COMMAND_NOT_FOUND, not_found, server_specs
 from bluegreen.errors import (
     ApprovalError,
     BlueGreenError,
@@ -80,7 +80,7 @@ class Prepared:
 
 
 def _probe_health(ctx: Context, app: AppConfig, color: str, timeout_s: float) -> Health:
-    url = health_url(probe_address(app, color), app.health.path)
+    url = dc.probe_url(app, color)
     hp = ctx.config.haproxy
     return as_health(probe_url(ctx.runner, hp.ssh, url, timeout_s, app.health.expect_status))
 
