@@ -13,6 +13,8 @@ from typing import Protocol
 
 from bluegreen.domain.command import Command
 
+TAIL_MAX_CHARS = 4000
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -27,10 +29,14 @@ class CommandResult:
     def ok(self) -> bool:
         return self.exit_status == 0
 
-    def tail(self, lines: int = 20) -> str:
-        """Last lines of stdout+stderr, for error reports."""
+    def tail(self, lines: int = 20, max_chars: int = TAIL_MAX_CHARS) -> str:
+        """Last lines of stdout+stderr, for error reports: at most `max_chars` (the end of the
+        text), so one huge line cannot bloat a result, an MCP answer or the history file."""
         text = "\n".join(part for part in (self.stdout.rstrip(), self.stderr.rstrip()) if part)
-        return "\n".join(text.splitlines()[-lines:])
+        tail = "\n".join(text[-(max_chars * 4) :].splitlines()[-lines:])
+        if len(tail) > max_chars:
+            return "…" + tail[-(max_chars - 1) :]
+        return tail
 
 
 @dataclass(frozen=True)

@@ -527,26 +527,48 @@ class SSHRunner:
 
 
 class _LineStreamer:
-    """Remote output, a line at a time, to the `bluegreen.remote` logger (`bluegreen -v`)."""
+    """Remote output, a line at a time, to the `bluegreen.remote` logger (`bluegreen -v`).
+
+    A line is shown up to SHOWN_LINE_CHARS; a line longer than LONG_LINE_BYTES (a minified bundle,
+    a progress bar without newlines) is shown when it gets that long and the rest of it skipped,
+    so memory and work stay bounded whatever the command prints."""
+
+    SHOWN_LINE_CHARS = 2000
+    LONG_LINE_BYTES = 65536
 
     def __init__(self, host: str, secrets: tuple[str, ...]) -> None:
         self.host = host
         self.secrets = secrets
         self.partial = {"out": b"", "err": b""}
+        self.skipping = {"out": False, "err": False}
 
     def feed(self, stream: str, chunk: bytes) -> None:
-        *lines, self.partial[stream] = (self.partial[stream] + chunk).split(b"\n")
+        if self.skipping[stream]:
+            end = chunk.find(b"\n")
+            if end < 0:
+                return
+            self.skipping[stream] = False
+            chunk = chunk[end + 1 :]
+        *lines, rest = (self.partial[stream] + chunk).split(b"\n")
         for line in lines:
             self._emit(stream, line)
+        if len(rest) > self.LONG_LINE_BYTES:
+            self._emit(stream, rest)
+            rest, self.skipping[stream] = b"", True
+        self.partial[stream] = rest
 
     def flush(self) -> None:
         for stream, rest in self.partial.items():
             if rest:
                 self._emit(stream, rest)
         self.partial = {"out": b"", "err": b""}
+        self.skipping = {"out": False, "err": False}
 
     def _emit(self, stream: str, line: bytes) -> None:
-        text = redact(line.decode("utf-8", errors="replace").rstrip("\r"), self.secrets) or ""
+        text = line.decode("utf-8", errors="replace").rstrip("\r")
+        if len(text) > self.SHOWN_LINE_CHARS:
+            text = f"{text[: self.SHOWN_LINE_CHARS]} … (a {len(line)}+ byte line, cut)"
+        text = redact(text, self.secrets) or ""
         remote_log.debug("%s %s| %s", self.host, "!" if stream == "err" else " ", text)
 
 
