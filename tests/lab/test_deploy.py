@@ -170,6 +170,27 @@ def test_build_failure_is_reported_and_green_restored(
     assert entry.outcome == "failed" and entry.error == result.error
 
 
+def test_a_build_printing_megabytes_on_one_line_fails_fast_and_small(
+    fresh_lab: Lab, lab_info: LabInfo
+) -> None:
+    """A failing build that prints a 3 MB line (a minified bundle): the failure comes back at once,
+    with a bounded, masked output tail, in the result and in the history (masking used to take
+    hours on such a line)."""
+    build = 'python3 -c \'print("o" * 3000000); print("API_TOKEN=s3cr3tvalue")\'; exit 1'
+    with service_with(lab_info, build=build) as service:
+        started = time.monotonic()
+        result = service.deploy(APP)
+        took = time.monotonic() - started
+        entry = service.history(APP).entries[0]
+    assert not result.ok and result.failed_step == "build", result.error
+    assert result.output_tail and len(result.output_tail) <= 4000
+    assert "s3cr3tvalue" not in result.output_tail and "API_TOKEN=" in result.output_tail
+    assert result.restored is True
+    failed = next(s for s in entry.steps if s.name == "build")
+    assert failed.output_tail and len(failed.output_tail) <= 4000
+    print(f"failed deploy with a 3 MB output line: {took:.1f}s")
+
+
 @pytest.mark.parametrize("restore", [True, False], ids=["restore", "no-restore"])
 def test_health_failure(fresh_lab: Lab, lab_info: LabInfo, restore: bool) -> None:
     broken = fresh_lab.commit("health")
