@@ -64,7 +64,7 @@ from bluegreen.domain.snapshot import snapshot_command
 from bluegreen.engine.status import deployed_command
 from bluegreen.models import AppStatus
 from bluegreen.service import Service, ssh_runner_for
-from bluegreen.transport.base import CommandResult, Exchange, Runner
+from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest
 
 APP = "jw-attendant"
 
@@ -188,21 +188,10 @@ class TimingRunner:
         )
         return data
 
-    def exchange(
-        self,
-        host: str,
-        address: str,
-        port: int,
-        request: bytes,
-        *,
-        timeout: float,
-        complete: Callable[[bytes], bool] | None = None,
-    ) -> Exchange:
+    def exchange(self, host: str, request: TcpRequest) -> Exchange:
         data: Exchange = self._record(
-            f"{self._host(host)}: tcp GET via ssh {address}:{port}",
-            lambda: self.inner.exchange(
-                host, address, port, request, timeout=timeout, complete=complete
-            ),
+            f"{self._host(host)}: tcp GET via ssh {request.where}",
+            lambda: self.inner.exchange(host, request),
         )
         return data
 

@@ -175,6 +175,7 @@ def test_probes_use_the_haproxy_hosts_own_connections(fresh_lab: Lab, lab_info: 
     """A health probe is a TCP connection the HAProxy host opens (sshd direct-tcpip): no
     process is started there for it. A closed port is an unhealthy answer with the reason."""
     from bluegreen.errors import TargetUnreachable
+    from bluegreen.transport.base import TcpRequest
     from bluegreen.transport.ssh import SSHOptions, SSHRunner
 
     state = Path(lab_info.state_dir)
@@ -185,13 +186,12 @@ def test_probes_use_the_haproxy_hosts_own_connections(fresh_lab: Lab, lab_info: 
     )
     hp = lab_info.hosts["haproxy"].ssh
     with SSHRunner(options) as runner:
-        answer = runner.exchange(
-            hp, "green", 3001, b"GET /health HTTP/1.0\r\nHost: green\r\n\r\n", timeout=5
-        )
+        get = b"GET /health HTTP/1.0\r\nHost: green\r\n\r\n"
+        answer = runner.exchange(hp, TcpRequest("green", 3001, get, 5))
         assert answer.data.startswith(b"HTTP/1.1 200 OK"), answer.data[:80]
         assert b'"color": "green"' in answer.data
         with pytest.raises(TargetUnreachable, match="green:3999"):
-            runner.exchange(hp, "green", 3999, b"GET / HTTP/1.0\r\n\r\n", timeout=5)
+            runner.exchange(hp, TcpRequest("green", 3999, b"GET / HTTP/1.0\r\n\r\n", 5))
     fresh_lab.exec("green", ["supervisorctl", "stop", "jw-attendant"])
     try:
         with Service.from_path(lab_info.config_path) as service:

@@ -36,7 +36,7 @@ from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.status import deployed_command
 from bluegreen.errors import LockedError, TransportError, ValidationError
 from bluegreen.service import Service
-from bluegreen.transport.base import CommandResult, Exchange, Runner
+from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest
 from bluegreen.transport.fake import FakeRunner, Reply
 
 CANARY = "pwned"
@@ -305,18 +305,9 @@ class Faulty:
         self._check(f"read {path}")
         return self.inner.read_file(host, path)
 
-    def exchange(
-        self,
-        host: str,
-        address: str,
-        port: int,
-        request: bytes,
-        *,
-        timeout: float,
-        complete: Callable[[bytes], bool] | None = None,
-    ) -> Exchange:
-        self._check(f"tcp {address}:{port}")
-        return self.inner.exchange(host, address, port, request, timeout=timeout, complete=complete)
+    def exchange(self, host: str, request: TcpRequest) -> Exchange:
+        self._check(f"tcp {request.where}")
+        return self.inner.exchange(host, request)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None

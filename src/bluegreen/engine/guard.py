@@ -9,11 +9,11 @@ Read-only probes and reads pass. Hosts are compared by ssh target without the us
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from bluegreen.domain.command import Command
 from bluegreen.errors import UnsafeOperationError
-from bluegreen.transport.base import CommandResult, Exchange, Runner
+from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest
 
 
 def machine(target: str) -> str:
@@ -49,18 +49,9 @@ class GuardedRunner:
     def read_file(self, host: str, path: str) -> bytes | None:
         return self.inner.read_file(host, path)
 
-    def exchange(
-        self,
-        host: str,
-        address: str,
-        port: int,
-        request: bytes,
-        *,
-        timeout: float,
-        complete: Callable[[bytes], bool] | None = None,
-    ) -> Exchange:
+    def exchange(self, host: str, request: TcpRequest) -> Exchange:
         """Passes: it connects FROM `host` (the HAProxy host); probes are read-only GETs."""
-        return self.inner.exchange(host, address, port, request, timeout=timeout, complete=complete)
+        return self.inner.exchange(host, request)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None

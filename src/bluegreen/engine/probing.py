@@ -25,7 +25,7 @@ from bluegreen.errors import (
     TargetUnreachable,
 )
 from bluegreen.models import Health
-from bluegreen.transport.base import Runner
+from bluegreen.transport.base import Runner, TcpRequest
 
 
 def probe_url(
@@ -37,11 +37,13 @@ def probe_url(
         try:
             answer = runner.exchange(
                 via,
-                target.host,
-                target.port,
-                http_get_request(target),
-                timeout=timeout_s,
-                complete=lambda received: answer_complete(target, received),
+                TcpRequest(
+                    target.host,
+                    target.port,
+                    http_get_request(target),
+                    timeout_s,
+                    complete=lambda received: answer_complete(target, received),
+                ),
             )
         except ForwardingRefused:
             pass  # curl below

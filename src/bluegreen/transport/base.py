@@ -40,6 +40,25 @@ class CommandResult:
 
 
 @dataclass(frozen=True)
+class TcpRequest:
+    """Bytes to send over a TCP connection to `address:port`, made from the runner's host.
+
+    The peer's answer ends where it closes the connection, or earlier where `complete(received)`
+    says it is whole (a peer that keeps the connection open must not turn a full answer into a
+    timeout). `timeout` bounds the whole exchange, opening the connection included."""
+
+    address: str
+    port: int
+    payload: bytes
+    timeout: float
+    complete: Callable[[bytes], bool] | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+@dataclass(frozen=True)
 class Exchange:
     """What a peer answered over a TCP connection, and how long the connection took (opening
     it included, connecting to SSH itself not)."""
@@ -61,21 +80,10 @@ class Runner(Protocol):
         """The file's bytes, or None when it does not exist. TransportError otherwise."""
         ...
 
-    def exchange(
-        self,
-        host: str,
-        address: str,
-        port: int,
-        request: bytes,
-        *,
-        timeout: float,
-        complete: Callable[[bytes], bool] | None = None,
-    ) -> Exchange:
-        """Open a TCP connection FROM `host` to `address:port` (an SSH direct-tcpip channel:
-        the network path the host itself has), send `request`, and return what the peer sends
-        until it closes the connection, or until `complete(received)` says the answer is whole
-        (a peer that keeps the connection open must not turn a full answer into a timeout);
-        at most 1 MiB.
+    def exchange(self, host: str, request: TcpRequest) -> Exchange:
+        """Open a TCP connection FROM `host` to the request's address (an SSH direct-tcpip
+        channel: the network path the host itself has), send its payload, and return the answer
+        (see TcpRequest; at most 1 MiB).
 
         Raises ForwardingRefused when the host does not allow this, TargetUnreachable when the
         connection fails, CommandTimeout when the peer does not finish within `timeout`.

@@ -26,7 +26,7 @@ from typing import Literal, TypeAlias
 
 from bluegreen.domain.command import Command
 from bluegreen.errors import ForwardingRefused
-from bluegreen.transport.base import CommandResult, Exchange
+from bluegreen.transport.base import CommandResult, Exchange, TcpRequest
 
 Kind: TypeAlias = Literal["run", "read", "write", "tcp"]
 Matcher: TypeAlias = str | Command | re.Pattern[str] | Callable[[Command], bool]
@@ -217,24 +217,15 @@ class FakeRunner:
             entry = self._files.get(host, {}).get(path)
         return None if entry is None else entry[0]
 
-    def exchange(
-        self,
-        host: str,
-        address: str,
-        port: int,
-        request: bytes,
-        *,
-        timeout: float,
-        complete: Callable[[bytes], bool] | None = None,
-    ) -> Exchange:
+    def exchange(self, host: str, request: TcpRequest) -> Exchange:
         with self._lock:
             self._calls.append(
-                Call("tcp", host, f"{address}:{port}", data=bytes(request), timeout=timeout)
+                Call("tcp", host, request.where, data=request.payload, timeout=request.timeout)
             )
             responder = self.tcp_responder
         if responder is None:
             raise ForwardingRefused(f"{host} does not allow TCP forwarding (fake)", host=host)
-        return Exchange(responder(host, address, port, request), 0.001)
+        return Exchange(responder(host, request.address, request.port, request.payload), 0.001)
 
     def write_file_atomic(
         self, host: str, path: str, data: bytes, *, mode: int | None = None

@@ -46,7 +46,7 @@ from bluegreen.errors import (
     TransportError,
 )
 from bluegreen.transport import known_hosts, ssh_auth, ssh_config, sudo_files
-from bluegreen.transport.base import CommandResult, Exchange
+from bluegreen.transport.base import CommandResult, Exchange, TcpRequest
 
 log = logging.getLogger("bluegreen.transport")
 # Remote output line by line (`bluegreen -v`), secrets masked.
@@ -168,24 +168,18 @@ class SSHRunner:
         )
         return data
 
-    def exchange(
-        self,
-        host: str,
-        address: str,
-        port: int,
-        request: bytes,
-        *,
-        timeout: float,
-        complete: Callable[[bytes], bool] | None = None,
-    ) -> Exchange:
+    def exchange(self, host: str, request: TcpRequest) -> Exchange:
         if host in self._no_forwarding:
             raise _forwarding_refused(host)
-        where = f"{address}:{port}"
+        where, timeout = request.where, request.timeout
 
         def opener(transport: paramiko.Transport) -> paramiko.Channel:
             try:
                 return transport.open_channel(
-                    "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout
+                    "direct-tcpip",
+                    (request.address, request.port),
+                    ("127.0.0.1", 0),
+                    timeout=timeout,
                 )
             except paramiko.ChannelException as exc:
                 if exc.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
@@ -214,8 +208,8 @@ class SSHRunner:
             channel = self._open(host, opener)
             try:
                 with _translated(host, f"talking to {where} through it"):
-                    channel.sendall(request)
-                    data = _read_answer(channel, deadline, complete)
+                    channel.sendall(request.payload)
+                    data = _read_answer(channel, deadline, request.complete)
             finally:
                 channel.close()
         if data is None:
