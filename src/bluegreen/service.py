@@ -15,7 +15,8 @@ from bluegreen.domain.validate import validate_app_name, validate_ref
 from bluegreen.engine import approvals, history
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
-from bluegreen.engine.deploy import DeployOptions, deploy_to_standby
+from bluegreen.engine.deploy import deploy_to_standby
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.status import get_status, get_statuses
 from bluegreen.errors import ApprovalError
 from bluegreen.models import (

@@ -16,7 +16,8 @@ from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, config_from_dict
 from bluegreen.engine import deploy as deploy_mod
 from bluegreen.engine.context import Context, StepEvent
-from bluegreen.engine.deploy import DeployOptions, deploy_to_standby
+from bluegreen.engine.deploy import deploy_to_standby
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.guard import GuardedRunner, machine
 from bluegreen.errors import (
     ConfigError,

@@ -1,0 +1,164 @@
+"""What a deploy will do, decided before anything changes: the request's checks, the target
+(LIVE and STANDBY from haproxy.cfg as it is now), the warnings, and the dry-run plan of every
+command. Reads only; deploy.py runs the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bluegreen.domain import deploy_commands as dc
+from bluegreen.domain.command import Command
+from bluegreen.domain.config import AppConfig
+from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.routing import analyze_routing
+from bluegreen.domain.validate import validate_ref
+from bluegreen.engine.context import Context
+from bluegreen.engine.guard import GuardedRunner, machine
+from bluegreen.engine.status import server_specs
+from bluegreen.errors import BlueGreenError, ConfigError, HAProxyConfigError, ValidationError
+from bluegreen.models import DeployResult, PlannedCommand
+from bluegreen.transport.base import Runner
+
+READ_TIMEOUT_S = 30.0
+MIGRATE_WARNING = "migrations run against the database LIVE uses"
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    pull: bool = True
+    backup: bool = True
+    migrate: bool = False
+    ref: str | None = None
+    dry_run: bool = False
+    break_lock: bool = False
+    restore_on_failure: bool = True
+    lock_wait_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    live: str
+    standby: str
+
+
+def resolve_target(ctx: Context, app: AppConfig, runner: Runner | None = None) -> Target:
+    """LIVE and STANDBY from haproxy.cfg as it is on the HAProxy host now; refuse when unsure."""
+    hp = ctx.config.haproxy
+    raw = (runner or ctx.runner).read_file(hp.ssh, hp.config_path)
+    if raw is None:
+        raise HAProxyConfigError(
+            f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}",
+            hint="check [haproxy] config_path",
+        )
+    analysis = analyze_routing(parse(raw.decode(errors="replace")), app.frontend, server_specs(app))
+    if not analysis.certain or analysis.live is None or analysis.standby is None:
+        problems = " ".join(analysis.problems) or "LIVE and STANDBY cannot be told apart."
+        raise HAProxyConfigError(
+            f"refusing to deploy: haproxy.cfg does not say for certain which server is STANDBY. "
+            f"{problems}",
+            hint="fix the routing in haproxy.cfg (see status), then deploy again",
+        )
+    return Target(live=analysis.live, standby=analysis.standby)
+
+
+def check_request(app_name: str, app: AppConfig, options: DeployOptions) -> str | None:
+    """Refuse a bad request before anything runs; the ref that will be deployed (None: no pull)."""
+    if options.ref is not None:
+        validate_ref(options.ref)
+        if not options.pull:
+            raise ValidationError(
+                "a ref is only deployed together with pull",
+                hint="pass pull=true to check out the ref, or no ref to rebuild what is there",
+            )
+    if options.migrate and app.migrate is None:
+        raise ConfigError(
+            f"migrations were requested but apps.{app_name}.migrate is not configured",
+            hint=f'add migrate = "..." under [apps.{app_name}], or deploy without migrate',
+        )
+    return (options.ref or app.branch) if options.pull else None
+
+
+def request_warnings(app: AppConfig, options: DeployOptions, standby: str) -> list[str]:
+    label = standby.upper()
+    warnings = []
+    if options.migrate:
+        warnings.append(f"{MIGRATE_WARNING}: they must stay compatible with the code LIVE runs")
+    if not options.backup:
+        warnings.append(f"no backup: if the deploy fails, {label} cannot be restored")
+    if not options.pull:
+        warnings.append(f"pull is off: {label} rebuilds and restarts what is checked out there")
+    return warnings
+
+
+# ---- dry run -------------------------------------------------------------------------------------
+
+
+def plan_deploy(
+    ctx: Context, app_name: str, app: AppConfig, options: DeployOptions, ref: str | None
+) -> DeployResult:
+    """Resolve the target (reads only) and list every command the deploy would run. Nothing that
+    changes a host can run: every host is guarded. No lock, no history."""
+    hp = ctx.config.haproxy
+    target = resolve_target(ctx, app)
+    live, std = app.server(target.live), app.server(target.standby)
+    runner = GuardedRunner(ctx.runner, (hp.ssh, live.ssh, std.ssh), why="a dry run")
+    label = target.standby.upper()
+    warnings = request_warnings(app, options, target.standby)
+    if machine(live.ssh) == machine(std.ssh):
+        warnings.append(f"{label} and LIVE share one ssh host: a real deploy refuses to run")
+    commit: str | None = None
+    try:
+        head = runner.run(std.ssh, dc.head_command(app.app_dir, std.sudo), timeout=READ_TIMEOUT_S)
+        commit = dc.parse_commit(head.stdout) if head.ok else None
+        if commit is None:
+            warnings.append(f"{app.app_dir} on {label}: {head.tail(2)}")
+    except BlueGreenError as exc:
+        warnings.append(f"{label} could not be read: {exc}")
+
+    plan: list[PlannedCommand] = []
+
+    def add(step: str, host: str, command: Command) -> None:
+        plan.append(PlannedCommand(step=step, host=host, command=dc.plan_line(command)))
+
+    d, sudo = app.app_dir, std.sudo
+    for command in (dc.head_command(d, sudo), dc.dirty_command(d, sudo), dc.disk_command(d, sudo)):
+        add("preflight", std.ssh, command)
+    plan.append(
+        PlannedCommand(step="preflight", host=hp.ssh, command=dc.probe_plan_line(app, target.live))
+    )
+    archive = dc.backup_path(d, app_name, ctx.now(), commit or "HEAD")
+    if options.backup:
+        add("backup", std.ssh, dc.backup_command(d, archive, app_name, app.backups_kept, sudo))
+    if ref is not None:
+        add("fetch", std.ssh, dc.fetch_command(d, sudo))
+        add("fetch", std.ssh, dc.resolve_command(d, ref, sudo))
+        add("fetch", std.ssh, dc.checkout_command(d, dc.UNRESOLVED, sudo))
+        add("fetch", std.ssh, dc.clean_command(d, sudo))
+    for step, snippet in (
+        ("build", app.build),
+        ("migrate", app.migrate if options.migrate else None),
+        ("restart", app.restart),
+    ):
+        if snippet is not None:
+            add(step, std.ssh, dc.snippet_command(snippet, d, sudo))
+    plan.append(
+        PlannedCommand(step="health", host=hp.ssh, command=dc.probe_plan_line(app, target.standby))
+    )
+    if options.backup and options.restore_on_failure:
+        add("restore (only on failure)", std.ssh, dc.restore_command(d, archive, sudo))
+        add("restore (only on failure)", std.ssh, dc.snippet_command(app.restart, d, sudo))
+    return DeployResult(
+        app=app_name,
+        ok=True,
+        dry_run=True,
+        color=target.standby,
+        host=std.ssh,
+        address=std.address,
+        ref=ref,
+        commit_before=commit,
+        backup_path=archive if options.backup else None,
+        plan=plan,
+        warnings=warnings,
+        live_color=target.live,
+        next_step="Nothing was run. Deploy without dryRun to run this plan.",
+    )
