@@ -46,6 +46,11 @@ def ssh_runner_for(config: Config) -> Runner:
             else "none",
             connect_timeout_s=ssh.connect_timeout_s,
             command_timeout_s=ssh.command_timeout_s,
+            # `sudo = true` on a host: its commands AND its file reads and writes go through sudo.
+            sudo_hosts=frozenset(
+                [config.haproxy.ssh] * config.haproxy.sudo
+                + [s.ssh for app in config.apps.values() for s in app.servers.values() if s.sudo]
+            ),
         )
     )
 

@@ -59,6 +59,18 @@ chmod 440 /etc/sudoers.d/{USER}
 """
 
 
+SUDO_USER = "bgsudo"
+# A login that owns nothing the tool touches and may run anything with sudo (`sudo = true`).
+_SUDO_USER = f"""set -eu
+useradd --create-home --shell /bin/sh {SUDO_USER}
+usermod -p '*' {SUDO_USER}
+install -d -m 700 -o {SUDO_USER} -g {SUDO_USER} /home/{SUDO_USER}/.ssh
+install -m 600 -o {SUDO_USER} -g {SUDO_USER} /root/.ssh/authorized_keys /home/{SUDO_USER}/.ssh/
+echo '{SUDO_USER} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/{SUDO_USER}
+chmod 440 /etc/sudoers.d/{SUDO_USER}
+"""
+
+
 @pytest.fixture(scope="module")
 def lp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-lp"
@@ -68,6 +80,8 @@ def lp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         lab.exec("haproxy", ["sh", "-c", _HAPROXY])
         for role in ("blue", "green"):
             lab.exec(role, ["sh", "-c", _APP_HOST])
+        for role in ("haproxy", "blue", "green"):
+            lab.exec(role, ["sh", "-c", _SUDO_USER])
         yield lab
     finally:
         lab.down()
@@ -154,3 +168,36 @@ def test_a_release_cycle_as_an_unprivileged_user(lp_lab: Lab, tmp_path: Path) ->
     assert not_owned_by_user(lp_lab, "haproxy", "/var/lib/bluegreen") == []
     for role in ("blue", "green"):
         assert not_owned_by_user(lp_lab, role, APP_DIR) == [], role
+
+
+def test_sudo_true_runs_everything_through_real_sudo(lp_lab: Lab, tmp_path: Path) -> None:
+    """`sudo = true` on every host, as a login that owns nothing: commands AND file reads and
+    writes (haproxy.cfg, the state file, .env.display) go through `sudo -n`; the files keep
+    their owners. (Runs after the test above: the lab is then GREEN LIVE.)"""
+    info = lp_lab.info()
+    text = Path(info.config_path).read_text().replace('"root@', f'"{SUDO_USER}@')
+    text = re.sub(r"allow_unapproved = \w+", "allow_unapproved = true", text)
+    text = text.replace(
+        'check = ["haproxy", "-c", "-f"]', 'check = ["/usr/sbin/haproxy", "-c", "-f"]'
+    )
+    text = re.sub(r"^(ssh = .*)$", r"\1\nsudo = true", text, flags=re.M)
+    assert text.count("sudo = true") == 3, text  # [haproxy], blue and green
+    path = tmp_path / "bluegreen-sudo.toml"
+    path.write_text(text)
+    with Service.from_path(str(path)) as service:
+        before = service.status(APP)
+        assert before.certain and before.runtime_error is None, before.problems
+        live = before.live.color if before.live else ""
+        good = lp_lab.commit()
+        deployed = service.deploy(APP)
+        assert deployed.ok and deployed.commit_after == good, deployed.error
+        switched = service.switch(APP, require_approval=False)
+        assert switched.ok, (switched.message, [(s.name, s.message) for s in switched.steps])
+        drain = next(s for s in switched.steps if s.name == "drain")
+        assert "exited" in drain.message  # as root, the master CLI answers
+        after = service.status(APP)
+        assert after.certain and after.live and after.live.color != live and after.drift == []
+    written = owners(
+        lp_lab, "haproxy", "/etc/haproxy/haproxy.cfg", "/var/lib/haproxy/jw-deployment-state.json"
+    )
+    assert set(written.values()) == {USER}, written  # the owner the files had, kept

@@ -962,6 +962,52 @@ def test_sudo_mode_runs_commands_and_files_through_sudo(
     assert all(line.startswith("sudo -n ") for line in sudo_box.commands)
 
 
+def test_sudo_for_some_hosts_only(tmp_path: Path, keys: Keys, sudo_box: SSHBox) -> None:
+    """The config's per-host `sudo = true`: that host's commands and files go through sudo, any
+    other host's do not (the same box, listed as a sudo host by one runner and not the other)."""
+    host = target(sudo_box)
+    known = trusting(tmp_path, sudo_box)
+    state = tmp_path / "state.json"
+    state.write_bytes(b"x")
+    with make_runner(tmp_path, keys, known, sudo_hosts=frozenset({host})) as ssh:
+        assert ssh.run(host, Command.of("true")).command.startswith("sudo -n ")
+        assert ssh.read_file(host, str(state)) == b"x"
+    sudo_lines = len(sudo_box.commands)
+    assert sudo_lines == 2 and all(line.startswith("sudo -n ") for line in sudo_box.commands)
+    with make_runner(tmp_path, keys, known, sudo_hosts=frozenset({"someone@elsewhere"})) as ssh:
+        assert not ssh.run(host, Command.of("true")).command.startswith("sudo")
+        assert ssh.read_file(host, str(state)) == b"x"  # over SFTP: no command at all
+    assert sudo_box.commands[sudo_lines:] == ["true"]
+
+
+def test_the_config_sudo_flags_become_the_runners_sudo_hosts() -> None:
+    from bluegreen.domain.config import config_from_dict
+    from bluegreen.service import ssh_runner_for
+
+    server = {"address": "10.0.0.1:80"}
+    config = config_from_dict(
+        {
+            "haproxy": {"ssh": "lb", "sudo": True},
+            "apps": {
+                "shop": {
+                    "state_file": "/s.json",
+                    "frontend": "fe",
+                    "app_dir": "/opt/shop",
+                    "restart": "true",
+                    "servers": {
+                        "blue": {**server, "ssh": "deploy@blue", "sudo": True},
+                        "green": {**server, "ssh": "deploy@green", "address": "10.0.0.2:80"},
+                    },
+                }
+            },
+        }
+    )
+    runner = ssh_runner_for(config)
+    assert isinstance(runner, SSHRunner)
+    assert runner.options.sudo_hosts == {"lb", "deploy@blue"}
+    assert not runner.options.sudo
+
+
 def test_sudo_failure_is_explained(tmp_path: Path, keys: Keys, sudo_box: SSHBox) -> None:
     host = target(sudo_box)
     with (

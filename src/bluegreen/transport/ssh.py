@@ -72,6 +72,7 @@ class SSHOptions:
     identity_file: a key file tried before the ssh_config IdentityFile entries.
     ssh_config: an ssh_config file; None means ~/.ssh/config when it exists, "none" means none.
     sudo: run every command with `sudo -n` and do file operations through sudo (see module doc).
+    sudo_hosts: the same, for these ssh targets only (the config's per-host `sudo = true`).
     """
 
     known_hosts: str | None = None
@@ -81,6 +82,7 @@ class SSHOptions:
     connect_timeout_s: float = 10
     command_timeout_s: float = 120
     sudo: bool = False
+    sudo_hosts: frozenset[str] = frozenset()
     keepalive_s: int = 15
 
 
@@ -138,7 +140,7 @@ class SSHRunner:
     # -- Runner protocol ------------------------------------------------------------------
 
     def run(self, host: str, command: Command, *, timeout: float | None = None) -> CommandResult:
-        if self.options.sudo and not command.sudo:
+        if self._sudo(host) and not command.sudo:
             command = replace(command, sudo=True)
         display = command.display()
         started = time.monotonic()
@@ -158,7 +160,7 @@ class SSHRunner:
 
     def read_file(self, host: str, path: str) -> bytes | None:
         started = time.monotonic()
-        data = self._sudo_read(host, path) if self.options.sudo else self._sftp_read(host, path)
+        data = self._sudo_read(host, path) if self._sudo(host) else self._sftp_read(host, path)
         log.debug(
             "%s: read %s -> %s in %.2fs",
             host,
@@ -227,7 +229,7 @@ class SSHRunner:
     ) -> None:
         started = time.monotonic()
         new_mode = _NEW_FILE_MODE if mode is None else mode
-        if self.options.sudo:
+        if self._sudo(host):
             self._sudo_write(host, path, data, new_mode)
         else:
             self._sftp_write(host, path, data, new_mode)
@@ -503,6 +505,9 @@ class SSHRunner:
                 sftp.close()
 
     # -- files through sudo ---------------------------------------------------------------
+
+    def _sudo(self, host: str) -> bool:
+        return self.options.sudo or host in self.options.sudo_hosts
 
     def _sudo_read(self, host: str, path: str) -> bytes | None:
         command = sudo_files.read_command(path)
