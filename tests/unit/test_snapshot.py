@@ -64,6 +64,10 @@ def test_the_script_reads_exact_bytes_missing_files_and_directories(tmp_path: Pa
     command = snapshot_command(str(cfg), str(tmp_path / "admin.sock"), files)
     done = run_locally(command.render(), bin_dir)
     assert done.returncode == 0, done.stderr
+    keys = [line.split(" ")[0] for line in done.stdout.splitlines()[:8]]
+    # Uptime before the clock: a slow `date` can then only make the worker look younger, never
+    # make a cfg look edited after the worker started (a false "not reloaded").
+    assert keys.index("uptime") < keys.index("now")
     snap = parse_snapshot(done.stdout, files)
     assert snap.files[str(cfg)].data == b"global\n  daemon\n\n\n"
     assert snap.files[str(binary)].data == bytes(range(1, 256)) + b"\n"

@@ -7,8 +7,8 @@ are read while socat waits for HAProxy). The script prints a line per fact, the 
 answer last:
 
     bluegreen-snapshot 1
+    uptime 12345.67                 /proc/uptime (read just before the clock)
     now 1795813034.123456789        wall clock (date +%s.%N)
-    uptime 12345.67                 /proc/uptime
     ticks 100                       getconf CLK_TCK
     cfgmtime 1795813030.000000000   stat -c %.9Y haproxy.cfg, or -
     file <base64>                   one line per requested path, in order: its bytes,
@@ -42,8 +42,11 @@ exec 3>&1
 # straight to stdout (fd 3), and is waited for before anything else is printed.
 rt=$(
   {
-    date +'now %s.%N'
+    # Uptime first, then the wall clock: on a loaded host `date` may start late, and the worker's
+    # age (from uptime) must never come out larger than the cfg's (from the clock) only because of
+    # that gap: a gap can hide a very recent hand edit, never invent one.
     { read -r up _ < /proc/uptime; } 2>/dev/null && echo "uptime $up"
+    date +'now %s.%N'
     printf 'ticks '; getconf CLK_TCK 2>/dev/null || echo -
     printf 'cfgmtime '; stat -c %.9Y -- "$cfg" 2>/dev/null || echo -
     for f; do
