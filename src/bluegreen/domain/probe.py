@@ -36,10 +36,6 @@ def health_url(address: str, path: str) -> str:
     return f"http://{address}{path}"
 
 
-def health_command(address: str, path: str, timeout_s: float) -> Command:
-    return url_command(health_url(address, path), timeout_s)
-
-
 def url_command(url: str, timeout_s: float) -> Command:
     """GET `url` with curl; a fresh connection each time (`Connection: close`), TLS not verified
     for https (the probe checks routing, not certificates)."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import AppConfig, HAProxySettings
-from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
 from bluegreen.domain.probe import HealthResult
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
@@ -87,6 +87,13 @@ class Reads:
     not_reloaded: list[str]
     health: dict[tuple[str, int, float], HealthResult]  # by probe_key()
     deployed: dict[tuple[str, str], CommandResult | Exception]  # by (ssh target, app dir)
+    _parsed: dict[str, HAProxyConfig] = field(default_factory=dict, repr=False)
+
+    def parsed_cfg(self, text: str) -> HAProxyConfig:
+        """haproxy.cfg parsed once for all the apps of this round (the parse is immutable)."""
+        if text not in self._parsed:
+            self._parsed[text] = parse(text)
+        return self._parsed[text]
 
     def file(self, path: str) -> bytes | Exception | None:
         if isinstance(self.snapshot, Exception):
@@ -170,7 +177,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     problems: list[str] = []
     hp = ctx.config.haproxy
 
-    analysis, routing = _routing(reads.file(hp.config_path), hp.ssh, hp.config_path, app, problems)
+    analysis, routing = _routing(reads, hp.ssh, hp.config_path, app, problems)
     reading, state_view = _state(reads.file(app.state_file), app, problems)
     drift = []
     if reading is not None:
@@ -255,7 +262,7 @@ def _standby(analysis: RoutingAnalysis | None) -> str | None:
 
 
 def _routing(
-    raw: bytes | Exception | None, host: str, path: str, app: AppConfig, problems: list[str]
+    reads: Reads, host: str, path: str, app: AppConfig, problems: list[str]
 ) -> tuple[RoutingAnalysis | None, Routing]:
     def unknown(reason: str) -> tuple[None, Routing]:
         problems.append(reason)
@@ -263,14 +270,14 @@ def _routing(
             certain=False, frontend=app.frontend, summary=reason, problems=[reason]
         )
 
+    raw = reads.file(path)
     if isinstance(raw, Exception):
         return unknown(f"cannot read haproxy.cfg from {host}: {raw}")
     if raw is None:
         return unknown(f"haproxy.cfg not found at {path} on {host}")
     try:
-        analysis = analyze_routing(
-            parse(raw.decode(errors="replace")), app.frontend, server_specs(app)
-        )
+        cfg = reads.parsed_cfg(raw.decode(errors="replace"))
+        analysis = analyze_routing(cfg, app.frontend, server_specs(app))
     except BlueGreenError as exc:
         return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
     problems.extend(analysis.problems)
