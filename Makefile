@@ -4,10 +4,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export TESTCONTAINERS_RYUK_DISABLED := true
 
 .PHONY: demo test lint unit lab-tests bench docker venv clean
 
+# The lock pins the package with its `lab` and `dev` extras: what the demo, the tests and the
+# benchmarks need (`pip install bluegreen-mcp` alone is the lean CLI + MCP server).
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)

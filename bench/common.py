@@ -405,7 +405,6 @@ def lab_session(
 ) -> Iterator[Any]:
     """Yield the LabInfo of the benchmark's own lab, brought up (or reused) for this run; down at
     the end, whatever happens, unless `keep`."""
-    os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
     check_prefix(prefix)
     from bluegreen.lab.controller import Lab
 

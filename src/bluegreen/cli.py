@@ -20,9 +20,10 @@ err = Console(stderr=True)
 def fail(exc: BlueGreenError, debug: bool = False) -> None:
     if debug:
         err.print_exception()
-    err.print(f"[bold red]error:[/] {exc.message}")
+    # Escaped: a message is text, not markup ("bluegreen-mcp[lab]", "[::1]:22" must print as is).
+    err.print(f"[bold red]error:[/] {escape(exc.message)}")
     if exc.hint:
-        err.print(f"[dim]hint:[/] {exc.hint}")
+        err.print(f"[dim]hint:[/] {escape(exc.hint)}")
     sys.exit(exc.exit_code)
 
 
