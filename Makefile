@@ -27,7 +27,7 @@ demo: venv docker
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy  # strict, on src, tests and bench: [tool.mypy] in pyproject.toml
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

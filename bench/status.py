@@ -306,7 +306,7 @@ class Arms:
         self.targets = targets
         self.hp = config.haproxy.ssh
         self.results: dict[str, list[AppStatus]] = defaultdict(list)
-        self.closers: list[Callable[[], None]] = []
+        self.closers: list[Callable[[], object]] = []
         self.true = Command.of("true", mutating=False)
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -50,7 +50,14 @@ from .fault_tools import (
 
 pytestmark = pytest.mark.lab
 
-QUICK = {"allow_unapproved": True, "watch_s": 0.0, "drain_s": 0.3}
+
+class Quick(TypedDict):
+    allow_unapproved: bool
+    watch_s: float
+    drain_s: float
+
+
+QUICK: Quick = {"allow_unapproved": True, "watch_s": 0.0, "drain_s": 0.3}
 
 
 @pytest.fixture(scope="module", autouse=True)

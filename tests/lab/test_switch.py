@@ -37,7 +37,7 @@ def test_20_switches_under_load_lose_no_request(fresh_lab: Lab, lab_info: LabInf
         Load(lab_info.frontend + "/health", threads=4) as load,
     ):
         time.sleep(1)
-        windows = []  # (switch done, next switch start, expected colour)
+        windows: list[tuple[float, float, str]] = []  # (switch done, next switch start, colour)
         expected = "blue"
         for _ in range(20):
             begin = time.monotonic()

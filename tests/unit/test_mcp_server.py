@@ -31,6 +31,7 @@ from bluegreen.models import (
     ServerStatus,
     StateFileView,
     StepResult,
+    StepStatus,
     SwitchPlan,
     SwitchResult,
 )
@@ -139,7 +140,7 @@ class FakeService:
         for index, name in enumerate(steps, 1):
             if progress:
                 progress(StepEvent(name, "start", index=index, total=len(steps)))
-            status = "failed" if failing and name == "build" else "ok"
+            status: StepStatus = "failed" if failing and name == "build" else "ok"
             if progress:
                 progress(StepEvent(name, status, duration_s=0.1, index=index, total=len(steps)))
             results.append(StepResult(name=name, status=status, duration_s=0.1,
@@ -291,19 +292,19 @@ def test_tools_have_schemas_annotations_and_descriptions(mode: str) -> None:
     assert switch.read_only_hint is False and switch.destructive_hint is True
 
     assert {"live", "standby", "certain", "next_step"} <= set(
-        tools["get_deployment_status"].output_schema["properties"]  # type: ignore[index]
+        tools["get_deployment_status"].output_schema["properties"]
     )
-    assert tools["list_apps"].output_schema["properties"]["result"]["type"] == "array"  # type: ignore[index]
+    assert tools["list_apps"].output_schema["properties"]["result"]["type"] == "array"
     assert {"ok", "color", "steps", "restored"} <= set(
-        tools["deploy_to_standby"].output_schema["properties"]  # type: ignore[index]
+        tools["deploy_to_standby"].output_schema["properties"]
     )
     assert {"executed", "plan", "to_live"} <= set(
-        tools["switch_traffic"].output_schema["properties"]  # type: ignore[index]
+        tools["switch_traffic"].output_schema["properties"]
     )
     # What an assistant must learn from the descriptions.
-    assert "never touches the LIVE" in tools["deploy_to_standby"].description  # type: ignore[operator]
-    assert "confirmToken" in tools["switch_traffic"].description  # type: ignore[operator]
-    assert "Read-only" in tools["get_deployment_status"].description  # type: ignore[operator]
+    assert "never touches the LIVE" in tools["deploy_to_standby"].description
+    assert "confirmToken" in tools["switch_traffic"].description
+    assert "Read-only" in tools["get_deployment_status"].description
 
 
 def test_server_instructions_describe_the_cycle() -> None:
@@ -483,10 +484,10 @@ def test_the_service_is_built_lazily_and_retried_after_a_config_error() -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_deploy_maps_parameters_and_reports_progress(mode: str) -> None:
     server, fake, _ = make()
-    progress: list[tuple[float, float | None, str | None]] = []
+    notified: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notified.append((progress, total, message))
 
     async def main() -> types.CallToolResult:
         async with Client(server, mode=mode) as client:
@@ -510,11 +511,11 @@ def test_deploy_maps_parameters_and_reports_progress(mode: str) -> None:
     assert "LIVE BLUE was not touched" in text
     assert "Next: Test STANDBY at 10.0.0.2:3001, then switch_traffic." in text
 
-    assert len(progress) == 12
-    values = [value for value, _, _ in progress]
+    assert len(notified) == 12
+    values = [value for value, _, _ in notified]
     assert values == sorted(values) and len(set(values)) == len(values)
-    assert progress[0][2] == "[1/6] lock: start"
-    assert progress[-1][2] == "[6/6] health: ok (0.1s)"
+    assert notified[0][2] == "[1/6] lock: start"
+    assert notified[-1][2] == "[6/6] health: ok (0.1s)"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -548,7 +549,7 @@ def test_switch_without_elicitation_returns_a_plan_and_token_then_executes(mode:
         async with Client(server, mode=mode) as client:
             planned = await client.call_tool("switch_traffic", {"app": "shop"})
             assert fake.live == "blue"  # nothing changed yet
-            token = planned.structured_content["plan"]["confirm_token"]  # type: ignore[index]
+            token = planned.structured_content["plan"]["confirm_token"]
             done = await client.call_tool("switch_traffic", {"app": "shop", "confirmToken": token})
             replay = await client.call_tool(
                 "switch_traffic", {"app": "shop", "confirmToken": token}
@@ -620,10 +621,10 @@ def test_switch_parameters_reach_the_service() -> None:
 def test_switch_with_elicitation_accepted_executes(mode: str) -> None:
     server, fake, _ = make()
     callback = answering("accept", {"approve": True})
-    progress: list[str | None] = []
+    notified: list[str | None] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(message)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notified.append(message)
 
     async def main() -> types.CallToolResult:
         async with Client(server, mode=mode, elicitation_callback=callback) as client:
@@ -639,7 +640,7 @@ def test_switch_with_elicitation_accepted_executes(mode: str) -> None:
     assert "Switch shop: LIVE BLUE -> GREEN" in question
     assert "+    default_backend bk_green" in question
     assert question.endswith("Approve this traffic switch now?")
-    assert "plan: ok - blue -> green" in progress
+    assert "plan: ok - blue -> green" in notified
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -694,7 +695,9 @@ def test_input_required_answers_count_only_for_the_plan_and_arguments_they_appro
     a changed plan is asked again instead of executing."""
     server, fake, _ = make()
     caps_callback = answering("accept", {"approve": True})
-    yes = {APPROVAL_KEY: types.ElicitResult(action="accept", content={"approve": True})}
+    yes: types.InputResponses = {
+        APPROVAL_KEY: types.ElicitResult(action="accept", content={"approve": True})
+    }
 
     async def main() -> None:
         async with Client(server, mode="auto", elicitation_callback=caps_callback) as client:

@@ -340,7 +340,7 @@ def test_a_lock_that_cannot_be_released_does_not_hide_the_result() -> None:
 def test_unreachable_host_after_the_replace_is_restored_on_reconnect(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(switch_engine.time, "sleep", lambda _s: None)
+    monkeypatch.setattr("bluegreen.engine.switch.time.sleep", lambda _s: None)
     lab = FakeLab()
     down = {"tripped": False, "left": 0}
 

@@ -11,6 +11,7 @@ from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, STATE, FakeLab, co
 
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.errors import ApprovalError, HAProxyConfigError, LockedError, ValidationError
+from bluegreen.models import SwitchPlan
 from bluegreen.service import Service, approval_mode
 
 
@@ -167,8 +168,13 @@ def test_operator_mode_needs_a_person_first() -> None:
 def test_elicitation_decides() -> None:
     lab = FakeLab()
     svc = service(lab, allow_unapproved=False)
-    asked = []
-    no = svc.switch(APP, elicit=lambda plan: asked.append(plan) or False)
+    asked: list[SwitchPlan] = []
+
+    def refuse(plan: SwitchPlan) -> bool:
+        asked.append(plan)
+        return False
+
+    no = svc.switch(APP, elicit=refuse)
     assert not no.executed and asked and asked[0].to_live == "green"
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     assert svc.switch(APP, elicit=lambda plan: True).ok
