@@ -28,29 +28,27 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    APP,
+    BENCH_PREFIX,
     Comparison,
     RawTarget,
     Series,
     add_lab_arguments,
     failure_notes,
     finish,
+    fmt_ms,
+    format_grid,
     format_table,
+    interleave,
     measure_in_lab,
+    median,
     ms_since,
     now,
     print_header,
-    raw_connect,
-    say,
-)
-from bench.lab_timing import (
-    APP,
-    BENCH_PREFIX,
-    alternate,
-    fmt_ms,
-    format_grid,
-    median,
     raw_check,
+    raw_connect,
     raw_run,
+    say,
 )
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.config import load_config
@@ -186,9 +184,9 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
         if args.warmup:
             say(f"deploy: {args.warmup} warm-up round(s), not recorded")
             scratch = [(Series(s.name), fn) for s, fn in plan]
-            alternate(args.warmup, scratch, label="warm-up ")
+            interleave(args.warmup, scratch, progress=say, label="warm-up ")
         say(f"deploy: {args.rounds} rounds")
-        alternate(args.rounds, plan)
+        interleave(args.rounds, plan, progress=say)
     finally:
         arms.close()
     rows = [

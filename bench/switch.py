@@ -45,32 +45,27 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    APP,
+    BENCH_PREFIX,
     Comparison,
     RawTarget,
     Series,
     add_lab_arguments,
     failure_notes,
     finish,
-    format_table,
-    measure_in_lab,
-    print_header,
-    raw_connect,
-    say,
-)
-from bench.lab_timing import (
-    APP,
-    BENCH_PREFIX,
-    Cutover,
-    alternate,
-    cutover,
     fmt_ms,
     format_grid,
+    format_table,
+    interleave,
+    measure_in_lab,
     median,
+    print_header,
     raw_check,
+    raw_connect,
+    say,
     wait_for_ssh,
-    wait_settled,
-    warm_color,
 )
+from bench.cutover import Cutover, cutover, wait_settled, warm_color
 from bluegreen.domain.config import load_config
 from bluegreen.engine.context import StepEvent
 from bluegreen.lab.controller import Lab
@@ -229,7 +224,7 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
     naive = Series("naive sed + HAProxy restart: sed sent -> 100% on new LIVE")
     try:
         say(f"switch: {args.rounds} rounds, load {LOAD_THREADS} threads on {arms.url}")
-        alternate(args.rounds, [(tool, arms.tool), (naive, arms.naive)])
+        interleave(args.rounds, [(tool, arms.tool), (naive, arms.naive)], progress=say)
     finally:
         arms.close()
         # A naive round that failed mid-way may leave HAProxy restarting: let sshd come back so
