@@ -8,26 +8,27 @@ the frontend, one load window per switch. Afterwards, read from the lab's contai
 the history holds exactly one `switch` entry per switch, the cfg backups directory holds exactly
 `cfg_backups` files.
 
-Phase 2, slow network (`--netem`, needs root and `tc`/`nsenter` on this machine): every lab
-container's interface gets `tc netem delay 200ms loss 2%` (applied from this machine inside each
-container's network namespace, so the images need no NET_ADMIN or iproute2), then `--netem-rounds`
-rounds of status, deploy of a new commit, and an approved switch. Each call must end (with a
-result or an error that says why) within a bound derived from the configured timeouts; a deploy
-or switch must complete or roll back. The qdiscs are removed at the end, whatever happens.
+Phase 2, slow network (`--slow`): the tool's SSH connections to every lab host go through a relay
+that adds `--delay-ms` one way (200) and stalls `--loss` (2%) of the chunks as long as a TCP
+retransmission would (bench/slow_link.py; this machine's kernel has no `tc netem`), then
+`--slow-rounds` rounds of status, deploy of a new commit, and an approved switch. Each call must end
+(with a result or an error that says why) within a bound derived from the configured timeouts; a
+deploy or switch must complete or roll back.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.common import add_lab_arguments, measure_in_lab, print_header, say
+from bench.slow_link import LinkShape, SlowLink
 from bluegreen.domain.config import Config, load_config
 from bluegreen.domain.runtime import parse_show_proc
 from bluegreen.errors import BlueGreenError
@@ -38,7 +39,6 @@ from bluegreen.service import Service
 
 APP = "jw-attendant"
 SOAK_PREFIX = "bluegreen-bench-soak"
-NETEM = ["delay", "200ms", "loss", "2%"]
 
 
 def _yes(_plan: SwitchPlan) -> bool:
@@ -129,15 +129,30 @@ def soak(args: argparse.Namespace, info: Any, config: Config, service: Service) 
     return out
 
 
-def _netem(lab: Lab, add: bool) -> None:
-    for role in ("haproxy", "blue", "green", "origin"):
-        container = lab.container(role)
-        container.reload()
-        pid = str(container.attrs["State"]["Pid"])
-        tc = ["nsenter", "-t", pid, "-n", "tc", "qdisc"]
-        argv = [*tc, "replace", "dev", "eth0", "root", "netem", *NETEM] if add else [
-            *tc, "del", "dev", "eth0", "root"]  # fmt: skip
-        subprocess.run(argv, check=add, capture_output=True, timeout=30)
+@contextlib.contextmanager
+def slow_service(info: Any, shape: LinkShape) -> Iterator[tuple[Service, list[SlowLink]]]:
+    """A Service whose SSH connections to every lab host go through a slow link: the lab's config
+    and known_hosts, with each host's address replaced by its relay's."""
+    state = Path(info.state_dir)
+    text = Path(info.config_path).read_text()
+    known = (state / "known_hosts").read_text()
+    with contextlib.ExitStack() as stack:
+        links = []
+        for role in ("haproxy", "blue", "green"):
+            address = info.hosts[role].ssh
+            link = stack.enter_context(SlowLink(address, shape))
+            links.append(link)
+            text = text.replace(f'@{address}"', f'@{link.address}"')
+            host, _, port = address.rpartition(":")
+            for line in known.splitlines():
+                if line.startswith(f"[{host}]:{port} "):
+                    known += line.replace(f"[{host}]:{port} ", f"[{host}]:{link.port} ", 1) + "\n"
+        (state / "known_hosts.slow").write_text(known)
+        text = text.replace(str(state / "known_hosts"), str(state / "known_hosts.slow"))
+        slow_config = state / "bluegreen.slow.toml"
+        slow_config.write_text(text)
+        with Service(load_config(str(slow_config))) as service:
+            yield service, links
 
 
 def _timed(what: str, bound_s: float, action: Callable[[], str]) -> Call:
@@ -148,13 +163,11 @@ def _timed(what: str, bound_s: float, action: Callable[[], str]) -> Call:
         outcome = f"error: {exc}"
     seconds = time.monotonic() - started
     call = Call(what, round(seconds, 2), bound_s, outcome[:160])
-    say(f"netem: {what}: {call.seconds:.1f}s (bound {bound_s:.0f}s): {call.outcome}")
+    say(f"slow link: {what}: {call.seconds:.1f}s (bound {bound_s:.0f}s): {call.outcome}")
     return call
 
 
-def slow_network(
-    args: argparse.Namespace, info: Any, config: Config, service: Service
-) -> list[Call]:
+def slow_network(args: argparse.Namespace, info: Any, config: Config) -> list[Call]:
     lab = Lab(info.prefix, Path(info.state_dir))
     ssh = config.ssh
     app = config.app(APP)
@@ -163,29 +176,30 @@ def slow_network(
     status_bound = 2 * ssh.connect_timeout_s + 3 * app.health.timeout_s + 30
     deploy_bound = 2 * ssh.connect_timeout_s + ssh.command_timeout_s
     switch_bound = 2 * ssh.connect_timeout_s + 60 + 60 + 15 + app.drain_s + app.watch_s + 30 + 60
+    shape = LinkShape(delay_s=args.delay_ms / 1000, loss=args.loss)
     calls: list[Call] = []
+    with slow_service(info, shape) as (service, links):
 
-    def status() -> str:
-        s = service.status(APP)
-        return f"certain={s.certain} live={s.live.color if s.live else None}"
+        def status() -> str:
+            s = service.status(APP)
+            return f"certain={s.certain} live={s.live.color if s.live else None}"
 
-    def deploy() -> str:
-        r = service.deploy(APP)
-        return f"ok={r.ok} restored={r.restored} {r.error or ''}"
+        def deploy() -> str:
+            r = service.deploy(APP)
+            return f"ok={r.ok} restored={r.restored} {r.error or ''}"
 
-    def switch() -> str:
-        r = service.switch(APP, elicit=_yes)
-        return f"ok={r.ok} rolled_back={r.rolled_back or r.auto_rollback} {r.error or ''}"
+        def switch() -> str:
+            r = service.switch(APP, elicit=_yes)
+            return f"ok={r.ok} rolled_back={r.rolled_back or r.auto_rollback} {r.error or ''}"
 
-    _netem(lab, add=True)
-    try:
-        for _ in range(args.netem_rounds):
+        for _ in range(args.slow_rounds):
             calls.append(_timed("status", status_bound, status))
             lab.commit()
             calls.append(_timed("deploy", deploy_bound, deploy))
             calls.append(_timed("switch", switch_bound, switch))
-    finally:
-        _netem(lab, add=False)
+        stalls = sum(link.stalls for link in links)
+        chunks = sum(link.chunks for link in links)
+        say(f"slow link: {chunks} chunks relayed, {stalls} stalled ({shape.stall_s:.1f}s each)")
     return calls
 
 
@@ -194,8 +208,8 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
     with Service(config) as service:
         service.status(APP)
         result: dict[str, Any] = {"soak": soak(args, info, config, service)}
-        if args.netem:
-            result["netem"] = slow_network(args, info, config, service)
+    if args.slow:
+        result["slow"] = slow_network(args, info, config)
     return result
 
 
@@ -207,11 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.set_defaults(prefix=SOAK_PREFIX)
     parser.add_argument("--switches", type=int, default=200, help="switches (default 200)")
     parser.add_argument("--threads", type=int, default=4, help="load threads (default 4)")
-    parser.add_argument("--netem", action="store_true", help="also run the slow-network phase")
-    parser.add_argument("--netem-rounds", type=int, default=3, help="status/deploy/switch rounds")
+    parser.add_argument("--slow", action="store_true", help="also run the slow-network phase")
+    parser.add_argument("--slow-rounds", type=int, default=3, help="status/deploy/switch rounds")
+    parser.add_argument("--delay-ms", type=float, default=200.0, help="one-way delay (200)")
+    parser.add_argument("--loss", type=float, default=0.02, help="fraction of chunks stalled")
     args = parser.parse_args(argv)
-    if args.switches < 1 or args.threads < 1 or args.netem_rounds < 1:
-        parser.error("--switches, --threads and --netem-rounds must be at least 1")
+    if args.switches < 1 or args.threads < 1 or args.slow_rounds < 1:
+        parser.error("--switches, --threads and --slow-rounds must be at least 1")
 
     measured = measure_in_lab(args, run)
     s: Soak = measured.result["soak"]
@@ -229,11 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         ("switch round median / max", f"{durations[len(durations) // 2]:.1f}s / "
          f"{durations[-1]:.1f}s", True),
     ]  # fmt: skip
-    calls: list[Call] = measured.result.get("netem", [])
+    calls: list[Call] = measured.result.get("slow", [])
     for call in calls:
         settled = call.what == "status" or "ok=True" in call.outcome or "rolled_back=True" in (
             call.outcome) or "restored=True" in call.outcome  # fmt: skip
-        checks.append((f"netem {call.what}", f"{call.seconds:.1f}s <= {call.bound_s:.0f}s: "
+        checks.append((f"slow link {call.what}", f"{call.seconds:.1f}s <= {call.bound_s:.0f}s: "
                        f"{call.outcome[:70]}", not call.hung and settled))  # fmt: skip
     width = max(len(name) for name, _, _ in checks)
     for name, value, passed in checks:
