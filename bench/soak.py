@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -78,7 +79,11 @@ def _exec(lab: Lab, role: str, command: str) -> str:
 
 def _count_history_switches(lab: Lab, work_dir: str) -> int:
     text = _exec(lab, "haproxy", f"cat {work_dir}/history/{APP}.jsonl 2>/dev/null || true")
-    return sum(1 for line in text.split("\n") if '"operation": "switch"' in line)
+    count = 0
+    for line in text.split("\n"):
+        with contextlib.suppress(ValueError):
+            count += json.loads(line).get("operation") == "switch"
+    return count
 
 
 def _old_workers(lab: Lab, master_socket: str, wait_s: float = 30.0) -> int:
