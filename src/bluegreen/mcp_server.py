@@ -50,6 +50,7 @@ from pydantic import BaseModel, Field, ValidationError
 from bluegreen import __version__, mcp_text
 from bluegreen.engine.context import StepEvent
 from bluegreen.errors import BlueGreenError
+from bluegreen.log_format import SafeFormatter
 from bluegreen.models import (
     AppStatus,
     AppSummary,
@@ -556,11 +557,9 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
 
 def configure_logging(debug: bool = False) -> None:
     """Everything to stderr: in stdio mode stdout is the protocol."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler])
     # paramiko logs a traceback for every dropped SSH handshake, which the transport retries or
     # reports itself: its messages only with --debug.
     logging.getLogger("paramiko").setLevel(logging.WARNING if debug else logging.CRITICAL)

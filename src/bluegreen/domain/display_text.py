@@ -25,8 +25,9 @@ _KIND = {
     "Cs": "an undecodable byte",
 }
 
-FIELD_MAX = 200  # names, hosts, commits, one-line messages
-TEXT_MAX = 500  # reasons, errors, step messages
+FIELD_MAX = 200  # names, hosts, times, commits, lock holders
+TEXT_MAX = 500  # reasons, health errors, history errors
+MESSAGE_MAX = 2000  # our own messages and errors, which quote outside text
 LINE_MAX = 500  # each line of a multi-line block (output tails, diffs)
 
 
