@@ -87,9 +87,9 @@ def print_plan(console: Console, plan: SwitchPlan) -> None:
             f"commit {safe((plan.target_commit or '?')[:12])}"
         )
     console.print("haproxy.cfg change:")
-    for line in plan.diff.split("\n"):
+    for line in safe_block(plan.diff.rstrip()).splitlines():  # only \n is left to split on
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-        console.print(f"[{style}]{safe_block(line)}[/]", highlight=False)
+        console.print(f"[{style}]{line}[/]", highlight=False)
     for warning in plan.warnings:
         console.print(f"[yellow]![/] {safe(warning, MESSAGE_MAX)}")
 

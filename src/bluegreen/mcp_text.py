@@ -157,8 +157,7 @@ def _tail(text: str | None) -> str:
     """The last lines of command output, indented so none of them passes for a line of ours."""
     if not text:
         return ""
-    last = "\n".join(text.rstrip().replace("\r\n", "\n").split("\n")[-TAIL_LINES:])
-    return block(last, indent="  ")
+    return "\n".join(block(text.rstrip(), indent="  ").split("\n")[-TAIL_LINES:])
 
 
 def _failed_steps(steps: list[StepResult]) -> list[str]:
