@@ -39,7 +39,9 @@ class _Group(click.Group):
         except Exception as exc:
             if "--debug" in sys.argv:
                 raise
-            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {safe(str(exc))}")
+            err.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {safe(str(exc), MESSAGE_MAX)}"
+            )
             err.print("[dim]hint:[/] rerun with --debug for the traceback, and report it")
             sys.exit(70)
 
