@@ -106,7 +106,8 @@ def print_steps(console: Console, steps: list[StepResult]) -> None:
 def print_history(console: Console, history: History) -> None:
     table = Table(show_edge=False, pad_edge=False)
     for column in ("time", "operation", "outcome", "change", "who", "took"):
-        table.add_column(column)
+        # One row, one line: a long field wrapped inside its cell could pass for an entry.
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
     for e in history.entries:
         if e.operation == "switch":
             change = f"{(e.from_live or '?').upper()} -> {(e.to_live or '?').upper()}"

@@ -110,15 +110,19 @@ def test_mcp_history_text_shows_one_line_per_entry_and_no_forged_line() -> None:
     assert "ok\\r\\n- 2026-06-06T06:06:06Z switch" in text  # shown, escaped, in its own entry
 
 
-def cli_console() -> tuple[Console, io.StringIO]:
+def cli_console(width: int = 400) -> tuple[Console, io.StringIO]:
     buffer = io.StringIO()
-    return Console(file=buffer, width=400, force_terminal=True, color_system=None), buffer
+    return Console(file=buffer, width=width, force_terminal=True, color_system=None), buffer
 
 
-def test_cli_history_table_shows_no_forged_line() -> None:
-    console, buffer = cli_console()
-    print_history(console, hostile_history())
+@pytest.mark.parametrize("width", [400, 80, 40])
+def test_cli_history_table_shows_no_forged_line(width: int) -> None:
+    console, buffer = cli_console(width)
+    history = hostile_history()
+    print_history(console, history)
     assert_safe(buffer.getvalue())
+    header_lines = 2  # titles, rule
+    assert len(buffer.getvalue().rstrip("\n").split("\n")) == header_lines + len(history.entries)
 
 
 def test_cli_status_and_steps_show_lock_holders_and_output_safely() -> None:
