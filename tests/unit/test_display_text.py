@@ -19,6 +19,7 @@ from tests.unit.fake_hosts import APP, CONFIG_TOML, HP, FakeLab, config
 from bluegreen import cli, mcp_text
 from bluegreen.cli_render import print_history, print_status, print_steps
 from bluegreen.domain.display_text import FIELD_MAX, block, is_unsafe, one_line
+from bluegreen.errors import LockedError
 from bluegreen.log_format import SafeFormatter
 from bluegreen.mcp_server import build_server
 from bluegreen.models import History, HistoryEntry, LockHolder, StepResult, SwitchResult
@@ -224,3 +225,31 @@ def test_cli_verbose_logs_through_the_safe_formatter(tmp_path: Any) -> None:
     finally:
         for handler in [h for h in root.handlers if h not in before]:
             root.removeHandler(handler)
+
+
+# ---- a forged lock holder in an error ------------------------------------------------------------
+
+
+def test_a_forged_lock_holder_cannot_add_lines_to_the_locked_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The holder file is on the HAProxy host; its fields are quoted in LockedError, which the CLI
+    and the MCP text show as a message that may have lines of its own."""
+    lab = FakeLab()
+    holder = {"operation": "deploy", "app": APP, "user": HOSTILE["crlf"],
+              "host": HOSTILE["clear screen"], "pid": 1, "since": "2099-01-01T00:00:00Z",
+              "token": "t"}  # fmt: skip
+    lock = f"/var/lib/bluegreen/locks/{APP}.lock"
+    lab.runner.put_file(HP, lock + "/", b"")
+    lab.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
+    with pytest.raises(LockedError) as caught:
+        Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    assert "\n" not in caught.value.message
+    assert_safe(mcp_text.error_text(caught.value))
+    monkeypatch.setattr(cli, "_service", lambda ctx: Service(config(), runner=lab.runner))
+    path = tmp_path / "bluegreen.toml"
+    path.write_text(CONFIG_TOML)
+    shown = CliRunner().invoke(cli.main, ["--config", str(path), "switch", APP, "--yes"])
+    assert shown.exit_code == LockedError.exit_code, shown.output
+    assert "is locked: deploy by ok\\r\\n- 2026-06-06" in shown.output
+    assert_safe(shown.output)
