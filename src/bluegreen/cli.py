@@ -12,6 +12,7 @@ from rich.console import Console
 from bluegreen import __version__
 from bluegreen.cli_text import safe, safe_block
 from bluegreen.domain.display_text import MESSAGE_MAX, block, one_line
+from bluegreen.domain.validate import REASON_MAX
 from bluegreen.errors import BlueGreenError
 from bluegreen.log_format import SafeFormatter
 from bluegreen.models import SwitchPlan
@@ -219,7 +220,10 @@ def deploy(
     "--force", is_flag=True, help="With --emergency: switch even to a target that is down."
 )
 @click.option("--break-lock", is_flag=True, help="Break a STALE lock (never a live one).")
-@click.option("--reason", help="Why: recorded in the history.")
+@click.option(
+    "--reason",
+    help=f"Why: recorded in the history (one line, at most {REASON_MAX} characters).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def switch(

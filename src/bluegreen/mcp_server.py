@@ -48,6 +48,7 @@ from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, Field, ValidationError
 
 from bluegreen import __version__, mcp_text
+from bluegreen.domain.validate import REASON_MAX
 from bluegreen.engine.context import StepEvent
 from bluegreen.errors import BlueGreenError
 from bluegreen.log_format import SafeFormatter
@@ -520,7 +521,13 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
             bool, Field(description="With emergency: switch even to an unhealthy target.")
         ] = False,
         breakLock: BreakLock = False,
-        reason: Annotated[str | None, Field(description="Why; recorded in the history.")] = None,
+        reason: Annotated[
+            str | None,
+            Field(
+                description=f"Why; recorded in the history. One line of plain text, at most "
+                f"{REASON_MAX} characters (no control, line-separator or bidi characters)."
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, SwitchResult] | InputRequiredResult:
         progress = progress_bridge(ctx, "switch_traffic")
         channel = elicitation_channel(ctx) if confirmToken is None else None
