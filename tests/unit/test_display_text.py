@@ -22,7 +22,19 @@ from bluegreen.domain.display_text import FIELD_MAX, block, is_unsafe, one_line
 from bluegreen.errors import LockedError
 from bluegreen.log_format import SafeFormatter
 from bluegreen.mcp_server import build_server
-from bluegreen.models import History, HistoryEntry, LockHolder, StepResult, SwitchResult
+from bluegreen.models import (
+    AppStatus,
+    Health,
+    History,
+    HistoryEntry,
+    LockHolder,
+    Role,
+    Routing,
+    ServerStatus,
+    StateFileView,
+    StepResult,
+    SwitchResult,
+)
 from bluegreen.service import Service
 
 HISTORY = f"/var/lib/bluegreen/history/{APP}.jsonl"
@@ -126,18 +138,39 @@ def test_cli_history_table_shows_no_forged_line(width: int) -> None:
     assert len(buffer.getvalue().rstrip("\n").split("\n")) == header_lines + len(history.entries)
 
 
-def test_cli_status_and_steps_show_lock_holders_and_output_safely() -> None:
-    console, buffer = cli_console()
-    status = Service(config(), runner=FakeLab().runner).status(APP)
-    status.lock = LockHolder(
-        operation="switch", user=HOSTILE["crlf"], host=HOSTILE["clear screen"],
-        since=HOSTILE["bidi override"], pid=1, stale=False,
+def hostile_status() -> AppStatus:
+    def server(color: str, role: Role) -> ServerStatus:
+        return ServerStatus(
+            color=color, role=role, ssh=f"root@{color}", address=f"{color}:3001",
+            reachable=True, healthy=False,
+            health=Health(url=f"http://{color}:3001/health", healthy=False,
+                          error=HOSTILE["crlf"]),
+            commit=HOSTILE["clear screen"], deployed_at=HOSTILE["cr"],
+            runtime_state=HOSTILE["line separator"], error=HOSTILE["next line"],
+        )  # fmt: skip
+
+    live, standby = server("blue", "LIVE"), server("green", "STANDBY")
+    return AppStatus(
+        app=APP, certain=True, live=live, standby=standby, servers=[live, standby],
+        routing=Routing(certain=True, frontend="http-in", summary=HOSTILE["bidi override"]),
+        state_file=StateFileView(path="/s.json", present=True, valid=True),
+        lock=LockHolder(operation="switch", user=HOSTILE["crlf"], host=HOSTILE["clear screen"],
+                        since=HOSTILE["bidi override"], pid=1),
+        last_switch=HOSTILE["cr"], problems=list(HOSTILE.values()),
+        next_step=HOSTILE["osc hyperlink"], checked_at="now", duration_ms=1.0,
     )  # fmt: skip
-    print_status(console, status)
+
+
+def test_cli_and_mcp_status_show_outside_fields_safely() -> None:
+    console, buffer = cli_console()
+    print_status(console, hostile_status())
     print_steps(console, [StepResult(name="build", status="failed", duration_s=1.0,
                                      message=HOSTILE["cr"])])  # fmt: skip
     assert_safe(buffer.getvalue())
-    assert_safe(mcp_text.status_text(status))
+    assert "lock: switch by ok\\r\\n- 2026-06-06" in buffer.getvalue()
+    text = mcp_text.status_text(hostile_status())
+    assert_safe(text)
+    assert "Locked: switch by ok\\r\\n- 2026-06-06" in text
 
 
 def test_output_tails_are_escaped_and_indented_under_their_step() -> None:
