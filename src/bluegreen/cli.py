@@ -8,10 +8,13 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from bluegreen import __version__
+from bluegreen.cli_text import safe, safe_block
+from bluegreen.domain.display_text import MESSAGE_MAX, block, one_line
+from bluegreen.domain.validate import REASON_MAX
 from bluegreen.errors import BlueGreenError
+from bluegreen.log_format import SafeFormatter
 from bluegreen.models import SwitchPlan
 
 err = Console(stderr=True)
@@ -20,10 +23,10 @@ err = Console(stderr=True)
 def fail(exc: BlueGreenError, debug: bool = False) -> None:
     if debug:
         err.print_exception()
-    # Escaped: a message is text, not markup ("bluegreen-mcp[lab]", "[::1]:22" must print as is).
-    err.print(f"[bold red]error:[/] {escape(exc.message)}")
+    # safe_block/safe escape Rich markup too: "bluegreen-mcp[lab]", "[::1]:22" print as is.
+    err.print(f"[bold red]error:[/] {safe_block(exc.message, line_limit=MESSAGE_MAX)}")
     if exc.hint:
-        err.print(f"[dim]hint:[/] {escape(exc.hint)}")
+        err.print(f"[dim]hint:[/] {safe(exc.hint, MESSAGE_MAX)}")
     sys.exit(exc.exit_code)
 
 
@@ -38,7 +41,9 @@ class _Group(click.Group):
         except Exception as exc:
             if "--debug" in sys.argv:
                 raise
-            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+            err.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {safe(str(exc), MESSAGE_MAX)}"
+            )
             err.print("[dim]hint:[/] rerun with --debug for the traceback, and report it")
             sys.exit(70)
 
@@ -67,7 +72,7 @@ def main(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool
     logging.getLogger("paramiko").setLevel(logging.WARNING if debug else logging.CRITICAL)
     if verbose or debug:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(SafeFormatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         root = logging.getLogger("bluegreen")
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
@@ -135,9 +140,9 @@ def inspect_cfg(ctx: click.Context, file: str, app_name: str, as_json: bool) -> 
         data["summary"] = describe(analysis)
         click.echo(json.dumps(data, indent=2, default=str))
     else:
-        click.echo(describe(analysis))
+        click.echo(block(describe(analysis), MESSAGE_MAX))
         for problem in analysis.problems:
-            click.echo(f"! {problem}")
+            click.echo(f"! {one_line(problem, MESSAGE_MAX)}")
     sys.exit(0 if analysis.certain else 12)
 
 
@@ -180,21 +185,21 @@ def deploy(
             f"plan: deploy {result.ref or '(current checkout)'} to STANDBY {result.color.upper()} ({result.host})"
         )
         for item in result.plan:
-            click.echo(f"  [{item.step}] {item.host}: {item.command}")
+            click.echo(f"  [{item.step}] {item.host}: {one_line(item.command, MESSAGE_MAX)}")
         for warning in result.warnings:
-            click.echo(f"! {warning}")
+            click.echo(f"! {one_line(warning, MESSAGE_MAX)}")
     else:
         out = Console()
         if not result.ok:
             print_steps(err, [s for s in result.steps if s.status == "failed"])
         verdict = "[green]deployed[/]" if result.ok else "[bold red]DEPLOY FAILED[/]"
         out.print(f"{verdict} {result.app} to STANDBY {result.color.upper()}: "
-                  f"{(result.commit_before or '?')[:12]} -> {(result.commit_after or '?')[:12]} "
-                  f"in {result.duration_s:.1f}s")  # fmt: skip
+                  f"{safe((result.commit_before or '?')[:12])} -> "
+                  f"{safe((result.commit_after or '?')[:12])} in {result.duration_s:.1f}s")  # fmt: skip
         for warning in result.warnings:
-            out.print(f"[yellow]![/] {warning}")
+            out.print(f"[yellow]![/] {safe(warning, MESSAGE_MAX)}")
         if result.error:
-            out.print(f"[red]{result.error}[/]")
+            out.print(f"[red]{safe(result.error, MESSAGE_MAX)}[/]")
         if result.restored is not None:
             out.print(
                 "standby restored from backup"
@@ -202,7 +207,7 @@ def deploy(
                 else "[red]standby NOT restored[/]"
             )
         if result.next_step:
-            out.print(f"[dim]next:[/] {result.next_step}")
+            out.print(f"[dim]next:[/] {safe(result.next_step, MESSAGE_MAX)}")
     sys.exit(0 if result.ok else 20)
 
 
@@ -216,7 +221,10 @@ def deploy(
     "--force", is_flag=True, help="With --emergency: switch even to a target that is down."
 )
 @click.option("--break-lock", is_flag=True, help="Break a STALE lock (never a live one).")
-@click.option("--reason", help="Why: recorded in the history.")
+@click.option(
+    "--reason",
+    help=f"Why: recorded in the history (one line, at most {REASON_MAX} characters).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def switch(
@@ -270,11 +278,11 @@ def switch(
         if not result.ok:
             print_steps(err, [s for s in result.steps if s.status == "failed"])
         style = "green" if result.ok else "bold red"
-        out.print(f"[{style}]{escape(result.message or result.error or '')}[/]")
+        out.print(f"[{style}]{safe(result.message or result.error, MESSAGE_MAX)}[/]")
         if result.error and result.error not in result.message:
-            out.print(f"[red]{escape(result.error)}[/]")
+            out.print(f"[red]{safe(result.error, MESSAGE_MAX)}[/]")
         if result.next_step:
-            out.print(f"[dim]next:[/] {result.next_step}")
+            out.print(f"[dim]next:[/] {safe(result.next_step, MESSAGE_MAX)}")
     sys.exit(0 if result.ok else 21)
 
 
@@ -289,7 +297,7 @@ def approve(ctx: click.Context, token: str) -> None:
     who = f"{getpass.getuser()}@{socket.gethostname()}"
     try:
         with _service(ctx) as service:
-            click.echo(service.approve(token, who))
+            click.echo(one_line(service.approve(token, who), MESSAGE_MAX))
     except BlueGreenError as exc:
         fail(exc, ctx.obj["debug"])
 

@@ -48,8 +48,10 @@ from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, Field, ValidationError
 
 from bluegreen import __version__, mcp_text
+from bluegreen.domain.validate import REASON_MAX
 from bluegreen.engine.context import StepEvent
 from bluegreen.errors import BlueGreenError
+from bluegreen.log_format import SafeFormatter
 from bluegreen.models import (
     AppStatus,
     AppSummary,
@@ -519,7 +521,13 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
             bool, Field(description="With emergency: switch even to an unhealthy target.")
         ] = False,
         breakLock: BreakLock = False,
-        reason: Annotated[str | None, Field(description="Why; recorded in the history.")] = None,
+        reason: Annotated[
+            str | None,
+            Field(
+                description=f"Why; recorded in the history. One line of plain text, at most "
+                f"{REASON_MAX} characters (no control, line-separator or bidi characters)."
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, SwitchResult] | InputRequiredResult:
         progress = progress_bridge(ctx, "switch_traffic")
         channel = elicitation_channel(ctx) if confirmToken is None else None
@@ -556,11 +564,9 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
 
 def configure_logging(debug: bool = False) -> None:
     """Everything to stderr: in stdio mode stdout is the protocol."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler])
     # paramiko logs a traceback for every dropped SSH handshake, which the transport retries or
     # reports itself: its messages only with --debug.
     logging.getLogger("paramiko").setLevel(logging.WARNING if debug else logging.CRITICAL)

@@ -11,7 +11,7 @@ from types import TracebackType
 
 from bluegreen.domain.approval import validate_token
 from bluegreen.domain.config import AppConfig, Config, load_config
-from bluegreen.domain.validate import validate_app_name, validate_ref
+from bluegreen.domain.validate import validate_app_name, validate_reason, validate_ref
 from bluegreen.engine import approvals, history
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
@@ -134,6 +134,7 @@ class Service:
         `elicit` asks a person and returns their answer. `terminal=True` says it is a person at
         this terminal (the CLI's y/N), which approves in every mode, `operator` included."""
         validate_app_name(app)
+        validate_reason(reason)
         if confirm_token is not None:
             validate_token(confirm_token)
         ctx = self.context(progress)
