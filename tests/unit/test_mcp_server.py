@@ -18,8 +18,10 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from bluegreen.engine.context import StepEvent
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import BlueGreenError, CommandFailed, ConfigError, TransportError
-from bluegreen.mcp_server import APPROVAL_KEY, BlueGreenService, ServiceHolder, build_server
+from bluegreen.mcp_elicit import APPROVAL_KEY
+from bluegreen.mcp_server import BlueGreenService, ServiceHolder, build_server
 from bluegreen.models import (
     AppStatus,
     AppSummary,
@@ -34,6 +36,7 @@ from bluegreen.models import (
     SwitchPlan,
     SwitchResult,
 )
+from bluegreen.service import Approver, SwitchRequest
 
 MODES = ["legacy", "auto"]
 ADDRESSES = {"blue": "10.0.0.1:3001", "green": "10.0.0.2:3001"}
@@ -129,9 +132,10 @@ class FakeService:
                              to_live="blue", reason="release 42")  # fmt: skip
         return History(app=app, entries=[entry][:limit])
 
-    def deploy(self, app: str, *, progress: Callable[[StepEvent], None] | None = None,
-               **kwargs: Any) -> DeployResult:  # fmt: skip
-        self.calls.append(("deploy", {"app": app, **kwargs}))
+    def deploy(self, app: str, options: DeployOptions | None = None, *,
+               progress: Callable[[StepEvent], None] | None = None) -> DeployResult:  # fmt: skip
+        options = options or DeployOptions()
+        self.calls.append(("deploy", {"app": app, "options": options}))
         self._check(app)
         steps = ["lock", "backup", "pull", "build", "restart", "health"]
         failing = app == "failing"
@@ -148,7 +152,7 @@ class FakeService:
                 break
         return DeployResult(
             app=app, ok=not failing, color=self.standby, host=f"root@{self.standby}",
-            address=ADDRESSES[self.standby], ref=kwargs.get("ref"), commit_before="a" * 40,
+            address=ADDRESSES[self.standby], ref=options.ref, commit_before="a" * 40,
             commit_after=None if failing else "b" * 40, steps=results,
             failed_step="build" if failing else None,
             error="build failed (exit 1)" if failing else None,
@@ -170,17 +174,18 @@ class FakeService:
                             verified=True, state_file_written=True,
                             steps=[StepResult(name="reload", status="ok", duration_s=0.2)])  # fmt: skip
 
-    def switch(self, app: str, *, require_approval: bool = True, emergency: bool = False,
-               confirm_token: str | None = None, elicit: Callable[[SwitchPlan], bool] | None = None,
-               progress: Callable[[StepEvent], None] | None = None, **kwargs: Any) -> SwitchResult:  # fmt: skip
-        self.calls.append(("switch", {"app": app, "require_approval": require_approval,
-                                      "emergency": emergency, "confirm_token": confirm_token,
-                                      "elicit": elicit is not None, **kwargs}))  # fmt: skip
+    def switch(self, app: str, request: SwitchRequest | None = None, *,
+               approver: Approver | None = None,
+               progress: Callable[[StepEvent], None] | None = None) -> SwitchResult:  # fmt: skip
+        request, approver = request or SwitchRequest(), approver or Approver()
+        elicit, confirm_token = approver.ask, request.confirm_token
+        self.calls.append(("switch", {"app": app, "request": request,
+                                      "elicit": elicit is not None, "who": approver.who}))  # fmt: skip
         self._check(app)
-        plan = self._plan(app, emergency)
+        plan = self._plan(app, request.emergency)
         if progress:
             progress(StepEvent("plan", "ok", message=f"{plan.from_live} -> {plan.to_live}"))
-        if not require_approval:
+        if not request.require_approval:
             raise BlueGreenError("shop does not allow switches without approval",
                                  hint="call with requireApproval=true")  # fmt: skip
         if confirm_token is not None:
@@ -501,10 +506,9 @@ def test_deploy_maps_parameters_and_reports_progress(mode: str) -> None:
     assert result.is_error is False
     deployed = DeployResult.model_validate(result.structured_content)
     assert deployed.ok and deployed.color == "green" and deployed.live_color == "blue"
-    assert fake.calls[-1] == ("deploy", {
-        "app": "shop", "pull": False, "backup": False, "migrate": True, "ref": "v1.2.3",
-        "dry_run": False, "break_lock": True,
-    })  # fmt: skip
+    assert fake.calls[-1] == ("deploy", {"app": "shop", "options": DeployOptions(
+        pull=False, backup=False, migrate=True, ref="v1.2.3", dry_run=False, break_lock=True,
+    )})  # fmt: skip
     text = text_of(result)
     assert "Deployed shop to STANDBY GREEN (10.0.0.2:3001)" in text
     assert "LIVE BLUE was not touched" in text
@@ -578,8 +582,8 @@ def test_switch_without_elicitation_returns_a_plan_and_token_then_executes(mode:
 
 def test_operator_mode_says_who_approves() -> None:
     class Operator(FakeService):
-        def switch(self, app: str, **kwargs: Any) -> SwitchResult:
-            result = super().switch(app, **kwargs)
+        def switch(self, app: str, *args: Any, **kwargs: Any) -> SwitchResult:
+            result = super().switch(app, *args, **kwargs)
             assert result.plan is not None
             result.plan.approval = "operator"
             return result
@@ -607,10 +611,11 @@ def test_switch_parameters_reach_the_service() -> None:
 
     run(main)
     first, second = [c[1] for c in fake.calls if c[0] == "switch"]
-    assert first == {"app": "shop", "require_approval": True, "emergency": True,
-                     "confirm_token": None, "elicit": False, "force": True, "break_lock": True,
-                     "reason": "rollback: checkout broken"}  # fmt: skip
-    assert second["require_approval"] is False
+    assert first == {"app": "shop", "request": SwitchRequest(
+        require_approval=True, emergency=True, confirm_token=None, force=True, break_lock=True,
+        reason="rollback: checkout broken",
+    ), "elicit": False, "who": "mcp 0.1.0"}  # fmt: skip
+    assert second["request"].require_approval is False
 
 
 # ---- switch: elicitation ---------------------------------------------------------------------

@@ -5,22 +5,29 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, STATE, FakeLab, config
 
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.errors import ApprovalError, HAProxyConfigError, LockedError, ValidationError
-from bluegreen.service import Service, approval_mode
+from bluegreen.models import SwitchPlan
+from bluegreen.service import Approver, Service, SwitchRequest
 
 
 def service(lab: FakeLab, **changes: object) -> Service:
     return Service(config(**changes), runner=lab.runner)
 
 
+def history_entries(lab: FakeLab) -> list[dict[str, Any]]:
+    raw = lab.runner.file(HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b""
+    return [json.loads(line) for line in raw.decode().splitlines()]
+
+
 def test_switch_rewrites_cfg_state_history_and_releases_lock() -> None:
     lab = FakeLab()
-    result = service(lab).switch(APP, require_approval=False)
+    result = service(lab).switch(APP, SwitchRequest(require_approval=False))
     assert result.ok and result.verified and result.to_live == "green"
     new_cfg = (lab.runner.file(HP, CFG_PATH) or b"").decode()
     assert new_cfg == LAB_CFG.replace("default_backend bk_blue", "default_backend bk_green")
@@ -43,7 +50,7 @@ def test_switch_rewrites_cfg_state_history_and_releases_lock() -> None:
 def test_invalid_candidate_leaves_cfg_untouched() -> None:
     lab = FakeLab()
     lab.check_fails = True
-    result = service(lab).switch(APP, require_approval=False)
+    result = service(lab).switch(APP, SwitchRequest(require_approval=False))
     assert not result.ok and not result.executed and not result.rolled_back
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     failed = [s for s in result.steps if s.status == "failed"]
@@ -54,7 +61,7 @@ def test_invalid_candidate_leaves_cfg_untouched() -> None:
 def test_failed_reload_restores_the_previous_cfg() -> None:
     lab = FakeLab()
     lab.reload_fails = 1
-    result = service(lab).switch(APP, require_approval=False)
+    result = service(lab).switch(APP, SwitchRequest(require_approval=False))
     assert not result.ok and result.executed and result.rolled_back
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     assert [s.name for s in result.steps if s.status == "failed"] == ["reload"]
@@ -66,7 +73,7 @@ def test_unverified_traffic_restores_the_previous_cfg(monkeypatch: pytest.Monkey
     monkeypatch.setattr("bluegreen.engine.switch.VERIFY_TIMEOUT_S", 0.3)
     lab = FakeLab()
     lab.frontend_stuck = True
-    result = service(lab).switch(APP, require_approval=False)
+    result = service(lab).switch(APP, SwitchRequest(require_approval=False))
     assert result.rolled_back and not result.ok
     assert "did not reach GREEN" in (result.error or "")
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
@@ -75,13 +82,15 @@ def test_unverified_traffic_restores_the_previous_cfg(monkeypatch: pytest.Monkey
 def test_unhealthy_target_is_refused_before_any_change() -> None:
     lab = FakeLab()
     lab.healthy["green"] = False
-    result = service(lab).switch(APP, require_approval=False)
+    result = service(lab).switch(APP, SwitchRequest(require_approval=False))
     assert not result.executed and "not healthy" in (result.error or "")
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     # Emergency does not skip the target check; only force does, and then says so.
-    emergency = service(lab).switch(APP, require_approval=False, emergency=True)
+    emergency = service(lab).switch(APP, SwitchRequest(require_approval=False, emergency=True))
     assert not emergency.executed and "force" in (emergency.error or "") + emergency.message
-    forced = service(lab).switch(APP, require_approval=False, emergency=True, force=True)
+    forced = service(lab).switch(
+        APP, SwitchRequest(require_approval=False, emergency=True, force=True)
+    )
     assert forced.ok and not any(s.name == "drain" for s in forced.steps)
     assert "health not verified" in next(s.message for s in forced.steps if s.name == "verify")
 
@@ -93,7 +102,7 @@ def test_ambiguous_routing_is_refused() -> None:
     )
     lab.runner.put_file(HP, CFG_PATH, both)
     with pytest.raises(HAProxyConfigError, match="not certain"):
-        service(lab).switch(APP, require_approval=False)
+        service(lab).switch(APP, SwitchRequest(require_approval=False))
 
 
 def test_held_lock_refuses_and_changes_nothing() -> None:
@@ -104,7 +113,9 @@ def test_held_lock_refuses_and_changes_nothing() -> None:
     lab.runner.put_file(HP, lock + "/", b"")
     lab.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
     with pytest.raises(LockedError, match="deploy by ops@elsewhere"):
-        service(lab).switch(APP, require_approval=False, break_lock=True)  # not stale: kept
+        service(lab).switch(
+            APP, SwitchRequest(require_approval=False, break_lock=True)
+        )  # not stale: kept
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
 
 
@@ -117,73 +128,68 @@ def test_stale_lock_is_broken_only_when_asked() -> None:
     lab.runner.put_file(HP, lock + "/", b"")
     lab.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
     with pytest.raises(LockedError, match="STALE"):
-        service(lab).switch(APP, require_approval=False)
-    assert service(lab).switch(APP, require_approval=False, break_lock=True).ok
+        service(lab).switch(APP, SwitchRequest(require_approval=False))
+    assert service(lab).switch(APP, SwitchRequest(require_approval=False, break_lock=True)).ok
 
 
 def test_token_flow_replay_and_mismatch() -> None:
     lab = FakeLab()
     svc = service(lab, allow_unapproved=False)
     first = svc.switch(APP)
-    assert not first.executed and first.confirmToken and first.plan
+    assert not first.executed and first.plan.confirm_token and first.plan
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
-    assert svc.switch(APP, confirm_token=first.confirmToken).ok
+    assert svc.switch(APP, SwitchRequest(confirm_token=first.plan.confirm_token)).ok
     with pytest.raises(ApprovalError, match="already used"):
-        svc.switch(APP, confirm_token=first.confirmToken)
+        svc.switch(APP, SwitchRequest(confirm_token=first.plan.confirm_token))
     second = svc.switch(APP)
     lab.runner.put_file(HP, STATE, b'{"live": "green", "note": "edited"}')  # the situation changed
     with pytest.raises(ApprovalError, match="does not match"):
-        svc.switch(APP, confirm_token=second.confirmToken)
+        svc.switch(APP, SwitchRequest(confirm_token=second.plan.confirm_token))
     with pytest.raises(ValidationError):
-        svc.switch(APP, confirm_token="$(reboot)")
+        svc.switch(APP, SwitchRequest(confirm_token="$(reboot)"))
     with pytest.raises(ApprovalError, match="allow_unapproved"):
-        svc.switch(APP, require_approval=False)
+        svc.switch(APP, SwitchRequest(require_approval=False))
 
 
 def test_expired_token_is_refused() -> None:
     lab = FakeLab()
     svc = service(lab, allow_unapproved=False, token_ttl_s=1)
-    token = svc.switch(APP).confirmToken
+    token = svc.switch(APP).plan.confirm_token
     assert token
     later = Service(svc.config, runner=lab.runner)
     later.context = lambda progress=None: Context(  # type: ignore[method-assign]
         config=svc.config, runner=lab.runner, now=lambda: datetime.now(UTC) + timedelta(seconds=5)
     )
     with pytest.raises(ApprovalError, match="expired"):
-        later.switch(APP, confirm_token=token)
+        later.switch(APP, SwitchRequest(confirm_token=token))
 
 
 def test_operator_mode_needs_a_person_first() -> None:
     lab = FakeLab()
     svc = service(lab, allow_unapproved=False, approval="operator")
-    token = svc.switch(APP).confirmToken
+    token = svc.switch(APP).plan.confirm_token
     assert token
     with pytest.raises(ApprovalError, match="operator"):
-        svc.switch(APP, confirm_token=token)
-    assert "approved" in svc.approve(token, "ops@terminal")
-    assert svc.switch(APP, confirm_token=token).ok
+        svc.switch(APP, SwitchRequest(confirm_token=token))
+    shown: list[SwitchPlan] = []
+    assert "approved" in svc.approve(token, "ops@terminal", lambda plan: shown.append(plan) or True)
+    assert shown[0].diff and shown[0].target_commit == lab.commits["green"]
+    assert svc.switch(APP, SwitchRequest(confirm_token=token)).ok
+    entry = history_entries(lab)[-1]
+    assert entry["approval"] == {"kind": "operator", "by": "ops@terminal"}
 
 
 def test_elicitation_decides() -> None:
     lab = FakeLab()
     svc = service(lab, allow_unapproved=False)
     asked = []
-    no = svc.switch(APP, elicit=lambda plan: asked.append(plan) or False)
+    no = svc.switch(APP, approver=Approver(ask=lambda plan: asked.append(plan) or False))
     assert not no.executed and asked and asked[0].to_live == "green"
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
-    assert svc.switch(APP, elicit=lambda plan: True).ok
+    assert svc.switch(APP, approver=Approver(ask=lambda plan: True)).ok
     elicit_only = service(lab, allow_unapproved=False, approval="elicit")
     with pytest.raises(ApprovalError, match="cannot ask"):
         elicit_only.switch(APP)
-
-
-@pytest.mark.parametrize(
-    ("configured", "can_elicit", "mode"),
-    [("auto", True, "elicit"), ("auto", False, "token"), ("token", True, "token"),
-     ("operator", True, "operator"), ("elicit", False, "elicit")],
-)  # fmt: skip
-def test_approval_mode(configured: str, can_elicit: bool, mode: str) -> None:
-    assert approval_mode(configured, can_elicit) == mode
 
 
 @pytest.mark.parametrize("auto_rollback", [True, False])
@@ -195,7 +201,7 @@ def test_new_live_failing_the_watch_is_never_reported_ok(auto_rollback: bool) ->
             lab.healthy["green"] = False
 
     svc = service(lab, watch_s=5.0, auto_rollback=auto_rollback)
-    result = svc.switch(APP, require_approval=False, progress=break_green)
+    result = svc.switch(APP, SwitchRequest(require_approval=False), progress=break_green)
     assert not result.ok and result.verified
     assert result.auto_rollback is auto_rollback
     entry = json.loads(
@@ -213,7 +219,7 @@ def test_new_live_failing_the_watch_is_never_reported_ok(auto_rollback: bool) ->
 def test_an_unreadable_master_cli_is_not_taken_for_drained_workers() -> None:
     lab = FakeLab()
     lab.master_cli_fails = True
-    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    result = Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
     assert result.ok, result.message
     drain = next(s for s in result.steps if s.name == "drain")
     assert "did not answer" in drain.message and "Permission denied" in drain.message
@@ -223,7 +229,7 @@ def test_an_unreadable_master_cli_is_not_taken_for_drained_workers() -> None:
 def test_a_checker_that_is_not_installed_is_not_called_an_invalid_cfg() -> None:
     lab = FakeLab()
     lab.check_missing = True
-    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    result = Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
     assert not result.ok
     assert "could not be checked" in result.message and "/usr/sbin/haproxy" in result.message
     assert "does not pass" not in result.message
