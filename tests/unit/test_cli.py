@@ -79,6 +79,15 @@ def test_switch_without_a_terminal_says_how(config_file: Path) -> None:
     assert "--plan" in result.output and "--confirm" in result.output
 
 
+def test_approve_needs_a_terminal(config_file: Path) -> None:
+    """An agent's shell (stdin not a terminal) cannot approve; nothing is read or written."""
+    token = "t" * 24
+    result = CliRunner().invoke(main, ["--config", str(config_file), "approve", token])
+    assert result.exit_code == 1
+    assert "bluegreen approve needs a terminal" in result.output
+    assert "stdin is not a terminal" in result.output
+
+
 def test_bad_ref_is_refused_before_anything(config_file: Path) -> None:
     result = CliRunner().invoke(
         main,

@@ -16,6 +16,9 @@ import mcp.types as types
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from tests.unit.fake_hosts import APP as FAKE_APP
+from tests.unit.fake_hosts import HP as FAKE_HP
+from tests.unit.fake_hosts import FakeLab, config
 
 from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import DeployOptions
@@ -36,7 +39,7 @@ from bluegreen.models import (
     SwitchPlan,
     SwitchResult,
 )
-from bluegreen.service import Approver, SwitchRequest
+from bluegreen.service import Approver, Service, SwitchRequest
 
 MODES = ["legacy", "auto"]
 ADDRESSES = {"blue": "10.0.0.1:3001", "green": "10.0.0.2:3001"}
@@ -768,3 +771,45 @@ def test_holder_closes_the_service_once() -> None:
     assert holder.get() is fake and holder.get() is fake
     holder.close()
     assert fake.closed
+
+
+# ---- the real service behind the tools (scripted hosts) --------------------------------------
+
+
+def lab_server(**app_changes: object) -> tuple[Any, FakeLab, Service]:
+    lab = FakeLab()
+    service = Service(config(allow_unapproved=False, **app_changes), runner=lab.runner)
+    server, _ = build_server(lambda: service)
+    return server, lab, service
+
+
+def test_an_elicit_app_refuses_a_token_from_switch_plan() -> None:
+    server, lab, service = lab_server(approval="elicit")
+    token = service.plan_switch(FAKE_APP).confirm_token  # what `bluegreen switch --plan` prints
+
+    async def main() -> types.CallToolResult:
+        async with Client(server, mode="legacy") as client:  # a client that cannot elicit
+            return await client.call_tool(
+                "switch_traffic", {"app": FAKE_APP, "confirmToken": token}
+            )
+
+    result = run(main)
+    assert result.is_error is True
+    assert "is not such an answer" in text_of(result) and "elicit" in text_of(result)
+    assert lab.live_color() == "blue"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_history_names_the_client_whose_elicitation_approved(mode: str) -> None:
+    server, lab, _ = lab_server(approval="elicit")
+
+    async def main() -> types.CallToolResult:
+        callback = answering("accept", {"approve": True})
+        async with Client(server, mode=mode, elicitation_callback=callback) as client:
+            return await client.call_tool("switch_traffic", {"app": FAKE_APP})
+
+    result = run(main)
+    assert result.is_error is False and lab.live_color() == "green"
+    raw = lab.runner.file(FAKE_HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b""
+    entry = json.loads(raw.decode().splitlines()[-1])
+    assert entry["approval"] == {"kind": "elicitation", "by": "mcp 0.1.0"}  # the SDK's clientInfo

@@ -4,6 +4,7 @@ tests/lab/test_switch.py)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from bluegreen.engine.context import Context, StepEvent
 from bluegreen.errors import ApprovalError, HAProxyConfigError, LockedError, ValidationError
 from bluegreen.models import SwitchPlan
 from bluegreen.service import Approver, Service, SwitchRequest
+from bluegreen.transport.fake import Reply
 
 
 def service(lab: FakeLab, **changes: object) -> Service:
@@ -234,3 +236,133 @@ def test_a_checker_that_is_not_installed_is_not_called_an_invalid_cfg() -> None:
     assert "could not be checked" in result.message and "/usr/sbin/haproxy" in result.message
     assert "does not pass" not in result.message
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()  # haproxy.cfg untouched
+
+
+# ---- approval binds what goes LIVE (issue 16 items 2, 3, 5) ---------------------------------
+
+NEW_COMMIT = "c3" * 20
+
+
+def test_a_deploy_after_the_plan_makes_the_token_stale() -> None:
+    lab = FakeLab()
+    svc = service(lab, allow_unapproved=False)
+    plan = svc.switch(APP).plan
+    assert plan and plan.confirm_token and plan.target_commit == lab.commits["green"]
+    lab.commits["green"] = NEW_COMMIT  # deploy_to_standby ran after the plan
+    with pytest.raises(ApprovalError, match="STANDBY GREEN changed since the plan: c3c3c3c was "
+                       "deployed"):  # fmt: skip
+        svc.switch(APP, SwitchRequest(confirm_token=plan.confirm_token))
+    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode() and history_entries(lab) == []
+
+
+def test_a_deploy_after_the_plan_makes_the_operator_approval_stale() -> None:
+    lab = FakeLab()
+    svc = service(lab, allow_unapproved=False, approval="operator")
+    token = svc.switch(APP).plan.confirm_token  # type: ignore[union-attr]
+    assert token
+    lab.commits["green"] = NEW_COMMIT
+    with pytest.raises(ApprovalError, match="no longer applies: STANDBY GREEN changed since the "
+                       "plan: c3c3c3c was deployed"):  # fmt: skip
+        svc.approve(token, "ops@terminal", lambda plan: True)
+    assert lab.runner.file(HP, f"/var/lib/bluegreen/approvals/{token}.approved/") is None
+
+
+def test_a_deploy_while_the_person_is_asked_makes_the_answer_stale() -> None:
+    lab = FakeLab()
+    svc = service(lab, allow_unapproved=False)
+
+    def yes_after_a_deploy(plan: SwitchPlan) -> bool:
+        lab.commits["green"] = NEW_COMMIT
+        return True
+
+    with pytest.raises(ApprovalError, match="c3c3c3c was deployed"):
+        svc.switch(APP, approver=Approver(who="client 1.0", ask=yes_after_a_deploy))
+    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode() and history_entries(lab) == []
+
+
+def test_the_health_answer_is_a_second_witness_of_the_target_commit() -> None:
+    lab = FakeLab()
+    svc = service(lab, allow_unapproved=False)
+    token = svc.switch(APP).plan.confirm_token  # type: ignore[union-attr]
+    checkout_answer = lab.curl
+
+    def restarted_on_other_code(url: str) -> Reply:  # same checkout, other code running
+        reply = checkout_answer(url)
+        return replace(reply, stdout=reply.stdout.replace("b2b2b2b", "c3c3c3c"))
+
+    lab.curl = restarted_on_other_code  # type: ignore[method-assign]
+    plan = svc.switch(APP).plan
+    assert plan and "GREEN has b2b2b2b checked out but its health endpoint reports c3c3c3c" in (
+        " ".join(plan.warnings)
+    )
+    with pytest.raises(ApprovalError, match=r"does not match.*health endpoint reports changed"):
+        svc.switch(APP, SwitchRequest(confirm_token=token))
+    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+
+
+def test_a_switch_records_both_commits_and_how_it_was_approved() -> None:
+    lab = FakeLab()
+    svc = service(lab, allow_unapproved=False)
+    assert svc.switch(APP, approver=Approver(who="claude-code 2.1", ask=lambda plan: True)).ok
+    entry = history_entries(lab)[-1]
+    assert entry["from_live"] == "blue" and entry["from_commit"] == lab.commits["blue"]
+    assert entry["to_live"] == "green" and entry["to_commit"] == lab.commits["green"]
+    assert entry["approval"] == {"kind": "elicitation", "by": "claude-code 2.1"}
+    cli = Approver(from_cli=True, who="ana@laptop", ask=lambda plan: True)
+    assert svc.switch(APP, approver=cli).ok
+    assert history_entries(lab)[-1]["approval"] == {"kind": "terminal", "by": "ana@laptop"}
+    token = svc.switch(APP).plan.confirm_token  # type: ignore[union-attr]
+    assert svc.switch(APP, SwitchRequest(confirm_token=token)).ok
+    assert history_entries(lab)[-1]["approval"] == {"kind": "token", "by": None}
+    assert service(lab).switch(APP, SwitchRequest(require_approval=False)).ok
+    assert history_entries(lab)[-1]["approval"]["kind"] == "allowed-unapproved"
+
+
+def test_emergency_without_approval_only_restores_what_was_live() -> None:
+    lab = FakeLab()
+    svc = service(lab, allow_unapproved=False, allow_emergency_without_approval=True)
+    assert svc.switch(APP, approver=Approver(ask=lambda plan: True)).ok  # BLUE -> GREEN, approved
+    back = SwitchRequest(require_approval=False, emergency=True)
+    lab.commits["blue"] = NEW_COMMIT  # the new STANDBY gets new code
+    with pytest.raises(ApprovalError, match="BLUE ran a1a1a1a when it was LIVE and now runs "
+                       "c3c3c3c") as refused:  # fmt: skip
+        svc.switch(APP, back)
+    assert "requireApproval=true" in (refused.value.hint or "")
+    assert lab.live_color() == "green" and len(history_entries(lab)) == 1
+    lab.commits["blue"] = "a1" * 20  # what BLUE ran when it was LIVE: the rule lets it back
+    restored = svc.switch(APP, back)
+    assert restored.ok and lab.live_color() == "blue"
+    assert history_entries(lab)[-1]["approval"] == {"kind": "emergency-rule", "by": None}
+
+
+def test_an_elicit_app_takes_no_token_from_a_client() -> None:
+    lab = FakeLab()
+    svc = service(lab, allow_unapproved=False, approval="elicit")
+    plan = svc.plan_switch(APP)  # `bluegreen switch --plan`
+    assert plan.confirm_token
+    request = SwitchRequest(confirm_token=plan.confirm_token)
+    with pytest.raises(ApprovalError, match="not such an answer"):
+        svc.switch(APP, request, approver=Approver(who="no-elicitation-client 1.0"))
+    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    # The same token, confirmed by the person who planned it with the CLI, is theirs to use.
+    assert svc.switch(APP, request, approver=Approver(from_cli=True, who="ana@laptop")).ok
+
+
+def test_an_operator_app_takes_only_an_operator_token() -> None:
+    lab = FakeLab()
+    token = service(lab, allow_unapproved=False).switch(APP).plan.confirm_token  # type: ignore[union-attr]
+    operator = service(lab, allow_unapproved=False, approval="operator")
+    with pytest.raises(ApprovalError, match="issued in token mode"):
+        operator.switch(APP, SwitchRequest(confirm_token=token))
+    with pytest.raises(ApprovalError, match="needs no operator"):
+        operator.approve(token or "", "ops@terminal", lambda plan: True)
+
+
+def test_operator_approval_is_refused_when_the_person_says_no() -> None:
+    lab = FakeLab()
+    svc = service(lab, allow_unapproved=False, approval="operator")
+    token = svc.switch(APP).plan.confirm_token  # type: ignore[union-attr]
+    assert token
+    assert svc.approve(token, "ops@terminal", lambda plan: False).startswith("not approved")
+    with pytest.raises(ApprovalError, match="operator's approval first"):
+        svc.switch(APP, SwitchRequest(confirm_token=token))

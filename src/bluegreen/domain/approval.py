@@ -158,7 +158,10 @@ def stale_plan_reason(target: str, approved_commit: str | None, current_commit: 
             f"STANDBY {target.upper()} changed since the plan: {short(current_commit)} was "
             f"deployed (the plan was approved for {short(approved_commit)})"
         )
-    return "haproxy.cfg or the state file changed since this switch was planned and approved"
+    return (
+        f"haproxy.cfg, the state file or the commit {target.upper()}'s health endpoint reports "
+        "changed since this switch was planned and approved"
+    )
 
 
 def token_refusal(app: str, configured: str, token: TokenRecord, from_cli: bool) -> str | None:
