@@ -215,3 +215,47 @@ def test_emergency_without_approval_only_goes_back(fresh_lab: Lab, lab_info: Lab
     assert not any(s.name == "drain" for s in back.steps)
     entry = service_with(lab_info).history(APP).entries[0]
     assert entry.emergency and entry.reason == "bad release"
+
+
+def test_a_deploy_after_the_plan_makes_the_token_stale(fresh_lab: Lab, lab_info: LabInfo) -> None:
+    """Plan (token issued, GREEN on the first commit), deploy a new commit to GREEN, confirm the
+    old token: refused, naming the new commit, and nothing changed."""
+    with service_with(lab_info) as service:
+        plan = service.switch(APP).plan
+        assert plan and plan.confirm_token and plan.target_commit == lab_info.initial_commit
+        fresh_lab.commit()
+        deployed = service.deploy(APP)
+        assert deployed.ok and deployed.color == "green" and deployed.commit_after
+        new = deployed.commit_after[:7]
+        with pytest.raises(ApprovalError, match=f"STANDBY GREEN changed since the plan: {new} was "
+                           "deployed"):  # fmt: skip
+            service.switch(APP, SwitchRequest(confirm_token=plan.confirm_token))
+        status = service.status(APP)
+        history = service.history(APP).entries
+    assert live_color(lab_info) == "blue"
+    assert status.live and status.live.color == "blue" and not status.state_file.present
+    assert [e.operation for e in history] == ["deploy"]
+
+
+def test_emergency_without_approval_refuses_new_code(fresh_lab: Lab, lab_info: LabInfo) -> None:
+    """Approved switch BLUE -> GREEN, a new commit deployed to BLUE (the new STANDBY), then an
+    emergency switch without approval: refused, naming the commit; GREEN stays LIVE."""
+    with service_with(lab_info) as service:  # lab config: emergency without approval allowed
+        plan = service.switch(APP).plan
+        assert plan and plan.confirm_token
+        assert service.switch(APP, SwitchRequest(confirm_token=plan.confirm_token)).ok
+        switched = service.history(APP).entries[0]
+        assert switched.from_commit == switched.to_commit == lab_info.initial_commit
+        assert switched.approval and switched.approval.kind == "token"
+        fresh_lab.commit()
+        deployed = service.deploy(APP)
+        assert deployed.ok and deployed.color == "blue" and deployed.commit_after
+        old, new = lab_info.initial_commit[:7], deployed.commit_after[:7]
+        with pytest.raises(
+            ApprovalError, match=f"BLUE ran {old} when it was LIVE and now runs {new}"
+        ):
+            service.switch(APP, SwitchRequest(require_approval=False, emergency=True))
+        status = service.status(APP)
+        history = service.history(APP).entries
+    assert live_color(lab_info) == "green" and status.live and status.live.color == "green"
+    assert [e.operation for e in history] == ["deploy", "switch"]
