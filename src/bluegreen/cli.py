@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bluegreen import __version__
-from bluegreen.errors import BlueGreenError
+from bluegreen.errors import ApprovalError, BlueGreenError
 from bluegreen.models import SwitchPlan
 
 err = Console(stderr=True)
@@ -280,7 +280,7 @@ def approve(ctx: click.Context, token: str) -> None:
     from bluegreen.cli_render import print_plan
 
     if not sys.stdin.isatty():
-        raise BlueGreenError(
+        raise ApprovalError(
             "bluegreen approve needs a terminal: a person reads the plan and answers y/N",
             hint="run it in an interactive shell (stdin is not a terminal here)",
         )

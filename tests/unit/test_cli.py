@@ -83,7 +83,7 @@ def test_approve_needs_a_terminal(config_file: Path) -> None:
     """An agent's shell (stdin not a terminal) cannot approve; nothing is read or written."""
     token = "t" * 24
     result = CliRunner().invoke(main, ["--config", str(config_file), "approve", token])
-    assert result.exit_code == 1
+    assert result.exit_code == 9  # approval refused
     assert "bluegreen approve needs a terminal" in result.output
     assert "stdin is not a terminal" in result.output
 
