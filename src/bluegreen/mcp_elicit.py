@@ -30,6 +30,7 @@ logger = logging.getLogger("bluegreen.mcp")
 Ctx = Context[Any, Any]
 APPROVAL_KEY = "approve_switch"
 INPUT_REQUIRED_VERSION = "2026-07-28"  # first protocol that elicits through InputRequiredResult
+CLIENT_NAME_MAX = 120  # a client names itself: its words are bounded before the history keeps them
 
 
 class SwitchApproval(BaseModel):
@@ -61,7 +62,7 @@ def client_name(ctx: Ctx) -> str:
     info = params.client_info if params is not None else None
     if info is None:
         return "MCP client (no clientInfo)"
-    return f"{info.name} {info.version}"
+    return f"{info.name} {info.version}"[:CLIENT_NAME_MAX]
 
 
 def approved(answer: object) -> bool:
