@@ -14,6 +14,9 @@ and `switch_traffic` (needs a person's approval).
   other exception becomes a generic isError sentence and a traceback on stderr, never to the client.
 - The Service is built on first use, so the server starts (and list_apps answers) with hosts down.
 - Logs go to stderr only: in stdio mode stdout is the protocol.
+
+A fifth of the module is the tools' descriptions: what the assistant reads to use them, kept
+next to the tools they describe.
 """
 
 from __future__ import annotations

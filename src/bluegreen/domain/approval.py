@@ -211,7 +211,10 @@ def unapproved_basis(
             f"{app} does not allow switches without approval (allow_unapproved = false)"
         )
     last = last_live()
-    rule = "an emergency switch without approval only goes back to what was LIVE before the last switch"
+    rule = (
+        "an emergency switch without approval only goes back to what was LIVE before the last "
+        "switch"
+    )
     if last is None or last.color != target:
         raise _unapproved(f"{rule}, and {target.upper()} was not")
     if last.commit is None:
