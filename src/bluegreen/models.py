@@ -229,6 +229,9 @@ class ApprovalRecord(BaseModel):
         "client's name and version (its yes, not proof of a person).",
     )
 
+    def describe(self) -> str:
+        return f"{self.kind} ({self.by})" if self.by else self.kind
+
 
 class HistoryEntry(BaseModel):
     time: str

@@ -128,3 +128,18 @@ def test_paramiko_tracebacks_only_with_debug(tmp_path: Path) -> None:
         paramiko_log.setLevel(before[0])
         ours.setLevel(before[1])
         ours.handlers[:] = before[2]
+
+
+def test_history_shows_how_a_switch_was_approved_as_plain_text() -> None:
+    from rich.console import Console
+
+    from bluegreen.cli_render import print_history
+    from bluegreen.models import ApprovalRecord, History, HistoryEntry
+
+    entry = HistoryEntry(time="2026-01-01T00:00:00Z", operation="switch", app="shop", user="ana",
+                         host="laptop", outcome="ok", from_live="blue", to_live="green",
+                         approval=ApprovalRecord(kind="elicitation", by="[bold]evil[/] 1.0"))  # fmt: skip
+    console = Console(record=True, width=300)
+    print_history(console, History(app="shop", entries=[entry]))
+    # The client's self-chosen name is shown as written, never as console markup.
+    assert "BLUE -> GREEN, approved by elicitation ([bold]evil[/] 1.0)" in console.export_text()

@@ -803,13 +803,15 @@ def test_an_elicit_app_refuses_a_token_from_switch_plan() -> None:
 def test_the_history_names_the_client_whose_elicitation_approved(mode: str) -> None:
     server, lab, _ = lab_server(approval="elicit")
 
-    async def main() -> types.CallToolResult:
+    async def main() -> tuple[types.CallToolResult, types.CallToolResult]:
         callback = answering("accept", {"approve": True})
         async with Client(server, mode=mode, elicitation_callback=callback) as client:
-            return await client.call_tool("switch_traffic", {"app": FAKE_APP})
+            switched = await client.call_tool("switch_traffic", {"app": FAKE_APP})
+            return switched, await client.call_tool("get_deployment_history", {"app": FAKE_APP})
 
-    result = run(main)
+    result, history = run(main)
     assert result.is_error is False and lab.live_color() == "green"
     raw = lab.runner.file(FAKE_HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b""
     entry = json.loads(raw.decode().splitlines()[-1])
     assert entry["approval"] == {"kind": "elicitation", "by": "mcp 0.1.0"}  # the SDK's clientInfo
+    assert "switch BLUE -> GREEN, approved by elicitation (mcp 0.1.0): ok" in text_of(history)
