@@ -53,6 +53,7 @@ from bench.common import (
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.config import load_config
 from bluegreen.domain.probe import health_url
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.lab.controller import Lab
 from bluegreen.service import Service
 
@@ -96,7 +97,7 @@ class Arms:
         def arm() -> float:
             sha = self.lab.commit()  # a fresh good commit on the origin, not timed
             start = now()
-            result = self.service.deploy(APP, backup=backup)
+            result = self.service.deploy(APP, DeployOptions(backup=backup))
             ms = ms_since(start)
             self.results.append({"arm": key, "ms": round(ms, 1), "commit": sha,
                                  "ok": result.ok, "steps": [s.model_dump() for s in result.steps]})  # fmt: skip

@@ -36,7 +36,7 @@ from bluegreen.errors import BlueGreenError
 from bluegreen.lab.controller import Lab
 from bluegreen.lab.load import Load
 from bluegreen.models import SwitchPlan
-from bluegreen.service import Service
+from bluegreen.service import Approver, Service
 
 APP = "jw-attendant"
 SOAK_PREFIX = "bluegreen-bench-soak"
@@ -44,6 +44,9 @@ SOAK_PREFIX = "bluegreen-bench-soak"
 
 def _yes(_plan: SwitchPlan) -> bool:
     return True
+
+
+YES = Approver(who="bench.soak", ask=_yes)
 
 
 @dataclass
@@ -108,7 +111,7 @@ def soak(args: argparse.Namespace, info: Any, config: Config, service: Service) 
         with Load(url, threads=args.threads) as load:
             time.sleep(0.2)
             try:
-                result = service.switch(APP, elicit=_yes)
+                result = service.switch(APP, approver=YES)
                 good = result.ok
                 error = result.error or ""
             except BlueGreenError as exc:
@@ -194,7 +197,7 @@ def slow_network(args: argparse.Namespace, info: Any, config: Config) -> list[Ca
             return f"ok={r.ok} restored={r.restored} {r.error or ''}"
 
         def switch() -> str:
-            r = service.switch(APP, elicit=_yes)
+            r = service.switch(APP, approver=YES)
             return f"ok={r.ok} rolled_back={r.rolled_back or r.auto_rollback} {r.error or ''}"
 
         for _ in range(args.slow_rounds):

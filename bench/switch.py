@@ -15,7 +15,7 @@ Time to 100% on the new LIVE (the headline number), defined on the load generato
   A stale keep-alive connection closed by the old HAProxy worker is retried once by the load
   generator (as browsers do) and counted apart.
 
-tool   Service.switch("jw-attendant", elicit=yes) with the lab's real settings (drain_s=1,
+tool   Service.switch("jw-attendant", approver=Approver(ask=yes)) with the lab's real settings (drain_s=1,
        watch_s=3): re-plan under the lock, target health, cfg backup, `haproxy -c`, atomic
        replace, seamless master-worker reload, verify through the frontend, drain, state file,
        indicators, history, post-switch watch. Its call returns after the watch, so the call's
@@ -71,7 +71,7 @@ from bluegreen.engine.context import StepEvent
 from bluegreen.lab.controller import Lab
 from bluegreen.lab.load import Load
 from bluegreen.models import SwitchPlan
-from bluegreen.service import Service
+from bluegreen.service import Approver, Service
 
 LOAD_THREADS = 4
 OTHER = {"blue": "green", "green": "blue"}
@@ -140,7 +140,7 @@ class Arms:
             old = warm_color(load)
             expected["new"] = new = OTHER[old]
             called = time.monotonic()
-            result = self.service.switch(APP, elicit=approve, progress=progress)
+            result = self.service.switch(APP, approver=Approver(ask=approve), progress=progress)
             returned = time.monotonic()
             if "t0" not in marks:
                 raise RuntimeError(f"the tool planned {result.to_live}, expected {new}")

@@ -112,6 +112,7 @@ def print_history(console: Console, history: History) -> None:
         if e.operation == "switch":
             change = f"{(e.from_live or '?').upper()} -> {(e.to_live or '?').upper()}"
             change += " EMERGENCY" if e.emergency else ""
+            change += f", approved by {e.approval.describe()}" if e.approval else ""
         else:
             change = f"{(e.color or '?').upper()} {(e.commit_before or '?')[:8]} -> {(e.commit_after or '?')[:8]}"
         outcome = (

@@ -134,6 +134,8 @@ def history_text(history: History) -> str:
                 what = f"switch {_c(entry.from_live)} -> {_c(entry.to_live)}"
                 if entry.emergency:
                     what += " (emergency)"
+                if entry.approval:
+                    what += f", approved by {entry.approval.describe()}"
             else:
                 what = f"{_f(entry.operation)} {_c(entry.color) if entry.color else ''}".rstrip()
                 if entry.commit_after:

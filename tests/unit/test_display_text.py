@@ -35,7 +35,7 @@ from bluegreen.models import (
     StepResult,
     SwitchResult,
 )
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 
 HISTORY = f"/var/lib/bluegreen/history/{APP}.jsonl"
 # What a line of ours looks like in the MCP history text and in the CLI's history table.
@@ -276,7 +276,7 @@ def test_a_forged_lock_holder_cannot_add_lines_to_the_locked_error(
     lab.runner.put_file(HP, lock + "/", b"")
     lab.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
     with pytest.raises(LockedError) as caught:
-        Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+        Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
     assert "\n" not in caught.value.message
     assert_safe(mcp_text.error_text(caught.value))
     monkeypatch.setattr(cli, "_service", lambda ctx: Service(config(), runner=lab.runner))

@@ -17,7 +17,7 @@ from bluegreen.engine import history
 from bluegreen.errors import ValidationError
 from bluegreen.mcp_server import build_server
 from bluegreen.models import HistoryEntry
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 
 HISTORY = f"/var/lib/bluegreen/history/{APP}.jsonl"
 ODD_TEXTS = {
@@ -101,7 +101,7 @@ def test_service_refuses_a_bad_reason_before_anything_changes() -> None:
     lab = FakeLab()
     with pytest.raises(ValidationError, match="reason contains U\\+2028"):
         Service(config(), runner=lab.runner).switch(
-            APP, require_approval=False, reason="ok\u2028forged"
+            APP, SwitchRequest(require_approval=False, reason="ok\u2028forged")
         )
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     assert lab.runner.file(HP, HISTORY) is None

@@ -16,10 +16,15 @@ import mcp.types as types
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from tests.unit.fake_hosts import APP as FAKE_APP
+from tests.unit.fake_hosts import HP as FAKE_HP
+from tests.unit.fake_hosts import FakeLab, config
 
 from bluegreen.engine.context import StepEvent
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import BlueGreenError, CommandFailed, ConfigError, TransportError
-from bluegreen.mcp_server import APPROVAL_KEY, BlueGreenService, ServiceHolder, build_server
+from bluegreen.mcp_elicit import APPROVAL_KEY
+from bluegreen.mcp_server import BlueGreenService, ServiceHolder, build_server
 from bluegreen.models import (
     AppStatus,
     AppSummary,
@@ -35,6 +40,7 @@ from bluegreen.models import (
     SwitchPlan,
     SwitchResult,
 )
+from bluegreen.service import Approver, Service, SwitchRequest
 
 MODES = ["legacy", "auto"]
 ADDRESSES = {"blue": "10.0.0.1:3001", "green": "10.0.0.2:3001"}
@@ -130,9 +136,10 @@ class FakeService:
                              to_live="blue", reason="release 42")  # fmt: skip
         return History(app=app, entries=[entry][:limit])
 
-    def deploy(self, app: str, *, progress: Callable[[StepEvent], None] | None = None,
-               **kwargs: Any) -> DeployResult:  # fmt: skip
-        self.calls.append(("deploy", {"app": app, **kwargs}))
+    def deploy(self, app: str, options: DeployOptions | None = None, *,
+               progress: Callable[[StepEvent], None] | None = None) -> DeployResult:  # fmt: skip
+        options = options or DeployOptions()
+        self.calls.append(("deploy", {"app": app, "options": options}))
         self._check(app)
         steps = ["lock", "backup", "pull", "build", "restart", "health"]
         failing = app == "failing"
@@ -149,7 +156,7 @@ class FakeService:
                 break
         return DeployResult(
             app=app, ok=not failing, color=self.standby, host=f"root@{self.standby}",
-            address=ADDRESSES[self.standby], ref=kwargs.get("ref"), commit_before="a" * 40,
+            address=ADDRESSES[self.standby], ref=options.ref, commit_before="a" * 40,
             commit_after=None if failing else "b" * 40, steps=results,
             failed_step="build" if failing else None,
             error="build failed (exit 1)" if failing else None,
@@ -171,17 +178,18 @@ class FakeService:
                             verified=True, state_file_written=True,
                             steps=[StepResult(name="reload", status="ok", duration_s=0.2)])  # fmt: skip
 
-    def switch(self, app: str, *, require_approval: bool = True, emergency: bool = False,
-               confirm_token: str | None = None, elicit: Callable[[SwitchPlan], bool] | None = None,
-               progress: Callable[[StepEvent], None] | None = None, **kwargs: Any) -> SwitchResult:  # fmt: skip
-        self.calls.append(("switch", {"app": app, "require_approval": require_approval,
-                                      "emergency": emergency, "confirm_token": confirm_token,
-                                      "elicit": elicit is not None, **kwargs}))  # fmt: skip
+    def switch(self, app: str, request: SwitchRequest | None = None, *,
+               approver: Approver | None = None,
+               progress: Callable[[StepEvent], None] | None = None) -> SwitchResult:  # fmt: skip
+        request, approver = request or SwitchRequest(), approver or Approver()
+        elicit, confirm_token = approver.ask, request.confirm_token
+        self.calls.append(("switch", {"app": app, "request": request,
+                                      "elicit": elicit is not None, "who": approver.who}))  # fmt: skip
         self._check(app)
-        plan = self._plan(app, emergency)
+        plan = self._plan(app, request.emergency)
         if progress:
             progress(StepEvent("plan", "ok", message=f"{plan.from_live} -> {plan.to_live}"))
-        if not require_approval:
+        if not request.require_approval:
             raise BlueGreenError("shop does not allow switches without approval",
                                  hint="call with requireApproval=true")  # fmt: skip
         if confirm_token is not None:
@@ -502,10 +510,9 @@ def test_deploy_maps_parameters_and_reports_progress(mode: str) -> None:
     assert result.is_error is False
     deployed = DeployResult.model_validate(result.structured_content)
     assert deployed.ok and deployed.color == "green" and deployed.live_color == "blue"
-    assert fake.calls[-1] == ("deploy", {
-        "app": "shop", "pull": False, "backup": False, "migrate": True, "ref": "v1.2.3",
-        "dry_run": False, "break_lock": True,
-    })  # fmt: skip
+    assert fake.calls[-1] == ("deploy", {"app": "shop", "options": DeployOptions(
+        pull=False, backup=False, migrate=True, ref="v1.2.3", dry_run=False, break_lock=True,
+    )})  # fmt: skip
     text = text_of(result)
     assert "Deployed shop to STANDBY GREEN (10.0.0.2:3001)" in text
     assert "LIVE BLUE was not touched" in text
@@ -579,8 +586,8 @@ def test_switch_without_elicitation_returns_a_plan_and_token_then_executes(mode:
 
 def test_operator_mode_says_who_approves() -> None:
     class Operator(FakeService):
-        def switch(self, app: str, **kwargs: Any) -> SwitchResult:
-            result = super().switch(app, **kwargs)
+        def switch(self, app: str, *args: Any, **kwargs: Any) -> SwitchResult:
+            result = super().switch(app, *args, **kwargs)
             assert result.plan is not None
             result.plan.approval = "operator"
             return result
@@ -608,10 +615,11 @@ def test_switch_parameters_reach_the_service() -> None:
 
     run(main)
     first, second = [c[1] for c in fake.calls if c[0] == "switch"]
-    assert first == {"app": "shop", "require_approval": True, "emergency": True,
-                     "confirm_token": None, "elicit": False, "force": True, "break_lock": True,
-                     "reason": "rollback: checkout broken"}  # fmt: skip
-    assert second["require_approval"] is False
+    assert first == {"app": "shop", "request": SwitchRequest(
+        require_approval=True, emergency=True, confirm_token=None, force=True, break_lock=True,
+        reason="rollback: checkout broken",
+    ), "elicit": False, "who": "mcp 0.1.0"}  # fmt: skip
+    assert second["request"].require_approval is False
 
 
 # ---- switch: elicitation ---------------------------------------------------------------------
@@ -766,3 +774,47 @@ def test_holder_closes_the_service_once() -> None:
     assert holder.get() is fake and holder.get() is fake
     holder.close()
     assert fake.closed
+
+
+# ---- the real service behind the tools (scripted hosts) --------------------------------------
+
+
+def lab_server(**app_changes: object) -> tuple[Any, FakeLab, Service]:
+    lab = FakeLab()
+    service = Service(config(allow_unapproved=False, **app_changes), runner=lab.runner)
+    server, _ = build_server(lambda: service)
+    return server, lab, service
+
+
+def test_an_elicit_app_refuses_a_token_from_switch_plan() -> None:
+    server, lab, service = lab_server(approval="elicit")
+    token = service.plan_switch(FAKE_APP).confirm_token  # what `bluegreen switch --plan` prints
+
+    async def main() -> types.CallToolResult:
+        async with Client(server, mode="legacy") as client:  # a client that cannot elicit
+            return await client.call_tool(
+                "switch_traffic", {"app": FAKE_APP, "confirmToken": token}
+            )
+
+    result = run(main)
+    assert result.is_error is True
+    assert "is not such an answer" in text_of(result) and "elicit" in text_of(result)
+    assert lab.live_color() == "blue"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_history_names_the_client_whose_elicitation_approved(mode: str) -> None:
+    server, lab, _ = lab_server(approval="elicit")
+
+    async def main() -> tuple[types.CallToolResult, types.CallToolResult]:
+        callback = answering("accept", {"approve": True})
+        async with Client(server, mode=mode, elicitation_callback=callback) as client:
+            switched = await client.call_tool("switch_traffic", {"app": FAKE_APP})
+            return switched, await client.call_tool("get_deployment_history", {"app": FAKE_APP})
+
+    result, history = run(main)
+    assert result.is_error is False and lab.live_color() == "green"
+    raw = lab.runner.file(FAKE_HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b""
+    entry = json.loads(raw.decode().splitlines()[-1])
+    assert entry["approval"] == {"kind": "elicitation", "by": "mcp 0.1.0"}  # the SDK's clientInfo
+    assert "switch BLUE -> GREEN, approved by elicitation (mcp 0.1.0): ok" in text_of(history)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from bluegreen.domain import deploy_commands as dc
-from bluegreen.domain.approval import plan_hash
+from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_reason
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
@@ -37,7 +37,13 @@ from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.lock import OperationLock
 from bluegreen.engine.probing import as_health, probe_url
-from bluegreen.engine.status import COMMAND_NOT_FOUND, not_found, server_specs
+from bluegreen.engine.status import (
+    COMMAND_NOT_FOUND,
+    deployed_command,
+    not_found,
+    parse_deployed,
+    server_specs,
+)
 from bluegreen.errors import (
     ApprovalError,
     BlueGreenError,
@@ -45,7 +51,15 @@ from bluegreen.errors import (
     TransportError,
     UnsafeOperationError,
 )
-from bluegreen.models import Health, HistoryEntry, StepResult, SwitchPlan, SwitchResult
+from bluegreen.models import (
+    ApprovalRecord,
+    Health,
+    HistoryEntry,
+    StepResult,
+    SwitchPlan,
+    SwitchResult,
+)
+from bluegreen.transport.base import CommandResult
 from bluegreen.transport.parallel import parallel
 
 T = TypeVar("T")
@@ -91,10 +105,14 @@ def prepare(
     """Read cfg, state and target health (in parallel) and build the plan. Changes nothing."""
     app = ctx.config.app(app_name)
     hp = ctx.config.haproxy
-    cfg_raw, state_raw = parallel(
+    outcomes = parallel(
         [lambda: ctx.runner.read_file(hp.ssh, hp.config_path),
-         lambda: ctx.runner.read_file(hp.ssh, app.state_file)]
+         lambda: ctx.runner.read_file(hp.ssh, app.state_file),
+         *(_read_checkout(ctx, app, color) for color in app.servers)]
     )  # fmt: skip
+    cfg_raw, state_raw = cast("list[bytes | Exception | None]", outcomes[:2])
+    commits = {color: parse_deployed(cast("CommandResult | Exception", checkout))
+               for color, checkout in zip(app.servers, outcomes[2:], strict=True)}  # fmt: skip
     if isinstance(cfg_raw, Exception):
         raise cfg_raw
     if cfg_raw is None:
@@ -123,6 +141,13 @@ def prepare(
             )
     if health.color and health.color != target:
         warnings.append(f"{target.upper()}'s health endpoint reports colour {health.color!r}")
+    target_commit, _, checkout_error = commits[target]
+    if target_commit is None:
+        warnings.append(f"the commit on {target.upper()} could not be read "
+                        f"({checkout_error or 'no git checkout'}): the approval cannot name it")  # fmt: skip
+    elif health.commit and not same_commit(target_commit, health.commit):
+        warnings.append(f"{target.upper()} has {short(target_commit)} checked out but its health "
+                        f"endpoint reports {short(health.commit)} (not restarted?)")  # fmt: skip
     if state_raw is None or isinstance(state_raw, Exception):
         warnings.append("the state file is missing or unreadable: the switch writes a fresh one")
     if emergency:
@@ -135,12 +160,26 @@ def prepare(
         diff=edit.diff,
         target_healthy=health.healthy,
         target_health=health,
-        target_commit=health.commit,
+        target_commit=target_commit,
+        live_commit=commits[analysis.live][0],
         warnings=warnings,
-        plan_hash=plan_hash(app_name, analysis.live, target, emergency, cfg_raw, state_bytes),
+        plan_hash=plan_hash(
+            app_name,
+            analysis.live,
+            target,
+            emergency,
+            cfg_raw,
+            state_bytes,
+            (target_commit, health.commit),
+        ),
         approval=mode,
     )
     return Prepared(app_name, app, cfg_raw, state_bytes, analysis, edit, plan)
+
+
+def _read_checkout(ctx: Context, app: AppConfig, color: str) -> Callable[[], CommandResult]:
+    """What a status shows as deployed on `color` (the witness a plan binds its approval to)."""
+    return lambda: ctx.runner.run(app.servers[color].ssh, deployed_command(app.app_dir), timeout=30)
 
 
 @dataclass
@@ -182,18 +221,20 @@ class _StepFailed(BlueGreenError):
 def execute(
     ctx: Context,
     app_name: str,
-    approved_hash: str,
+    approved: SwitchPlan,
+    approval: ApprovalRecord,
     *,
     emergency: bool = False,
     force: bool = False,
     reason: str | None = None,
     break_lock: bool = False,
 ) -> SwitchResult:
-    """Execute the switch whose plan hash was approved. Refuses if anything changed since."""
+    """Execute the plan that was approved (`approval` says how, for the history). Refuses if
+    anything changed since, the target's deployed commit included."""
     started = time.monotonic()
     run = _Run(ctx)
     with OperationLock(ctx, app_name, "switch", break_lock=break_lock) as lock:
-        prepared = run.step("plan", lambda: _replan(ctx, app_name, emergency, approved_hash))
+        prepared = run.step("plan", lambda: _replan(ctx, app_name, emergency, approved))
         result = SwitchResult(app=app_name, executed=False, ok=False, plan=prepared.plan,
                               from_live=prepared.from_live, to_live=prepared.to_live,
                               emergency=emergency)  # fmt: skip
@@ -235,7 +276,9 @@ def execute(
         err = history.append(ctx, HistoryEntry(
             time=ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"), operation="switch", app=app_name,
             user=user, host=host, outcome=outcome, from_live=prepared.from_live,
-            to_live=prepared.to_live, emergency=emergency, reason=reason,
+            to_live=prepared.to_live, from_commit=prepared.plan.live_commit,
+            to_commit=prepared.plan.target_commit, approval=approval, emergency=emergency,
+            reason=reason,
             duration_s=result.duration_s, steps=run.steps, error=result.error,
         ))  # fmt: skip
         if err:
@@ -252,11 +295,13 @@ def execute(
     return result
 
 
-def _replan(ctx: Context, app_name: str, emergency: bool, approved_hash: str) -> Prepared:
+def _replan(ctx: Context, app_name: str, emergency: bool, approved: SwitchPlan) -> Prepared:
     prepared = prepare(ctx, app_name, emergency=emergency)
-    if prepared.plan.plan_hash != approved_hash:
+    if prepared.plan.plan_hash != approved.plan_hash:
         raise ApprovalError(
-            "haproxy.cfg or the state file changed since this switch was planned and approved",
+            stale_plan_reason(
+                approved.to_live, approved.target_commit, prepared.plan.target_commit
+            ),
             hint="ask for a new plan (switch_traffic without confirmToken) and approve that one",
         )
     return prepared
