@@ -112,3 +112,9 @@ class UnsafeOperationError(BlueGreenError):
     """The engine refused an action that would break a safety rule (e.g. a mutation on LIVE)."""
 
     exit_code = 10
+
+
+class PolicyRefused(BlueGreenError):
+    """The MCP safety mode (the server's or the app's) does not allow this call."""
+
+    exit_code = 10

@@ -28,7 +28,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from itertools import count
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -39,22 +39,35 @@ from mcp.types import (
     ContentBlock,
     InputRequiredResult,
     TextContent,
+    Tool,
     ToolAnnotations,
 )
 from pydantic import BaseModel, Field
 
-from bluegreen import __version__, mcp_text
+from bluegreen import __version__, mcp_prompts, mcp_resources, mcp_text
+from bluegreen.domain.config import McpLevel
+from bluegreen.domain.mcp_policy import SERVER_SWITCH, hidden_tools
 from bluegreen.domain.validate import REASON_MAX
 from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import BlueGreenError
 from bluegreen.log_format import SafeFormatter
+from bluegreen.mcp_docs import (
+    APP_HELP,
+    DEPLOY_DOC,
+    HISTORY_DOC,
+    INSTRUCTIONS,
+    LIST_DOC,
+    STATUS_DOC,
+    SWITCH_DOC,
+)
 from bluegreen.mcp_elicit import (
     ApprovalPending,
     Ctx,
     approval_question,
     approver_for,
 )
+from bluegreen.mcp_resources import ReadService, as_json
 from bluegreen.models import (
     AppStatus,
     AppSummary,
@@ -72,14 +85,8 @@ Progress = Callable[[StepEvent], None]
 SERVER_NAME = "bluegreen"
 
 
-class BlueGreenService(Protocol):
+class BlueGreenService(ReadService, Protocol):
     """What the MCP server needs from `bluegreen.service.Service` (a fake in unit tests)."""
-
-    def list_apps(self) -> list[AppSummary]: ...
-
-    def status(self, app: str) -> AppStatus: ...
-
-    def history(self, app: str, limit: int = 20) -> History: ...
 
     def deploy(
         self, app: str, options: DeployOptions | None = None, *, progress: Progress | None = None
@@ -122,81 +129,22 @@ class ServiceHolder:
             service.close()
 
 
-# ---- descriptions ---------------------------------------------------------------------------
-
-INSTRUCTIONS = """\
-Blue/green releases behind HAProxy. BLUE and GREEN are server names; either can be LIVE (serving \
-users, per haproxy.cfg) or STANDBY. The release cycle: get_deployment_status -> deploy_to_standby \
-(touches STANDBY only) -> the user tests STANDBY at the address shown -> switch_traffic (STANDBY \
-becomes LIVE after the user approves) -> get_deployment_status. The old LIVE stays untouched as \
-STANDBY, so switch_traffic again is the instant rollback. Never approve a switch on the user's \
-behalf: pass a confirmToken back only after the user explicitly agreed to the plan you showed."""
-
-APP_HELP = "App name from the bluegreen config (see list_apps), e.g. 'jw-attendant'."
-
-STATUS_DOC = """\
-Which server (BLUE or GREEN) of an app is LIVE (serving users) and which is STANDBY, read from \
-haproxy.cfg on the HAProxy host (the source of truth), with both servers' health, deployed commits, \
-HAProxy's runtime view, state-file drift and any operation lock. Read-only: changes nothing. Call it \
-first, before deploy_to_standby or switch_traffic, and afterwards to confirm. The summary names the \
-STANDBY address the user should test before a switch, and `next_step` says what to do next. If \
-`certain` is false the routing is ambiguous: do not deploy or switch until a person fixes it."""
-
-LIST_DOC = """\
-The apps this server manages (from its config file): name, HAProxy frontend and the two servers' \
-addresses. Read-only and needs no SSH, so it answers even when hosts are down. Use it to find the \
-`app` name the other tools take; it does not say which server is LIVE (get_deployment_status \
-does)."""
-
-HISTORY_DOC = """\
-Recent deploys and traffic switches of an app, newest first: when, who, which server, commits \
-before/after, LIVE before/after, outcome, reason and failed steps. Read-only. Use it to explain what \
-happened, or to find which server was LIVE before the last switch when planning a rollback."""
-
-DEPLOY_DOC = """\
-Deploy a new version to the STANDBY server only. It finds STANDBY from haproxy.cfg (never from the \
-server names), backs up its app dir, pulls the code (git fetch + checkout of the app's branch, or \
-`ref`), builds, restarts and health-checks it. It never touches the LIVE server and never changes \
-HAProxy routing: users are unaffected. On failure the backup is restored and the result names the \
-failed step, its output and what to do. pullGithub=false deploys what is already checked out; \
-createBackup=false skips the backup (no restore on failure); runMigrations=true runs the app's \
-migrate command, which acts on the database LIVE may share, so only when the user asked for it; \
-dryRun=true only returns the exact commands that would run; breakLock=true clears a STALE lock \
-(never one held by a running operation). Progress is reported per step. Next: ask the user to test \
-STANDBY at the address in the result, then switch_traffic to release it."""
-
-SWITCH_DOC = """\
-Release: make STANDBY the new LIVE. It edits haproxy.cfg (validated with `haproxy -c`, replaced \
-atomically, seamless reload, verified through the frontend) and updates the state file; the old \
-LIVE becomes STANDBY, untouched, so calling switch_traffic again is the instant rollback. Deploys \
-nothing. It needs the user's approval: when the client can ask the user (elicitation), the user is \
-shown the plan and asked directly. Otherwise the first call changes nothing and returns the plan \
-(servers, target health, haproxy.cfg diff) with a confirmToken: show the plan to the user, and only \
-after they explicitly agree, call switch_traffic again with the same arguments plus confirmToken. \
-Never invent, reuse or self-approve a token. emergency=true is a fast rollback (skips draining and \
-slow checks); force=true (with emergency) switches even to an unhealthy target; \
-requireApproval=false works only where the config allows it. `reason` goes into the history. \
-Progress is reported per step. Before switching, make sure STANDBY was tested."""
-
-READ_ONLY = {"read_only_hint": True, "destructive_hint": False, "idempotent_hint": True}
 # The parameters several tools share, described once.
 App = Annotated[str, Field(description=APP_HELP)]
 BreakLock = Annotated[bool, Field(description="Clear a STALE lock left by a dead operation.")]
 
 
-def tool_annotations(
-    title: str, *, read_only: bool = False, destructive: bool = False
-) -> ToolAnnotations:
-    """Every tool reaches remote hosts (open world); reads are idempotent, changes are not."""
-    if read_only:
-        return ToolAnnotations(title=title, open_world_hint=True, **READ_ONLY)
-    return ToolAnnotations(
-        title=title,
-        read_only_hint=False,
-        destructive_hint=destructive,
-        idempotent_hint=False,
-        open_world_hint=True,
-    )
+def read_only(title: str, *, needs_hosts: bool = True) -> ToolAnnotations:
+    """A read changes nothing and may be repeated; most reach remote hosts (open world)."""
+    return ToolAnnotations(title=title, read_only_hint=True, destructive_hint=False,
+                           idempotent_hint=True, open_world_hint=needs_hosts)  # fmt: skip
+
+
+def destructive(title: str) -> ToolAnnotations:
+    """deploy restarts STANDBY's app, prunes its backups and can migrate a shared database;
+    switch changes which server users reach. Neither is idempotent: a repeat does it again."""
+    return ToolAnnotations(title=title, read_only_hint=False, destructive_hint=True,
+                           idempotent_hint=False, open_world_hint=True)  # fmt: skip
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -207,9 +155,14 @@ def _text(text: str) -> list[ContentBlock]:
 
 
 def structured(model: BaseModel, text: str, *, is_error: bool = False) -> CallToolResult:
-    return CallToolResult(
-        content=_text(text), structured_content=model.model_dump(mode="json"), is_error=is_error
-    )
+    return _with_json(text, model.model_dump(mode="json"), is_error)
+
+
+def _with_json(text: str, data: dict[str, Any], is_error: bool = False) -> CallToolResult:
+    """The one-line-per-fact summary, then the structured content serialized (as the spec asks
+    of a tool that returns structured content)."""
+    content = _text(text) + _text(as_json(data))
+    return CallToolResult(content=content, structured_content=data, is_error=is_error)
 
 
 def error_result(exc: BlueGreenError) -> CallToolResult:
@@ -233,10 +186,8 @@ def status_result(status: AppStatus) -> CallToolResult:
 
 
 def apps_result(apps: list[AppSummary]) -> CallToolResult:
-    return CallToolResult(
-        content=_text(mcp_text.apps_text(apps)),
-        structured_content={"result": [app.model_dump(mode="json") for app in apps]},
-    )
+    data = {"result": [app.model_dump(mode="json") for app in apps]}
+    return _with_json(mcp_text.apps_text(apps), data)
 
 
 def history_result(history: History) -> CallToolResult:
@@ -294,21 +245,32 @@ def progress_bridge(ctx: Ctx, tool: str) -> Progress:
 # ---- the server ------------------------------------------------------------------------------
 
 
-def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHolder]:
-    """The MCP server and the holder of its (lazily built) service; close the holder at exit."""
+class BlueGreenServer(MCPServer):
+    """The SDK's server, listing only the tools its safety mode allows. A hidden tool stays
+    registered: called by name, the service refuses it and says which switch refuses."""
+
+    def __init__(self, allow: McpLevel) -> None:
+        super().__init__(SERVER_NAME, title="Blue/green releases behind HAProxy",
+                         instructions=INSTRUCTIONS, version=__version__)  # fmt: skip
+        self.hidden = hidden_tools(allow)
+
+    async def list_tools(self) -> list[Tool]:
+        return [tool for tool in await super().list_tools() if tool.name not in self.hidden]
+
+
+def build_server(
+    service_factory: ServiceFactory, *, allow: McpLevel = "full"
+) -> tuple[MCPServer, ServiceHolder]:
+    """The MCP server and the holder of its (lazily built) service; close the holder at exit.
+    `allow` only hides tools: the service built by the factory enforces the same mode."""
     holder = ServiceHolder(service_factory)
-    server: MCPServer = MCPServer(
-        SERVER_NAME,
-        title="Blue/green releases behind HAProxy",
-        instructions=INSTRUCTIONS,
-        version=__version__,
-    )
+    server = BlueGreenServer(allow)
 
     @server.tool(
         name="list_apps",
         title="List apps",
         description=LIST_DOC,
-        annotations=tool_annotations("List apps", read_only=True),
+        annotations=read_only("List apps", needs_hosts=False),
     )
     async def list_apps() -> Annotated[CallToolResult, list[AppSummary]]:
         return await run_tool("list_apps", lambda: holder.get().list_apps(), apps_result)
@@ -317,7 +279,7 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="get_deployment_status",
         title="Deployment status",
         description=STATUS_DOC,
-        annotations=tool_annotations("Deployment status", read_only=True),
+        annotations=read_only("Deployment status"),
     )
     async def get_deployment_status(
         app: App,
@@ -330,7 +292,7 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="get_deployment_history",
         title="Deployment history",
         description=HISTORY_DOC,
-        annotations=tool_annotations("Deployment history", read_only=True),
+        annotations=read_only("Deployment history"),
     )
     async def get_deployment_history(
         app: App,
@@ -346,7 +308,7 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="deploy_to_standby",
         title="Deploy to STANDBY",
         description=DEPLOY_DOC,
-        annotations=tool_annotations("Deploy to STANDBY"),
+        annotations=destructive("Deploy to STANDBY"),
     )
     async def deploy_to_standby(
         app: App,
@@ -383,7 +345,7 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         name="switch_traffic",
         title="Switch traffic",
         description=SWITCH_DOC,
-        annotations=tool_annotations("Switch traffic", destructive=True),
+        annotations=destructive("Switch traffic"),
     )
     async def switch_traffic(
         app: App,
@@ -431,6 +393,8 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
 
         return await run_tool("switch_traffic", work, render, mutating=True)
 
+    mcp_resources.register(server, holder.get)
+    mcp_prompts.register(server)
     return server, holder
 
 
@@ -447,11 +411,11 @@ def configure_logging(debug: bool = False) -> None:
     logging.getLogger("paramiko").setLevel(logging.WARNING if debug else logging.CRITICAL)
 
 
-def default_factory(config_path: str | None) -> ServiceFactory:
+def default_factory(config_path: str | None, allow: McpLevel = "full") -> ServiceFactory:
     def factory() -> BlueGreenService:
         from bluegreen.service import Service
 
-        return Service.from_path(config_path)
+        return Service.from_path(config_path, mcp=allow)
 
     return factory
 
@@ -477,6 +441,7 @@ def serve(
     token_env: str | None = "BLUEGREEN_MCP_TOKEN",  # noqa: S107 - a variable name
     token_file: str | None = None,
     allow_hosts: Sequence[str] = (),
+    allow: McpLevel = "full",
     debug: bool = False,
     factory: ServiceFactory | None = None,
 ) -> None:
@@ -491,8 +456,12 @@ def serve(
     if transport != "stdio":
         token = mcp_http.load_token(token_env, token_file)
         mcp_http.check_exposure(host, token)
+    if transport == "sse":
+        logger.warning("--transport sse is deprecated (the MCP specification replaced HTTP+SSE with "
+                       "streamable HTTP): use --transport http")  # fmt: skip
     check_config(config_path)
-    server, holder = build_server(factory or default_factory(config_path))
+    logger.info("safety mode: %s (%s)", allow, SERVER_SWITCH[allow])
+    server, holder = build_server(factory or default_factory(config_path, allow), allow=allow)
     try:
         if transport == "stdio":
             logger.info("bluegreen MCP server %s on stdio", __version__)

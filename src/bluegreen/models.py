@@ -260,3 +260,18 @@ class History(BaseModel):
     app: str
     entries: list[HistoryEntry]
     unreadable_lines: int = 0
+
+
+class CfgLineView(BaseModel):
+    number: int = Field(description="1-based line number in haproxy.cfg.")
+    text: str = Field(description="The line as it is in the file (text from the HAProxy host).")
+    why: str = Field(description="Why this line matters for the app's routing.")
+
+
+class AppRouting(BaseModel):
+    """An app's routing lines in haproxy.cfg, with the analysis that found them."""
+
+    app: str
+    config_path: str
+    routing: Routing
+    lines: list[CfgLineView] = []

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
+from bluegreen.domain import mcp_policy
 from bluegreen.domain.approval import (
     LastLive,
     approval_mode,
@@ -17,16 +18,18 @@ from bluegreen.domain.approval import (
     unapproved_basis,
     validate_token,
 )
-from bluegreen.domain.config import Config, load_config
+from bluegreen.domain.config import Config, McpLevel, load_config
 from bluegreen.domain.validate import validate_app_name, validate_reason, validate_ref
 from bluegreen.engine import approvals, history
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import deploy_to_standby
 from bluegreen.engine.deploy_plan import DeployOptions
+from bluegreen.engine.routing_view import read_routing
 from bluegreen.engine.status import get_status, get_statuses
 from bluegreen.errors import ApprovalError
 from bluegreen.models import (
+    AppRouting,
     ApprovalRecord,
     AppStatus,
     AppSummary,
@@ -87,19 +90,25 @@ def ssh_runner_for(config: Config) -> Runner:
 
 
 class Service:
+    """`mcp`: the safety mode of the MCP server this service answers (domain/mcp_policy), with
+    each app's `mcp` key; None for a person at the CLI, whom that policy does not bind."""
+
     def __init__(
         self,
         config: Config,
         runner: Runner | None = None,
         progress: Callable[[StepEvent], None] | None = None,
+        *,
+        mcp: McpLevel | None = None,
     ) -> None:
         self.config = config
         self.runner = runner or ssh_runner_for(config)
         self._progress = progress
+        self._mcp = mcp
 
     @classmethod
-    def from_path(cls, path: str | None = None) -> Service:
-        return cls(load_config(path))
+    def from_path(cls, path: str | None = None, *, mcp: McpLevel | None = None) -> Service:
+        return cls(load_config(path), mcp=mcp)
 
     def __enter__(self) -> Service:
         return self
@@ -143,6 +152,11 @@ class Service:
         # distinct server, one `git log` per app host and app dir.
         return get_statuses(self.context(), apps)
 
+    def _allowed(self, action: mcp_policy.Action, app: str) -> None:
+        if self._mcp is not None:
+            level = self.config.app(app).mcp
+            mcp_policy.check(action, app, server=self._mcp, app_level=level)
+
     # --- switch ----------------------------------------------------------------------------
 
     def switch(
@@ -159,6 +173,7 @@ class Service:
         request = request or SwitchRequest()
         approver = approver or Approver()
         validate_app_name(app)
+        self._allowed("switch", app)
         validate_reason(request.reason)
         if request.confirm_token is not None:
             validate_token(request.confirm_token)
@@ -217,6 +232,18 @@ class Service:
             next_step=how,
         )  # fmt: skip
 
+    def preview_switch(self, app: str, *, emergency: bool = False) -> SwitchPlan:
+        """The plan a switch would follow now, with its cfg diff: no token, no lock, no write.
+        A read, so every MCP safety mode allows it; approving needs switch_traffic."""
+        validate_app_name(app)
+        mode = self.config.app(app).approval  # `auto` stays `auto`: the caller is not known yet
+        return switch_engine.prepare(self.context(), app, emergency=emergency, mode=mode).plan
+
+    def routing(self, app: str) -> AppRouting:
+        """The haproxy.cfg lines that route this app, with the analysis (read-only)."""
+        validate_app_name(app)
+        return read_routing(self.context(), app)
+
     def plan_switch(self, app: str, *, emergency: bool = False) -> SwitchPlan:
         """The plan with a confirmation token (for `bluegreen switch --plan`); changes nothing."""
         validate_app_name(app)
@@ -258,6 +285,7 @@ class Service:
     ) -> DeployResult:
         """deploy_to_standby: STANDBY (from haproxy.cfg) gets the ref, built, restarted, probed."""
         validate_app_name(app)
+        self._allowed("deploy", app)
         options = options or DeployOptions()
         if options.ref is not None:
             validate_ref(options.ref)

@@ -163,6 +163,8 @@ ServerName = Annotated[StrictStr, _name_check("server name")]
 GitRef = Annotated[StrictStr, AfterValidator(_check_ref)]
 
 Approval = Literal["auto", "elicit", "token", "operator"]
+# What MCP clients may do with an app (domain/mcp_policy); people at the CLI are not bound by it.
+McpLevel = Literal["read-only", "deploy", "full"]
 
 
 class _Model(BaseModel):
@@ -240,6 +242,7 @@ class AppConfig(_Model):
     migrate: Snippet | None = None
     log_file: RemotePath | None = None
     approval: Approval = "auto"
+    mcp: McpLevel = "full"
     allow_unapproved: StrictBool = False
     allow_emergency_without_approval: StrictBool = False
     min_free_disk_mb: Annotated[NonNegativeInt, Field(le=100_000_000)] = 500

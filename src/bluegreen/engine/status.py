@@ -281,14 +281,17 @@ def _routing(
     except BlueGreenError as exc:
         return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
     problems.extend(analysis.problems)
-    routing = Routing(
+    return analysis, routing_model(analysis)
+
+
+def routing_model(analysis: RoutingAnalysis) -> Routing:
+    return Routing(
         certain=analysis.certain,
         style=analysis.style,
         frontend=analysis.frontend,
         summary=describe(analysis),
         problems=list(analysis.problems),
     )
-    return analysis, routing
 
 
 def _state(
