@@ -9,19 +9,33 @@ the tools' before they enter the text.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from mcp.server import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 from pydantic import Field
 
 from bluegreen.domain.validate import REASON_MAX, validate_app_name, validate_reason, validate_ref
+from bluegreen.errors import BlueGreenError
 from bluegreen.mcp_docs import APP_HELP
+
+T = TypeVar("T")
 
 App = Annotated[str, Field(description=APP_HELP)]
 NEVER_SELF_APPROVE = (
     "Never approve a switch on the user's behalf: pass a confirmToken back only after the user "
     "explicitly agreed to the plan you showed them."
 )
+
+
+def _arg(check: Callable[[object], T], value: object) -> T:
+    """A prompt argument validated like the tools' (the client sees why it was refused)."""
+    try:
+        return check(value)
+    except BlueGreenError as exc:
+        raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
 
 
 def _steps(*steps: str) -> str:
@@ -110,7 +124,7 @@ def register(server: MCPServer) -> None:
             str | None, Field(description="Branch, tag or full sha; default: the app's branch.")
         ] = None,
     ) -> str:
-        return release_text(validate_app_name(app), validate_ref(ref) if ref else None)
+        return release_text(_arg(validate_app_name, app), _arg(validate_ref, ref) if ref else None)
 
     @server.prompt(name="rollback", title="Roll back",
                    description="Switch back to the previous LIVE (an emergency switch) after "
@@ -119,10 +133,10 @@ def register(server: MCPServer) -> None:
         app: App,
         reason: Annotated[str, Field(description=f"Why (one line, at most {REASON_MAX} chars).")],
     ) -> str:
-        return rollback_text(validate_app_name(app), validate_reason(reason) or "")
+        return rollback_text(_arg(validate_app_name, app), _arg(validate_reason, reason) or "")
 
     @server.prompt(name="preflight", title="Preflight checks",
                    description="Read-only checks before a release: routing, health, lock, drift, "
                    "history, the deploy's commands.")  # fmt: skip
     def preflight(app: App) -> str:
-        return preflight_text(validate_app_name(app))
+        return preflight_text(_arg(validate_app_name, app))

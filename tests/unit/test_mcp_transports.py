@@ -90,8 +90,9 @@ def serve_args(config: Path, *args: str) -> list[str]:
 
 @contextmanager
 def serving(
-    config: Path, transport: str, port: int, *args: str, token: str | None = None
-) -> Iterator[str]:
+    config: Path, transport: str, port: int, *args: str, token: str | None = None,
+    stderr: list[str] | None = None,
+) -> Iterator[str]:  # fmt: skip
     process = subprocess.Popen(
         serve_args(config, "--transport", transport, "--port", str(port), *args),
         env=env(token),
@@ -115,10 +116,12 @@ def serving(
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            _, err = process.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            _, err = process.communicate()
+        if stderr is not None:
+            stderr.append(err.decode(errors="replace"))
 
 
 def post_initialize(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -174,6 +177,31 @@ def test_stdio_serves_tools_with_every_host_down(config: Path, mode: str) -> Non
     assert status.structured_content["certain"] is False
     assert "LIVE/STANDBY is UNCERTAIN" in status.content[0].text
     assert "connection refused" in status.content[0].text
+
+
+def test_stdio_read_only_lists_the_reads_and_refuses_the_rest_by_name(config: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=serve_args(config, "--read-only")[1:], env=env()
+    )
+
+    async def main() -> tuple[Any, Any]:
+        async with Client(params) as client:
+            tools = await client.list_tools()
+            return tools, await client.call_tool("switch_traffic", {"app": "shop"})
+
+    tools, switch = anyio.run(main)
+    assert {tool.name for tool in tools.tools} == {
+        "list_apps", "get_deployment_status", "get_deployment_history",
+    }  # fmt: skip
+    assert switch.is_error is True
+    assert "`bluegreen serve --read-only`" in switch.content[0].text
+
+
+def test_read_only_contradicting_allow_is_a_usage_error(config: Path) -> None:
+    result = subprocess.run(serve_args(config, "--read-only", "--allow", "deploy"), env=env(),
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 2
+    assert "--read-only contradicts --allow deploy" in result.stderr
 
 
 # ---- streamable HTTP -----------------------------------------------------------------------
@@ -247,8 +275,9 @@ def test_a_short_token_refuses_to_start(config: Path) -> None:
 # ---- SSE -----------------------------------------------------------------------------------
 
 
-def test_sse_with_a_token(config: Path) -> None:
-    with serving(config, "sse", free_port(), token=TOKEN) as url:
+def test_sse_with_a_token_still_works_and_warns_it_is_deprecated(config: Path) -> None:
+    logs: list[str] = []
+    with serving(config, "sse", free_port(), token=TOKEN, stderr=logs) as url:
         with httpx.Client(timeout=5) as http:
             assert http.get(url + "/sse").status_code == 401
             assert http.post(url + "/messages/?session_id=x", json={}).status_code == 401
@@ -259,6 +288,7 @@ def test_sse_with_a_token(config: Path) -> None:
                 return await client.call_tool("list_apps", {})
 
         check_list_apps(anyio.run(main, TOKEN))
+    assert "--transport sse is deprecated" in logs[0] and "use --transport http" in logs[0]
 
 
 # ---- pieces --------------------------------------------------------------------------------
