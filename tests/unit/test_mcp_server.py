@@ -26,6 +26,7 @@ from bluegreen.errors import BlueGreenError, CommandFailed, ConfigError, Transpo
 from bluegreen.mcp_elicit import APPROVAL_KEY
 from bluegreen.mcp_server import BlueGreenService, ServiceHolder, build_server
 from bluegreen.models import (
+    AppRouting,
     AppStatus,
     AppSummary,
     DeployResult,
@@ -210,6 +211,17 @@ class FakeService:
         return SwitchResult(app=app, executed=False, ok=False, plan=issued,
                             message="approval needed: nothing changed",
                             next_step="show the plan; after a yes, pass confirmToken")  # fmt: skip
+
+    def preview_switch(self, app: str, *, emergency: bool = False) -> SwitchPlan:
+        self.calls.append(("preview_switch", {"app": app, "emergency": emergency}))
+        self._check(app)
+        return self._plan(app, emergency)
+
+    def routing(self, app: str) -> AppRouting:
+        self.calls.append(("routing", {"app": app}))
+        self._check(app)
+        return AppRouting(app=app, config_path="/etc/haproxy/haproxy.cfg",
+                          routing=self.status(app).routing)  # fmt: skip
 
     def close(self) -> None:
         self.closed = True
@@ -822,3 +834,31 @@ def test_the_history_names_the_client_whose_elicitation_approved(mode: str) -> N
     entry = json.loads(raw.decode().splitlines()[-1])
     assert entry["approval"] == {"kind": "elicitation", "by": "mcp 0.1.0"}  # the SDK's clientInfo
     assert "switch BLUE -> GREEN, approved by elicitation (mcp 0.1.0): ok" in text_of(history)
+
+
+# ---- resources over the fake service ---------------------------------------------------------
+
+
+def test_resource_errors_are_actionable_and_leak_no_internals() -> None:
+    server, fake, _ = make()
+
+    async def read(uri: str) -> str:
+        async with Client(server) as client:
+            try:
+                result = await client.read_resource(uri)
+            except MCPError as exc:
+                return str(exc)
+            (content,) = result.contents
+            assert isinstance(content, types.TextResourceContents)
+            return content.text
+
+    down = anyio.run(read, "bluegreen://apps/down/switch-plan")
+    boom = anyio.run(read, "bluegreen://apps/boom/routing")
+    plan = json.loads(anyio.run(read, "bluegreen://apps/shop/switch-plan"))
+    assert down.startswith("TransportError: cannot connect to root@10.0.0.9")
+    assert "What to do: check that sshd runs there" in down
+    assert "id_rsa" not in boom and "RuntimeError" not in boom
+    assert_no_traceback(boom)
+    assert plan["to_live"] == "green" and plan["confirm_token"] is None
+    assert ("preview_switch", {"app": "shop", "emergency": False}) in fake.calls
+    assert not [call for call in fake.calls if call[0] == "switch"]

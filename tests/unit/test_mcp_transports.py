@@ -91,7 +91,7 @@ def serve_args(config: Path, *args: str) -> list[str]:
 @contextmanager
 def serving(
     config: Path, transport: str, port: int, *args: str, token: str | None = None,
-    stderr: list[str] | None = None,
+    logs: list[str] | None = None,
 ) -> Iterator[str]:  # fmt: skip
     process = subprocess.Popen(
         serve_args(config, "--transport", transport, "--port", str(port), *args),
@@ -116,12 +116,12 @@ def serving(
     finally:
         process.terminate()
         try:
-            _, err = process.communicate(timeout=10)
+            _, logged = process.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-            _, err = process.communicate()
-        if stderr is not None:
-            stderr.append(err.decode(errors="replace"))
+            _, logged = process.communicate()
+        if logs is not None:
+            logs.append(logged.decode(errors="replace"))
 
 
 def post_initialize(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -277,7 +277,7 @@ def test_a_short_token_refuses_to_start(config: Path) -> None:
 
 def test_sse_with_a_token_still_works_and_warns_it_is_deprecated(config: Path) -> None:
     logs: list[str] = []
-    with serving(config, "sse", free_port(), token=TOKEN, stderr=logs) as url:
+    with serving(config, "sse", free_port(), token=TOKEN, logs=logs) as url:
         with httpx.Client(timeout=5) as http:
             assert http.get(url + "/sse").status_code == 401
             assert http.post(url + "/messages/?session_id=x", json={}).status_code == 401
