@@ -2,21 +2,22 @@
 
 Tools (names and parameters are the contract of the reference workflow): `list_apps`,
 `get_deployment_status`, `get_deployment_history` (read-only), `deploy_to_standby` (STANDBY only)
-and `switch_traffic` (needs a person's approval).
+and `switch_traffic` (needs approval). Resources and completion: `mcp_resources`; prompts:
+`mcp_prompts`; descriptions: `mcp_docs`; results: `mcp_results`.
 
+- Safety mode (`bluegreen serve --read-only` / `--allow deploy`, and each app's `mcp` key): the
+  service refuses what the mode does not allow and names the switch; this server also leaves the
+  tools its mode refuses out of tools/list.
 - Every result is a pydantic model published as the tool's outputSchema and returned as structured
-  content, next to a short text summary (`mcp_text`).
-- The service is synchronous (blocking SSH): each call runs in a worker thread. Step events become
-  progress notifications; a switch's approval question becomes an elicitation (`mcp_elicit`). A
-  client that cannot elicit gets the token flow: a plan and a confirmToken to pass back after the
-  user agrees.
+  content, after a short text summary (`mcp_text`) and the same content serialized as JSON.
+- The service is synchronous (blocking SSH): each call runs in a worker thread (`run_tool`, the one
+  place a tool call is dispatched). Step events become progress notifications; a switch's approval
+  question becomes an elicitation (`mcp_elicit`). A client that cannot elicit gets the token flow:
+  a plan and a confirmToken to pass back after the user agrees.
 - Every BlueGreenError becomes a tool result with isError and the error's message and hint; any
   other exception becomes a generic isError sentence and a traceback on stderr, never to the client.
 - The Service is built on first use, so the server starts (and list_apps answers) with hosts down.
 - Logs go to stderr only: in stdio mode stdout is the protocol.
-
-A fifth of the module is the tools' descriptions: what the assistant reads to use them, kept
-next to the tools they describe.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from itertools import count
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -36,13 +37,11 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.types import (
     CallToolResult,
-    ContentBlock,
     InputRequiredResult,
-    TextContent,
     Tool,
     ToolAnnotations,
 )
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bluegreen import __version__, mcp_prompts, mcp_resources, mcp_text
 from bluegreen.domain.config import McpLevel
@@ -67,7 +66,16 @@ from bluegreen.mcp_elicit import (
     approval_question,
     approver_for,
 )
-from bluegreen.mcp_resources import ReadService, as_json
+from bluegreen.mcp_resources import ReadService
+from bluegreen.mcp_results import (
+    apps_result,
+    deploy_result,
+    error_result,
+    history_result,
+    internal_error,
+    status_result,
+    switch_result,
+)
 from bluegreen.models import (
     AppStatus,
     AppSummary,
@@ -145,62 +153,6 @@ def destructive(title: str) -> ToolAnnotations:
     switch changes which server users reach. Neither is idempotent: a repeat does it again."""
     return ToolAnnotations(title=title, read_only_hint=False, destructive_hint=True,
                            idempotent_hint=False, open_world_hint=True)  # fmt: skip
-
-
-# ---- results -------------------------------------------------------------------------------
-
-
-def _text(text: str) -> list[ContentBlock]:
-    return [TextContent(type="text", text=text)]
-
-
-def structured(model: BaseModel, text: str, *, is_error: bool = False) -> CallToolResult:
-    return _with_json(text, model.model_dump(mode="json"), is_error)
-
-
-def _with_json(text: str, data: dict[str, Any], is_error: bool = False) -> CallToolResult:
-    """The one-line-per-fact summary, then the structured content serialized (as the spec asks
-    of a tool that returns structured content)."""
-    content = _text(text) + _text(as_json(data))
-    return CallToolResult(content=content, structured_content=data, is_error=is_error)
-
-
-def error_result(exc: BlueGreenError) -> CallToolResult:
-    return CallToolResult(content=_text(mcp_text.error_text(exc)), is_error=True)
-
-
-def internal_error(tool: str, mutating: bool) -> CallToolResult:
-    text = (
-        f"Internal error in bluegreen while running {tool}; the details are in the server's log "
-        "(stderr), not here."
-    )
-    if mutating:
-        text += (
-            " The operation may have stopped part-way: call get_deployment_status before retrying."
-        )
-    return CallToolResult(content=_text(text), is_error=True)
-
-
-def status_result(status: AppStatus) -> CallToolResult:
-    return structured(status, mcp_text.status_text(status))
-
-
-def apps_result(apps: list[AppSummary]) -> CallToolResult:
-    data = {"result": [app.model_dump(mode="json") for app in apps]}
-    return _with_json(mcp_text.apps_text(apps), data)
-
-
-def history_result(history: History) -> CallToolResult:
-    return structured(history, mcp_text.history_text(history))
-
-
-def deploy_result(result: DeployResult) -> CallToolResult:
-    return structured(result, mcp_text.deploy_text(result), is_error=not result.ok)
-
-
-def switch_result(result: SwitchResult) -> CallToolResult:
-    failed = not result.ok and (result.executed or result.error is not None)
-    return structured(result, mcp_text.switch_text(result), is_error=failed)
 
 
 R = TypeVar("R", bound=CallToolResult | InputRequiredResult)
