@@ -50,10 +50,19 @@ def _health(health: Health | None, healthy: bool | None = None) -> str:
     if health.healthy:
         latency = f", {health.latency_ms:.0f}ms" if health.latency_ms is not None else ""
         return f"healthy ({health.status_code}{latency})"
-    why = one_line(health.error, TEXT_MAX) or (
-        f"HTTP {health.status_code}" if health.status_code else "no answer"
-    )
-    return f"UNHEALTHY ({why})"
+    return f"UNHEALTHY ({f'HTTP {health.status_code}' if health.status_code else 'no answer'})"
+
+
+def _probe_said(color: str | None, health: Health | None) -> list[str]:
+    """What a failed probe got back (or its error): the host's words, on a line of their own,
+    labelled, escaped and capped, never inside a sentence of ours."""
+    if health is None or health.healthy or not health.error:
+        return []
+    return [f"  health probe of {_c(color)} said: {one_line(health.error, TEXT_MAX)}"]
+
+
+def _server_lines(role: str, server: ServerStatus) -> list[str]:
+    return [_server_line(role, server), *_probe_said(server.color, server.health)]
 
 
 def _server_line(role: str, server: ServerStatus) -> str:
@@ -77,8 +86,7 @@ def status_text(status: AppStatus) -> str:
             f"{status.app}: LIVE is {_c(status.live.color)}, STANDBY is "
             f"{_c(status.standby.color)} (from haproxy.cfg)."
         )
-        lines.append(_server_line("LIVE", status.live))
-        lines.append(_server_line("STANDBY", status.standby))
+        lines += _server_lines("LIVE", status.live) + _server_lines("STANDBY", status.standby)
         standby = status.standby
         url = _f(standby.health.url if standby.health else f"http://{standby.address}/")
         lines.append(
@@ -91,7 +99,7 @@ def status_text(status: AppStatus) -> str:
             "Do not deploy or switch until the routing is fixed."
         )
         for server in status.servers:
-            lines.append(_server_line(server.role or "role unknown", server))
+            lines += _server_lines(server.role or "role unknown", server)
     if status.certain:
         lines.append(f"Routing: {_m(status.routing.summary)}")
     if status.lock:
@@ -231,6 +239,7 @@ def plan_text(plan: SwitchPlan) -> str:
         f"{_c(plan.from_live)} becomes STANDBY, untouched (switching back is the rollback).",
         f"Target {_c(plan.to_live)}: {_health(plan.target_health, plan.target_healthy)}, "
         f"commit {_short(plan.target_commit)}.",
+        *_probe_said(plan.to_live, plan.target_health),
     ]
     lines.extend(f"Warning: {_m(warning)}" for warning in plan.warnings)
     if plan.diff:  # every line starts with a diff marker: no indent needed
