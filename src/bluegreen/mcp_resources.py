@@ -12,7 +12,6 @@ its values live in the origin, one SSH round trip and a `git ls-remote` per keys
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
@@ -56,11 +55,6 @@ class ReadService(Protocol):
     def routing(self, app: str) -> AppRouting: ...
 
 
-def as_json(data: object) -> str:
-    """ASCII JSON: control, bidi and line-separator characters from hosts arrive as escapes."""
-    return json.dumps(data, ensure_ascii=True, indent=2)
-
-
 async def read(uri: str, work: Callable[[], BaseModel | list[AppSummary]]) -> str:
     """Run a blocking read in a worker thread; a BlueGreenError becomes the read's error."""
     try:
@@ -69,8 +63,8 @@ async def read(uri: str, work: Callable[[], BaseModel | list[AppSummary]]) -> st
         logger.info("%s: %s", uri, exc)
         raise ResourceError(mcp_text.error_text(exc)) from None
     if isinstance(value, list):
-        return as_json({"result": [app.model_dump(mode="json") for app in value]})
-    return as_json(value.model_dump(mode="json"))
+        return mcp_text.as_json({"result": [app.model_dump(mode="json") for app in value]})
+    return mcp_text.as_json(value.model_dump(mode="json"))
 
 
 def register(server: MCPServer, service: Callable[[], ReadService]) -> None:

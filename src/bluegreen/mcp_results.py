@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 from bluegreen import mcp_text
 from bluegreen.errors import BlueGreenError
-from bluegreen.mcp_resources import as_json
 from bluegreen.models import AppStatus, AppSummary, DeployResult, History, SwitchResult
 
 
@@ -26,7 +25,7 @@ def structured(model: BaseModel, text: str, *, is_error: bool = False) -> CallTo
 def _with_json(text: str, data: dict[str, Any], is_error: bool = False) -> CallToolResult:
     """The one-line-per-fact summary, then the structured content serialized (as the spec asks
     of a tool that returns structured content)."""
-    content = _text(text) + _text(as_json(data))
+    content = _text(text) + _text(mcp_text.as_json(data))
     return CallToolResult(content=content, structured_content=data, is_error=is_error)
 
 

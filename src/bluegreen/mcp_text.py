@@ -8,6 +8,8 @@ per field, no control, bidi or line-separator characters, capped; output lines i
 
 from __future__ import annotations
 
+import json
+
 from bluegreen.domain.display_text import FIELD_MAX, MESSAGE_MAX, TEXT_MAX, block, one_line
 from bluegreen.engine.context import StepEvent
 from bluegreen.errors import BlueGreenError, CommandFailed, TransportError
@@ -24,6 +26,12 @@ from bluegreen.models import (
 )
 
 TAIL_LINES = 15
+
+
+def as_json(data: object) -> str:
+    """Structured content as text for the model: ASCII JSON, so control, bidi and line-separator
+    characters from hosts arrive as escapes (the exact text once decoded)."""
+    return json.dumps(data, ensure_ascii=True, indent=2)
 
 
 def _c(color: str | None) -> str:
