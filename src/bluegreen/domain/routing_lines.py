@@ -34,7 +34,7 @@ def routing_lines(cfg: HAProxyConfig, analysis: RoutingAnalysis) -> list[CfgLine
         colour = route.color.upper()
         add(route.backend_line, f"{colour}'s backend")
         add(route.server_line, f"{colour}'s server")
-        for number in route.deciding_lines:
+        for number in set(route.deciding_lines) - set(analysis.deciding_lines):
             add(number, f"decides {colour}'s role")
     return [
         CfgLine(number, cfg.line(number).text, ", ".join(why))
