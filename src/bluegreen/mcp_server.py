@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -456,6 +457,16 @@ def default_factory(config_path: str | None) -> ServiceFactory:
     return factory
 
 
+def with_telemetry(factory: ServiceFactory) -> ServiceFactory:
+    """Traced services when OTEL_EXPORTER_OTLP_ENDPOINT is set (the `otel` extra); otherwise the
+    factory as it is, and nothing about tracing imported."""
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return factory
+    from bluegreen import telemetry
+
+    return telemetry.traced(factory)
+
+
 def check_config(config_path: str | None) -> None:
     """Warn early (on stderr) about a broken config; the server still starts and reports it."""
     from bluegreen.domain.config import load_config
@@ -492,7 +503,7 @@ def serve(
         token = mcp_http.load_token(token_env, token_file)
         mcp_http.check_exposure(host, token)
     check_config(config_path)
-    server, holder = build_server(factory or default_factory(config_path))
+    server, holder = build_server(with_telemetry(factory or default_factory(config_path)))
     try:
         if transport == "stdio":
             logger.info("bluegreen MCP server %s on stdio", __version__)
