@@ -6,8 +6,6 @@
 # Mounts (see the README): the config at /config/config.toml ($BLUEGREEN_CONFIG), known_hosts at
 # /home/bluegreen/.ssh/known_hosts, and the ssh-agent socket at /ssh-agent ($SSH_AUTH_SOCK).
 FROM debian:bookworm-slim
-# The MCP registry checks this label against server.json's name.
-LABEL io.modelcontextprotocol.server.name="io.github.bluegreen-mcp/bluegreen-mcp"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 python3-venv openssh-client ca-certificates \
@@ -29,6 +27,8 @@ ENV PATH=/opt/bluegreen/bin:$PATH \
     BLUEGREEN_CONFIG=/config/config.toml \
     SSH_AUTH_SOCK=/ssh-agent \
     PYTHONUNBUFFERED=1
+# The MCP registry checks this label against server.json's name.
+LABEL io.modelcontextprotocol.server.name="io.github.bluegreen-mcp/bluegreen-mcp"
 USER bluegreen
 WORKDIR /home/bluegreen
 CMD ["bluegreen-mcp"]

@@ -98,6 +98,7 @@ def test_the_server_image_serves_the_lab_over_stdio(
         check=True,
         timeout=900,
         cwd=ROOT,
+        env={**os.environ, "PYTHON": sys.executable},
     )
     user = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{.Config.User}}", image],
