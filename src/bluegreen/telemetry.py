@@ -114,9 +114,7 @@ class StepRecorder:
 
 def annotate(attributes: dict[str, Any]) -> None:
     """Attributes on the current span: the tool call's (the worker thread runs in its context)."""
-    trace.get_current_span().set_attributes(
-        {key: value for key, value in attributes.items() if value is not None}
-    )
+    trace.get_current_span().set_attributes(attributes)
 
 
 class TracedService:

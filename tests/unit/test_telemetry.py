@@ -6,14 +6,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
 
 import anyio
 import pytest
 from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from tests.unit.fake_hosts import CONFIG_TOML
 from tests.unit.test_mcp_server import FakeService
 
 from bluegreen import telemetry
@@ -199,3 +205,49 @@ def test_with_the_endpoint_variable_services_are_traced(monkeypatch: pytest.Monk
     assert isinstance(service, telemetry.TracedService)
     assert installed == [None]  # the real exporter: OTLP over HTTP
     assert service.list_apps() == fake.list_apps()
+
+
+class Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that keeps the bodies POSTed to /v1/traces."""
+
+    bodies: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/traces":
+            self.bodies.append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def test_the_server_exports_its_tool_spans_over_otlp_http(tmp_path: Path) -> None:
+    """`bluegreen serve` as a client runs it, with the variable set: spans reach the endpoint
+    (flushed when the client disconnects)."""
+    config = tmp_path / "bluegreen.toml"
+    config.write_text(CONFIG_TOML)
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{collector.server_address[1]}"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "bluegreen", "--config", str(config), "serve"],
+        env=env,
+    )
+
+    async def main() -> None:
+        async with Client(params) as client:
+            assert not (await client.call_tool("list_apps", {})).is_error
+
+    try:
+        anyio.run(main)
+    finally:
+        collector.shutdown()
+    exported = b"".join(Collector.bodies)
+    assert b"tools/call list_apps" in exported
+    assert b"bluegreen-mcp" in exported  # the service name
