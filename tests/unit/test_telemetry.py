@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -29,9 +30,12 @@ EXPORTER = InMemorySpanExporter()
 
 
 @pytest.fixture(scope="module")
-def provider() -> None:
-    # OpenTelemetry allows one global tracer provider per process: this module installs it once.
+def provider() -> Iterator[None]:
+    # OpenTelemetry allows one global tracer provider per process: this module installs it once,
+    # and afterwards its exporter drops what the rest of the test run's servers record.
     assert telemetry.install(EXPORTER)
+    yield
+    EXPORTER.shutdown()
 
 
 @pytest.fixture
