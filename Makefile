@@ -5,10 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit lab-tests bench docker venv clean
+.PHONY: demo test lint unit lab-tests bench docker venv clean image lock
 
-# The lock pins the package with its `lab` and `dev` extras: what the demo, the tests and the
-# benchmarks need (`pip install bluegreen-mcp` alone is the lean CLI + MCP server).
+# The lock pins the package with its `lab`, `otel` and `dev` extras: what the demo, the tests and
+# the benchmarks need (`pip install bluegreen-mcp` alone is the lean CLI + MCP server).
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,17 @@ bench: venv docker
 	$(BIN)/python -m bench.status
 	$(BIN)/python -m bench.deploy
 	$(BIN)/python -m bench.switch
+
+# The MCP server's container image (Dockerfile), tagged bluegreen-mcp:local.
+image: venv docker
+	PYTHON=$(BIN)/python bash scripts/build-server-image.sh
+
+# Both locks, with uv (pip install uv): requirements.lock for the venv (the package with its lab,
+# otel and dev extras) and requirements-server.lock for the image (runtime + otel), the second
+# constrained by the first so both pin the same versions.
+lock:
+	uv pip compile pyproject.toml --extra dev --extra lab --extra otel --generate-hashes -o requirements.lock --python-version 3.11
+	uv pip compile pyproject.toml --extra otel --generate-hashes -c requirements.lock -o requirements-server.lock --python-version 3.11
 
 clean:
 	-$(BIN)/bluegreen lab down

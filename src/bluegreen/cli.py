@@ -460,3 +460,9 @@ def demo(ctx: click.Context, keep: bool) -> None:
 
     code = run_demo(lambda msg: err.print(msg, soft_wrap=True), keep=keep)
     sys.exit(code)
+
+
+def mcp_main() -> None:
+    """`bluegreen-mcp [OPTIONS]` is `bluegreen serve [OPTIONS]`: the command MCP clients start
+    (`uvx bluegreen-mcp`, `pipx run bluegreen-mcp`); the config comes from $BLUEGREEN_CONFIG."""
+    main(args=["serve", *sys.argv[1:]], prog_name="bluegreen-mcp")

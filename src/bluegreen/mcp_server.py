@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -372,6 +373,16 @@ def default_factory(config_path: str | None, allow: McpLevel = "full") -> Servic
     return factory
 
 
+def with_telemetry(factory: ServiceFactory) -> ServiceFactory:
+    """Traced services when OTEL_EXPORTER_OTLP_ENDPOINT is set (the `otel` extra); otherwise the
+    factory as it is, and nothing about tracing imported."""
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return factory
+    from bluegreen import telemetry
+
+    return telemetry.traced(factory)
+
+
 def check_config(config_path: str | None) -> None:
     """Warn early (on stderr) about a broken config; the server still starts and reports it."""
     from bluegreen.domain.config import load_config
@@ -413,7 +424,9 @@ def serve(
                        "streamable HTTP): use --transport http")  # fmt: skip
     check_config(config_path)
     logger.info("safety mode: %s (%s)", allow, SERVER_SWITCH[allow])
-    server, holder = build_server(factory or default_factory(config_path, allow), allow=allow)
+    server, holder = build_server(
+        with_telemetry(factory or default_factory(config_path, allow)), allow=allow
+    )
     try:
         if transport == "stdio":
             logger.info("bluegreen MCP server %s on stdio", __version__)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from tests.unit.fake_hosts import CONFIG_TOML
 
-from bluegreen.cli import main
+import bluegreen.mcp_server
+from bluegreen.cli import main, mcp_main
 
 DATA = Path(__file__).parents[1] / "data" / "haproxy"
 
@@ -143,3 +145,24 @@ def test_history_shows_how_a_switch_was_approved_as_plain_text() -> None:
     print_history(console, History(app="shop", entries=[entry]))
     # The client's self-chosen name is shown as written, never as console markup.
     assert "BLUE -> GREEN, approved by elicitation ([bold]evil[/] 1.0)" in console.export_text()
+
+
+def test_bluegreen_mcp_is_bluegreen_serve_with_the_config_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The `bluegreen-mcp` console script (what `uvx bluegreen-mcp` runs)."""
+    served: list[tuple[str | None, dict[str, object]]] = []
+    monkeypatch.setattr(
+        bluegreen.mcp_server, "serve", lambda config, **options: served.append((config, options))
+    )
+    monkeypatch.setenv("BLUEGREEN_CONFIG", "/etc/bluegreen/prod.toml")
+    monkeypatch.setattr(sys, "argv", ["bluegreen-mcp"])
+    with pytest.raises(SystemExit) as done:
+        mcp_main()
+    assert done.value.code == 0
+    monkeypatch.setattr(sys, "argv", ["bluegreen-mcp", "--transport", "http", "--port", "9000"])
+    with pytest.raises(SystemExit):
+        mcp_main()
+    [(config, stdio), (_, http)] = served
+    assert config == "/etc/bluegreen/prod.toml"
+    assert (stdio["transport"], http["transport"], http["port"]) == ("stdio", "http", 9000)

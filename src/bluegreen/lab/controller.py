@@ -9,7 +9,6 @@ answering through HAProxy). It writes a ready-to-use bluegreen config and `lab.j
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import os
@@ -80,15 +79,13 @@ def docker_sdk() -> Any:
     """The Docker SDK, which only the lab needs: it comes with the `lab` extra, so a lean install
     (the CLI and MCP server against real hosts) gets a LabError that says how to add it."""
     try:
-        # Imported by name: the repository's own docker/ folder would shadow the SDK for mypy.
-        # docker.errors, not docker: from a checkout's root that folder imports as `docker` too.
-        importlib.import_module("docker.errors")
+        import docker
     except ModuleNotFoundError as exc:
         raise LabError(
             "the lab needs the Docker SDK for Python, which is not installed",
             hint="install the lab's extra: pip install 'bluegreen-mcp[lab]' (a checkout: make venv)",
         ) from exc
-    return importlib.import_module("docker")
+    return docker
 
 
 def _docker() -> Any:

@@ -1,6 +1,7 @@
-"""Build the lab's images from docker/ when missing, tagged by a hash of their build context.
+"""Build the lab's images from their build context when missing, tagged by a hash of it.
 
-A change to any file under docker/ gives a new tag, so a stale image is never reused.
+The context is the package's `lab/docker/` folder (package data, so the lab works from an installed
+wheel too). A change to any file in it gives a new tag, so a stale image is never reused.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ BASE_IMAGE = "debian:bookworm-slim"
 
 
 def docker_dir() -> Path:
-    """docker/ of the source checkout this package runs from (the lab needs a checkout)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "docker"
-        if (candidate / "haproxy" / "Dockerfile").is_file():
-            return candidate
-    raise BlueGreenError(
-        "the lab's docker/ directory was not found next to this installation",
-        hint="run the lab from a source checkout of bluegreen-mcp (pip install -e .)",
-    )
+    """The images' build context, shipped inside the package."""
+    root = Path(__file__).resolve().with_name("docker")
+    if not (root / "haproxy" / "Dockerfile").is_file():
+        raise BlueGreenError(
+            f"the lab's build files are missing from this installation ({root})",
+            hint="reinstall bluegreen-mcp: pip install --force-reinstall 'bluegreen-mcp[lab]'",
+        )
+    return root
 
 
 def context_hash(root: Path) -> str:
