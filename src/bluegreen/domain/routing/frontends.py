@@ -109,14 +109,13 @@ def _dead(work: Work, front: Section, decision: Line, line: Line, targets: Targe
             f"{work.at(line.number, opening=True)} of {_label(front)} is never used for the "
             f"app's users: {work.at(decision.number)} decides first."
         )
+    elif decided is not None and target is not None:
+        _conflict(work, front, decision, decided[0], line, target[0])
     else:
-        _conflict(
-            work,
-            front,
-            decision,
-            decided[0] if decided else str(backend_of(decision)),
-            line,
-            target[0] if target else str(backend_of(line)),
+        work.problem(
+            f"{work.at(line.number, opening=True)} of {_label(front)} ({line.text.strip()!r}) is "
+            f"never used: {work.at(decision.number)} ({decision.text.strip()!r}) catches every "
+            "request first; remove the dead line or the one before it."
         )
 
 
@@ -150,6 +149,8 @@ def _with_default(
         return Decision(front, fallback, backend_of(fallback))
     backend = backend_of(decision)
     if fallback is None or backend_of(fallback) not in targets:
+        if fallback is not None and decision.condition is not None:
+            work.keep("other", fallback, backend_of(fallback))
         return Decision(front, decision, backend)
     if decision.condition is None:
         _dead(work, front, decision, fallback, targets)
