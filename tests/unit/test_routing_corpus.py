@@ -31,6 +31,8 @@ def test_corpus_case(case: Case) -> None:
     loaded = case.load()
     a = analyze(case)
     assert a.certain == expect["certain"], a.problems
+    if "note" in expect:
+        assert expect["note"] in " ".join(a.notes)
     if not a.certain:
         assert expect["problem"] in " ".join(a.problems)
         with pytest.raises(HAProxyConfigError, match="uncertain"):

@@ -113,7 +113,15 @@ def _check_specs(work: Work) -> bool:
 
 def _check_files(work: Work) -> None:
     """A file that does not open with a section header would continue the previous file's
-    section, which the tool does not assume HAProxy does."""
+    section, which the tool does not assume HAProxy does. A file without a final newline is
+    refused by HAProxy 2.6 and later (`haproxy -c` before a reload catches it)."""
+    for source in work.loaded.files:
+        text = work.loaded.text(source.path)
+        if text and not text.endswith("\n"):
+            work.note(
+                f"{source.path} does not end with a newline: HAProxy 2.6 and later refuse it "
+                "('Missing LF on last line'); add one."
+            )
     for source in work.loaded.files[1:]:
         lines = work.cfg.lines[source.first - 1 : source.first - 1 + source.count]
         first = next((line for line in lines if line.keyword is not None), None)
