@@ -289,3 +289,11 @@ def test_the_process_command_line_gives_the_files_in_load_order() -> None:
         "/etc/haproxy/conf.d/20-b.cfg",
     )
     assert config_args(["haproxy", "-c", "--", "a.cfg", "b.cfg"]) == ("a.cfg", "b.cfg")
+
+
+def test_an_acl_of_the_same_name_elsewhere_is_judged_by_its_hosts() -> None:
+    other = SHARED + HTTPS.format(color="blue").replace("-i theoshift.com", "-i other.example")
+    a = analyze_routing(parse(other), "https_frontend", THEOSHIFT, rule="is_theoshift")
+    assert a.problems == ()
+    assert a.certain and a.deciding_lines == (13,)  # https_in's is_theoshift is another host
+    assert [p.line for p in a.preview] == [14, 15, 30]

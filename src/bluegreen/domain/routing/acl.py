@@ -73,9 +73,9 @@ def _term(users: Users, section: Section, words: Sequence[str]) -> Match:
         name = words[0]
         if name in _BUILTIN:
             return _BUILTIN[name]
-        if users.rule is not None and name == users.rule:
-            return ALL
         hosts = acl_hosts(section, name)
+        if users.rule is not None and name == users.rule and (hosts is None or not users.hosts):
+            return ALL  # the app's own rule, as the config names it
     else:
         hosts = exact_hosts(words)
     if hosts is None or not users.hosts:

@@ -48,10 +48,13 @@ class Work:
         return ", ".join(self.at(n) for n in numbers)
 
     def users(self, section: Section) -> Users:
-        """The app's users as `section` sees them: the configured hosts, else its rule's hosts."""
+        """The app's users: the configured hosts, else the hosts its rule lists in the app's own
+        frontend (another frontend may define an ACL of the same name differently)."""
         hosts = frozenset(h.lower() for h in self.traffic.hosts)
         if not hosts and self.traffic.rule is not None:
-            hosts = acl_hosts(section, self.traffic.rule) or frozenset()
+            own = self.cfg.find_sections(("frontend", "listen"), self.frontend)
+            where = own[0] if len(own) == 1 else section
+            hosts = acl_hosts(where, self.traffic.rule) or frozenset()
         return Users(self.traffic.rule, hosts)
 
     def keep(self, kind: str, line: Line, backend: str | None, color: str | None = None) -> None:
