@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from bluegreen.domain.haproxy_cfg import HAProxyConfig, Line, Section
 from bluegreen.domain.routing.acl import Users, acl_hosts
-from bluegreen.domain.routing.model import AppTraffic, RuleNote, ServerSpec
+from bluegreen.domain.routing.model import AppTraffic, RuleNote, ServerSpec, where
 from bluegreen.domain.routing.sources import LoadedConfig
 
 
@@ -35,11 +35,8 @@ class Work:
 
     def at(self, number: int, *, opening: bool = False) -> str:
         """`line N` (`line N of FILE` with several files); `Line ...` to open a sentence."""
-        where = f"line {number}"
-        if len(self.loaded.files) > 1:
-            source = self.loaded.file_of(number)
-            where = f"line {number - source.first + 1} of {source.path}"
-        return "L" + where[1:] if opening else where
+        found = where(self.loaded.locations, number)
+        return "L" + found[1:] if opening else found
 
     def lines(self, numbers: list[int]) -> str:
         """`lines 3, 4` (or each with its file)."""

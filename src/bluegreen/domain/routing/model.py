@@ -99,10 +99,16 @@ class RoutingAnalysis:
 
     def where(self, number: int) -> str:
         """`line N`, or `line N of FILE` when HAProxy loads several files."""
-        if len(self.locations) <= 1:
-            return f"line {number}"
-        path, first = next((p, f) for p, f in reversed(self.locations) if f <= number)
-        return f"line {number - first + 1} of {path}"
+        return where(self.locations, number)
+
+
+def where(locations: tuple[tuple[str, int], ...], number: int) -> str:
+    """Line `number` of the combined configuration as a person finds it: `line N`, or `line N of
+    FILE` when there are several files (`locations`: each file and its first line's number)."""
+    if len(locations) <= 1:
+        return f"line {number}"
+    path, first = next((p, f) for p, f in reversed(locations) if f <= number)
+    return f"line {number - first + 1} of {path}"
 
 
 @dataclass(frozen=True)
