@@ -297,3 +297,12 @@ def test_an_acl_of_the_same_name_elsewhere_is_judged_by_its_hosts() -> None:
     assert a.problems == ()
     assert a.certain and a.deciding_lines == (13,)  # https_in's is_theoshift is another host
     assert [p.line for p in a.preview] == [14, 15, 30]
+
+
+def test_a_colour_listen_section_with_its_own_bind_is_an_entry_to_that_colour() -> None:
+    text = SHARED.replace("backend theoshift_blue\n", "listen theoshift_blue\n    bind *:8081\n")
+    a = analyze_routing(parse(text), "https_frontend", THEOSHIFT, rule="is_theoshift")
+    assert a.problems == (
+        "The listen theoshift_blue holds BLUE's server and accepts connections itself (line 20): "
+        "its users reach BLUE whichever colour is LIVE.",
+    )

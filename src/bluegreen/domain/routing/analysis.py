@@ -181,6 +181,14 @@ def _backend_per_color(
                 f"({work.at(route.server_line or 0)}) is {' and '.join(route.markers)}; with a "
                 "backend per colour both servers must be able to take traffic."
             )
+    for section, route in zip(sections, routes, strict=True):
+        binds = section.directives("bind")
+        if binds and section is not front:
+            work.problem(
+                f"The {section.kind} {section.name} holds {route.color.upper()}'s server and "
+                f"accepts connections itself ({work.at(binds[0].number)}): its users reach "
+                f"{route.color.upper()} whichever colour is LIVE."
+            )
     analysis = replace(base, style=BACKEND_PER_COLOR)
     if front is None:
         return analysis
