@@ -306,3 +306,21 @@ def test_a_colour_listen_section_with_its_own_bind_is_an_entry_to_that_colour() 
         "The listen theoshift_blue holds BLUE's server and accepts connections itself (line 20): "
         "its users reach BLUE whichever colour is LIVE.",
     )
+
+
+@pytest.mark.parametrize("line", ["force-persist if { src 10.0.0.0/8 }", "option persist"])
+def test_persistence_that_reaches_even_a_disabled_server(line: str) -> None:
+    text = (
+        "frontend fe\n  bind :80\n  default_backend app\nbackend app\n"
+        f"  cookie SRV insert indirect nocache\n  {line}\n"
+        "  server blue 10.92.3.24:3001 check cookie b\n"
+        "  server green 10.92.3.22:3001 check cookie g disabled\n"
+    )
+    a = analyze_routing(parse(text), "fe", THEOSHIFT)
+    assert not a.certain
+    assert a.problems == (
+        f"Backend app keeps clients on the server they used before (line 6: {line!r}), so "
+        "disabled on green does not keep them off it: remove that line.",
+    )
+    without = analyze_routing(parse(text.replace(f"  {line}\n", "")), "fe", THEOSHIFT)
+    assert without.certain and without.live == "blue"

@@ -311,13 +311,15 @@ def _shared_backend(
         return analysis
     live = active[0]
     standby = next(r for r in routes if r is not live)
-    keeps = persistence(work, shared)
-    if keeps and "disabled" not in standby.markers:
+    keeps, forced = persistence(work, shared)
+    if forced or (keeps and "disabled" not in standby.markers):
+        line = (forced or keeps)[0]
+        fix = "remove that line" if forced else "mark the STANDBY server `disabled` instead"
         work.problem(
             f"Backend {name} keeps clients on the server they used before "
-            f"({work.at(keeps[0].number)}: {keeps[0].text.strip()!r}), so "
+            f"({work.at(line.number)}: {line.text.strip()!r}), so "
             f"{' and '.join(standby.markers)} on {standby.server} does not keep them off it: "
-            "mark the STANDBY server `disabled` instead."
+            f"{fix}."
         )
     decided = tuple(replace(r, deciding_lines=(r.server_line or 0,)) for r in routes)
     return replace(

@@ -11,7 +11,8 @@ from bluegreen.domain.routing.model import ColorRoute, ServerSpec
 BACKEND_KINDS = ("backend", "listen")
 FLAG_MARKERS = ("backup", "disabled")
 COUNTER_MARKERS = ("no-backup", "enabled")  # undo a marker inherited from default-server
-# Directives that send a client back to the server it used before, whatever its weight or backup.
+# Directives that send a client back to the server it used before, whatever its weight or backup
+# (`option persist` too, see `persistence`).
 PERSISTENCE = ("cookie", "stick", "persist", "force-persist", "appsession")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:[-:][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -187,13 +188,21 @@ def markers(work: Work, server: ServerLine) -> tuple[str, ...]:
     return tuple(found)
 
 
-def persistence(work: Work, backend: Section) -> tuple[Line, ...]:
-    """Lines that keep clients on the server they used before (here or inherited)."""
+def persistence(work: Work, backend: Section) -> tuple[tuple[Line, ...], tuple[Line, ...]]:
+    """Lines that keep clients on the server they used before (here or inherited), and those of
+    them that do so even when that server is down or disabled (`force-persist`, `option persist`)."""
     scopes = [backend]
     parent = work.cfg.defaults_for(backend)
     if parent is not None:
         scopes.append(parent)
-    return tuple(line for scope in scopes for line in scope.directives(*PERSISTENCE))
+    lines = tuple(
+        line
+        for scope in scopes
+        for line in scope.directives(*PERSISTENCE, "option")
+        if line.keyword != "option" or [t.value for t in line.args[:1]] == ["persist"]
+    )
+    forced = tuple(line for line in lines if line.keyword in ("force-persist", "option"))
+    return lines, forced
 
 
 def check_default_servers(work: Work, shared: Section) -> None:
