@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from bluegreen import __version__
 from bluegreen.cli_text import safe, safe_block
-from bluegreen.domain.display_text import MESSAGE_MAX, block, one_line
+from bluegreen.domain.display_text import MESSAGE_MAX, one_line
 from bluegreen.domain.validate import REASON_MAX
 from bluegreen.errors import ApprovalError, BlueGreenError
 from bluegreen.log_format import SafeFormatter
@@ -112,34 +113,42 @@ def status(ctx: click.Context, app: str | None, as_json: bool) -> None:
 
 
 @main.command("inspect-cfg")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--app", "app_name", required=True, help="App whose servers to look for.")
+@click.option("--rule", help="ACL that selects the app's users in a shared frontend.")
+@click.option("--host", "hosts", multiple=True, help="Host header of the app (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def inspect_cfg(ctx: click.Context, file: str, app_name: str, as_json: bool) -> None:
-    """Analyse a local haproxy.cfg offline: which of APP's servers it routes to.
+def inspect_cfg(
+    ctx: click.Context, files: tuple[str, ...], app_name: str, rule: str | None,
+    hosts: tuple[str, ...], as_json: bool,
+) -> None:  # fmt: skip
+    """Analyse local haproxy.cfg FILES offline: which of APP's servers they route to.
 
+    FILES as HAProxy's -f arguments, in order (a directory: its *.cfg files in lexical order).
     Uses the app's server names and addresses from the config. Exit 0 when routing is certain.
     """
     from dataclasses import asdict
 
+    from bluegreen.cli_render import inspection_lines
     from bluegreen.domain.config import load_config
-    from bluegreen.domain.haproxy_cfg import parse
-    from bluegreen.domain.routing import analyze_routing, describe
+    from bluegreen.domain.routing import analyze_routing, describe, load, load_order
     from bluegreen.engine.status import server_specs
 
     app = load_config(ctx.obj["config"]).app(app_name)
-    with open(file, encoding="utf-8", errors="replace", newline="") as handle:
-        analysis = analyze_routing(parse(handle.read()), app.frontend, server_specs(app))
+    listings = {f: os.listdir(f) for f in files if os.path.isdir(f)}
+    texts = []
+    for path in load_order(files, listings):
+        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+            texts.append((path, handle.read()))
+    analysis = analyze_routing(load(texts), app.frontend, server_specs(app), rule=rule, hosts=hosts)
     if as_json:
         data = asdict(analysis)
         data["certain"] = analysis.certain
         data["summary"] = describe(analysis)
         click.echo(json.dumps(data, indent=2, default=str))
     else:
-        click.echo(block(describe(analysis), MESSAGE_MAX))
-        for problem in analysis.problems:
-            click.echo(f"! {one_line(problem, MESSAGE_MAX)}")
+        click.echo("\n".join(inspection_lines(analysis)))
     sys.exit(0 if analysis.certain else 12)
 
 

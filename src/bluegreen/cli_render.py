@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bluegreen.cli_text import safe, safe_block
-from bluegreen.domain.display_text import MESSAGE_MAX, TEXT_MAX
+from bluegreen.domain.display_text import MESSAGE_MAX, TEXT_MAX, block, one_line
+from bluegreen.domain.routing import RoutingAnalysis, describe
 from bluegreen.models import AppStatus, History, ServerStatus, StepResult, SwitchPlan
 
 COLOR_STYLE = {"blue": "bold blue", "green": "bold green"}
@@ -126,3 +127,15 @@ def print_history(console: Console, history: History) -> None:
     console.print(table)
     if history.unreadable_lines:
         console.print(f"[yellow]![/] {history.unreadable_lines} unreadable history lines skipped")
+
+
+def inspection_lines(analysis: RoutingAnalysis) -> list[str]:
+    """inspect-cfg's answer: the summary, then problems (!), preview lines kept (=), notes (i)."""
+    lines = [block(describe(analysis), MESSAGE_MAX)]
+    lines += [f"! {one_line(problem, MESSAGE_MAX)}" for problem in analysis.problems]
+    lines += [
+        f"= preview, {analysis.where(kept.line)}: {one_line(kept.text, MESSAGE_MAX)}"
+        for kept in analysis.preview
+    ]
+    lines += [f"i {one_line(note, MESSAGE_MAX)}" for note in analysis.notes]
+    return lines

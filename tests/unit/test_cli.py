@@ -59,6 +59,44 @@ def test_inspect_cfg_ambiguous_exits_12(config_file: Path, tmp_path: Path) -> No
     assert "!" in result.output
 
 
+SHARED_FRONT = """\
+frontend http-in
+    bind *:80
+    acl is_jw       hdr(host) -i jw.example.org
+    acl is_jw_green hdr(host) -i green.jw.example.org
+    use_backend jw_green if is_jw_green
+    use_backend jw_blue if is_jw
+    default_backend homepage
+"""
+SHARED_BACKENDS = """\
+backend jw_blue
+    server blue blue:3001
+backend jw_green
+    server green green:3001
+backend homepage
+    server web 192.0.2.40:80
+"""
+
+
+def test_inspect_cfg_reads_every_file_and_the_apps_rule(config_file: Path, tmp_path: Path) -> None:
+    (tmp_path / "haproxy.cfg").write_text(SHARED_FRONT)
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "10-jw.cfg").write_text(SHARED_BACKENDS)
+    files = [str(tmp_path / "haproxy.cfg"), str(tmp_path / "conf.d")]
+    base = ["--config", str(config_file), "inspect-cfg", *files, "--app", "jw-attendant"]
+    without = CliRunner().invoke(main, base)
+    assert without.exit_code == 12, without.output
+    result = CliRunner().invoke(main, [*base, "--rule", "is_jw"])
+    assert result.exit_code == 0, result.output
+    assert "routes to backend jw_blue" in result.output and "BLUE is LIVE" in result.output
+    assert "= preview, line 5 of " in result.output and "use_backend jw_green if is_jw_green" in (
+        result.output
+    )
+    by_host = CliRunner().invoke(main, [*base, "--host", "jw.example.org", "--json"])
+    assert by_host.exit_code == 0, by_host.output
+    assert json.loads(by_host.output)["deciding_lines"] == [6]
+
+
 def test_missing_config_is_one_clear_sentence(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--config", str(tmp_path / "nope.toml"), "status"])
     assert result.exit_code == 3

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bluegreen.domain import routing
 from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
 from bluegreen.domain.routing import (
+    ColorRoute,
     RoutingAnalysis,
     ServerSpec,
     analyze_routing,
@@ -111,14 +112,6 @@ CORPUS_CASES = [
         (37,),
     ),
     (
-        "shared_backup_style2.cfg",
-        "www",
-        specs("10.92.3.22:3001", "10.92.3.24:3001"),
-        "shared-backend",
-        "blue",
-        (26, 27),
-    ),
-    (
         "listen_weight_style2.cfg",
         "app-in",
         specs("192.168.50.10:3001", "192.168.50.11:3001"),
@@ -155,15 +148,27 @@ def test_corpus_analysis(
 
 
 def test_shared_backend_details() -> None:
-    a = analyze(
-        read("shared_backup_style2.cfg"), "www", specs("10.92.3.22:3001", "10.92.3.24:3001")
-    )
+    servers = specs("10.92.3.22:3001", "10.92.3.24:3001")
+    text = read("shared_backup_style2.cfg")
+    a = analyze(text, "www", servers)
     # `cookie backup` on the blue line is a cookie value, not a marker
     assert a.route("blue").markers == ()
     assert a.route("green").markers == ("backup",)
-    assert describe(a) == (
+    # ...and `backup` does not keep clients whose cookie names green off it: uncertain
+    assert (a.live, a.certain) == ("blue", False)
+    assert a.problems == (
+        "Backend app keeps clients on the server they used before (line 25: "
+        "'cookie SRV insert indirect nocache'), so backup on green does not keep them off it: "
+        "mark the STANDBY server `disabled` instead.",
+    )
+    # `disabled` as the marker: certain, with the same cookie persistence
+    disabled = analyze(
+        text.replace("check backup cookie g", "check disabled cookie g"), "www", servers
+    )
+    assert disabled.certain and disabled.deciding_lines == (26, 27)
+    assert describe(disabled) == (
         "frontend www routes to backend app: server blue (10.92.3.22:3001) is active, "
-        "server green (10.92.3.24:3001) is backup: BLUE is LIVE, GREEN is STANDBY"
+        "server green (10.92.3.24:3001) is disabled: BLUE is LIVE, GREEN is STANDBY"
     )
     listen = analyze(
         read("listen_weight_style2.cfg"),
@@ -316,11 +321,13 @@ AMBIGUOUS = [
         ["Server green for GREEN (line 7) uses `track`"],
     ),
     (
-        "default_backend from defaults",
-        "defaults\n    default_backend bk_blue\n" + style1(""),
+        "default_backend from defaults, another frontend overrides it with the other colour",
+        "defaults\n    default_backend bk_blue\n"
+        + style1("")
+        + "frontend https-in\n    bind *:443\n    default_backend bk_green\n",
         "http-in",
         BG,
-        ["from the defaults section (line 2)", "put default_backend in the frontend"],
+        ["frontend https-in sends the app's users to GREEN (line 11)", "BLUE (line 2)"],
     ),
     (
         "several default_backend lines",
@@ -652,10 +659,31 @@ def test_switch_checks_its_own_result(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_op(cfg: HAProxyConfig, *_: object) -> HAProxyConfig:
         return cfg
 
-    monkeypatch.setattr(routing, "_swap_markers", no_op)
+    def only_unmark(cfg: HAProxyConfig, old: ColorRoute, new: ColorRoute) -> HAProxyConfig:
+        assert new.server_line is not None
+        return cfg.remove_server_flag(new.server_line, "backup")  # both active afterwards
+
     cfg = parse(style2("", " backup"))
+    monkeypatch.setattr(routing.edit, "_swap_markers", only_unmark)
     with pytest.raises(HAProxyConfigError, match="Internal check failed"):
         plan_switch(cfg, analyze_routing(cfg, "http-in", BG), "green")
+    # An edit that changes nothing is an error, never a success.
+    monkeypatch.setattr(routing.edit, "_swap_markers", no_op)
+    with pytest.raises(HAProxyConfigError, match=r"would change nothing in haproxy\.cfg"):
+        plan_switch(cfg, analyze_routing(cfg, "http-in", BG), "green")
+
+
+def test_default_backend_inherited_from_defaults() -> None:
+    text = "defaults\n    default_backend bk_blue\n" + style1("")
+    a = analyze(text)
+    assert a.certain and a.live == "blue" and a.deciding_lines == (2,)
+    assert a.notes == (
+        "The frontend http-in takes its default_backend from the defaults section (line 2): a "
+        "switch edits that line, for every proxy that inherits it.",
+    )
+    edit = plan_switch(parse(text), a, "green")
+    assert edit.changed_lines == (2,)
+    assert edit.text == text.replace("default_backend bk_blue", "default_backend bk_green")
 
 
 # Property: whatever the spacing and comments, a switch edits one line and switching back

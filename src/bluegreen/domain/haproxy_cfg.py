@@ -451,7 +451,8 @@ class ServerParam:
 
 @dataclass(frozen=True)
 class ServerLine:
-    """A view of a `server` (or `default-server`, without name/address) line."""
+    """A view of a `server` line (`server-template`: name is its prefix, address its FQDN;
+    `default-server`: no name nor address)."""
 
     line: Line
     name: str | None
@@ -484,9 +485,11 @@ class ServerLine:
 
 
 def server_line(line: Line) -> ServerLine | None:
-    """Read a `server` or `default-server` line; None for anything else."""
+    """Read a `server`, `server-template` or `default-server` line; None for anything else."""
     if line.keyword == "server" and len(line.args) >= 2:
         name, address, rest = line.args[0].value, line.args[1].value, line.args[2:]
+    elif line.keyword == "server-template" and len(line.args) >= 3:
+        name, address, rest = line.args[0].value, line.args[2].value, line.args[3:]
     elif line.keyword == "default-server":
         name, address, rest = None, None, line.args
     else:
@@ -503,7 +506,7 @@ def server_line(line: Line) -> ServerLine | None:
 
 def _require_server(line: Line) -> ServerLine:
     server = server_line(line)
-    if server is None or server.name is None:
+    if server is None or line.keyword != "server":
         raise ValueError(f"line {line.number} is not a server line: {line.text!r}")
     return server
 
