@@ -11,7 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from bluegreen import __version__
-from bluegreen.errors import BlueGreenError
+from bluegreen.errors import (
+    EXIT_DEPLOY_FAILED,
+    EXIT_INTERNAL,
+    EXIT_ROUTING_UNCERTAIN,
+    EXIT_SWITCH_FAILED,
+    BlueGreenError,
+)
 from bluegreen.models import SwitchPlan
 
 err = Console(stderr=True)
@@ -39,7 +45,7 @@ class _Group(click.Group):
                 raise
             err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
             err.print("[dim]hint:[/] rerun with --debug for the traceback, and report it")
-            sys.exit(70)
+            sys.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,7 +108,7 @@ def status(ctx: click.Context, app: str | None, as_json: bool) -> None:
     else:
         for result in results:
             print_status(out, result)
-    sys.exit(0 if all(r.certain for r in results) else 12)
+    sys.exit(0 if all(r.certain for r in results) else EXIT_ROUTING_UNCERTAIN)
 
 
 @main.command("inspect-cfg")
@@ -137,7 +143,7 @@ def inspect_cfg(ctx: click.Context, file: str, app_name: str, as_json: bool) -> 
         click.echo(describe(analysis))
         for problem in analysis.problems:
             click.echo(f"! {problem}")
-    sys.exit(0 if analysis.certain else 12)
+    sys.exit(0 if analysis.certain else EXIT_ROUTING_UNCERTAIN)
 
 
 @main.command()
@@ -202,7 +208,7 @@ def deploy(
             )
         if result.next_step:
             out.print(f"[dim]next:[/] {result.next_step}")
-    sys.exit(0 if result.ok else 20)
+    sys.exit(0 if result.ok else EXIT_DEPLOY_FAILED)
 
 
 @main.command()
@@ -274,7 +280,7 @@ def switch(
             out.print(f"[red]{escape(result.error)}[/]")
         if result.next_step:
             out.print(f"[dim]next:[/] {result.next_step}")
-    sys.exit(0 if result.ok else 21)
+    sys.exit(0 if result.ok else EXIT_SWITCH_FAILED)
 
 
 @main.command()

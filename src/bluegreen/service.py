@@ -18,6 +18,7 @@ from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import deploy_to_standby
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.status import get_status, get_statuses
+from bluegreen.engine.switch_plan import prepare as prepare_switch
 from bluegreen.errors import ApprovalError
 from bluegreen.models import (
     AppStatus,
@@ -141,7 +142,7 @@ class Service:
         mode = (
             "elicit" if terminal and elicit else approval_mode(app_cfg.approval, elicit is not None)
         )
-        prepared = switch_engine.prepare(ctx, app, emergency=emergency, mode=mode)
+        prepared = prepare_switch(ctx, app, emergency=emergency, mode=mode)
         plan = prepared.plan
 
         def go() -> SwitchResult:
@@ -193,7 +194,7 @@ class Service:
         ctx = self.context()
         app_cfg = self.config.app(app)
         mode = "operator" if app_cfg.approval == "operator" else "token"
-        prepared = switch_engine.prepare(ctx, app, emergency=emergency, mode=mode)
+        prepared = prepare_switch(ctx, app, emergency=emergency, mode=mode)
         return approvals.issue(ctx, prepared.plan, mode, app_cfg.token_ttl_s)
 
     def _unapproved_refusal(
