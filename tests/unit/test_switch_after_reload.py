@@ -34,7 +34,7 @@ def test_an_internal_error_after_the_reload_still_writes_state_and_history(
     lab = FakeLab()
     result = Service(config(watch_s=1.0), runner=lab.runner).switch(APP, require_approval=False)
     assert result.executed and result.verified and not result.ok
-    assert "OverflowError" in (result.error or "") and "GREEN is LIVE" in (result.error or "")
+    assert "OverflowError" in (result.error or "") and "moved to GREEN" in (result.error or "")
     assert lab.live_color() == "green"
     assert json.loads(lab.runner.file(HP, STATE) or b"{}")["live"] == "green"
     assert result.state_file_written

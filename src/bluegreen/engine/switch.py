@@ -113,11 +113,15 @@ def execute(
                 _finish(ctx, steps, prepared, emergency, result)
                 if not emergency:
                     rollback = _watch(ctx, steps, prepared, break_lock, result)
-            except Exception as exc:  # a bug after traffic moved: still the state file and history
-                result.error = (f"{prepared.to_live.upper()} is LIVE (verified), then "
-                                f"{internal_error('the switch', exc)}")  # fmt: skip
+            except Exception as exc:  # traffic moved: the state file and history line still come
+                error = (
+                    exc if isinstance(exc, BlueGreenError) else internal_error("the switch", exc)
+                )
+                result.error = (
+                    f"traffic moved to {prepared.to_live.upper()} (verified), then {error}"
+                )
                 if not any(s.name == "state-file" for s in steps.steps):
-                    _write_state(ctx, steps, prepared, prepared.to_live, result)
+                    _write_state(ctx, steps, prepared, prepared.to_live, result, reread=False)
         result.steps = steps.steps
         # A new LIVE that failed the post-switch watch is not a success, rolled back or not.
         result.ok = result.verified and not result.auto_rollback and result.error is None
@@ -269,7 +273,7 @@ def _finish(
     now = ctx.now()
     if not emergency and app.drain_s > 0:
         steps.run("drain", lambda: drain(ctx, app.drain_s), hp.ssh)
-    _write_state(ctx, steps, prepared, prepared.to_live, result)
+    _write_state(ctx, steps, prepared, prepared.to_live, result, reread=False)
 
     def indicators() -> str:
         roles = {prepared.to_live: "LIVE", prepared.from_live: "STANDBY"}
@@ -287,18 +291,18 @@ def _finish(
 
 
 def _write_state(
-    ctx: Context, steps: StepRecorder, prepared: Prepared, live: str, result: SwitchResult
-) -> None:
-    """Record `live` in the app's state file. Never raises: traffic already moved, and the result
-    and the history line must still be written; a failure is said in the message."""
+    ctx: Context, steps: StepRecorder, prepared: Prepared, live: str, result: SwitchResult, *,
+    reread: bool,
+) -> None:  # fmt: skip
+    """Record `live` in the app's state file, starting from the file the plan read or (`reread`,
+    after the switch's own write) from the file as it is now. Never raises: traffic already
+    moved, and the result and the history line must still be written; a failure is said."""
     hp = ctx.config.haproxy
     app = prepared.app
     standby = prepared.from_live if live == prepared.to_live else prepared.to_live
-    # The first write starts from the file the plan read; a later one from the file as it is now.
-    first = not any(s.name == "state-file" for s in steps.steps)
 
     def write() -> str:
-        raw = prepared.state_raw if first else ctx.runner.read_file(hp.ssh, app.state_file)
+        raw = ctx.runner.read_file(hp.ssh, app.state_file) if reread else prepared.state_raw
         reading = parse_state(raw, list(app.servers))
         data = updated_for_switch(reading.state, live, standby, ctx.now())
         ctx.runner.write_file_atomic(hp.ssh, app.state_file, data)
@@ -351,7 +355,7 @@ def _watch(
     result.auto_rollback = True
     back = _roll_back(ctx, steps, prepared, break_lock, result)
     if back.error is None:
-        _write_state(ctx, steps, prepared, prepared.from_live, result)
+        _write_state(ctx, steps, prepared, prepared.from_live, result, reread=True)
         result.error = (
             f"{problem}; rolled back automatically: {prepared.from_live.upper()} is LIVE again"
         )
