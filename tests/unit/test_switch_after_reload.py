@@ -9,14 +9,15 @@ import json
 import pytest
 from tests.unit.fake_hosts import APP, HP, STATE, WORK, FakeLab, config
 
-from bluegreen.engine.context import StepEvent
+from bluegreen.engine import history
+from bluegreen.engine.context import Context, StepEvent
 from bluegreen.errors import TransportError
 from bluegreen.service import Service
 
 HISTORY = f"{WORK}/history/{APP}.jsonl"
 
 
-def history(lab: FakeLab) -> list[dict[str, object]]:
+def entries(lab: FakeLab) -> list[dict[str, object]]:
     lines = (lab.runner.file(HP, HISTORY) or b"").decode().splitlines()
     return [json.loads(line) for line in lines]
 
@@ -38,7 +39,7 @@ def test_an_internal_error_after_the_reload_still_writes_state_and_history(
     assert lab.live_color() == "green"
     assert json.loads(lab.runner.file(HP, STATE) or b"{}")["live"] == "green"
     assert result.state_file_written
-    entry = history(lab)[-1]
+    entry = entries(lab)[-1]
     assert entry["outcome"] == "failed" and "OverflowError" in str(entry["error"])
     assert lab.runner.file(HP, f"{WORK}/locks/{APP}.lock/") is None
 
@@ -50,7 +51,7 @@ def test_an_internal_error_writing_the_state_file_is_reported_not_raised() -> No
     assert result.verified and lab.live_color() == "green"
     assert not result.state_file_written and "state file NOT written" in result.message
     assert "OverflowError" in result.message
-    assert history(lab)[-1]["to_live"] == "green"
+    assert entries(lab)[-1]["to_live"] == "green"
 
 
 def test_a_failed_state_write_after_an_auto_rollback_keeps_the_result_and_history() -> None:
@@ -70,5 +71,17 @@ def test_a_failed_state_write_after_an_auto_rollback_keeps_the_result_and_histor
     assert "state file NOT written (sftp gone)" in result.message
     states = [s for s in result.steps if s.name == "state-file"]
     assert [s.status for s in states] == ["ok", "failed"]
-    assert history(lab)[-1]["outcome"] == "auto-rolled-back"
+    assert entries(lab)[-1]["outcome"] == "auto-rolled-back"
     assert lab.runner.file(HP, f"{WORK}/locks/{APP}.lock/") is None
+
+
+def test_a_history_detail_that_does_not_fit_still_leaves_the_line() -> None:
+    lab = FakeLab()
+    ctx = Context(config=config(), runner=lab.runner)
+    problem = history.record(ctx, "switch", APP, "ok", by=("ops", "box"), duration_s="soon")
+    assert problem is None
+    entry = entries(lab)[-1]
+    assert (entry["operation"], entry["outcome"], entry["user"], entry["host"]) == (
+        "switch", "ok", "ops", "box",
+    )  # fmt: skip
+    assert "history details not kept" in str(entry["error"]) and "duration_s" in str(entry["error"])

@@ -177,8 +177,9 @@ class OperationLock:
         log.warning("%s: %s", self.app, self.release_error)
 
 
-# How long a switch waits for another app's switch to finish with haproxy.cfg (that one holds it
-# from its re-plan to its verify: seconds) before refusing.
+# How long a switch waits for another app's switch to finish with haproxy.cfg before refusing.
+# That one holds it from its re-plan to its verify (seconds), or, when its verify times out
+# (traffic.VERIFY_TIMEOUT_S, 15 s), to its restore: long enough to outlast that, still bounded.
 CFG_LOCK_WAIT_S = 20.0
 
 
