@@ -28,10 +28,13 @@ def hold_cfg_lock(lab: FakeLab, app: str = "shop") -> None:
     lab.runner.put_file(HP, CFG_LOCK + "/holder.json", holder.to_json())
 
 
-def last_history(lab: FakeLab) -> dict[str, object]:
+def entries(lab: FakeLab) -> list[dict[str, object]]:
     lines = (lab.runner.file(HP, HISTORY) or b"").decode().splitlines()
-    entry: dict[str, object] = json.loads(lines[-1])
-    return entry
+    return [json.loads(line) for line in lines]
+
+
+def last_history(lab: FakeLab) -> dict[str, object]:
+    return entries(lab)[-1]
 
 
 def test_cfg_lock_key_is_per_file_and_never_an_app_lock() -> None:
@@ -72,6 +75,21 @@ def test_a_switch_waits_for_another_apps_cfg_lock_and_says_so() -> None:
     )
     assert result.ok, result.message
     assert said and "waiting" in said[0] and "haproxy.cfg" in said[0] and "shop" in said[0]
+
+
+def test_a_cfg_lock_left_by_a_killed_switch_of_the_same_app_is_broken() -> None:
+    """Killed between the replace and the reload: the app lock was broken (e.g. by a deploy with
+    breakLock) and the cfg lock was left. Holding the app's lock proves that one is left over."""
+    lab = FakeLab()
+    hold_cfg_lock(lab, app=APP)  # fresh and from another machine: not stale by age or pid
+    said: list[str] = []
+    result = Service(config(), runner=lab.runner).switch(
+        APP, require_approval=False, progress=lambda e: said.append(e.message)
+    )
+    assert result.ok, result.message
+    assert any("breaking stale lock of switch by" in m for m in said), said
+    assert lab.runner.file(HP, CFG_LOCK + "/") is None
+    assert [e["outcome"] for e in entries(lab)] == ["ok"]  # its app lock records interruptions
 
 
 def test_a_cfg_lock_held_past_the_wait_refuses_and_changes_nothing(

@@ -96,7 +96,10 @@ class OperationLock:
             current = self.current()
             # No readable holder: a lock mid-creation, or one left corrupt. Counts as stale.
             stale = current is None or is_stale(current, self.ctx.now())
-            if stale and self.break_lock and not broke:
+            # The cfg lock is only taken under the app's lock, which is taken first and released
+            # last: a cfg lock held for this same app is left over from a run that is gone.
+            left_over = current is not None and self.key != self.app and current.app == self.app
+            if (left_over or (stale and self.break_lock)) and not broke:
                 self._break(current)
                 broke = True
                 continue
