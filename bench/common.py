@@ -1,8 +1,10 @@
-"""Shared helpers for the benchmarks: timing and statistics, the results table, machine facts,
-bringing the benchmark's own lab up and down, raw paramiko baselines and a whole-process profiler.
+"""Shared helpers of the benchmarks (`bench.status`, `bench.deploy`, `bench.switch`): timing and
+statistics, the round scheduler, tables, machine facts, bringing the benchmark's own lab up and
+down, raw paramiko baselines and commands, and a whole-process profiler.
 
-Every benchmark measures the tool and its baseline in the same run, in interleaved rounds (the
-order flips every round), so machine noise and warm-up effects hit both sides equally.
+Every benchmark measures the tool and its baseline in the same run, in interleaved rounds
+(`interleave`: no arm always first or last), so machine noise and warm-up effects hit both sides
+equally.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-DEFAULT_PREFIX = "bluegreen-bench"
+APP = "jw-attendant"  # the lab's app
+DEFAULT_PREFIX = "bluegreen-bench"  # bench.status' lab
+BENCH_PREFIX = "bluegreen-bench2"  # the lab of bench.deploy and bench.switch
 # Labs that belong to other people and processes on this machine: never up or down them here.
 FOREIGN_PREFIXES = ("bluegreen-lab", "bluegreen-test")
 
@@ -62,6 +66,11 @@ def timed(fn: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
     result = fn()
     return ms_since(start), result
+
+
+def median(values: Sequence[float]) -> float:
+    """The median; nan for no values (a table shows "-")."""
+    return statistics.median(values) if values else math.nan
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -93,7 +102,7 @@ class Series:
 
     @property
     def median(self) -> float:
-        return statistics.median(self.samples) if self.samples else math.nan
+        return median(self.samples)
 
     @property
     def p90(self) -> float:
@@ -153,14 +162,21 @@ class Comparison:
         }
 
 
-def interleave(rounds: int, arms: Sequence[tuple[Series, Callable[[], float]]]) -> None:
+def interleave(
+    rounds: int,
+    arms: Sequence[tuple[Series, Callable[[], float]]],
+    *,
+    progress: Say | None = None,
+    label: str = "",
+) -> None:
     """Run every arm once per round, recording the milliseconds it returns.
 
     An arm times itself (so it can leave setup and teardown out). The order rotates every round
     and is reversed every other full rotation, so no arm always runs first (after an idle
-    moment) or last, nor always right after the same other arm; with two arms each goes first
-    in half the rounds.
-    An arm that raises records a failure (no sample) and the run goes on.
+    moment) or last, nor always right after the same other arm: each arm goes first, and last,
+    in the same number of rounds over every 2 x len(arms) rounds (with two arms: AB BA BA AB).
+    An arm that raises records a failure (no sample) and the run goes on. With `progress`, one
+    line per arm and round (`label` before it).
     """
     for index in range(rounds):
         shift = index % len(arms)
@@ -168,17 +184,42 @@ def interleave(rounds: int, arms: Sequence[tuple[Series, Callable[[], float]]]) 
         if (index // len(arms)) % 2:
             order.reverse()
         for series, arm in order:
+            where = f"{label}round {index + 1}/{rounds} {series.name}"
             try:
-                series.add(arm())
+                ms = arm()
             except Exception as exc:
                 series.fail(exc)
+                if progress:
+                    progress(f"{where}: FAILED {exc}")
+                continue
+            series.add(ms)
+            if progress:
+                progress(f"{where}: {ms:.0f} ms")
 
 
 # --- output -----------------------------------------------------------------------------------
 
 
-def _ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.1f}"
+def fmt_ms(value: float, digits: int = 0) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def format_grid(
+    header: Sequence[str], body: Sequence[Sequence[str]], *, free_last: bool = False
+) -> str:
+    """A plain table: the first column left-aligned, the others right-aligned; with `free_last`
+    the last column is free text (a verdict), left-aligned and not padded."""
+    rows = [list(header), *(list(r) for r in body)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    aligned = len(header) - 1 if free_last else len(header)
+
+    def line(cells: Sequence[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:aligned], widths[1:aligned], strict=True)]
+        return "  ".join([first, *rest, *cells[aligned:]]).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(rows[0]), rule, *(line(r) for r in rows[1:])])
 
 
 def format_table(rows: Sequence[Comparison]) -> str:
@@ -197,25 +238,17 @@ def format_table(rows: Sequence[Comparison]) -> str:
         (
             row.metric,
             str(row.tool.n),
-            _ms(row.tool.median),
-            _ms(row.tool.p90),
-            _ms(row.baseline.median),
-            _ms(row.baseline.p90),
+            fmt_ms(row.tool.median, 1),
+            fmt_ms(row.tool.p90, 1),
+            fmt_ms(row.baseline.median, 1),
+            fmt_ms(row.baseline.p90, 1),
             "-" if math.isnan(row.ratio) else f"{row.ratio:.2f}x",
             "-" if row.target is None else f"<= {row.target:g}x",
             row.verdict + (f" ({row.errors}/{row.checked} bad)" if row.errors else ""),
         )
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:-1], widths[1:-1], strict=True)]
-        return "  ".join([first, *rest, cells[-1]]).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(cells) for cells in body)])
+    return format_grid(header, body, free_last=True)
 
 
 def format_facts(facts: dict[str, Any]) -> str:
@@ -369,7 +402,7 @@ def check_prefix(prefix: str) -> None:
 
 def _reusable(lab: Any) -> Any | None:
     """The LabInfo of a lab of this prefix that is up and running, else None."""
-    from bluegreen.lab.controller import LabError
+    from bluegreen.errors import LabError
 
     try:
         info = lab.info()
@@ -405,7 +438,6 @@ def lab_session(
 ) -> Iterator[Any]:
     """Yield the LabInfo of the benchmark's own lab, brought up (or reused) for this run; down at
     the end, whatever happens, unless `keep`."""
-    os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
     check_prefix(prefix)
     from bluegreen.lab.controller import Lab
 
@@ -429,7 +461,7 @@ def lab_session(
                 progress(f"lab: down ({removed} containers/networks removed)")
 
 
-# --- raw paramiko baselines -------------------------------------------------------------------
+# --- raw paramiko: the baselines, and commands with their output --------------------------
 
 
 @dataclass(frozen=True)
@@ -477,7 +509,8 @@ def raw_connect(target: RawTarget, *, nodelay: bool = False) -> Any:
 
 
 def raw_exec(client: Any, command: str = "true") -> None:
-    """One command on a fresh channel of an open connection, to its exit status."""
+    """One command on a fresh channel of an open connection, to its exit status (the round-trip
+    baseline: its output is not read, so nothing is timed that a bare round trip does not do)."""
     channel = client.get_transport().open_session(timeout=10)
     try:
         channel.exec_command(command)
@@ -486,6 +519,45 @@ def raw_exec(client: Any, command: str = "true") -> None:
         channel.close()
     if status != 0:
         raise RuntimeError(f"`{command}` exited {status}")
+
+
+def raw_run(client: Any, command: str, timeout: float = 120.0) -> tuple[int, str]:
+    """One command on a fresh channel of an open paramiko connection: (exit status, output with
+    stderr merged)."""
+    channel = client.get_transport().open_session(timeout=10)
+    try:
+        channel.settimeout(timeout)
+        channel.set_combine_stderr(True)
+        channel.exec_command(command)
+        chunks: list[bytes] = []
+        while True:
+            data = channel.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+        status = channel.recv_exit_status()
+    finally:
+        channel.close()
+    return status, b"".join(chunks).decode(errors="replace")
+
+
+def raw_check(client: Any, command: str, timeout: float = 120.0) -> str:
+    status, output = raw_run(client, command, timeout)
+    if status != 0:
+        tail = " | ".join(output.strip().splitlines()[-3:])
+        raise RuntimeError(f"`{command}` exited {status}: {tail}")
+    return output
+
+
+def wait_for_ssh(hostport: str, timeout_s: float = 60.0) -> None:
+    """Until sshd at host:port sends its banner (after the HAProxy container restarted)."""
+    from bluegreen.errors import LabError
+    from bluegreen.lab.controller import wait_for_ssh_banner
+
+    try:
+        wait_for_ssh_banner(hostport, "the HAProxy host", timeout_s)
+    except LabError as exc:
+        raise RuntimeError(str(exc)) from exc
 
 
 class LogCounter(logging.Handler):

@@ -28,33 +28,32 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    APP,
+    BENCH_PREFIX,
     Comparison,
     RawTarget,
     Series,
     add_lab_arguments,
     failure_notes,
     finish,
+    fmt_ms,
+    format_grid,
     format_table,
+    interleave,
     measure_in_lab,
+    median,
     ms_since,
     now,
     print_header,
-    raw_connect,
-    say,
-)
-from bench.lab_timing import (
-    APP,
-    BENCH_PREFIX,
-    alternate,
-    fmt_ms,
-    format_grid,
-    median,
     raw_check,
+    raw_connect,
     raw_run,
+    say,
 )
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.config import load_config
 from bluegreen.domain.probe import health_url
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.lab.controller import Lab
 from bluegreen.service import Service
 
@@ -98,7 +97,7 @@ class Arms:
         def arm() -> float:
             sha = self.lab.commit()  # a fresh good commit on the origin, not timed
             start = now()
-            result = self.service.deploy(APP, backup=backup)
+            result = self.service.deploy(APP, DeployOptions(backup=backup))
             ms = ms_since(start)
             self.results.append({"arm": key, "ms": round(ms, 1), "commit": sha,
                                  "ok": result.ok, "steps": [s.model_dump() for s in result.steps]})  # fmt: skip
@@ -186,9 +185,9 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
         if args.warmup:
             say(f"deploy: {args.warmup} warm-up round(s), not recorded")
             scratch = [(Series(s.name), fn) for s, fn in plan]
-            alternate(args.warmup, scratch, label="warm-up ")
+            interleave(args.warmup, scratch, progress=say, label="warm-up ")
         say(f"deploy: {args.rounds} rounds")
-        alternate(args.rounds, plan)
+        interleave(args.rounds, plan, progress=say)
     finally:
         arms.close()
     rows = [

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import math
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,15 +38,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    APP,
     Comparison,
     RawTarget,
     Series,
     ThreadProfiler,
     add_lab_arguments,
     finish,
+    fmt_ms,
+    format_grid,
     format_table,
     interleave,
     measure_in_lab,
+    median,
     ms_since,
     now,
     print_header,
@@ -65,9 +68,6 @@ from bluegreen.engine.status import deployed_command
 from bluegreen.models import AppStatus
 from bluegreen.service import Service, ssh_runner_for
 from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest
-
-APP = "jw-attendant"
-
 
 # --- checking results ------------------------------------------------------------------------
 
@@ -258,21 +258,15 @@ def breakdown(config: Config, rounds: int) -> tuple[str, dict[str, Any]]:
                     per_call[read].append(took)
         finally:
             service.close()
-        columns[label] = {read: statistics.median(v) for read, v in per_call.items()}
-        totals[label] = statistics.median(elapsed)
-        cpu_ms[label] = statistics.median(cpu)
+        columns[label] = {read: median(v) for read, v in per_call.items()}
+        totals[label] = median(elapsed)
+        cpu_ms[label] = median(cpu)
     first = columns[BREAKDOWN_VARIANTS[0][0]]
     reads = sorted(first, key=lambda read: -first[read])
-    width = max(len(read) for read in [*reads, "status total"])
     heads = [v[0] for v in BREAKDOWN_VARIANTS]
-    lines = ["  ".join(["read (median ms)".ljust(width), *(h.rjust(16) for h in heads)])]
-    for read in reads:
-        cells = [f"{columns[h].get(read, math.nan):16.1f}" for h in heads]
-        lines.append("  ".join([read.ljust(width), *cells]))
-    lines.append("  ".join(["status total".ljust(width), *(f"{totals[h]:16.1f}" for h in heads)]))
-    lines.append(
-        "  ".join(["local CPU, all threads".ljust(width), *(f"{cpu_ms[h]:16.1f}" for h in heads)])
-    )
+    body = [[read, *(fmt_ms(columns[h].get(read, math.nan), 1) for h in heads)] for read in reads]
+    body.append(["status total", *(fmt_ms(totals[h], 1) for h in heads)])
+    body.append(["local CPU, all threads", *(fmt_ms(cpu_ms[h], 1) for h in heads)])
     payload = {
         "rounds": rounds,
         "variants": [
@@ -285,7 +279,7 @@ def breakdown(config: Config, rounds: int) -> tuple[str, dict[str, Any]]:
             h: {read: round(ms, 3) for read, ms in columns[h].items()} for h in heads
         },
     }
-    return "\n".join(lines), payload
+    return format_grid(["read (median ms)", *heads], body), payload
 
 
 def _timed_status(service: Service, app: str) -> tuple[float, AppStatus]:
@@ -306,7 +300,7 @@ class Arms:
         self.targets = targets
         self.hp = config.haproxy.ssh
         self.results: dict[str, list[AppStatus]] = defaultdict(list)
-        self.closers: list[Callable[[], None]] = []
+        self.closers: list[Callable[[], object]] = []
         self.true = Command.of("true", mutating=False)
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ Time to 100% on the new LIVE (the headline number), defined on the load generato
   A stale keep-alive connection closed by the old HAProxy worker is retried once by the load
   generator (as browsers do) and counted apart.
 
-tool   Service.switch("jw-attendant", elicit=yes) with the lab's real settings (drain_s=1,
+tool   Service.switch("jw-attendant", approver=Approver(ask=yes)) with the lab's real settings (drain_s=1,
        watch_s=3): re-plan under the lock, target health, cfg backup, `haproxy -c`, atomic
        replace, seamless master-worker reload, verify through the frontend, drain, state file,
        indicators, history, post-switch watch. Its call returns after the watch, so the call's
@@ -45,38 +45,33 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    APP,
+    BENCH_PREFIX,
     Comparison,
     RawTarget,
     Series,
     add_lab_arguments,
     failure_notes,
     finish,
-    format_table,
-    measure_in_lab,
-    print_header,
-    raw_connect,
-    say,
-)
-from bench.lab_timing import (
-    APP,
-    BENCH_PREFIX,
-    Cutover,
-    alternate,
-    cutover,
     fmt_ms,
     format_grid,
+    format_table,
+    interleave,
+    measure_in_lab,
     median,
+    print_header,
     raw_check,
+    raw_connect,
+    say,
     wait_for_ssh,
-    wait_settled,
-    warm_color,
 )
+from bench.cutover import Cutover, cutover, wait_settled, warm_color
 from bluegreen.domain.config import load_config
 from bluegreen.engine.context import StepEvent
 from bluegreen.lab.controller import Lab
 from bluegreen.lab.load import Load
 from bluegreen.models import SwitchPlan
-from bluegreen.service import Service
+from bluegreen.service import Approver, Service
 
 LOAD_THREADS = 4
 OTHER = {"blue": "green", "green": "blue"}
@@ -145,7 +140,7 @@ class Arms:
             old = warm_color(load)
             expected["new"] = new = OTHER[old]
             called = time.monotonic()
-            result = self.service.switch(APP, elicit=approve, progress=progress)
+            result = self.service.switch(APP, approver=Approver(ask=approve), progress=progress)
             returned = time.monotonic()
             if "t0" not in marks:
                 raise RuntimeError(f"the tool planned {result.to_live}, expected {new}")
@@ -229,7 +224,7 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
     naive = Series("naive sed + HAProxy restart: sed sent -> 100% on new LIVE")
     try:
         say(f"switch: {args.rounds} rounds, load {LOAD_THREADS} threads on {arms.url}")
-        alternate(args.rounds, [(tool, arms.tool), (naive, arms.naive)])
+        interleave(args.rounds, [(tool, arms.tool), (naive, arms.naive)], progress=say)
     finally:
         arms.close()
         # A naive round that failed mid-way may leave HAProxy restarting: let sshd come back so

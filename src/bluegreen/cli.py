@@ -8,16 +8,20 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from bluegreen import __version__
+from bluegreen.cli_text import safe, safe_block
+from bluegreen.domain.display_text import MESSAGE_MAX, block, one_line
+from bluegreen.domain.validate import REASON_MAX
 from bluegreen.errors import (
     EXIT_DEPLOY_FAILED,
     EXIT_INTERNAL,
     EXIT_ROUTING_UNCERTAIN,
     EXIT_SWITCH_FAILED,
+    ApprovalError,
     BlueGreenError,
 )
+from bluegreen.log_format import SafeFormatter
 from bluegreen.models import SwitchPlan
 
 err = Console(stderr=True)
@@ -26,24 +30,30 @@ err = Console(stderr=True)
 def fail(exc: BlueGreenError, debug: bool = False) -> None:
     if debug:
         err.print_exception()
-    err.print(f"[bold red]error:[/] {exc.message}")
+    # safe_block/safe escape Rich markup too: "bluegreen-mcp[lab]", "[::1]:22" print as is.
+    err.print(f"[bold red]error:[/] {safe_block(exc.message, line_limit=MESSAGE_MAX)}")
     if exc.hint:
-        err.print(f"[dim]hint:[/] {exc.hint}")
+        err.print(f"[dim]hint:[/] {safe(exc.hint, MESSAGE_MAX)}")
     sys.exit(exc.exit_code)
 
 
 class _Group(click.Group):
-    """Turns an unexpected exception into one sentence (the traceback only with --debug)."""
+    """The one place errors become output: a BlueGreenError its message, hint and exit code; an
+    unexpected exception one sentence (the traceback only with --debug)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BlueGreenError as exc:
+            fail(exc, bool(ctx.obj and ctx.obj.get("debug")))
         except Exception as exc:
             if "--debug" in sys.argv:
                 raise
-            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+            err.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {safe(str(exc), MESSAGE_MAX)}"
+            )
             err.print("[dim]hint:[/] rerun with --debug for the traceback, and report it")
             sys.exit(EXIT_INTERNAL)
 
@@ -72,7 +82,7 @@ def main(ctx: click.Context, config_path: str | None, debug: bool, verbose: bool
     logging.getLogger("paramiko").setLevel(logging.WARNING if debug else logging.CRITICAL)
     if verbose or debug:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(SafeFormatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         root = logging.getLogger("bluegreen")
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
@@ -96,12 +106,9 @@ def status(ctx: click.Context, app: str | None, as_json: bool) -> None:
     from bluegreen.cli_render import print_status
 
     out = Console()
-    try:
-        with _service(ctx) as service:
-            apps = [app] if app else [a.app for a in service.list_apps()]
-            results = service.status_many(apps)
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    with _service(ctx) as service:
+        apps = [app] if app else [a.app for a in service.list_apps()]
+        results = service.status_many(apps)
     if as_json:
         payload: Any = [r.model_dump(mode="json") for r in results]
         click.echo(json.dumps(payload[0] if app else payload, indent=2))
@@ -128,21 +135,18 @@ def inspect_cfg(ctx: click.Context, file: str, app_name: str, as_json: bool) -> 
     from bluegreen.domain.routing import analyze_routing, describe
     from bluegreen.engine.status import server_specs
 
-    try:
-        app = load_config(ctx.obj["config"]).app(app_name)
-        with open(file, encoding="utf-8", errors="replace", newline="") as handle:
-            analysis = analyze_routing(parse(handle.read()), app.frontend, server_specs(app))
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    app = load_config(ctx.obj["config"]).app(app_name)
+    with open(file, encoding="utf-8", errors="replace", newline="") as handle:
+        analysis = analyze_routing(parse(handle.read()), app.frontend, server_specs(app))
     if as_json:
         data = asdict(analysis)
         data["certain"] = analysis.certain
         data["summary"] = describe(analysis)
         click.echo(json.dumps(data, indent=2, default=str))
     else:
-        click.echo(describe(analysis))
+        click.echo(block(describe(analysis), MESSAGE_MAX))
         for problem in analysis.problems:
-            click.echo(f"! {problem}")
+            click.echo(f"! {one_line(problem, MESSAGE_MAX)}")
     sys.exit(0 if analysis.certain else EXIT_ROUTING_UNCERTAIN)
 
 
@@ -169,15 +173,13 @@ def deploy(
     """
     from bluegreen.cli_progress import StepPrinter
     from bluegreen.cli_render import print_steps
+    from bluegreen.engine.deploy_plan import DeployOptions
 
-    try:
-        with _service(ctx) as service, StepPrinter(err, enabled=not as_json) as printer:
-            result = service.deploy(
-                app, pull=not no_pull, backup=backup, migrate=migrate, ref=ref, dry_run=dry_run,
-                break_lock=break_lock, restore_on_failure=not no_restore, progress=printer,
-            )  # fmt: skip
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    options = DeployOptions(pull=not no_pull, backup=backup, migrate=migrate, ref=ref,
+                            dry_run=dry_run, break_lock=break_lock,
+                            restore_on_failure=not no_restore)  # fmt: skip
+    with _service(ctx) as service, StepPrinter(err, enabled=not as_json) as printer:
+        result = service.deploy(app, options, progress=printer)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     elif dry_run:
@@ -185,21 +187,21 @@ def deploy(
             f"plan: deploy {result.ref or '(current checkout)'} to STANDBY {result.color.upper()} ({result.host})"
         )
         for item in result.plan:
-            click.echo(f"  [{item.step}] {item.host}: {item.command}")
+            click.echo(f"  [{item.step}] {item.host}: {one_line(item.command, MESSAGE_MAX)}")
         for warning in result.warnings:
-            click.echo(f"! {warning}")
+            click.echo(f"! {one_line(warning, MESSAGE_MAX)}")
     else:
         out = Console()
         if not result.ok:
             print_steps(err, [s for s in result.steps if s.status == "failed"])
         verdict = "[green]deployed[/]" if result.ok else "[bold red]DEPLOY FAILED[/]"
         out.print(f"{verdict} {result.app} to STANDBY {result.color.upper()}: "
-                  f"{(result.commit_before or '?')[:12]} -> {(result.commit_after or '?')[:12]} "
-                  f"in {result.duration_s:.1f}s")  # fmt: skip
+                  f"{safe((result.commit_before or '?')[:12])} -> "
+                  f"{safe((result.commit_after or '?')[:12])} in {result.duration_s:.1f}s")  # fmt: skip
         for warning in result.warnings:
-            out.print(f"[yellow]![/] {warning}")
+            out.print(f"[yellow]![/] {safe(warning, MESSAGE_MAX)}")
         if result.error:
-            out.print(f"[red]{result.error}[/]")
+            out.print(f"[red]{safe(result.error, MESSAGE_MAX)}[/]")
         if result.restored is not None:
             out.print(
                 "standby restored from backup"
@@ -207,7 +209,7 @@ def deploy(
                 else "[red]standby NOT restored[/]"
             )
         if result.next_step:
-            out.print(f"[dim]next:[/] {result.next_step}")
+            out.print(f"[dim]next:[/] {safe(result.next_step, MESSAGE_MAX)}")
     sys.exit(0 if result.ok else EXIT_DEPLOY_FAILED)
 
 
@@ -221,7 +223,10 @@ def deploy(
     "--force", is_flag=True, help="With --emergency: switch even to a target that is down."
 )
 @click.option("--break-lock", is_flag=True, help="Break a STALE lock (never a live one).")
-@click.option("--reason", help="Why: recorded in the history.")
+@click.option(
+    "--reason",
+    help=f"Why: recorded in the history (one line, at most {REASON_MAX} characters).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def switch(
@@ -235,6 +240,7 @@ def switch(
     """
     from bluegreen.cli_progress import StepPrinter
     from bluegreen.cli_render import print_plan, print_steps
+    from bluegreen.service import Approver, SwitchRequest
 
     out = Console()
 
@@ -244,42 +250,37 @@ def switch(
 
     interactive = sys.stdin.isatty() and not (plan_only or token or yes)
     if not (interactive or plan_only or token or yes):
-        fail(BlueGreenError("no terminal to ask for approval",
-                            hint="use --plan, then --confirm TOKEN (or --yes where the config allows it)"),
-             ctx.obj["debug"])  # fmt: skip
-    try:
-        with _service(ctx) as service:
-            if plan_only:
-                plan = service.plan_switch(app, emergency=emergency)
-                if as_json:
-                    data = plan.model_dump(mode="json")
-                    data["confirmToken"] = data.pop("confirm_token")
-                    click.echo(json.dumps(data, indent=2))
-                else:
-                    print_plan(out, plan)
-                    out.print(f"to execute: bluegreen switch {app} --confirm {plan.confirm_token}"
-                              + (" --emergency" if emergency else ""))  # fmt: skip
-                    out.print(f"(token valid until {plan.token_expires_at})")
-                return
-            with StepPrinter(err, enabled=not as_json) as printer:
-                result = service.switch(
-                    app, require_approval=not yes, emergency=emergency, confirm_token=token,
-                    force=force, break_lock=break_lock, reason=reason,
-                    elicit=ask if interactive else None, progress=printer, terminal=interactive,
-                )  # fmt: skip
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+        raise BlueGreenError("no terminal to ask for approval",
+                             hint="use --plan, then --confirm TOKEN (or --yes where the config allows it)")  # fmt: skip
+    request = SwitchRequest(require_approval=not yes, emergency=emergency, confirm_token=token,
+                            force=force, break_lock=break_lock, reason=reason)  # fmt: skip
+    approver = Approver(from_cli=True, who=_os_user(), ask=ask if interactive else None)
+    with _service(ctx) as service:
+        if plan_only:
+            plan = service.plan_switch(app, emergency=emergency)
+            if as_json:
+                data = plan.model_dump(mode="json")
+                data["confirmToken"] = data.pop("confirm_token")
+                click.echo(json.dumps(data, indent=2))
+            else:
+                print_plan(out, plan)
+                out.print(f"to execute: bluegreen switch {app} --confirm {plan.confirm_token}"
+                          + (" --emergency" if emergency else ""))  # fmt: skip
+                out.print(f"(token valid until {plan.token_expires_at})")
+            return
+        with StepPrinter(err, enabled=not as_json) as printer:
+            result = service.switch(app, request, approver=approver, progress=printer)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     else:
         if not result.ok:
             print_steps(err, [s for s in result.steps if s.status == "failed"])
         style = "green" if result.ok else "bold red"
-        out.print(f"[{style}]{escape(result.message or result.error or '')}[/]")
+        out.print(f"[{style}]{safe(result.message or result.error, MESSAGE_MAX)}[/]")
         if result.error and result.error not in result.message:
-            out.print(f"[red]{escape(result.error)}[/]")
+            out.print(f"[red]{safe(result.error, MESSAGE_MAX)}[/]")
         if result.next_step:
-            out.print(f"[dim]next:[/] {result.next_step}")
+            out.print(f"[dim]next:[/] {safe(result.next_step, MESSAGE_MAX)}")
     sys.exit(0 if result.ok else EXIT_SWITCH_FAILED)
 
 
@@ -287,16 +288,33 @@ def switch(
 @click.argument("token")
 @click.pass_context
 def approve(ctx: click.Context, token: str) -> None:
-    """Approve an operator-mode switch plan as the person at this terminal."""
+    """Approve an operator-mode switch plan as the person at this terminal.
+
+    Shows the plan as it is now (servers, commit going LIVE, haproxy.cfg diff) and asks y/N;
+    refuses without a terminal, and refuses a plan that changed since the token was issued.
+    """
+    from bluegreen.cli_render import print_plan
+
+    if not sys.stdin.isatty():
+        raise ApprovalError(
+            "bluegreen approve needs a terminal: a person reads the plan and answers y/N",
+            hint="run it in an interactive shell (stdin is not a terminal here)",
+        )
+
+    def confirm(plan: SwitchPlan) -> bool:
+        print_plan(err, plan)
+        return click.confirm("Approve this switch?", default=False, err=True)
+
+    with _service(ctx) as service:
+        click.echo(one_line(service.approve(token, _os_user(), confirm), MESSAGE_MAX))
+
+
+def _os_user() -> str:
+    """The person at this terminal, as the OS knows them (recorded with their approval)."""
     import getpass
     import socket
 
-    who = f"{getpass.getuser()}@{socket.gethostname()}"
-    try:
-        with _service(ctx) as service:
-            click.echo(service.approve(token, who))
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 @main.command()
@@ -308,11 +326,8 @@ def history(ctx: click.Context, app: str, limit: int, as_json: bool) -> None:
     """The audit log of deploys and switches (kept on the HAProxy host)."""
     from bluegreen.cli_render import print_history
 
-    try:
-        with _service(ctx) as service:
-            result = service.history(app, limit)
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    with _service(ctx) as service:
+        result = service.history(app, limit)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     else:
@@ -365,14 +380,11 @@ def serve(
     """
     from bluegreen.mcp_server import serve as run_server
 
-    try:
-        run_server(
-            ctx.obj["config"], transport=transport, host=host, port=port,  # type: ignore[arg-type]
-            token_env=token_env, token_file=token_file, allow_hosts=allow_hosts,
-            debug=ctx.obj["debug"],
-        )  # fmt: skip
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    run_server(
+        ctx.obj["config"], transport=transport, host=host, port=port,  # type: ignore[arg-type]
+        token_env=token_env, token_file=token_file, allow_hosts=allow_hosts,
+        debug=ctx.obj["debug"],
+    )  # fmt: skip
 
 
 @main.group()
@@ -393,10 +405,7 @@ def _lab(ctx: click.Context) -> Any:
 @click.pass_context
 def lab_up(ctx: click.Context) -> None:
     """Start a fresh lab; the last line printed is the path of its bluegreen config."""
-    try:
-        info = _lab(ctx).up(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"))
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    info = _lab(ctx).up(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"))
     err.print(f"[green]lab up[/]: frontend {info.frontend}; use it with:")
     err.print(f"  export BLUEGREEN_CONFIG={info.config_path}", soft_wrap=True)
     click.echo(info.config_path)
@@ -406,10 +415,7 @@ def lab_up(ctx: click.Context) -> None:
 @click.pass_context
 def lab_down(ctx: click.Context) -> None:
     """Remove every container, network and file of the lab."""
-    try:
-        count = _lab(ctx).down(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"))
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    count = _lab(ctx).down(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"))
     err.print(f"lab down: {count} docker objects removed")
 
 
@@ -418,10 +424,7 @@ def lab_down(ctx: click.Context) -> None:
 @click.pass_context
 def lab_status(ctx: click.Context, as_json: bool) -> None:
     """Where the lab's frontend and hosts are, and whether their containers run."""
-    try:
-        status = _lab(ctx).status()
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    status = _lab(ctx).status()
     if as_json:
         click.echo(json.dumps(status, indent=2))
         return
@@ -437,10 +440,7 @@ def lab_status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def lab_commit(ctx: click.Context, breakage: str | None) -> None:
     """Make a new commit of the sample app on the origin; the last line printed is its sha."""
-    try:
-        sha = _lab(ctx).commit(breakage)
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    sha = _lab(ctx).commit(breakage)
     click.echo(sha)
 
 
@@ -451,8 +451,5 @@ def demo(ctx: click.Context, keep: bool) -> None:
     """Run the demo on a fresh Docker lab."""
     from bluegreen.lab.demo import run_demo
 
-    try:
-        code = run_demo(lambda msg: err.print(msg, soft_wrap=True), keep=keep)
-    except BlueGreenError as exc:
-        fail(exc, ctx.obj["debug"])
+    code = run_demo(lambda msg: err.print(msg, soft_wrap=True), keep=keep)
     sys.exit(code)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
-from rich.markup import escape
 from rich.status import Status
 
+from bluegreen.cli_text import safe
+from bluegreen.domain.display_text import MESSAGE_MAX
 from bluegreen.engine.context import StepEvent
 
 
@@ -22,14 +23,16 @@ class StepPrinter:
             return
         if event.status == "start":
             self._stop()
-            self._status = self.console.status(f"{event.step} ...")
+            self._status = self.console.status(f"{safe(event.step)} ...")
             self._status.start()
             return
         self._stop()
         marks = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]-[/]"}
         mark = marks.get(event.status, "[blue]i[/]")
         took = f"{event.duration_s:7.2f}s" if event.duration_s is not None else " " * 8
-        self.console.print(f"{mark} {event.step:<16} {took}  {escape(event.message)}")
+        self.console.print(
+            f"{mark} {safe(event.step):<16} {took}  {safe(event.message, MESSAGE_MAX)}"
+        )
 
     def _stop(self) -> None:
         if self._status is not None:

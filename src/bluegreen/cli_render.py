@@ -1,11 +1,15 @@
-"""How the CLI shows results to people: colours for BLUE/GREEN and LIVE/STANDBY, short tables."""
+"""How the CLI shows results to people: colours for BLUE/GREEN and LIVE/STANDBY, short tables.
+
+Text from outside (history, lock holders, command output, errors) goes through cli_text first.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from bluegreen.cli_text import safe, safe_block
+from bluegreen.domain.display_text import MESSAGE_MAX, TEXT_MAX
 from bluegreen.models import AppStatus, History, ServerStatus, StepResult, SwitchPlan
 
 COLOR_STYLE = {"blue": "bold blue", "green": "bold green"}
@@ -13,7 +17,7 @@ ROLE_STYLE = {"LIVE": "bold white on red", "STANDBY": "bold black on yellow"}
 
 
 def color_text(color: str) -> str:
-    return f"[{COLOR_STYLE.get(color, 'bold')}]{color.upper()}[/]"
+    return f"[{COLOR_STYLE.get(color, 'bold')}]{safe(color.upper())}[/]"
 
 
 def role_text(role: str | None) -> str:
@@ -31,7 +35,9 @@ def _health(server: ServerStatus) -> str:
 
 def print_status(console: Console, status: AppStatus) -> None:
     verdict = "[green]certain[/]" if status.certain else "[bold red]UNCERTAIN[/]"
-    console.print(f"[bold]{status.app}[/]  routing {verdict}: {status.routing.summary}")
+    console.print(
+        f"[bold]{status.app}[/]  routing {verdict}: {safe(status.routing.summary, MESSAGE_MAX)}"
+    )
     table = Table(show_edge=False, pad_edge=False)
     for column in ("role", "server", "health", "commit", "deployed", "haproxy", "ssh"):
         table.add_column(column, no_wrap=column != "ssh")
@@ -40,28 +46,28 @@ def print_status(console: Console, status: AppStatus) -> None:
             role_text(server.role),
             color_text(server.color),
             _health(server),
-            (server.commit or "-")[:10],
-            (server.deployed_at or "-")[:16].replace("T", " "),
-            server.runtime_state or "-",
-            server.ssh + ("" if server.reachable is not False else " [red](down)[/]"),
+            safe((server.commit or "-")[:10]),
+            safe((server.deployed_at or "-")[:16].replace("T", " ")),
+            safe(server.runtime_state or "-"),
+            safe(server.ssh) + ("" if server.reachable is not False else " [red](down)[/]"),
         )
     console.print(table)
     sf = status.state_file
     state = "missing" if not sf.present else ("ok" if sf.valid else "[red]invalid[/]")
     console.print(
-        f"state file {sf.path}: {state}; switches {status.switch_count or 0}, "
-        f"last {status.last_switch or 'never'}"
+        f"state file {safe(sf.path)}: {state}; switches {status.switch_count or 0}, "
+        f"last {safe(status.last_switch) or 'never'}"
     )
     if status.lock:
         stale = " [red](STALE)[/]" if status.lock.stale else ""
         console.print(
-            f"lock: {status.lock.operation} by {status.lock.user}@{status.lock.host} "
-            f"since {status.lock.since}{stale}"
+            f"lock: {safe(status.lock.operation)} by {safe(status.lock.user)}@"
+            f"{safe(status.lock.host)} since {safe(status.lock.since)}{stale}"
         )
     for problem in status.problems:
-        console.print(f"[yellow]![/] {problem}")
+        console.print(f"[yellow]![/] {safe(problem, MESSAGE_MAX)}")
     if status.next_step:
-        console.print(f"[dim]next:[/] {status.next_step}")
+        console.print(f"[dim]next:[/] {safe(status.next_step, MESSAGE_MAX)}")
 
 
 def print_plan(console: Console, plan: SwitchPlan) -> None:
@@ -71,39 +77,52 @@ def print_plan(console: Console, plan: SwitchPlan) -> None:
     )
     health = plan.target_health
     if health:
-        verdict = "[green]healthy[/]" if health.healthy else f"[red]NOT healthy[/] ({health.error})"
+        verdict = (
+            "[green]healthy[/]"
+            if health.healthy
+            else f"[red]NOT healthy[/] ({safe(health.error, TEXT_MAX)})"
+        )
         console.print(
-            f"target {plan.to_live.upper()}: {verdict}, commit {(plan.target_commit or '?')[:12]}"
+            f"target {safe(plan.to_live.upper())}: {verdict}, "
+            f"commit {safe((plan.target_commit or '?')[:12])}"
         )
     console.print("haproxy.cfg change:")
-    for line in plan.diff.splitlines():
+    for line in safe_block(plan.diff.rstrip()).splitlines():  # only \n is left to split on
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-        console.print(f"[{style}]{escape(line)}[/]", highlight=False)
+        console.print(f"[{style}]{line}[/]", highlight=False)
     for warning in plan.warnings:
-        console.print(f"[yellow]![/] {warning}")
+        console.print(f"[yellow]![/] {safe(warning, MESSAGE_MAX)}")
 
 
 def print_steps(console: Console, steps: list[StepResult]) -> None:
     for step in steps:
         mark = {"ok": "[green]✓[/]", "failed": "[red]✗[/]", "skipped": "[dim]-[/]"}[step.status]
-        console.print(f"{mark} {step.name:<16} {step.duration_s:7.2f}s  {escape(step.message)}")
+        message = safe(step.message, MESSAGE_MAX)
+        console.print(f"{mark} {step.name:<16} {step.duration_s:7.2f}s  {message}")
         if step.status == "failed" and step.output_tail:
-            console.print(f"[dim]{escape(step.output_tail)}[/]")
+            console.print(f"[dim]{safe_block(step.output_tail, indent='  ')}[/]")
 
 
 def print_history(console: Console, history: History) -> None:
     table = Table(show_edge=False, pad_edge=False)
     for column in ("time", "operation", "outcome", "change", "who", "took"):
-        table.add_column(column)
+        # One row, one line: a long field wrapped inside its cell could pass for an entry.
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
     for e in history.entries:
         if e.operation == "switch":
             change = f"{(e.from_live or '?').upper()} -> {(e.to_live or '?').upper()}"
             change += " EMERGENCY" if e.emergency else ""
+            change += f", approved by {e.approval.describe()}" if e.approval else ""
         else:
             change = f"{(e.color or '?').upper()} {(e.commit_before or '?')[:8]} -> {(e.commit_after or '?')[:8]}"
-        outcome = f"[green]{e.outcome}[/]" if e.outcome == "ok" else f"[red]{e.outcome}[/]"
+        outcome = (
+            f"[green]{safe(e.outcome)}[/]" if e.outcome == "ok" else f"[red]{safe(e.outcome)}[/]"
+        )
         took = f"{e.duration_s:.1f}s" if e.duration_s is not None else "-"
-        table.add_row(e.time, e.operation, outcome, change, f"{e.user}@{e.host}", took)
+        table.add_row(
+            safe(e.time), safe(e.operation), outcome, safe(change), f"{safe(e.user)}@{safe(e.host)}",
+            took,
+        )  # fmt: skip
     console.print(table)
     if history.unreadable_lines:
         console.print(f"[yellow]![/] {history.unreadable_lines} unreadable history lines skipped")

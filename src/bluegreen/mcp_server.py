@@ -7,14 +7,16 @@ and `switch_traffic` (needs a person's approval).
 - Every result is a pydantic model published as the tool's outputSchema and returned as structured
   content, next to a short text summary (`mcp_text`).
 - The service is synchronous (blocking SSH): each call runs in a worker thread. Step events become
-  progress notifications; a switch's approval question becomes an elicitation, bridged from the
-  worker thread back to the event loop (protocol <= 2025-11-25: a mid-call `elicitation/create`;
-  2026-07-28: an `InputRequiredResult` round trip). A client that cannot elicit gets the token
-  flow: a plan and a confirmToken to pass back after the user agrees.
+  progress notifications; a switch's approval question becomes an elicitation (`mcp_elicit`). A
+  client that cannot elicit gets the token flow: a plan and a confirmToken to pass back after the
+  user agrees.
 - Every BlueGreenError becomes a tool result with isError and the error's message and hint; any
   other exception becomes a generic isError sentence and a traceback on stderr, never to the client.
 - The Service is built on first use, so the server starts (and list_apps answers) with hosts down.
 - Logs go to stderr only: in stdio mode stdout is the protocol.
+
+A fifth of the module is the tools' descriptions: what the assistant reads to use them, kept
+next to the tools they describe.
 """
 
 from __future__ import annotations
@@ -26,48 +28,48 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from itertools import count
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
 from mcp.server import MCPServer
-from mcp.server.elicitation import AcceptedElicitation, render_elicitation_schema
-from mcp.server.mcpserver import Context
 from mcp.types import (
     CallToolResult,
     ContentBlock,
-    ElicitRequest,
-    ElicitRequestFormParams,
-    ElicitResult,
     InputRequiredResult,
     TextContent,
     ToolAnnotations,
 )
-from mcp.types.version import is_version_at_least
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from bluegreen import __version__, mcp_text
+from bluegreen.domain.validate import REASON_MAX
 from bluegreen.engine.context import StepEvent
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import BlueGreenError
+from bluegreen.log_format import SafeFormatter
+from bluegreen.mcp_elicit import (
+    ApprovalPending,
+    Ctx,
+    approval_question,
+    approver_for,
+)
 from bluegreen.models import (
     AppStatus,
     AppSummary,
     DeployResult,
     History,
-    SwitchPlan,
     SwitchResult,
 )
+from bluegreen.service import Approver, SwitchRequest
 
 logger = logging.getLogger("bluegreen.mcp")
 
 T = TypeVar("T")
-Ctx = Context[Any, Any]
 Progress = Callable[[StepEvent], None]
 
 SERVER_NAME = "bluegreen"
-APPROVAL_KEY = "approve_switch"
-INPUT_REQUIRED_VERSION = "2026-07-28"  # first protocol that elicits through InputRequiredResult
 
 
 class BlueGreenService(Protocol):
@@ -80,31 +82,15 @@ class BlueGreenService(Protocol):
     def history(self, app: str, limit: int = 20) -> History: ...
 
     def deploy(
-        self,
-        app: str,
-        *,
-        pull: bool = True,
-        backup: bool = True,
-        migrate: bool = False,
-        ref: str | None = None,
-        dry_run: bool = False,
-        break_lock: bool = False,
-        restore_on_failure: bool = True,
-        lock_wait_s: float = 0.0,
-        progress: Progress | None = None,
+        self, app: str, options: DeployOptions | None = None, *, progress: Progress | None = None
     ) -> DeployResult: ...
 
     def switch(
         self,
         app: str,
+        request: SwitchRequest | None = None,
         *,
-        require_approval: bool = True,
-        emergency: bool = False,
-        confirm_token: str | None = None,
-        force: bool = False,
-        break_lock: bool = False,
-        reason: str | None = None,
-        elicit: Callable[[SwitchPlan], bool] | None = None,
+        approver: Approver | None = None,
         progress: Progress | None = None,
     ) -> SwitchResult: ...
 
@@ -134,17 +120,6 @@ class ServiceHolder:
             service, self._service = self._service, None
         if service is not None:
             service.close()
-
-
-class SwitchApproval(BaseModel):
-    """The one question a switch asks the person in the client."""
-
-    approve: bool = Field(
-        default=False,
-        strict=True,
-        title="Switch traffic now",
-        description="Approve exactly this plan. Leave unchecked (or decline) to change nothing.",
-    )
 
 
 # ---- descriptions ---------------------------------------------------------------------------
@@ -298,7 +273,7 @@ async def run_tool(
         return internal_error(tool, mutating)
 
 
-# ---- progress and approval bridges ------------------------------------------------------------
+# ---- progress bridge ------------------------------------------------------------------------
 
 
 def progress_bridge(ctx: Ctx, tool: str) -> Progress:
@@ -314,97 +289,6 @@ def progress_bridge(ctx: Ctx, tool: str) -> Progress:
             logger.debug("progress notification not delivered", exc_info=True)
 
     return on_event
-
-
-def approved(answer: object) -> bool:
-    """Only an explicit accept with approve=true approves; anything else is a no."""
-    if isinstance(answer, AcceptedElicitation):
-        return isinstance(answer.data, SwitchApproval) and answer.data.approve is True
-    if isinstance(answer, ElicitResult):
-        if answer.action != "accept" or not answer.content:
-            return False
-        try:
-            return SwitchApproval.model_validate(answer.content).approve is True
-        except ValidationError:
-            return False
-    return False
-
-
-Channel = Literal["request", "input_required"]
-
-
-def elicitation_channel(ctx: Ctx) -> Channel | None:
-    """How this client can be asked: a mid-call request, an input_required round, or not at all."""
-    capabilities = ctx.client_capabilities
-    elicitation = capabilities.elicitation if capabilities is not None else None
-    # A bare `elicitation: {}` (before modes existed) means form support; url-only does not.
-    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
-        return None
-    version = ctx.protocol_version
-    if version is not None and is_version_at_least(version, INPUT_REQUIRED_VERSION):
-        return "input_required"
-    return "request" if ctx.session.can_send_request else None
-
-
-def request_elicit(ctx: Ctx) -> Callable[[SwitchPlan], bool]:
-    """The service's `elicit` for protocols with mid-call requests: blocks the worker thread
-    while the event loop asks the client."""
-
-    async def ask(plan: SwitchPlan) -> bool:
-        try:
-            answer = await ctx.elicit(mcp_text.approval_prompt(plan), SwitchApproval)
-        except Exception:
-            logger.warning("switch %s: the approval question failed; not approved", plan.app,
-                           exc_info=True)  # fmt: skip
-            return False
-        return approved(answer)
-
-    def elicit(plan: SwitchPlan) -> bool:
-        ok = anyio.from_thread.run(ask, plan)
-        logger.info("switch %s: approval %s", plan.app, "given" if ok else "NOT given")
-        return ok
-
-    return elicit
-
-
-class ApprovalPending(Exception):
-    """Raised from the service's `elicit` to end an input_required round with a question."""
-
-    def __init__(self, plan: SwitchPlan) -> None:
-        super().__init__(f"approval pending for {plan.app}")
-        self.plan = plan
-
-
-def _state(plan: SwitchPlan, args_digest: str) -> str:
-    return json.dumps({"v": 1, "plan": plan.plan_hash, "args": args_digest}, sort_keys=True)
-
-
-def input_required_elicit(ctx: Ctx, args_digest: str) -> Callable[[SwitchPlan], bool]:
-    """The service's `elicit` for 2026-07-28: the first round raises ApprovalPending (the tool then
-    returns the question); the retry carries the answer, which counts only for the same plan and
-    arguments (the SDK seals request_state, so a client cannot forge it)."""
-    answer = (ctx.input_responses or {}).get(APPROVAL_KEY)
-
-    def elicit(plan: SwitchPlan) -> bool:
-        if answer is None or ctx.request_state != _state(plan, args_digest):
-            raise ApprovalPending(plan)
-        ok = approved(answer)
-        logger.info("switch %s: approval %s", plan.app, "given" if ok else "NOT given")
-        return ok
-
-    return elicit
-
-
-def approval_question(pending: ApprovalPending, args_digest: str) -> InputRequiredResult:
-    request = ElicitRequest(
-        params=ElicitRequestFormParams(
-            message=mcp_text.approval_prompt(pending.plan),
-            requested_schema=render_elicitation_schema(SwitchApproval),
-        )
-    )
-    return InputRequiredResult(
-        input_requests={APPROVAL_KEY: request}, request_state=_state(pending.plan, args_digest)
-    )
 
 
 # ---- the server ------------------------------------------------------------------------------
@@ -487,12 +371,11 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
         breakLock: BreakLock = False,
     ) -> Annotated[CallToolResult, DeployResult]:
         progress = progress_bridge(ctx, "deploy_to_standby")
+        options = DeployOptions(pull=pullGithub, backup=createBackup, migrate=runMigrations,
+                                ref=ref, dry_run=dryRun, break_lock=breakLock)  # fmt: skip
 
         def work() -> DeployResult:
-            return holder.get().deploy(
-                app, pull=pullGithub, backup=createBackup, migrate=runMigrations, ref=ref,
-                dry_run=dryRun, break_lock=breakLock, progress=progress,
-            )  # fmt: skip
+            return holder.get().deploy(app, options, progress=progress)
 
         return await run_tool("deploy_to_standby", work, deploy_result, mutating=True)
 
@@ -519,25 +402,25 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
             bool, Field(description="With emergency: switch even to an unhealthy target.")
         ] = False,
         breakLock: BreakLock = False,
-        reason: Annotated[str | None, Field(description="Why; recorded in the history.")] = None,
+        reason: Annotated[
+            str | None,
+            Field(
+                description=f"Why; recorded in the history. One line of plain text, at most "
+                f"{REASON_MAX} characters (no control, line-separator or bidi characters)."
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, SwitchResult] | InputRequiredResult:
         progress = progress_bridge(ctx, "switch_traffic")
-        channel = elicitation_channel(ctx) if confirmToken is None else None
+        request = SwitchRequest(require_approval=requireApproval, emergency=emergency,
+                                confirm_token=confirmToken, force=force, break_lock=breakLock,
+                                reason=reason)  # fmt: skip
         args = [app, requireApproval, emergency, force, breakLock, reason]
         digest = hashlib.sha256(json.dumps(args).encode()).hexdigest()
-        elicit: Callable[[SwitchPlan], bool] | None = None
-        if channel == "request":
-            elicit = request_elicit(ctx)
-        elif channel == "input_required":
-            elicit = input_required_elicit(ctx, digest)
+        approver = approver_for(ctx, digest, token_given=confirmToken is not None)
 
         def work() -> SwitchResult | ApprovalPending:
             try:
-                return holder.get().switch(
-                    app, require_approval=requireApproval, emergency=emergency,
-                    confirm_token=confirmToken, force=force, break_lock=breakLock, reason=reason,
-                    elicit=elicit, progress=progress,
-                )  # fmt: skip
+                return holder.get().switch(app, request, approver=approver, progress=progress)
             except ApprovalPending as pending:
                 return pending
 
@@ -556,11 +439,9 @@ def build_server(service_factory: ServiceFactory) -> tuple[MCPServer, ServiceHol
 
 def configure_logging(debug: bool = False) -> None:
     """Everything to stderr: in stdio mode stdout is the protocol."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, handlers=[handler])
     # paramiko logs a traceback for every dropped SSH handshake, which the transport retries or
     # reports itself: its messages only with --debug.
     logging.getLogger("paramiko").setLevel(logging.WARNING if debug else logging.CRITICAL)

@@ -1,11 +1,14 @@
 """Short plain-text summaries of results and errors, for the MCP tools' text content.
 
 The structured content carries every field; this text is what a person (or an assistant reading
-quickly) needs: who is LIVE, what changed, what went wrong, and what to do next.
+quickly) needs: who is LIVE, what changed, what went wrong, and what to do next. Text from outside
+(history, lock holders, command output, errors) goes through domain/display_text first: one line
+per field, no control, bidi or line-separator characters, capped; output lines indented.
 """
 
 from __future__ import annotations
 
+from bluegreen.domain.display_text import FIELD_MAX, MESSAGE_MAX, TEXT_MAX, block, one_line
 from bluegreen.engine.context import StepEvent
 from bluegreen.errors import BlueGreenError, CommandFailed, TransportError
 from bluegreen.models import (
@@ -24,11 +27,21 @@ TAIL_LINES = 15
 
 
 def _c(color: str | None) -> str:
-    return (color or "?").upper()
+    return one_line((color or "?").upper())
 
 
 def _short(commit: str | None) -> str:
-    return commit[:12] if commit else "?"
+    return one_line(commit[:12]) if commit else "?"
+
+
+def _f(text: str | None) -> str:
+    """A short field from outside: a name, a host, a time."""
+    return one_line(text, FIELD_MAX)
+
+
+def _m(text: str | None) -> str:
+    """A message or error (ours, quoting outside text)."""
+    return one_line(text, MESSAGE_MAX)
 
 
 def _health(health: Health | None, healthy: bool | None = None) -> str:
@@ -37,7 +50,9 @@ def _health(health: Health | None, healthy: bool | None = None) -> str:
     if health.healthy:
         latency = f", {health.latency_ms:.0f}ms" if health.latency_ms is not None else ""
         return f"healthy ({health.status_code}{latency})"
-    why = health.error or (f"HTTP {health.status_code}" if health.status_code else "no answer")
+    why = one_line(health.error, TEXT_MAX) or (
+        f"HTTP {health.status_code}" if health.status_code else "no answer"
+    )
     return f"UNHEALTHY ({why})"
 
 
@@ -47,12 +62,12 @@ def _server_line(role: str, server: ServerStatus) -> str:
     else:
         parts = [_health(server.health, server.healthy), f"commit {_short(server.commit)}"]
         if server.deployed_at:
-            parts[-1] += f" since {server.deployed_at}"
+            parts[-1] += f" since {_f(server.deployed_at)}"
         if server.error:
-            parts.append(server.error)
+            parts.append(_m(server.error))
     if server.runtime_state:
-        parts.append(f"HAProxy runtime {server.runtime_state}")
-    return f"{role}: {_c(server.color)} at {server.address} - " + ", ".join(parts)
+        parts.append(f"HAProxy runtime {_f(server.runtime_state)}")
+    return f"{role}: {_c(server.color)} at {_f(server.address)} - " + ", ".join(parts)
 
 
 def status_text(status: AppStatus) -> str:
@@ -65,35 +80,37 @@ def status_text(status: AppStatus) -> str:
         lines.append(_server_line("LIVE", status.live))
         lines.append(_server_line("STANDBY", status.standby))
         standby = status.standby
-        url = standby.health.url if standby.health else f"http://{standby.address}/"
+        url = _f(standby.health.url if standby.health else f"http://{standby.address}/")
         lines.append(
             f"Test STANDBY {_c(standby.color)} directly at {url} before switching; "
             f"LIVE {_c(status.live.color)} serves the users."
         )
     else:
         lines.append(
-            f"{status.app}: LIVE/STANDBY is UNCERTAIN - {status.routing.summary}. "
+            f"{status.app}: LIVE/STANDBY is UNCERTAIN - {_m(status.routing.summary)}. "
             "Do not deploy or switch until the routing is fixed."
         )
         for server in status.servers:
             lines.append(_server_line(server.role or "role unknown", server))
     if status.certain:
-        lines.append(f"Routing: {status.routing.summary}")
+        lines.append(f"Routing: {_m(status.routing.summary)}")
     if status.lock:
         stale = " (STALE: breakLock=true can clear it)" if status.lock.stale else ""
         lines.append(
-            f"Locked: {status.lock.operation} by {status.lock.user}@{status.lock.host} since "
-            f"{status.lock.since}{stale}"
+            f"Locked: {_f(status.lock.operation)} by {_f(status.lock.user)}@{_f(status.lock.host)} "
+            f"since {_f(status.lock.since)}{stale}"
         )
     lines.append(
-        f"Switches: {status.switch_count or 0}, last {status.last_switch or 'never'}; "
+        f"Switches: {status.switch_count or 0}, last {_f(status.last_switch) or 'never'}; "
         f"state file {'ok' if status.state_file.valid else 'missing or invalid'}."
     )
     lines.extend(
-        f"Problem: {problem}" for problem in status.problems if problem != status.routing.summary
+        f"Problem: {_m(problem)}"
+        for problem in status.problems
+        if problem != status.routing.summary
     )
     if status.next_step:
-        lines.append(f"Next: {status.next_step}")
+        lines.append(f"Next: {_m(status.next_step)}")
     return "\n".join(lines)
 
 
@@ -117,15 +134,20 @@ def history_text(history: History) -> str:
                 what = f"switch {_c(entry.from_live)} -> {_c(entry.to_live)}"
                 if entry.emergency:
                     what += " (emergency)"
+                if entry.approval:
+                    what += f", approved by {entry.approval.describe()}"
             else:
-                what = f"{entry.operation} {_c(entry.color) if entry.color else ''}".rstrip()
+                what = f"{_f(entry.operation)} {_c(entry.color) if entry.color else ''}".rstrip()
                 if entry.commit_after:
                     what += f" {_short(entry.commit_before)} -> {_short(entry.commit_after)}"
-            line = f"- {entry.time} {what}: {entry.outcome} by {entry.user}@{entry.host}"
+            line = (
+                f"- {_f(entry.time)} {what}: {_f(entry.outcome)} by "
+                f"{_f(entry.user)}@{_f(entry.host)}"
+            )
             if entry.reason:
-                line += f" ({entry.reason})"
+                line += f" ({one_line(entry.reason, TEXT_MAX)})"
             if entry.error:
-                line += f" - {entry.error}"
+                line += f" - {one_line(entry.error, TEXT_MAX)}"
             lines.append(line)
         text = "\n".join(lines)
     if history.unreadable_lines:
@@ -134,9 +156,10 @@ def history_text(history: History) -> str:
 
 
 def _tail(text: str | None) -> str:
+    """The last lines of command output, indented so none of them passes for a line of ours."""
     if not text:
         return ""
-    return "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
+    return "\n".join(block(text.rstrip(), indent="  ").split("\n")[-TAIL_LINES:])
 
 
 def _failed_steps(steps: list[StepResult]) -> list[str]:
@@ -144,9 +167,9 @@ def _failed_steps(steps: list[StepResult]) -> list[str]:
     for step in steps:
         if step.status != "failed":
             continue
-        where = f" on {step.host}" if step.host else ""
+        where = f" on {_f(step.host)}" if step.host else ""
         code = f" (exit {step.exit_status})" if step.exit_status is not None else ""
-        lines.append(f"Failed step {step.name}{where}{code}: {step.message}".rstrip(": "))
+        lines.append(f"Failed step {step.name}{where}{code}: {_m(step.message)}".rstrip(": "))
         tail = _tail(step.output_tail)
         if tail:
             lines.append("Output (last lines):\n" + tail)
@@ -165,7 +188,7 @@ def deploy_text(result: DeployResult) -> str:
             f"Dry run, nothing changed: deploy {result.ref or '(current checkout)'} to {target}; "
             f"LIVE {_c(result.live_color)} would not be touched. Commands:"
         )
-        lines.extend(f"- [{p.step}] {p.host}: {p.command}" for p in result.plan)
+        lines.extend(f"- [{p.step}] {_f(p.host)}: {_m(p.command)}" for p in result.plan)
     elif result.ok:
         lines.append(
             f"Deployed {result.app} to {target}: {_short(result.commit_before)} -> "
@@ -178,12 +201,12 @@ def deploy_text(result: DeployResult) -> str:
             )
         )
         if result.backup_path:
-            lines.append(f"Backup of the previous version: {result.backup_path}")
+            lines.append(f"Backup of the previous version: {_m(result.backup_path)}")
     else:
         lines.append(
             f"Deploy of {result.app} to {target} FAILED"
             + (f" at step {result.failed_step}" if result.failed_step else "")
-            + (f": {result.error}" if result.error else ".")
+            + (f": {_m(result.error)}" if result.error else ".")
         )
         if result.restored is not None:
             lines.append(
@@ -195,9 +218,9 @@ def deploy_text(result: DeployResult) -> str:
         lines.extend(_failed_steps(result.steps))
     if result.steps and not result.dry_run:
         lines.append(_steps_line(result.steps))
-    lines.extend(f"Warning: {warning}" for warning in result.warnings)
+    lines.extend(f"Warning: {_m(warning)}" for warning in result.warnings)
     if result.next_step:
-        lines.append(f"Next: {result.next_step}")
+        lines.append(f"Next: {_m(result.next_step)}")
     return "\n".join(lines)
 
 
@@ -209,9 +232,9 @@ def plan_text(plan: SwitchPlan) -> str:
         f"Target {_c(plan.to_live)}: {_health(plan.target_health, plan.target_healthy)}, "
         f"commit {_short(plan.target_commit)}.",
     ]
-    lines.extend(f"Warning: {warning}" for warning in plan.warnings)
-    if plan.diff:
-        lines.append("haproxy.cfg change:\n" + plan.diff.rstrip())
+    lines.extend(f"Warning: {_m(warning)}" for warning in plan.warnings)
+    if plan.diff:  # every line starts with a diff marker: no indent needed
+        lines.append("haproxy.cfg change:\n" + block(plan.diff.rstrip()))
     return "\n".join(lines)
 
 
@@ -244,7 +267,9 @@ def switch_text(result: SwitchResult) -> str:
                     f"The token is valid until {plan.token_expires_at}, for this plan only."
                 )
         else:
-            lines.append(f"Not switched: {result.message or result.error or 'nothing changed'}.")
+            lines.append(
+                f"Not switched: {_m(result.message or result.error) or 'nothing changed'}."
+            )
             if plan is not None:
                 lines.append(plan_text(plan))
     elif result.ok:
@@ -253,10 +278,10 @@ def switch_text(result: SwitchResult) -> str:
             f"STANDBY (verified: {'yes' if result.verified else 'no'}) in {result.duration_s:.1f}s."
         )
         if result.message:
-            lines.append(result.message)
+            lines.append(_m(result.message))
     else:
         lines.append(
-            f"Switch of {result.app} FAILED: {result.error or result.message or 'see steps'}."
+            f"Switch of {result.app} FAILED: {_m(result.error or result.message) or 'see steps'}."
         )
         if result.rolled_back:
             how = " automatically (post-switch watch)" if result.auto_rollback else ""
@@ -265,16 +290,17 @@ def switch_text(result: SwitchResult) -> str:
     if result.executed and result.steps:
         lines.append(_steps_line(result.steps))
     if result.next_step:
-        lines.append(f"Next: {result.next_step}")
+        lines.append(f"Next: {_m(result.next_step)}")
     return "\n".join(lines)
 
 
 def error_text(exc: BlueGreenError) -> str:
-    lines = [f"{type(exc).__name__}: {exc.message}"]
+    # A message may have lines of its own (a config error lists its problems).
+    lines = [f"{type(exc).__name__}: {block(exc.message, MESSAGE_MAX)}"]
     if isinstance(exc, TransportError | CommandFailed):
-        lines[0] += f" [host {exc.host}]"
+        lines[0] += f" [host {_f(exc.host)}]"
     if exc.hint:
-        lines.append(f"What to do: {exc.hint}")
+        lines.append(f"What to do: {_m(exc.hint)}")
     if isinstance(exc, CommandFailed):
         tail = _tail(exc.output_tail)
         if tail:
@@ -286,4 +312,4 @@ def event_text(event: StepEvent) -> str:
     where = f"[{event.index}/{event.total}] " if event.index and event.total else ""
     took = f" ({event.duration_s:.1f}s)" if event.duration_s is not None else ""
     text = f"{where}{event.step}: {event.status}{took}"
-    return f"{text} - {event.message}" if event.message else text
+    return f"{text} - {_m(event.message)}" if event.message else text

@@ -175,9 +175,17 @@ class SwitchPlan(BaseModel):
     diff: str = Field(description="The exact haproxy.cfg change.")
     target_healthy: bool
     target_health: Health | None = None
-    target_commit: str | None = None
+    target_commit: str | None = Field(
+        default=None, description="Commit checked out on the target: what goes LIVE."
+    )
+    live_commit: str | None = Field(
+        default=None, description="Commit checked out on the current LIVE."
+    )
     warnings: list[str] = []
-    plan_hash: str
+    plan_hash: str = Field(
+        description="Covers haproxy.cfg, the state file and the target's commit: any change "
+        "after the plan makes its approval stale."
+    )
     approval: str = Field(description="How this switch is approved: elicit, token or operator.")
     confirm_token: str | None = Field(
         default=None, description="Pass back as confirmToken to execute this exact plan."
@@ -189,10 +197,8 @@ class SwitchResult(BaseModel):
     app: str
     executed: bool
     ok: bool
-    plan: SwitchPlan | None = None
-    confirmToken: str | None = Field(  # the MCP contract's parameter name
-        default=None,
-        description="Set when approval is needed: pass it back as switch_traffic's confirmToken.",
+    plan: SwitchPlan | None = Field(
+        default=None, description="When approval is needed, plan.confirm_token is the token."
     )
     from_live: str | None = None
     to_live: str | None = None
@@ -208,6 +214,25 @@ class SwitchResult(BaseModel):
     next_step: str = ""
 
 
+ApprovalKind = Literal[
+    "terminal", "elicitation", "token", "operator", "allowed-unapproved", "emergency-rule"
+]
+
+
+class ApprovalRecord(BaseModel):
+    """How a switch was approved, as far as this tool can know it."""
+
+    kind: ApprovalKind
+    by: str | None = Field(
+        default=None,
+        description="terminal/operator: the OS user@host who said yes; elicitation: the MCP "
+        "client's name and version (its yes, not proof of a person).",
+    )
+
+    def describe(self) -> str:
+        return f"{self.kind} ({self.by})" if self.by else self.kind
+
+
 class HistoryEntry(BaseModel):
     time: str
     operation: str
@@ -221,6 +246,9 @@ class HistoryEntry(BaseModel):
     ref: str | None = None
     commit_before: str | None = None
     commit_after: str | None = None
+    from_commit: str | None = Field(default=None, description="switch: the old LIVE's commit.")
+    to_commit: str | None = Field(default=None, description="switch: the new LIVE's commit.")
+    approval: ApprovalRecord | None = None
     emergency: bool = False
     reason: str | None = None
     duration_s: float | None = None

@@ -7,11 +7,18 @@ and behave the same.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 
-from bluegreen.domain.approval import validate_token
-from bluegreen.domain.config import AppConfig, Config, load_config
-from bluegreen.domain.validate import validate_app_name, validate_ref
+from bluegreen.domain.approval import (
+    LastLive,
+    approval_mode,
+    stale_plan_reason,
+    unapproved_basis,
+    validate_token,
+)
+from bluegreen.domain.config import Config, load_config
+from bluegreen.domain.validate import validate_app_name, validate_reason, validate_ref
 from bluegreen.engine import approvals, history
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
@@ -21,6 +28,7 @@ from bluegreen.engine.status import get_status, get_statuses
 from bluegreen.engine.switch_plan import prepare as prepare_switch
 from bluegreen.errors import ApprovalError
 from bluegreen.models import (
+    ApprovalRecord,
     AppStatus,
     AppSummary,
     DeployResult,
@@ -29,6 +37,29 @@ from bluegreen.models import (
     SwitchResult,
 )
 from bluegreen.transport.base import Runner
+
+
+@dataclass(frozen=True)
+class SwitchRequest:
+    """What a caller asks of switch_traffic (the MCP tool's and the CLI's options, once)."""
+
+    require_approval: bool = True
+    emergency: bool = False
+    confirm_token: str | None = None
+    force: bool = False
+    break_lock: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Approver:
+    """Who asks for a switch and how they can be asked: `ask` shows the plan and returns the
+    answer. `from_cli`: a person using `bluegreen` (with `ask`, the y/N at their terminal);
+    else an MCP client or a program, and `who` is the client's name and version."""
+
+    from_cli: bool = False
+    who: str | None = None
+    ask: Callable[[SwitchPlan], bool] | None = None
 
 
 def ssh_runner_for(config: Config) -> Runner:
@@ -118,59 +149,59 @@ class Service:
     def switch(
         self,
         app: str,
+        request: SwitchRequest | None = None,
         *,
-        require_approval: bool = True,
-        emergency: bool = False,
-        confirm_token: str | None = None,
-        force: bool = False,
-        break_lock: bool = False,
-        reason: str | None = None,
-        elicit: Callable[[SwitchPlan], bool] | None = None,
+        approver: Approver | None = None,
         progress: Callable[[StepEvent], None] | None = None,
-        terminal: bool = False,
     ) -> SwitchResult:
         """Plan, approve and execute a switch. Without approval nothing changes: the result then
-        holds the plan (and, in token/operator mode, the confirmToken to pass back).
-
-        `elicit` asks a person and returns their answer. `terminal=True` says it is a person at
-        this terminal (the CLI's y/N), which approves in every mode, `operator` included."""
+        holds the plan (and, in token/operator mode, plan.confirm_token to pass back).
+        Without an `approver`, the caller is a program that cannot ask anyone."""
+        request = request or SwitchRequest()
+        approver = approver or Approver()
         validate_app_name(app)
-        if confirm_token is not None:
-            validate_token(confirm_token)
+        validate_reason(request.reason)
+        if request.confirm_token is not None:
+            validate_token(request.confirm_token)
         ctx = self.context(progress)
         app_cfg = self.config.app(app)
+        # A person answering y/N at their terminal approves in every mode, `operator` included.
+        can_ask = approver.ask is not None
         mode = (
-            "elicit" if terminal and elicit else approval_mode(app_cfg.approval, elicit is not None)
+            "elicit" if approver.from_cli and can_ask else approval_mode(app_cfg.approval, can_ask)
         )
-        prepared = prepare_switch(ctx, app, emergency=emergency, mode=mode)
-        plan = prepared.plan
+        plan = prepare_switch(ctx, app, emergency=request.emergency, mode=mode).plan
 
-        def go() -> SwitchResult:
-            return switch_engine.execute(ctx, app, plan.plan_hash, emergency=emergency,
-                                         force=force, reason=reason, break_lock=break_lock)  # fmt: skip
+        def go(approval: ApprovalRecord) -> SwitchResult:
+            return switch_engine.execute(
+                ctx, app, plan, approval, emergency=request.emergency, force=request.force,
+                reason=request.reason, break_lock=request.break_lock,
+            )  # fmt: skip
 
-        if not require_approval:
-            why_not = self._unapproved_refusal(ctx, app, app_cfg, emergency, plan.to_live)
-            if why_not:
-                raise ApprovalError(
-                    why_not, hint="call with requireApproval=true and approve the plan"
-                )
-            return go()
-        if confirm_token is not None:
-            approvals.consume(ctx, app, confirm_token, plan.plan_hash)
-            return go()
+        if not request.require_approval:
+            kind = unapproved_basis(
+                app, allow_unapproved=app_cfg.allow_unapproved,
+                allow_emergency=app_cfg.allow_emergency_without_approval,
+                emergency=request.emergency, target=plan.to_live, target_commit=plan.target_commit,
+                last_live=lambda: _last_live(ctx, app),
+            )  # fmt: skip
+            return go(ApprovalRecord(kind=kind))
+        if request.confirm_token is not None:
+            return go(approvals.consume(ctx, request.confirm_token, plan, app_cfg.approval,
+                                        approver.from_cli))  # fmt: skip
         if mode == "elicit":
-            if elicit is None:
+            if approver.ask is None:
                 raise ApprovalError(
                     f"{app} requires approval by a person in the MCP client (approval = "
                     '"elicit"), and this client cannot ask',
                     hint="use a client with elicitation support, or run `bluegreen switch` in a terminal",
                 )
-            if not elicit(plan):
+            if not approver.ask(plan):
                 return SwitchResult(app=app, executed=False, ok=False, plan=plan,
                                     from_live=plan.from_live, to_live=plan.to_live,
                                     message="not approved: nothing changed")  # fmt: skip
-            return go()
+            return go(ApprovalRecord(kind="terminal" if approver.from_cli else "elicitation",
+                                     by=approver.who))  # fmt: skip
         issued = approvals.issue(ctx, plan, mode, app_cfg.token_ttl_s)
         how = (
             f"a person must run `bluegreen approve {issued.confirm_token}` on a terminal, then "
@@ -180,9 +211,8 @@ class Service:
             "with confirmToken"
         )
         return SwitchResult(
-            app=app, executed=False, ok=False, plan=issued, confirmToken=issued.confirm_token,
-            from_live=plan.from_live,
-            to_live=plan.to_live, emergency=emergency,
+            app=app, executed=False, ok=False, plan=issued, from_live=plan.from_live,
+            to_live=plan.to_live, emergency=request.emergency,
             message=f"approval needed: switch {plan.from_live.upper()} -> {plan.to_live.upper()} "
             f"is planned, nothing changed",
             next_step=how,
@@ -195,28 +225,23 @@ class Service:
         app_cfg = self.config.app(app)
         mode = "operator" if app_cfg.approval == "operator" else "token"
         prepared = prepare_switch(ctx, app, emergency=emergency, mode=mode)
-        return approvals.issue(ctx, prepared.plan, mode, app_cfg.token_ttl_s)
+        return approvals.issue(ctx, prepared.plan, mode, app_cfg.token_ttl_s, from_cli=True)
 
-    def _unapproved_refusal(
-        self, ctx: Context, app: str, cfg: AppConfig, emergency: bool, target: str
-    ) -> str | None:
-        if cfg.allow_unapproved:
-            return None
-        if emergency and cfg.allow_emergency_without_approval:
-            last = next(
-                (e for e in history.read(ctx, app, limit=50).entries
-                 if e.operation == "switch" and e.outcome == "ok"),
-                None,
-            )  # fmt: skip
-            if last is not None and last.from_live == target:
-                return None
-            return (f"an emergency switch without approval only goes back to the server that was "
-                    f"LIVE before the last switch, and {target.upper()} was not")  # fmt: skip
-        return f"{app} does not allow switches without approval (allow_unapproved = false)"
-
-    def approve(self, token: str, who: str) -> str:
-        """A person approves an operator-mode switch plan (`bluegreen approve TOKEN`)."""
-        record = approvals.approve(self.context(), validate_token(token), who)
+    def approve(self, token: str, who: str, confirm: Callable[[SwitchPlan], bool]) -> str:
+        """`bluegreen approve TOKEN`: the person at this terminal sees the plan as it is now (the
+        token's own plan, or a refusal if anything changed since) and says yes or no."""
+        ctx = self.context()
+        record = approvals.approvable(ctx, validate_token(token))
+        plan = prepare_switch(ctx, record.app, emergency=record.emergency,
+                                     mode="operator").plan  # fmt: skip
+        if plan.plan_hash != record.plan_hash:
+            why = stale_plan_reason(plan.to_live, record.target_commit, plan.target_commit)
+            raise ApprovalError(f"this token's plan no longer applies: {why}",
+                                hint="ask for a new plan and approve that one")  # fmt: skip
+        if not confirm(plan.model_copy(update={"confirm_token": token,
+                                               "token_expires_at": record.expires})):  # fmt: skip
+            return "not approved: nothing changed"
+        approvals.approve(ctx, record, who)
         return (f"approved: {record.app} switch {record.from_live.upper()} -> "
                 f"{record.to_live.upper()} (token valid until {record.expires})")  # fmt: skip
 
@@ -228,36 +253,23 @@ class Service:
     def deploy(
         self,
         app: str,
+        options: DeployOptions | None = None,
         *,
-        pull: bool = True,
-        backup: bool = True,
-        migrate: bool = False,
-        ref: str | None = None,
-        dry_run: bool = False,
-        break_lock: bool = False,
-        restore_on_failure: bool = True,
-        lock_wait_s: float = 0.0,
         progress: Callable[[StepEvent], None] | None = None,
     ) -> DeployResult:
         """deploy_to_standby: STANDBY (from haproxy.cfg) gets the ref, built, restarted, probed."""
         validate_app_name(app)
-        if ref is not None:
-            validate_ref(ref)
-        options = DeployOptions(
-            pull=pull,
-            backup=backup,
-            migrate=migrate,
-            ref=ref,
-            dry_run=dry_run,
-            break_lock=break_lock,
-            restore_on_failure=restore_on_failure,
-            lock_wait_s=lock_wait_s,
-        )
+        options = options or DeployOptions()
+        if options.ref is not None:
+            validate_ref(options.ref)
         return deploy_to_standby(self.context(progress), app, options)
 
 
-def approval_mode(configured: str, client_can_elicit: bool) -> str:
-    """`auto`: ask a person in the client when it can, else the two-step token."""
-    if configured == "auto":
-        return "elicit" if client_can_elicit else "token"
-    return configured
+def _last_live(ctx: Context, app: str) -> LastLive | None:
+    """From the history: who was LIVE before the last successful switch, on which commit."""
+    last = next(
+        (e for e in history.read(ctx, app, limit=50).entries
+         if e.operation == "switch" and e.outcome == "ok" and e.from_live),
+        None,
+    )  # fmt: skip
+    return LastLive(last.from_live, last.from_commit) if last and last.from_live else None

@@ -22,7 +22,7 @@ from bluegreen.engine.status import server_specs
 from bluegreen.errors import ApprovalError, LockedError
 from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.models import SwitchResult
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 
 pytestmark = pytest.mark.lab
 APP, SHOP = "jw-attendant", "shop"
@@ -116,7 +116,7 @@ def switch_both_at_once(config: Config) -> dict[str, SwitchResult | Exception]:
         with Service(config) as service:  # one Service each: two separate clients
             barrier.wait()
             try:
-                outcomes[app] = service.switch(app, require_approval=False)
+                outcomes[app] = service.switch(app, SwitchRequest(require_approval=False))
             except (LockedError, ApprovalError) as exc:
                 outcomes[app] = exc
 

@@ -12,6 +12,7 @@ import pytest
 from bluegreen import errors
 from bluegreen.domain.config import load_config
 from bluegreen.engine.context import StepEvent
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.lock import OperationLock
 from bluegreen.errors import LockedError, TransportError, ValidationError
 from bluegreen.lab.controller import APP_DIR, Lab, LabInfo
@@ -138,7 +139,7 @@ def test_deploy_an_older_commit_by_sha(
 ) -> None:
     new = fresh_lab.commit()
     assert lab_service.deploy(APP).commit_after == new
-    back = lab_service.deploy(APP, ref=lab_info.initial_commit, backup=False)
+    back = lab_service.deploy(APP, DeployOptions(ref=lab_info.initial_commit, backup=False))
     assert back.ok, back.error
     assert (back.ref, back.commit_before, back.commit_after) == (
         lab_info.initial_commit, new, lab_info.initial_commit,
@@ -195,7 +196,7 @@ def test_a_build_printing_megabytes_on_one_line_fails_fast_and_small(
 def test_health_failure(fresh_lab: Lab, lab_info: LabInfo, restore: bool) -> None:
     broken = fresh_lab.commit("health")
     with service_with(lab_info, health={"attempts": 3, "interval_s": 0.2}) as service:
-        result = service.deploy(APP, restore_on_failure=restore)
+        result = service.deploy(APP, DeployOptions(restore_on_failure=restore))
     print(durations(result))
     assert not result.ok and result.failed_step == "health"
     assert result.error_type == "HealthCheckFailed"
@@ -288,7 +289,7 @@ def test_ref_injection_is_refused_and_nothing_runs(
 ) -> None:
     for ref in INJECTIONS:
         with pytest.raises(ValidationError, match="refused"):
-            lab_service.deploy(APP, ref=ref)
+            lab_service.deploy(APP, DeployOptions(ref=ref))
     assert head(fresh_lab, "green") == lab_info.initial_commit
     for role in ("green", "blue", "haproxy"):
         assert not exists(fresh_lab, role, "/tmp/pwned")
@@ -300,7 +301,7 @@ def test_dry_run_changes_nothing(fresh_lab: Lab, lab_info: LabInfo, lab_service:
     fresh_lab.commit()
     backups = ["sh", "-c", f"ls -1 {APP_DIR}.bluegreen-backups 2>/dev/null || true"]
     before = fresh_lab.exec("green", backups)
-    result = lab_service.deploy(APP, dry_run=True, migrate=False)
+    result = lab_service.deploy(APP, DeployOptions(dry_run=True, migrate=False))
     assert result.ok and result.dry_run and result.color == "green"
     assert result.commit_before == lab_info.initial_commit
     assert any(p.step == "build" and "python3 build.py" in p.command for p in result.plan)

@@ -10,7 +10,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -18,7 +18,7 @@ from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import StepEvent
 from bluegreen.errors import LockedError, TransportError
 from bluegreen.lab.controller import Lab, LabInfo
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 from bluegreen.transport import ssh as ssh_transport
 
 from .fault_tools import (
@@ -50,7 +50,14 @@ from .fault_tools import (
 
 pytestmark = pytest.mark.lab
 
-QUICK = {"allow_unapproved": True, "watch_s": 0.0, "drain_s": 0.3}
+
+class Quick(TypedDict):
+    allow_unapproved: bool
+    watch_s: float
+    drain_s: float
+
+
+QUICK: Quick = {"allow_unapproved": True, "watch_s": 0.0, "drain_s": 0.3}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -105,7 +112,7 @@ def _switch_with(
         inject(event)
 
     with fails_nothing(info), service_with(info, **{**QUICK, **changes}) as service:
-        result = service.switch(APP, require_approval=False, progress=progress)
+        result = service.switch(APP, SwitchRequest(require_approval=False), progress=progress)
     return result, events
 
 
@@ -141,7 +148,9 @@ def test_ssh_to_haproxy_drops_during_a_switch(
             assert "state file NOT written" in result.message
             assert status.drift  # reported, and repaired by the next switch below
     with service_with(lab_info, **QUICK) as service:
-        back = service.switch(APP, require_approval=False)  # the next operation works
+        back = service.switch(
+            APP, SwitchRequest(require_approval=False)
+        )  # the next operation works
         assert back.ok, back.error
         assert_production_ok(hp_lab, lab_info, service, live=back.to_live)
         assert service.status(APP).drift == []
@@ -208,7 +217,7 @@ def test_haproxy_host_gone_for_good_after_the_replace_is_reported(
         assert status.lock and status.lock.operation == "switch" and status.lock.stale
         with pytest.raises(LockedError, match="STALE"):
             service.deploy(APP)
-        fixed = service.switch(APP, require_approval=False, break_lock=True)
+        fixed = service.switch(APP, SwitchRequest(require_approval=False, break_lock=True))
         assert fixed.ok and fixed.to_live == "blue", fixed.error
         assert_production_ok(hp_lab, lab_info, service, live="blue")
 
@@ -228,7 +237,7 @@ def test_haproxy_host_down(hp_lab: Lab, lab_info: LabInfo) -> None:
             assert any("cannot read haproxy.cfg" in p for p in status.problems), status.problems
             for attempt in (
                 lambda: service.deploy(APP),
-                lambda: service.switch(APP, require_approval=False),
+                lambda: service.switch(APP, SwitchRequest(require_approval=False)),
             ):
                 with pytest.raises(TransportError, match="connection refused"):
                     attempt()
@@ -316,7 +325,7 @@ def test_haproxy_host_disk_full_while_replacing_the_cfg(hp_lab: Lab, lab_info: L
     assert sh(hp_lab, "haproxy", "ls -a /etc/haproxy/ | grep -c bluegreen")[1].strip() == "0"
     with service_with(lab_info, **QUICK) as service:
         assert_production_ok(hp_lab, lab_info, service, live="blue")
-        again = service.switch(APP, require_approval=False)
+        again = service.switch(APP, SwitchRequest(require_approval=False))
         assert again.ok, again.error
 
 
@@ -329,19 +338,19 @@ def test_invalid_cfg_by_hand_is_reported_and_refused(hp_lab: Lab, lab_info: LabI
         status = service.status(APP)
         assert any("haproxy -c" in p for p in status.problems), status.problems
         assert not status.certain
-        result = service.switch(APP, require_approval=False)
+        result = service.switch(APP, SwitchRequest(require_approval=False))
         assert not result.executed and "untouched" in (result.error or "")
     assert wait_serving(lab_info) == "blue"
     # Fixed by hand (and reloaded): the next switch works.
     sh(hp_lab, "haproxy", f"sed -i '/bogus-directive/d' {CFG} && haproxy-reload")
     with service_with(lab_info, **QUICK) as service:
-        assert service.switch(APP, require_approval=False).ok
+        assert service.switch(APP, SwitchRequest(require_approval=False)).ok
         assert_production_ok(hp_lab, lab_info, service, live="green")
 
 
 def test_corrupt_state_and_history_files(hp_lab: Lab, lab_info: LabInfo) -> None:
     with service_with(lab_info, **QUICK) as service:
-        assert service.switch(APP, require_approval=False).ok
+        assert service.switch(APP, SwitchRequest(require_approval=False)).ok
     sh(hp_lab, "haproxy", f"printf '{{not json' > {STATE}")
     # A garbage line, and a last line cut short by a crash (no newline at its end).
     sh(hp_lab, "haproxy", f'printf \'garbage\\n{{"time": "2025\' >> {HISTORY}')
@@ -351,7 +360,7 @@ def test_corrupt_state_and_history_files(hp_lab: Lab, lab_info: LabInfo) -> None
         assert not status.state_file.valid and [d.field for d in status.drift] == ["file"]
         history = service.history(APP)
         assert history.unreadable_lines == 2 and len(history.entries) == 1
-        back = service.switch(APP, require_approval=False)
+        back = service.switch(APP, SwitchRequest(require_approval=False))
         assert back.ok, back.error
         status = service.status(APP)
         assert status.state_file.valid and status.drift == []
@@ -371,7 +380,9 @@ def test_50_concurrent_status_calls(hp_lab: Lab, lab_info: LabInfo, sharing: str
     per host), or each with its own (50 separate clients: 150 SSH handshakes at once, beyond
     sshd's MaxStartups)."""
     with service_with(lab_info, **QUICK) as setup:
-        assert setup.switch(APP, require_approval=False).ok  # a state file, GREEN LIVE
+        assert setup.switch(
+            APP, SwitchRequest(require_approval=False)
+        ).ok  # a state file, GREEN LIVE
     latencies: list[float] = []
     answers: list[Any] = []
     lock = threading.Lock()

@@ -165,7 +165,7 @@ def test_five_processes_at_once_exactly_one_runs(
             for args in commands
         ]
         outputs = [p.communicate(timeout=120) for p in processes]
-    seen = [(p.args[4], p.returncode, out[-600:], err[-600:]) for p, (out, err) in zip(processes, outputs, strict=True)]  # fmt: skip
+    seen = [(args[0], p.returncode, out[-600:], err[-600:]) for args, p, (out, err) in zip(commands, processes, outputs, strict=True)]  # fmt: skip
     ran = [p for p in processes if p.returncode != 8]
     assert all(p.returncode == 0 for p in ran), seen  # whoever ran, succeeded
     assert len(ran) <= 2 and len(processes) - len(ran) >= 3, seen  # a real race, mostly refused

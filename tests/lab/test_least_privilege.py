@@ -18,7 +18,7 @@ import pytest
 
 from bluegreen.domain.config import load_config
 from bluegreen.lab.controller import APP_DIR, Lab, LabInfo
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 
 pytestmark = pytest.mark.lab
 
@@ -145,7 +145,9 @@ def test_a_release_cycle_as_an_unprivileged_user(lp_lab: Lab, tmp_path: Path) ->
         health = httpx.get(green_app + "/health", timeout=5).json()
         assert health["commit"] == good  # the restore put the good commit back, without root
 
-        switched = service.switch(APP, require_approval=False, reason="least privilege test")
+        switched = service.switch(
+            APP, SwitchRequest(require_approval=False, reason="least privilege test")
+        )
         assert switched.ok, (
             switched.message,
             [(s.name, s.message, s.output_tail) for s in switched.steps],
@@ -191,7 +193,7 @@ def test_sudo_true_runs_everything_through_real_sudo(lp_lab: Lab, tmp_path: Path
         good = lp_lab.commit()
         deployed = service.deploy(APP)
         assert deployed.ok and deployed.commit_after == good, deployed.error
-        switched = service.switch(APP, require_approval=False)
+        switched = service.switch(APP, SwitchRequest(require_approval=False))
         assert switched.ok, (switched.message, [(s.name, s.message) for s in switched.steps])
         drain = next(s for s in switched.steps if s.name == "drain")
         assert "exited" in drain.message  # as root, the master CLI answers

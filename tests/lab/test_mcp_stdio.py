@@ -40,16 +40,17 @@ def text_of(result: types.CallToolResult) -> str:
 
 def ok(result: types.CallToolResult) -> dict[str, Any]:
     assert result.is_error is False, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
 
 
 def test_release_cycle_over_stdio_with_the_token_flow(fresh_lab: Lab, lab_info: LabInfo) -> None:
     new = fresh_lab.commit()
-    progress: list[str] = []
+    notified: list[str] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(message or "")
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notified.append(message or "")
 
     async def main() -> None:
         # No elicitation callback: the client cannot ask the user, so switch uses the token flow.
@@ -76,7 +77,7 @@ def test_release_cycle_over_stdio_with_the_token_flow(fresh_lab: Lab, lab_info: 
                 "green", "blue", new,
             )  # fmt: skip
             assert "LIVE BLUE was not touched" in text_of(result)
-            assert any("build" in message for message in progress), progress
+            assert any("build" in message for message in notified), notified
             assert live_color(lab_info) == "blue"
 
             planned = await client.call_tool("switch_traffic", {"app": APP, "reason": "mcp test"})

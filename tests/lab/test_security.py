@@ -20,10 +20,11 @@ from mcp import Client
 
 from bluegreen import mcp_text
 from bluegreen.domain.config import load_config
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import HostKeyError
 from bluegreen.lab.controller import APP_DIR, Lab, LabInfo
 from bluegreen.mcp_server import build_server
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 
 from .fault_tools import (
     APP,
@@ -153,20 +154,20 @@ def test_hostile_paths_in_the_config_are_quoted_everywhere(
         with Service(config_with(lab_info, haproxy, **app)) as service:
             status = service.status(APP)
             assert status.certain and status.standby and status.standby.commit, status.problems
-            dry = service.deploy(APP, pull=False, dry_run=True)
+            dry = service.deploy(APP, DeployOptions(pull=False, dry_run=True))
             # Shown exactly as run: the path is one quoted word of the command line.
             assert dry.ok and any(app_dir in shlex.split(line.command) for line in dry.plan)
-            done = service.deploy(APP, pull=False)
+            done = service.deploy(APP, DeployOptions(pull=False))
             assert done.ok, (done.error, done.output_tail)
             assert done.backup_path and HOSTILE in done.backup_path
         broken = {**app, "build": "false"}
         with Service(config_with(lab_info, haproxy, **broken)) as service:
-            failed = service.deploy(APP, pull=False)
+            failed = service.deploy(APP, DeployOptions(pull=False))
             assert not failed.ok and failed.restored is True, failed.standby_state
         with Service(config_with(lab_info, haproxy, **app)) as service:
             plan = service.switch(APP)
             assert plan.plan and plan.plan.confirm_token
-            switched = service.switch(APP, confirm_token=plan.plan.confirm_token)
+            switched = service.switch(APP, SwitchRequest(confirm_token=plan.plan.confirm_token))
             assert switched.ok and switched.state_file_written, switched.error
             assert [e.outcome for e in service.history(APP).entries] == ["ok", "failed", "ok"]
         assert canaries(fresh_lab) == {}
@@ -247,7 +248,7 @@ def test_no_secret_in_outputs_logs_history_or_errors(
     fresh_lab.commit()
     caplog.set_level(logging.DEBUG)  # every logger, paramiko's included
     with service_with(lab_info, build=LEAKY_BUILD) as service:
-        dry = service.deploy(APP, dry_run=True)
+        dry = service.deploy(APP, DeployOptions(dry_run=True))
         result = service.deploy(APP)
         seen["status"] = service.status(APP).model_dump_json()
         seen["history"] = service.history(APP).model_dump_json()

@@ -12,6 +12,7 @@ from bluegreen.domain.command import Command
 from bluegreen.domain.config import load_config
 from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.service import Service
+from bluegreen.transport.base import CommandResult
 
 pytestmark = pytest.mark.lab
 
@@ -223,7 +224,9 @@ def test_probes_fall_back_to_curl_when_sshd_forbids_forwarding(
     programs: list[str] = []
     run = runner.run
 
-    def recording_run(host: str, command: Command, *, timeout: float | None = None) -> object:
+    def recording_run(
+        host: str, command: Command, *, timeout: float | None = None
+    ) -> CommandResult:
         programs.append(command.argv[0])
         return run(host, command, timeout=timeout)
 

@@ -70,6 +70,7 @@ class FakeLab:
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.check_missing = False  # `haproxy` is not in the login's PATH
         self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
+        self.commits = {"blue": "a1" * 20, "green": "b2" * 20}  # checked out (and running)
         self.runner.on(lambda c: True, respond=self.respond)
 
     def live_color(self) -> str:
@@ -115,6 +116,9 @@ class FakeLab:
         raise AssertionError(f"unexpected command on {host}: {command.render()}")
 
     def script(self, host: str, script: str, args: tuple[str, ...], stdin: bytes) -> Reply:
+        if script.startswith('git -C "$1" log -g'):  # the deployed commit (status, switch plan)
+            color = host.split("@")[1]
+            return Reply(stdout=f"{self.commits[color]} HEAD@{{2025-12-21T10:00:00+00:00}}\n")
         if script.startswith('mkdir -p -- "$2" && mkdir -- "$1"'):  # lock acquire
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
@@ -140,7 +144,8 @@ class FakeLab:
         if script.startswith('mkdir -- "$1" 2>/dev/null && cat'):  # operator approve
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
-            self.runner.put_file(host, args[0] + "/", stdin)
+            self.runner.put_file(host, args[0] + "/", b"")
+            self.runner.put_file(host, args[0] + "/by", stdin)
             return Reply()
         if script.startswith('mkdir -- "$1"'):  # token consume
             if self.runner.file(host, args[0] + "/") is not None:
@@ -156,5 +161,5 @@ class FakeLab:
             color = url.split("//")[1].split(":")[0]
         if not self.healthy[color]:
             return Reply(stdout="\n__bluegreen_probe__ 503 0.001\n")
-        body = f'{{"status": "ok", "color": "{color}", "commit": "abc"}}'
+        body = f'{{"status": "ok", "color": "{color}", "commit": "{self.commits[color][:7]}"}}'
         return Reply(stdout=f"{body}\n__bluegreen_probe__ 200 0.002\n")

@@ -79,6 +79,15 @@ def test_switch_without_a_terminal_says_how(config_file: Path) -> None:
     assert "--plan" in result.output and "--confirm" in result.output
 
 
+def test_approve_needs_a_terminal(config_file: Path) -> None:
+    """An agent's shell (stdin not a terminal) cannot approve; nothing is read or written."""
+    token = "t" * 24
+    result = CliRunner().invoke(main, ["--config", str(config_file), "approve", token])
+    assert result.exit_code == 9  # approval refused
+    assert "bluegreen approve needs a terminal" in result.output
+    assert "stdin is not a terminal" in result.output
+
+
 def test_bad_ref_is_refused_before_anything(config_file: Path) -> None:
     result = CliRunner().invoke(
         main,
@@ -119,3 +128,18 @@ def test_paramiko_tracebacks_only_with_debug(tmp_path: Path) -> None:
         paramiko_log.setLevel(before[0])
         ours.setLevel(before[1])
         ours.handlers[:] = before[2]
+
+
+def test_history_shows_how_a_switch_was_approved_as_plain_text() -> None:
+    from rich.console import Console
+
+    from bluegreen.cli_render import print_history
+    from bluegreen.models import ApprovalRecord, History, HistoryEntry
+
+    entry = HistoryEntry(time="2026-01-01T00:00:00Z", operation="switch", app="shop", user="ana",
+                         host="laptop", outcome="ok", from_live="blue", to_live="green",
+                         approval=ApprovalRecord(kind="elicitation", by="[bold]evil[/] 1.0"))  # fmt: skip
+    console = Console(record=True, width=300)
+    print_history(console, History(app="shop", entries=[entry]))
+    # The client's self-chosen name is shown as written, never as console markup.
+    assert "BLUE -> GREEN, approved by elicitation ([bold]evil[/] 1.0)" in console.export_text()

@@ -311,6 +311,76 @@ def test_duplicate_keys_are_a_toml_error() -> None:
         parse_config('[haproxy]\nssh = "a"\nssh = "b"\n')
 
 
+# ---- numbers: finite and within a sane range, each field's own -------------------------------
+
+# (key path, lowest allowed, highest allowed, whether the lowest is excluded)
+BOUNDED = [
+    ("ssh.connect_timeout_s", 0, 300, True),
+    ("ssh.command_timeout_s", 0, 86400, True),
+    ("haproxy.cfg_backups", 1, 1000, False),
+    ("apps.web.min_free_disk_mb", 0, 100_000_000, False),
+    ("apps.web.backups_kept", 0, 1000, False),
+    ("apps.web.drain_s", 0, 600, False),
+    ("apps.web.watch_s", 0, 3600, False),
+    ("apps.web.token_ttl_s", 0, 86400, True),
+    ("apps.web.health.timeout_s", 0, 300, True),
+    ("apps.web.health.attempts", 1, 1000, False),
+    ("apps.web.health.interval_s", 0, 600, False),
+]
+WHOLE = {"haproxy.cfg_backups", "apps.web.min_free_disk_mb", "apps.web.backups_kept",
+         "apps.web.health.attempts"}  # fmt: skip
+
+
+def _range(low: int, high: int, open_low: bool) -> str:
+    return f"allowed: above {low} up to {high}" if open_low else f"allowed: {low} to {high}"
+
+
+@pytest.mark.parametrize(("path", "low", "high", "open_low"), BOUNDED)
+def test_bounded_numbers_accept_their_range(path: str, low: int, high: int, open_low: bool) -> None:
+    for value in (0.5 if open_low else low, high):
+        config_from_dict(with_value(path, value))
+
+
+@pytest.mark.parametrize(
+    "value", [float("inf"), float("-inf"), float("nan"), 1e300, -1, "above", "at-or-below"]
+)
+@pytest.mark.parametrize(("path", "low", "high", "open_low"), BOUNDED)
+def test_numbers_out_of_range_are_refused_naming_key_and_range(
+    path: str, low: int, high: int, open_low: bool, value: Any
+) -> None:
+    if value == "above":
+        value = high + 1
+    elif value == "at-or-below":
+        value = low if open_low else low - 1
+    if path in WHOLE and isinstance(value, float):
+        expected = f"{path}: expected a whole number"  # inf, nan and 1e300 are floats in TOML
+    else:
+        expected = f"{path}: must be "
+    message = problems_of(with_value(path, value))
+    assert expected in message
+    if expected.endswith("must be "):
+        assert _range(low, high, open_low) in message
+
+
+def test_the_red_team_numbers_are_refused() -> None:
+    """issue 16 item 7: each of these reached the engine and failed there, after traffic moved
+    (drain_s), never (watch_s) or on every plan (token_ttl_s)."""
+    for path, value, expected in [
+        ("apps.web.drain_s", 1e300, "must be at most 600 (got 1e+300); allowed: 0 to 600"),
+        ("apps.web.watch_s", float("inf"), "must be a finite number (got inf)"),
+        ("apps.web.token_ttl_s", float("inf"), "must be a finite number (got inf)"),
+    ]:
+        assert f"{path}: {expected}" in problems_of(with_value(path, value))
+
+
+def test_inf_and_nan_written_in_toml_are_refused() -> None:
+    text = FULL.replace("drain_s = 2", "drain_s = nan").replace("watch_s = 10", "watch_s = +inf")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "x.toml")
+    assert "apps.jw-attendant.drain_s: must be a finite number (got nan)" in caught.value.message
+    assert "apps.jw-attendant.watch_s: must be a finite number (got inf)" in caught.value.message
+
+
 # ---- finding the file ------------------------------------------------------------------------
 
 

@@ -387,7 +387,7 @@ def test_ref_injection_is_refused_with_nothing_run(ref: str) -> None:
             Context(config=make_config(), runner=fake), "shop", DeployOptions(ref=ref)
         )
     with pytest.raises(ValidationError):
-        Service(make_config(), runner=fake).deploy("shop", ref=ref)
+        Service(make_config(), runner=fake).deploy("shop", DeployOptions(ref=ref))
     assert fake.calls == []
 
 
@@ -410,7 +410,7 @@ def test_migrate_requested_but_not_configured_is_refused_first() -> None:
 def test_a_ref_without_pull_is_refused() -> None:
     fake = FakeRunner()
     with pytest.raises(ValidationError, match="only deployed together with pull"):
-        Service(make_config(), runner=fake).deploy("shop", ref="main", pull=False)
+        Service(make_config(), runner=fake).deploy("shop", DeployOptions(ref="main", pull=False))
     assert fake.calls == []
 
 

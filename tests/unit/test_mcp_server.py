@@ -16,10 +16,15 @@ import mcp.types as types
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from tests.unit.fake_hosts import APP as FAKE_APP
+from tests.unit.fake_hosts import HP as FAKE_HP
+from tests.unit.fake_hosts import FakeLab, config
 
 from bluegreen.engine.context import StepEvent
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import BlueGreenError, CommandFailed, ConfigError, TransportError
-from bluegreen.mcp_server import APPROVAL_KEY, BlueGreenService, ServiceHolder, build_server
+from bluegreen.mcp_elicit import APPROVAL_KEY
+from bluegreen.mcp_server import BlueGreenService, ServiceHolder, build_server
 from bluegreen.models import (
     AppStatus,
     AppSummary,
@@ -31,9 +36,11 @@ from bluegreen.models import (
     ServerStatus,
     StateFileView,
     StepResult,
+    StepStatus,
     SwitchPlan,
     SwitchResult,
 )
+from bluegreen.service import Approver, Service, SwitchRequest
 
 MODES = ["legacy", "auto"]
 ADDRESSES = {"blue": "10.0.0.1:3001", "green": "10.0.0.2:3001"}
@@ -129,9 +136,10 @@ class FakeService:
                              to_live="blue", reason="release 42")  # fmt: skip
         return History(app=app, entries=[entry][:limit])
 
-    def deploy(self, app: str, *, progress: Callable[[StepEvent], None] | None = None,
-               **kwargs: Any) -> DeployResult:  # fmt: skip
-        self.calls.append(("deploy", {"app": app, **kwargs}))
+    def deploy(self, app: str, options: DeployOptions | None = None, *,
+               progress: Callable[[StepEvent], None] | None = None) -> DeployResult:  # fmt: skip
+        options = options or DeployOptions()
+        self.calls.append(("deploy", {"app": app, "options": options}))
         self._check(app)
         steps = ["lock", "backup", "pull", "build", "restart", "health"]
         failing = app == "failing"
@@ -139,7 +147,7 @@ class FakeService:
         for index, name in enumerate(steps, 1):
             if progress:
                 progress(StepEvent(name, "start", index=index, total=len(steps)))
-            status = "failed" if failing and name == "build" else "ok"
+            status: StepStatus = "failed" if failing and name == "build" else "ok"
             if progress:
                 progress(StepEvent(name, status, duration_s=0.1, index=index, total=len(steps)))
             results.append(StepResult(name=name, status=status, duration_s=0.1,
@@ -148,7 +156,7 @@ class FakeService:
                 break
         return DeployResult(
             app=app, ok=not failing, color=self.standby, host=f"root@{self.standby}",
-            address=ADDRESSES[self.standby], ref=kwargs.get("ref"), commit_before="a" * 40,
+            address=ADDRESSES[self.standby], ref=options.ref, commit_before="a" * 40,
             commit_after=None if failing else "b" * 40, steps=results,
             failed_step="build" if failing else None,
             error="build failed (exit 1)" if failing else None,
@@ -170,17 +178,18 @@ class FakeService:
                             verified=True, state_file_written=True,
                             steps=[StepResult(name="reload", status="ok", duration_s=0.2)])  # fmt: skip
 
-    def switch(self, app: str, *, require_approval: bool = True, emergency: bool = False,
-               confirm_token: str | None = None, elicit: Callable[[SwitchPlan], bool] | None = None,
-               progress: Callable[[StepEvent], None] | None = None, **kwargs: Any) -> SwitchResult:  # fmt: skip
-        self.calls.append(("switch", {"app": app, "require_approval": require_approval,
-                                      "emergency": emergency, "confirm_token": confirm_token,
-                                      "elicit": elicit is not None, **kwargs}))  # fmt: skip
+    def switch(self, app: str, request: SwitchRequest | None = None, *,
+               approver: Approver | None = None,
+               progress: Callable[[StepEvent], None] | None = None) -> SwitchResult:  # fmt: skip
+        request, approver = request or SwitchRequest(), approver or Approver()
+        elicit, confirm_token = approver.ask, request.confirm_token
+        self.calls.append(("switch", {"app": app, "request": request,
+                                      "elicit": elicit is not None, "who": approver.who}))  # fmt: skip
         self._check(app)
-        plan = self._plan(app, emergency)
+        plan = self._plan(app, request.emergency)
         if progress:
             progress(StepEvent("plan", "ok", message=f"{plan.from_live} -> {plan.to_live}"))
-        if not require_approval:
+        if not request.require_approval:
             raise BlueGreenError("shop does not allow switches without approval",
                                  hint="call with requireApproval=true")  # fmt: skip
         if confirm_token is not None:
@@ -291,19 +300,19 @@ def test_tools_have_schemas_annotations_and_descriptions(mode: str) -> None:
     assert switch.read_only_hint is False and switch.destructive_hint is True
 
     assert {"live", "standby", "certain", "next_step"} <= set(
-        tools["get_deployment_status"].output_schema["properties"]  # type: ignore[index]
+        tools["get_deployment_status"].output_schema["properties"]
     )
-    assert tools["list_apps"].output_schema["properties"]["result"]["type"] == "array"  # type: ignore[index]
+    assert tools["list_apps"].output_schema["properties"]["result"]["type"] == "array"
     assert {"ok", "color", "steps", "restored"} <= set(
-        tools["deploy_to_standby"].output_schema["properties"]  # type: ignore[index]
+        tools["deploy_to_standby"].output_schema["properties"]
     )
     assert {"executed", "plan", "to_live"} <= set(
-        tools["switch_traffic"].output_schema["properties"]  # type: ignore[index]
+        tools["switch_traffic"].output_schema["properties"]
     )
     # What an assistant must learn from the descriptions.
-    assert "never touches the LIVE" in tools["deploy_to_standby"].description  # type: ignore[operator]
-    assert "confirmToken" in tools["switch_traffic"].description  # type: ignore[operator]
-    assert "Read-only" in tools["get_deployment_status"].description  # type: ignore[operator]
+    assert "never touches the LIVE" in tools["deploy_to_standby"].description
+    assert "confirmToken" in tools["switch_traffic"].description
+    assert "Read-only" in tools["get_deployment_status"].description
 
 
 def test_server_instructions_describe_the_cycle() -> None:
@@ -483,10 +492,10 @@ def test_the_service_is_built_lazily_and_retried_after_a_config_error() -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_deploy_maps_parameters_and_reports_progress(mode: str) -> None:
     server, fake, _ = make()
-    progress: list[tuple[float, float | None, str | None]] = []
+    notified: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notified.append((progress, total, message))
 
     async def main() -> types.CallToolResult:
         async with Client(server, mode=mode) as client:
@@ -501,20 +510,19 @@ def test_deploy_maps_parameters_and_reports_progress(mode: str) -> None:
     assert result.is_error is False
     deployed = DeployResult.model_validate(result.structured_content)
     assert deployed.ok and deployed.color == "green" and deployed.live_color == "blue"
-    assert fake.calls[-1] == ("deploy", {
-        "app": "shop", "pull": False, "backup": False, "migrate": True, "ref": "v1.2.3",
-        "dry_run": False, "break_lock": True,
-    })  # fmt: skip
+    assert fake.calls[-1] == ("deploy", {"app": "shop", "options": DeployOptions(
+        pull=False, backup=False, migrate=True, ref="v1.2.3", dry_run=False, break_lock=True,
+    )})  # fmt: skip
     text = text_of(result)
     assert "Deployed shop to STANDBY GREEN (10.0.0.2:3001)" in text
     assert "LIVE BLUE was not touched" in text
     assert "Next: Test STANDBY at 10.0.0.2:3001, then switch_traffic." in text
 
-    assert len(progress) == 12
-    values = [value for value, _, _ in progress]
+    assert len(notified) == 12
+    values = [value for value, _, _ in notified]
     assert values == sorted(values) and len(set(values)) == len(values)
-    assert progress[0][2] == "[1/6] lock: start"
-    assert progress[-1][2] == "[6/6] health: ok (0.1s)"
+    assert notified[0][2] == "[1/6] lock: start"
+    assert notified[-1][2] == "[6/6] health: ok (0.1s)"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -548,7 +556,7 @@ def test_switch_without_elicitation_returns_a_plan_and_token_then_executes(mode:
         async with Client(server, mode=mode) as client:
             planned = await client.call_tool("switch_traffic", {"app": "shop"})
             assert fake.live == "blue"  # nothing changed yet
-            token = planned.structured_content["plan"]["confirm_token"]  # type: ignore[index]
+            token = planned.structured_content["plan"]["confirm_token"]
             done = await client.call_tool("switch_traffic", {"app": "shop", "confirmToken": token})
             replay = await client.call_tool(
                 "switch_traffic", {"app": "shop", "confirmToken": token}
@@ -578,8 +586,8 @@ def test_switch_without_elicitation_returns_a_plan_and_token_then_executes(mode:
 
 def test_operator_mode_says_who_approves() -> None:
     class Operator(FakeService):
-        def switch(self, app: str, **kwargs: Any) -> SwitchResult:
-            result = super().switch(app, **kwargs)
+        def switch(self, app: str, *args: Any, **kwargs: Any) -> SwitchResult:
+            result = super().switch(app, *args, **kwargs)
             assert result.plan is not None
             result.plan.approval = "operator"
             return result
@@ -607,10 +615,11 @@ def test_switch_parameters_reach_the_service() -> None:
 
     run(main)
     first, second = [c[1] for c in fake.calls if c[0] == "switch"]
-    assert first == {"app": "shop", "require_approval": True, "emergency": True,
-                     "confirm_token": None, "elicit": False, "force": True, "break_lock": True,
-                     "reason": "rollback: checkout broken"}  # fmt: skip
-    assert second["require_approval"] is False
+    assert first == {"app": "shop", "request": SwitchRequest(
+        require_approval=True, emergency=True, confirm_token=None, force=True, break_lock=True,
+        reason="rollback: checkout broken",
+    ), "elicit": False, "who": "mcp 0.1.0"}  # fmt: skip
+    assert second["request"].require_approval is False
 
 
 # ---- switch: elicitation ---------------------------------------------------------------------
@@ -620,10 +629,10 @@ def test_switch_parameters_reach_the_service() -> None:
 def test_switch_with_elicitation_accepted_executes(mode: str) -> None:
     server, fake, _ = make()
     callback = answering("accept", {"approve": True})
-    progress: list[str | None] = []
+    notified: list[str | None] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(message)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notified.append(message)
 
     async def main() -> types.CallToolResult:
         async with Client(server, mode=mode, elicitation_callback=callback) as client:
@@ -639,7 +648,7 @@ def test_switch_with_elicitation_accepted_executes(mode: str) -> None:
     assert "Switch shop: LIVE BLUE -> GREEN" in question
     assert "+    default_backend bk_green" in question
     assert question.endswith("Approve this traffic switch now?")
-    assert "plan: ok - blue -> green" in progress
+    assert "plan: ok - blue -> green" in notified
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -694,7 +703,9 @@ def test_input_required_answers_count_only_for_the_plan_and_arguments_they_appro
     a changed plan is asked again instead of executing."""
     server, fake, _ = make()
     caps_callback = answering("accept", {"approve": True})
-    yes = {APPROVAL_KEY: types.ElicitResult(action="accept", content={"approve": True})}
+    yes: types.InputResponses = {
+        APPROVAL_KEY: types.ElicitResult(action="accept", content={"approve": True})
+    }
 
     async def main() -> None:
         async with Client(server, mode="auto", elicitation_callback=caps_callback) as client:
@@ -763,3 +774,47 @@ def test_holder_closes_the_service_once() -> None:
     assert holder.get() is fake and holder.get() is fake
     holder.close()
     assert fake.closed
+
+
+# ---- the real service behind the tools (scripted hosts) --------------------------------------
+
+
+def lab_server(**app_changes: object) -> tuple[Any, FakeLab, Service]:
+    lab = FakeLab()
+    service = Service(config(allow_unapproved=False, **app_changes), runner=lab.runner)
+    server, _ = build_server(lambda: service)
+    return server, lab, service
+
+
+def test_an_elicit_app_refuses_a_token_from_switch_plan() -> None:
+    server, lab, service = lab_server(approval="elicit")
+    token = service.plan_switch(FAKE_APP).confirm_token  # what `bluegreen switch --plan` prints
+
+    async def main() -> types.CallToolResult:
+        async with Client(server, mode="legacy") as client:  # a client that cannot elicit
+            return await client.call_tool(
+                "switch_traffic", {"app": FAKE_APP, "confirmToken": token}
+            )
+
+    result = run(main)
+    assert result.is_error is True
+    assert "is not such an answer" in text_of(result) and "elicit" in text_of(result)
+    assert lab.live_color() == "blue"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_history_names_the_client_whose_elicitation_approved(mode: str) -> None:
+    server, lab, _ = lab_server(approval="elicit")
+
+    async def main() -> tuple[types.CallToolResult, types.CallToolResult]:
+        callback = answering("accept", {"approve": True})
+        async with Client(server, mode=mode, elicitation_callback=callback) as client:
+            switched = await client.call_tool("switch_traffic", {"app": FAKE_APP})
+            return switched, await client.call_tool("get_deployment_history", {"app": FAKE_APP})
+
+    result, history = run(main)
+    assert result.is_error is False and lab.live_color() == "green"
+    raw = lab.runner.file(FAKE_HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b""
+    entry = json.loads(raw.decode().splitlines()[-1])
+    assert entry["approval"] == {"kind": "elicitation", "by": "mcp 0.1.0"}  # the SDK's clientInfo
+    assert "switch BLUE -> GREEN, approved by elicitation (mcp 0.1.0): ok" in text_of(history)

@@ -19,6 +19,13 @@ def test_a_tail_is_its_last_lines() -> None:
     assert result(out, "boom").tail(3) == "line 98\nline 99\nboom"
 
 
+def test_a_tail_keeps_the_exact_text_of_its_lines() -> None:
+    """Only `\n` ends a line: a CR, U+2028 or U+0085 stays in the text the history records."""
+    out = "first\nprogress 10%\rprogress 99%\r\nsep\u2028nel\x85end"
+    assert result(out).tail(2) == "progress 10%\rprogress 99%\r\nsep\u2028nel\x85end"
+    assert result(out).tail(1) == "sep\u2028nel\x85end"
+
+
 def test_a_huge_line_cannot_bloat_a_tail() -> None:
     tail = result("x" * 3_000_000 + "END", "error: build failed").tail()
     assert len(tail) <= TAIL_MAX_CHARS

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bluegreen.domain.probe import answer_complete, http_get_request, parse_http_answer, url_target
+from bluegreen.domain.probe import (
+    HealthResult,
+    answer_complete,
+    http_get_request,
+    parse_http_answer,
+    url_target,
+)
 from bluegreen.engine.probing import probe_url
 from bluegreen.errors import CommandTimeout, TargetUnreachable
 from bluegreen.transport.fake import FakeRunner
@@ -38,7 +44,7 @@ def test_the_request_asks_for_a_closed_connection() -> None:
     assert request.endswith(b"\r\n\r\n")
 
 
-def answer(raw: bytes, expect: int = 200):  # type: ignore[no-untyped-def]
+def answer(raw: bytes, expect: int = 200) -> HealthResult:
     target = url_target(URL)
     assert target is not None
     return parse_http_answer(URL, target, raw, 1.5, expect)

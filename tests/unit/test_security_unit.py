@@ -33,9 +33,10 @@ from bluegreen.domain.validate import validate_app_name, validate_ref
 from bluegreen.engine import history
 from bluegreen.engine import lock as lock_engine
 from bluegreen.engine import switch as switch_engine
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.status import deployed_command
 from bluegreen.errors import LockedError, TransportError, ValidationError
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest
 from bluegreen.transport.fake import FakeRunner, Reply
 
@@ -127,9 +128,9 @@ def test_service_refuses_hostile_names_before_any_host_is_touched(payload: str) 
         lambda: service.status(payload),
         lambda: service.history(payload),
         lambda: service.deploy(payload),
-        lambda: service.deploy(APP, ref=payload),
+        lambda: service.deploy(APP, DeployOptions(ref=payload)),
         lambda: service.switch(payload),
-        lambda: service.switch(APP, confirm_token=payload),
+        lambda: service.switch(APP, SwitchRequest(confirm_token=payload)),
     ]
     for call in calls:
         with pytest.raises(ValidationError):
@@ -191,7 +192,7 @@ def test_output_tails_are_redacted() -> None:
 def test_dry_run_plan_masks_snippet_secrets() -> None:
     fake = FakeRunner(default=Reply(stdout="1" * 40 + "\n"))
     fake.put_file(HP, CFG_PATH, LAB_CFG)
-    result = Service(config(build=SNIPPET), runner=fake).deploy(APP, dry_run=True)
+    result = Service(config(build=SNIPPET), runner=fake).deploy(APP, DeployOptions(dry_run=True))
     build = [p.command for p in result.plan if p.step == "build"]
     assert build and "S3CRET" not in build[0] and "s3cret" not in build[0], build
     assert "S3CRET" not in result.model_dump_json()
@@ -322,7 +323,7 @@ class Faulty:
 def test_a_lock_that_cannot_be_released_does_not_hide_the_result() -> None:
     lab = FakeLab()
     runner = Faulty(lab.runner, lambda line: "bluegreen-unlock" in line)
-    result = Service(config(), runner=runner).switch(APP, require_approval=False)
+    result = Service(config(), runner=runner).switch(APP, SwitchRequest(require_approval=False))
     assert result.ok and "could not be removed" in result.message, result.message
     lock = f"{WORK}/locks/{APP}.lock/holder.json"
     holder = dlock.parse_holder(lab.runner.file(HP, lock))
@@ -330,8 +331,8 @@ def test_a_lock_that_cannot_be_released_does_not_hide_the_result() -> None:
     assert holder and lock_engine.is_stale(holder, datetime.now(UTC))
     service = Service(config(), runner=lab.runner)
     with pytest.raises(LockedError, match="STALE switch by"):
-        service.switch(APP, require_approval=False)
-    assert service.switch(APP, require_approval=False, break_lock=True).ok
+        service.switch(APP, SwitchRequest(require_approval=False))
+    assert service.switch(APP, SwitchRequest(require_approval=False, break_lock=True)).ok
     entries = service.history(APP).entries
     assert [e.outcome for e in entries] == ["ok", "interrupted", "ok"]
     assert "did not finish" in (entries[1].error or "")
@@ -340,7 +341,7 @@ def test_a_lock_that_cannot_be_released_does_not_hide_the_result() -> None:
 def test_unreachable_host_after_the_replace_is_restored_on_reconnect(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(switch_engine.time, "sleep", lambda _s: None)
+    monkeypatch.setattr("bluegreen.engine.switch.time.sleep", lambda _s: None)
     lab = FakeLab()
     down = {"tripped": False, "left": 0}
 
@@ -353,7 +354,7 @@ def test_unreachable_host_after_the_replace_is_restored_on_reconnect(
         return False
 
     runner = Faulty(lab.runner, unreachable)
-    result = Service(config(), runner=runner).switch(APP, require_approval=False)
+    result = Service(config(), runner=runner).switch(APP, SwitchRequest(require_approval=False))
     assert not result.ok and result.rolled_back, result.error
     assert "previous haproxy.cfg is back" in (result.error or "")
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
@@ -370,7 +371,7 @@ def test_restore_that_cannot_reach_the_host_says_so(monkeypatch: pytest.MonkeyPa
         return gone["now"]
 
     result = Service(config(), runner=Faulty(lab.runner, unreachable)).switch(
-        APP, require_approval=False
+        APP, SwitchRequest(require_approval=False)
     )
     assert not result.ok and result.executed and not result.rolled_back
     assert result.message.startswith("SWITCH FAILED AND WAS NOT ROLLED BACK")
@@ -382,7 +383,7 @@ def test_restore_that_cannot_reach_the_host_says_so(monkeypatch: pytest.MonkeyPa
 def test_restore_after_a_failed_replace_does_not_rewrite_an_untouched_cfg() -> None:
     lab = FakeLab()
     lab.runner.fail_file(HP, CFG_PATH, TransportError("disk full", host=HP), kind="write")
-    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    result = Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
     assert not result.ok and result.rolled_back, result.error
     steps = {s.name: s for s in result.steps}
     assert steps["replace-cfg"].status == "failed"

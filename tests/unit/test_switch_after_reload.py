@@ -12,7 +12,7 @@ from tests.unit.fake_hosts import APP, HP, STATE, WORK, FakeLab, config
 from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.errors import TransportError
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 
 HISTORY = f"{WORK}/history/{APP}.jsonl"
 
@@ -33,7 +33,9 @@ def test_an_internal_error_after_the_reload_still_writes_state_and_history(
     """`drain` fails inside a step; `_finish` before the state file; `_watch` after it."""
     monkeypatch.setattr(f"bluegreen.engine.switch.{where}", boom)
     lab = FakeLab()
-    result = Service(config(watch_s=1.0), runner=lab.runner).switch(APP, require_approval=False)
+    result = Service(config(watch_s=1.0), runner=lab.runner).switch(
+        APP, SwitchRequest(require_approval=False)
+    )
     assert result.executed and result.verified and not result.ok
     assert "OverflowError" in (result.error or "") and "moved to GREEN" in (result.error or "")
     assert lab.live_color() == "green"
@@ -47,7 +49,7 @@ def test_an_internal_error_after_the_reload_still_writes_state_and_history(
 def test_an_internal_error_writing_the_state_file_is_reported_not_raised() -> None:
     lab = FakeLab()
     lab.runner.fail_file(HP, STATE, OverflowError("boom"), kind="write")
-    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    result = Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
     assert result.verified and lab.live_color() == "green"
     assert not result.state_file_written and "state file NOT written" in result.message
     assert "OverflowError" in result.message
@@ -64,7 +66,7 @@ def test_a_failed_state_write_after_an_auto_rollback_keeps_the_result_and_histor
             lab.runner.fail_file(HP, STATE, TransportError("sftp gone", host=HP), kind="write")
 
     svc = Service(config(watch_s=5.0, auto_rollback=True), runner=lab.runner)
-    result = svc.switch(APP, require_approval=False, progress=break_green)
+    result = svc.switch(APP, SwitchRequest(require_approval=False), progress=break_green)
     assert result.auto_rollback and not result.ok
     assert "rolled back automatically" in (result.error or "") and lab.live_color() == "blue"
     assert not result.state_file_written

@@ -15,7 +15,7 @@ from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, WORK, FakeLab, con
 from bluegreen.domain import lock as dlock
 from bluegreen.engine.context import StepEvent
 from bluegreen.errors import LockedError
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 
 CFG_LOCK = f"{WORK}/locks/{dlock.cfg_lock_key(CFG_PATH)}.lock"
 HISTORY = f"{WORK}/history/{APP}.jsonl"
@@ -52,7 +52,9 @@ def test_the_cfg_lock_is_held_from_the_replan_to_the_verify_only() -> None:
         if event.status == "start":
             held[event.step] = lab.runner.file(HP, CFG_LOCK + "/") is not None
 
-    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False, progress=look)
+    result = Service(config(), runner=lab.runner).switch(
+        APP, SwitchRequest(require_approval=False), progress=look
+    )
     assert result.ok, result.message
     assert all(held[s] for s in ("plan", "compare-cfg", "replace-cfg", "reload", "verify"))
     assert not held["drain"] and not held["state-file"]  # released before the slow part
@@ -71,7 +73,7 @@ def test_a_switch_waits_for_another_apps_cfg_lock_and_says_so() -> None:
             lab.runner.remove_file(HP, CFG_LOCK + "/holder.json")
 
     result = Service(config(), runner=lab.runner).switch(
-        APP, require_approval=False, progress=release_when_waiting
+        APP, SwitchRequest(require_approval=False), progress=release_when_waiting
     )
     assert result.ok, result.message
     assert said and "waiting" in said[0] and "haproxy.cfg" in said[0] and "shop" in said[0]
@@ -84,7 +86,7 @@ def test_a_cfg_lock_left_by_a_killed_switch_of_the_same_app_is_broken() -> None:
     hold_cfg_lock(lab, app=APP)  # fresh and from another machine: not stale by age or pid
     said: list[str] = []
     result = Service(config(), runner=lab.runner).switch(
-        APP, require_approval=False, progress=lambda e: said.append(e.message)
+        APP, SwitchRequest(require_approval=False), progress=lambda e: said.append(e.message)
     )
     assert result.ok, result.message
     assert any("breaking stale lock of switch by" in m for m in said), said
@@ -99,7 +101,7 @@ def test_a_cfg_lock_held_past_the_wait_refuses_and_changes_nothing(
     lab = FakeLab()
     hold_cfg_lock(lab)
     with pytest.raises(LockedError, match=r"haproxy.cfg \(/etc/haproxy/haproxy.cfg\) is locked"):
-        Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+        Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
     assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     # The app's own lock was released on the way out.
     assert lab.runner.file(HP, f"{WORK}/locks/{APP}.lock/") is None
@@ -114,7 +116,7 @@ def test_a_cfg_changed_after_the_plan_is_never_replaced() -> None:
             lab.runner.put_file(HP, CFG_PATH, edited)  # a writer that does not take the lock
 
     result = Service(config(), runner=lab.runner).switch(
-        APP, require_approval=False, progress=edit_before_replace
+        APP, SwitchRequest(require_approval=False), progress=edit_before_replace
     )
     assert not result.ok and not result.executed
     assert "haproxy.cfg changed since the plan" in (result.error or "")
@@ -133,7 +135,7 @@ def test_a_restore_never_writes_over_a_file_it_neither_read_nor_wrote() -> None:
             lab.runner.put_file(HP, CFG_PATH, foreign)
 
     result = Service(config(), runner=lab.runner).switch(
-        APP, require_approval=False, progress=someone_writes
+        APP, SwitchRequest(require_approval=False), progress=someone_writes
     )
     assert not result.ok and result.executed and not result.rolled_back
     assert "neither the file this switch read nor the one it wrote" in (result.error or "")
@@ -156,7 +158,7 @@ def test_an_auto_rollback_keeps_another_apps_switch_made_during_the_watch() -> N
     svc = Service(config(watch_s=5.0, auto_rollback=True), runner=lab.runner)
     result = svc.switch(
         APP,
-        require_approval=False,
+        SwitchRequest(require_approval=False),
         progress=break_green_after_the_switch(lab, switched + OTHER_APP),
     )
     assert result.auto_rollback and "rolled back automatically" in (result.error or "")
@@ -171,7 +173,9 @@ def test_an_auto_rollback_leaves_a_cfg_that_no_longer_routes_to_the_new_live() -
     svc = Service(config(watch_s=5.0, auto_rollback=True), runner=lab.runner)
     by_hand = LAB_CFG + OTHER_APP  # someone already put BLUE back by hand, differently
     result = svc.switch(
-        APP, require_approval=False, progress=break_green_after_the_switch(lab, by_hand)
+        APP,
+        SwitchRequest(require_approval=False),
+        progress=break_green_after_the_switch(lab, by_hand),
     )
     assert result.auto_rollback and not result.ok
     assert "AUTO-ROLLBACK FAILED" in (result.error or "") and "left as it is" in (
@@ -193,7 +197,7 @@ def test_an_auto_rollback_waits_for_the_cfg_lock_and_refuses_past_it(
             hold_cfg_lock(lab)  # another app's switch holds haproxy.cfg through the rollback
 
     svc = Service(config(watch_s=5.0, auto_rollback=True), runner=lab.runner)
-    result = svc.switch(APP, require_approval=False, progress=hook)
+    result = svc.switch(APP, SwitchRequest(require_approval=False), progress=hook)
     assert "AUTO-ROLLBACK FAILED" in (result.error or "") and "is locked" in (result.error or "")
     assert lab.live_color() == "green"  # nothing written without the lock
     assert last_history(lab)["outcome"] == "auto-rollback-failed"

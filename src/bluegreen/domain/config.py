@@ -53,11 +53,13 @@ DEFAULT_CONFIG_PATH: Final[Path] = default_config_path()
 # ---- field types ---------------------------------------------------------------------------
 
 # Strict: TOML has real types, so "10" for a number is a mistake, not something to coerce.
-# (A strict float still accepts a TOML integer.)
+# (A strict float still accepts a TOML integer.) Numbers are finite (TOML has `inf` and `nan`),
+# and each field also sets a maximum: `drain_s = 1e300` overflowed after traffic moved,
+# `watch_s = inf` held the lock forever.
 PositiveInt = Annotated[int, Strict(), Field(ge=1)]
 NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
-PositiveNumber = Annotated[float, Strict(), Field(gt=0)]
-NonNegativeNumber = Annotated[float, Strict(), Field(ge=0)]
+PositiveNumber = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+NonNegativeNumber = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 
 _SSH_TARGET = re.compile(
@@ -177,8 +179,8 @@ class SshSettings(_Model):
     identity_file: LocalPath | None = None
     ssh_config: LocalPath | None = Path("~/.ssh/config").expanduser()
     use_agent: StrictBool = True
-    connect_timeout_s: PositiveNumber = 10.0
-    command_timeout_s: PositiveNumber = 600.0
+    connect_timeout_s: Annotated[PositiveNumber, Field(le=300)] = 10.0
+    command_timeout_s: Annotated[PositiveNumber, Field(le=86400)] = 600.0  # a long build
 
 
 class HAProxySettings(_Model):
@@ -192,16 +194,16 @@ class HAProxySettings(_Model):
     master_socket: RemotePath | None = None  # master CLI (`haproxy -S`), for `show proc`
     sudo: StrictBool = False
     work_dir: RemotePath = "/var/lib/bluegreen"
-    cfg_backups: PositiveInt = 10
+    cfg_backups: Annotated[PositiveInt, Field(le=1000)] = 10
 
 
 class HealthCheck(_Model):
     path: StrictStr = "/health"
     port: Port | None = None  # None: the port of each server's `address`
     expect_status: Annotated[int, Strict(), Field(ge=100, le=599)] = 200
-    timeout_s: PositiveNumber = 5.0
-    attempts: PositiveInt = 10
-    interval_s: NonNegativeNumber = 2.0
+    timeout_s: Annotated[PositiveNumber, Field(le=300)] = 5.0
+    attempts: Annotated[PositiveInt, Field(le=1000)] = 10
+    interval_s: Annotated[NonNegativeNumber, Field(le=600)] = 2.0
 
     @field_validator("path")
     @classmethod
@@ -240,12 +242,13 @@ class AppConfig(_Model):
     approval: Approval = "auto"
     allow_unapproved: StrictBool = False
     allow_emergency_without_approval: StrictBool = False
-    min_free_disk_mb: NonNegativeInt = 500
-    backups_kept: NonNegativeInt = 5
-    drain_s: NonNegativeNumber = 2.0
-    watch_s: NonNegativeNumber = 10.0
+    min_free_disk_mb: Annotated[NonNegativeInt, Field(le=100_000_000)] = 500
+    backups_kept: Annotated[NonNegativeInt, Field(le=1000)] = 5
+    drain_s: Annotated[NonNegativeNumber, Field(le=600)] = 2.0
+    watch_s: Annotated[NonNegativeNumber, Field(le=3600)] = 10.0
     auto_rollback: StrictBool = True
-    token_ttl_s: PositiveNumber = 600.0  # how long a switch confirmation token stays valid
+    # How long a switch confirmation token stays valid.
+    token_ttl_s: Annotated[PositiveNumber, Field(le=86400)] = 600.0
     health: HealthCheck = HealthCheck()
     servers: dict[ServerName, ServerConfig]
 
@@ -413,12 +416,14 @@ def _describe(error: Any, loc: tuple[int | str, ...]) -> str:
         return str(ctx.get("error", error["msg"]))
     if kind in _TYPE_WORDS:
         return f"{_TYPE_WORDS[kind]}, got {_kind(value)}"
+    if kind == "finite_number":
+        return f"must be a finite number{_got(value)}{_allowed(loc)}"
     if kind == "greater_than":
-        return f"must be greater than {_num(ctx['gt'])}{_got(value)}"
+        return f"must be greater than {_num(ctx['gt'])}{_got(value)}{_allowed(loc)}"
     if kind == "greater_than_equal":
-        return f"must be at least {_num(ctx['ge'])}{_got(value)}"
+        return f"must be at least {_num(ctx['ge'])}{_got(value)}{_allowed(loc)}"
     if kind == "less_than_equal":
-        return f"must be at most {_num(ctx['le'])}{_got(value)}"
+        return f"must be at most {_num(ctx['le'])}{_got(value)}{_allowed(loc)}"
     if kind == "too_short":
         if ctx.get("min_length") == 1:
             return "must not be empty"
@@ -436,6 +441,19 @@ def _unknown_key(loc: tuple[int | str, ...]) -> str:
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     guess = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown key{guess}; expected one of: {', '.join(known)}"
+
+
+def _allowed(loc: tuple[int | str, ...]) -> str:
+    """`; allowed: 0 to 600`, from the bounds the field declares (empty when it has none)."""
+    model = _model_at(loc[:-1])
+    field = model.model_fields.get(str(loc[-1])) if model and loc else None
+    if field is None:
+        return ""
+    bounds = {k: getattr(m, k) for m in field.metadata for k in ("gt", "ge", "le") if hasattr(m, k)}
+    if "le" not in bounds:
+        return ""
+    low = f"{_num(bounds['ge'])}" if "ge" in bounds else f"above {_num(bounds.get('gt', 0))} up"
+    return f"; allowed: {low} to {_num(bounds['le'])}"
 
 
 def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from bluegreen.domain.command import Command
+from bluegreen.domain.display_text import one_line
 
 # A deploy's build can take long; after this a lock is reported stale (and can be broken).
 STALE_AFTER_S = 2 * 3600
@@ -53,7 +54,12 @@ class Holder:
         return age is None or age > STALE_AFTER_S
 
     def describe(self) -> str:
-        return f"{self.operation} by {self.user}@{self.host} (pid {self.pid}) since {self.since}"
+        """For messages: the fields come from a file on the HAProxy host, so each is made safe
+        (an error message may have lines of its own, so no field may add one)."""
+        operation, user, host, since = (
+            one_line(v) for v in (self.operation, self.user, self.host, self.since)
+        )
+        return f"{operation} by {user}@{host} (pid {self.pid}) since {since}"
 
 
 def new_holder(operation: str, app: str, now: datetime) -> Holder:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from bluegreen.domain.display_text import describe_char, is_unsafe
 from bluegreen.errors import ValidationError
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -17,6 +18,11 @@ NAME_MAX = 63
 NAME_RULE = (
     f"use lowercase letters, digits, '-' and '_', starting with a letter or digit, "
     f"at most {NAME_MAX} characters"
+)
+REASON_MAX = 500
+REASON_RULE = (
+    f"write it as plain text on one line, at most {REASON_MAX} characters, without control, "
+    "line-separator or bidi characters"
 )
 REF_MAX = 200
 REF_ALPHABET = "A-Z a-z 0-9 . _ / -"
@@ -74,6 +80,22 @@ def validate_ref(ref: object) -> str:
             hint="give a branch, tag or full commit sha",
         )
     return ref
+
+
+def validate_reason(reason: object) -> str | None:
+    """A switch's `reason`: it goes into the history, and from there to people and models."""
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        raise ValidationError(f"reason must be a string, got {type(reason).__name__}")
+    if len(reason) > REASON_MAX:
+        raise ValidationError(
+            f"reason is {len(reason)} characters long, longer than {REASON_MAX}", hint=REASON_RULE
+        )
+    bad = next((c for c in reason if is_unsafe(c)), None)
+    if bad is not None:
+        raise ValidationError(f"reason contains {describe_char(bad)}", hint=REASON_RULE)
+    return reason
 
 
 def _ref_problem(ref: str) -> str | None:

@@ -6,13 +6,17 @@ from bluegreen.domain import approval as dapproval
 from bluegreen.domain.command import Command
 from bluegreen.engine.context import Context
 from bluegreen.errors import ApprovalError
-from bluegreen.models import SwitchPlan
+from bluegreen.models import ApprovalRecord, SwitchPlan
 
 
-def issue(ctx: Context, plan: SwitchPlan, mode: str, ttl_s: float) -> SwitchPlan:
+def issue(
+    ctx: Context, plan: SwitchPlan, mode: str, ttl_s: float, *, from_cli: bool = False
+) -> SwitchPlan:
     hp = ctx.config.haproxy
     record = dapproval.new_token(plan.app, plan.plan_hash, mode, ctx.now(), ttl_s,
-                                 plan.from_live, plan.to_live)  # fmt: skip
+                                 plan.from_live, plan.to_live, emergency=plan.emergency,
+                                 target_commit=plan.target_commit,
+                                 issued_by_cli=from_cli)  # fmt: skip
     ctx.runner.run(
         hp.ssh, Command.of("mkdir", "-p", "--", dapproval.token_dir(hp.work_dir), sudo=hp.sudo)
     )
@@ -38,21 +42,35 @@ def load(ctx: Context, token: str) -> dapproval.TokenRecord:
     return record
 
 
-def approve(ctx: Context, token: str, who: str) -> dapproval.TokenRecord:
-    """`bluegreen approve TOKEN`: a person on a terminal approves an operator-mode plan."""
+def approvable(ctx: Context, token: str) -> dapproval.TokenRecord:
+    """The record of an operator-mode token that can still be approved."""
     record = load(ctx, token)
+    if record.mode != "operator":
+        raise ApprovalError(
+            f"this token was issued in {record.mode} mode: it needs no operator's approval",
+            hint='`bluegreen approve` is for apps with approval = "operator"',
+        )
     if record.expired(ctx.now()):
         raise ApprovalError(f"token expired at {record.expires}", hint="ask for a new plan")
+    return record
+
+
+def approve(ctx: Context, record: dapproval.TokenRecord, who: str) -> None:
+    """A person on a terminal approved this operator-mode plan (after seeing it): record who."""
+    token = record.token
     hp = ctx.config.haproxy
     result = ctx.runner.run(hp.ssh, dapproval.approve_command(hp.work_dir, token, who, hp.sudo))
     if not result.ok:
         raise ApprovalError("this token was already approved")
-    return record
 
 
-def consume(ctx: Context, app: str, token: str, plan_hash: str) -> dapproval.TokenRecord:
-    """Check a token against the current plan and use it up. Raises ApprovalError otherwise."""
+def consume(
+    ctx: Context, token: str, plan: SwitchPlan, configured: str, from_cli: bool
+) -> ApprovalRecord:
+    """Check a token against the current plan and what the app's approval mode accepts, and use
+    it up. Returns how it was approved; raises ApprovalError otherwise."""
     hp = ctx.config.haproxy
+    app = plan.app
     record = load(ctx, token)
     if ctx.runner.run(hp.ssh, _exists(dapproval.used_marker(hp.work_dir, token))).ok:
         raise ApprovalError(
@@ -66,26 +84,32 @@ def consume(ctx: Context, app: str, token: str, plan_hash: str) -> dapproval.Tok
             f"confirmToken expired at {record.expires}; nothing changed",
             hint="ask for a new plan (switch_traffic without confirmToken)",
         )
-    if record.plan_hash != plan_hash:
+    refusal = dapproval.token_refusal(app, configured, record, from_cli)
+    if refusal:
+        raise ApprovalError(f"{refusal}; nothing changed", hint="ask for a new plan")
+    if record.plan_hash != plan.plan_hash:
+        why = dapproval.stale_plan_reason(plan.to_live, record.target_commit, plan.target_commit)
         raise ApprovalError(
-            "confirmToken does not match the current plan: haproxy.cfg, the state file or the "
-            "target changed since it was issued; nothing changed",
+            f"confirmToken does not match the current plan: {why}; nothing changed",
             hint="ask for a new plan and approve that one",
         )
+    approval = ApprovalRecord(kind="token")
     if record.mode == "operator":
-        approved = ctx.runner.run(hp.ssh, _exists(dapproval.approved_marker(hp.work_dir, token)))
-        if not approved.ok:
+        marker = dapproval.approved_marker(hp.work_dir, token)
+        if not ctx.runner.run(hp.ssh, _exists(marker)).ok:
             raise ApprovalError(
                 "this switch needs an operator's approval first; nothing changed",
                 hint=f"a person runs `bluegreen approve {token}` on a terminal, then call again",
             )
+        by = ctx.runner.read_file(hp.ssh, dapproval.approver_path(hp.work_dir, token))
+        approval = ApprovalRecord(kind="operator", by=(by or b"").decode(errors="replace") or None)
     used = ctx.runner.run(hp.ssh, dapproval.consume_command(hp.work_dir, token, hp.sudo))
     if not used.ok:
         raise ApprovalError(
             "confirmToken was already used (replay refused); nothing changed",
             hint="ask for a new plan if another switch is really wanted",
         )
-    return record
+    return approval
 
 
 def _exists(path: str) -> Command:

@@ -3,6 +3,8 @@
 Appends are single small writes with O_APPEND (`cat >>`), so concurrent writers never interleave
 inside a line. A corrupt line is skipped and counted, never fatal; a last line cut short (a crash
 or a full disk mid-write) gets its newline before the next entry, so it cannot swallow it.
+Lines are ASCII (JSON escapes the rest) and split on `\n` only: text holding U+2028 or U+0085,
+which str.splitlines() takes as line breaks, stays inside its own entry.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def record(
 def append(ctx: Context, entry: HistoryEntry) -> str | None:
     """Append an entry; returns an error sentence instead of raising (history never undoes work)."""
     hp = ctx.config.haproxy
-    line = entry.model_dump_json(exclude_defaults=False) + "\n"
+    line = json.dumps(entry.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
+    line += "\n"
     command = Command.of(
         "sh", "-c", _APPEND, "bluegreen-history", history_path(hp.work_dir, entry.app),
         stdin=line.encode(), sudo=hp.sudo,
@@ -75,7 +78,8 @@ def read(ctx: Context, app: str, limit: int = 20) -> History:
     raw = ctx.runner.read_file(hp.ssh, history_path(hp.work_dir, app))
     entries: list[HistoryEntry] = []
     bad = 0
-    for line in (raw or b"").decode(errors="replace").splitlines():
+    for raw_line in (raw or b"").split(b"\n"):
+        line = raw_line.decode(errors="replace")
         if not line.strip():
             continue
         try:

@@ -205,7 +205,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         row = _stat_row(
             stat_rows, route.backend if route else None, route.server if route else None
         )
-        commit, deployed_at, host_error = _deployed(reads.deployed[(server.ssh, app.app_dir)])
+        commit, deployed_at, host_error = parse_deployed(reads.deployed[(server.ssh, app.app_dir)])
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
@@ -413,7 +413,7 @@ def _stat_row(rows: tuple[StatRow, ...], backend: str | None, server: str | None
     )
 
 
-def _deployed(outcome: CommandResult | Exception) -> tuple[str | None, str | None, str | None]:
+def parse_deployed(outcome: CommandResult | Exception) -> tuple[str | None, str | None, str | None]:
     if isinstance(outcome, Exception):
         return None, None, str(outcome)
     if not outcome.ok:

@@ -47,7 +47,7 @@ from bluegreen.errors import (
     TrafficCheckFailed,
     TransportError,
 )
-from bluegreen.models import SwitchResult
+from bluegreen.models import ApprovalRecord, SwitchPlan, SwitchResult
 from bluegreen.transport.parallel import parallel
 
 WATCH_FAILURES = 3  # consecutive failures during the watch that trigger the auto-rollback
@@ -70,20 +70,22 @@ class Applied:
 def execute(
     ctx: Context,
     app_name: str,
-    approved_hash: str,
+    approved: SwitchPlan,
+    approval: ApprovalRecord,
     *,
     emergency: bool = False,
     force: bool = False,
     reason: str | None = None,
     break_lock: bool = False,
 ) -> SwitchResult:
-    """Execute the switch whose plan hash was approved. Refuses if anything changed since."""
+    """Execute the plan that was approved (`approval` says how, for the history). Refuses if
+    anything changed since, the target's deployed commit included."""
     started = time.monotonic()
     steps = StepRecorder(ctx)
     with OperationLock(ctx, app_name, "switch", break_lock=break_lock) as lock:
         cfg = cfg_lock(ctx, app_name, "switch", break_lock=break_lock)
         with cfg:
-            prepared = steps.run("plan", lambda: replan(ctx, app_name, emergency, approved_hash))
+            prepared = steps.run("plan", lambda: replan(ctx, app_name, emergency, approved))
             result = SwitchResult(app=app_name, executed=False, ok=False, plan=prepared.plan,
                                   from_live=prepared.from_live, to_live=prepared.to_live,
                                   emergency=emergency)  # fmt: skip
@@ -128,8 +130,9 @@ def execute(
         result.duration_s = round(time.monotonic() - started, 3)
         err = history.record(
             ctx, "switch", app_name, _outcome(result, rollback), from_live=prepared.from_live,
-            to_live=prepared.to_live, emergency=emergency, reason=reason,
-            duration_s=result.duration_s, steps=steps.steps, error=result.error,
+            to_live=prepared.to_live, from_commit=prepared.plan.live_commit,
+            to_commit=prepared.plan.target_commit, approval=approval, emergency=emergency,
+            reason=reason, duration_s=result.duration_s, steps=steps.steps, error=result.error,
         )  # fmt: skip
         if err:
             result.message += f" ({err})"

@@ -8,18 +8,21 @@ auto-rollback makes from the cfg as it is by then (another app may have switched
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from bluegreen.domain import deploy_commands as dc
-from bluegreen.domain.approval import plan_hash
+from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_reason
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
 from bluegreen.engine.context import Context
 from bluegreen.engine.probing import as_health, probe_url
-from bluegreen.engine.status import server_specs
+from bluegreen.engine.status import deployed_command, parse_deployed, server_specs
 from bluegreen.errors import ApprovalError, CfgChanged, HAProxyConfigError, UnsafeOperationError
 from bluegreen.models import Health, SwitchPlan
+from bluegreen.transport.base import CommandResult
 from bluegreen.transport.parallel import parallel
 
 
@@ -60,10 +63,14 @@ def prepare(
     """Read cfg, state and target health (in parallel) and build the plan. Changes nothing."""
     app = ctx.config.app(app_name)
     hp = ctx.config.haproxy
-    cfg_raw, state_raw = parallel(
+    outcomes = parallel(
         [lambda: ctx.runner.read_file(hp.ssh, hp.config_path),
-         lambda: ctx.runner.read_file(hp.ssh, app.state_file)]
+         lambda: ctx.runner.read_file(hp.ssh, app.state_file),
+         *(_read_checkout(ctx, app, color) for color in app.servers)]
     )  # fmt: skip
+    cfg_raw, state_raw = cast("list[bytes | Exception | None]", outcomes[:2])
+    commits = {color: parse_deployed(cast("CommandResult | Exception", checkout))
+               for color, checkout in zip(app.servers, outcomes[2:], strict=True)}  # fmt: skip
     if isinstance(cfg_raw, Exception):
         raise cfg_raw
     if cfg_raw is None:
@@ -92,6 +99,13 @@ def prepare(
             )
     if health.color and health.color != target:
         warnings.append(f"{target.upper()}'s health endpoint reports colour {health.color!r}")
+    target_commit, _, checkout_error = commits[target]
+    if target_commit is None:
+        warnings.append(f"the commit on {target.upper()} could not be read "
+                        f"({checkout_error or 'no git checkout'}): the approval cannot name it")  # fmt: skip
+    elif health.commit and not same_commit(target_commit, health.commit):
+        warnings.append(f"{target.upper()} has {short(target_commit)} checked out but its health "
+                        f"endpoint reports {short(health.commit)} (not restarted?)")  # fmt: skip
     if state_raw is None or isinstance(state_raw, Exception):
         warnings.append("the state file is missing or unreadable: the switch writes a fresh one")
     if emergency:
@@ -104,20 +118,37 @@ def prepare(
         diff=edit.diff,
         target_healthy=health.healthy,
         target_health=health,
-        target_commit=health.commit,
+        target_commit=target_commit,
+        live_commit=commits[analysis.live][0],
         warnings=warnings,
-        plan_hash=plan_hash(app_name, analysis.live, target, emergency, cfg_raw, state_bytes),
+        plan_hash=plan_hash(
+            app_name,
+            analysis.live,
+            target,
+            emergency,
+            cfg_raw,
+            state_bytes,
+            (target_commit, health.commit),
+        ),
         approval=mode,
     )
     return Prepared(app_name, app, cfg_raw, state_bytes, analysis, edit, plan)
 
 
-def replan(ctx: Context, app_name: str, emergency: bool, approved_hash: str) -> Prepared:
-    """The plan again, under the locks: it must be the one that was approved."""
+def _read_checkout(ctx: Context, app: AppConfig, color: str) -> Callable[[], CommandResult]:
+    """What a status shows as deployed on `color` (the witness a plan binds its approval to)."""
+    return lambda: ctx.runner.run(app.servers[color].ssh, deployed_command(app.app_dir), timeout=30)
+
+
+def replan(ctx: Context, app_name: str, emergency: bool, approved: SwitchPlan) -> Prepared:
+    """The plan again, under the locks: it must be the one that was approved (the target's
+    deployed commit included)."""
     prepared = prepare(ctx, app_name, emergency=emergency)
-    if prepared.plan.plan_hash != approved_hash:
+    if prepared.plan.plan_hash != approved.plan_hash:
         raise ApprovalError(
-            "haproxy.cfg or the state file changed since this switch was planned and approved",
+            stale_plan_reason(
+                approved.to_live, approved.target_commit, prepared.plan.target_commit
+            ),
             hint="ask for a new plan (switch_traffic without confirmToken) and approve that one",
         )
     return prepared

@@ -72,10 +72,23 @@ def default_state_dir(prefix: str) -> Path:
     return Path(state_home) / "bluegreen" / "lab" / prefix
 
 
-def _docker() -> Any:
-    # Imported by name: the repository's own docker/ folder would shadow the SDK for mypy.
-    docker: Any = importlib.import_module("docker")
+def docker_sdk() -> Any:
+    """The Docker SDK, which only the lab needs: it comes with the `lab` extra, so a lean install
+    (the CLI and MCP server against real hosts) gets a LabError that says how to add it."""
+    try:
+        # Imported by name: the repository's own docker/ folder would shadow the SDK for mypy.
+        # docker.errors, not docker: from a checkout's root that folder imports as `docker` too.
+        importlib.import_module("docker.errors")
+    except ModuleNotFoundError as exc:
+        raise LabError(
+            "the lab needs the Docker SDK for Python, which is not installed",
+            hint="install the lab's extra: pip install 'bluegreen-mcp[lab]' (a checkout: make venv)",
+        ) from exc
+    return importlib.import_module("docker")
 
+
+def _docker() -> Any:
+    docker = docker_sdk()
     try:
         client = docker.from_env()
         client.ping()
@@ -89,6 +102,7 @@ def _docker() -> Any:
 
 class Lab:
     def __init__(self, prefix: str = DEFAULT_PREFIX, state_dir: Path | None = None) -> None:
+        docker_sdk()  # every lab command needs it: say how to install it before doing anything
         self.prefix = prefix
         self.state_dir = state_dir or default_state_dir(prefix)
         self._client: Any = None

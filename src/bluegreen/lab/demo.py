@@ -11,7 +11,7 @@ from bluegreen.engine.context import StepEvent
 from bluegreen.lab.controller import Lab
 from bluegreen.lab.load import Load
 from bluegreen.models import AppStatus
-from bluegreen.service import Service
+from bluegreen.service import Service, SwitchRequest
 
 Say = Callable[[str], None]
 APP = "jw-attendant"
@@ -75,9 +75,8 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
             say(f"   approved with token {planned.plan.confirm_token[:6]}... (an operator's yes)")
             mark = len(load.snapshot())
             with timed("switch"):
-                switched = service.switch(
-                    APP, confirm_token=planned.plan.confirm_token, progress=steps
-                )
+                token = SwitchRequest(confirm_token=planned.plan.confirm_token)
+                switched = service.switch(APP, token, progress=steps)
             during = load.snapshot()[mark:]
             if not switched.ok:
                 say(f"   SWITCH FAILED: {switched.error}")

@@ -31,9 +31,11 @@ class CommandResult:
 
     def tail(self, lines: int = 20, max_chars: int = TAIL_MAX_CHARS) -> str:
         """Last lines of stdout+stderr, for error reports: at most `max_chars` (the end of the
-        text), so one huge line cannot bloat a result, an MCP answer or the history file."""
+        text), so one huge line cannot bloat a result, an MCP answer or the history file. Lines
+        end at `\n` only, so the text is kept exactly (str.splitlines() would turn a `\r`, U+2028
+        or U+0085 into a line break); readers make it safe to show."""
         text = "\n".join(part for part in (self.stdout.rstrip(), self.stderr.rstrip()) if part)
-        tail = "\n".join(text[-(max_chars * 4) :].splitlines()[-lines:])
+        tail = "\n".join(text[-(max_chars * 4) :].split("\n")[-lines:])
         if len(tail) > max_chars:
             return "…" + tail[-(max_chars - 1) :]
         return tail

@@ -1,99 +1,16 @@
-"""Helpers shared by the deploy and switch benchmarks (`bench.deploy`, `bench.switch`): arms that
-alternate properly, raw paramiko commands with their output, waiting for the lab's HAProxy host,
-and the analysis of load-generator samples around a switch.
-
-`bench.common.interleave` rotates and then reverses every other round; with exactly two arms that
-gives the same order every round, so these benchmarks use `alternate` (plain rotation: with two
-arms the order flips every round, with three each arm goes first every third round).
-"""
+"""What the load generator saw around a switch (`bench.switch`): the colour before it, waiting
+until it settled, and the cut-over measured from the samples: time to 100% on the new LIVE,
+failed requests and the outage."""
 
 from __future__ import annotations
 
 import math
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import Series, say
-from bluegreen.lab.controller import LabError, wait_for_ssh_banner
 from bluegreen.lab.load import Load, Sample
-
-APP = "jw-attendant"
-BENCH_PREFIX = "bluegreen-bench2"
-
-
-# --- rounds -----------------------------------------------------------------------------------
-
-
-def alternate(
-    rounds: int,
-    arms: Sequence[tuple[Series, Callable[[], float]]],
-    *,
-    label: str = "",
-    progress: Callable[[str], None] = say,
-) -> None:
-    """Run every arm once per round, the order rotated by one each round; record the ms each arm
-    returns, or its failure (the run goes on)."""
-    for index in range(rounds):
-        shift = index % len(arms)
-        order = list(arms[shift:]) + list(arms[:shift])
-        for series, arm in order:
-            try:
-                ms = arm()
-            except Exception as exc:
-                series.fail(exc)
-                progress(f"{label}round {index + 1}/{rounds} {series.name}: FAILED {exc}")
-                continue
-            series.add(ms)
-            progress(f"{label}round {index + 1}/{rounds} {series.name}: {ms:.0f} ms")
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else math.nan
-
-
-# --- raw paramiko with output -----------------------------------------------------------------
-
-
-def raw_run(client: Any, command: str, timeout: float = 120.0) -> tuple[int, str]:
-    """One command on a fresh channel of an open paramiko connection: (exit status, output with
-    stderr merged)."""
-    channel = client.get_transport().open_session(timeout=10)
-    try:
-        channel.settimeout(timeout)
-        channel.set_combine_stderr(True)
-        channel.exec_command(command)
-        chunks = []
-        while True:
-            data = channel.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-        status = channel.recv_exit_status()
-    finally:
-        channel.close()
-    return status, b"".join(chunks).decode(errors="replace")
-
-
-def raw_check(client: Any, command: str, timeout: float = 120.0) -> str:
-    status, output = raw_run(client, command, timeout)
-    if status != 0:
-        tail = " | ".join(output.strip().splitlines()[-3:])
-        raise RuntimeError(f"`{command}` exited {status}: {tail}")
-    return output
-
-
-def wait_for_ssh(hostport: str, timeout_s: float = 60.0) -> None:
-    """Until sshd at host:port sends its banner (after the HAProxy container restarted)."""
-    try:
-        wait_for_ssh_banner(hostport, "the HAProxy host", timeout_s)
-    except LabError as exc:
-        raise RuntimeError(str(exc)) from exc
-
-
-# --- load around a switch ---------------------------------------------------------------------
 
 
 def good(sample: Sample, color: str) -> bool:
@@ -204,24 +121,3 @@ def cutover(samples: Sequence[Sample], t0: float, new_color: str, after: float) 
         outage_ms=outage,
         errors=examples,
     )
-
-
-# --- small tables -----------------------------------------------------------------------------
-
-
-def format_grid(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    """A plain table: first column left-aligned, the others right-aligned."""
-    rows = [list(header), *(list(r) for r in body)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(rows[0]), rule, *(line(r) for r in rows[1:])])
-
-
-def fmt_ms(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.0f}"
