@@ -233,7 +233,7 @@ class Service:
         ctx = self.context()
         record = approvals.approvable(ctx, validate_token(token))
         plan = prepare_switch(ctx, record.app, emergency=record.emergency,
-                                     mode="operator").plan  # fmt: skip
+                              mode="operator").plan  # fmt: skip
         if plan.plan_hash != record.plan_hash:
             why = stale_plan_reason(plan.to_live, record.target_commit, plan.target_commit)
             raise ApprovalError(f"this token's plan no longer applies: {why}",
