@@ -402,7 +402,7 @@ def check_prefix(prefix: str) -> None:
 
 def _reusable(lab: Any) -> Any | None:
     """The LabInfo of a lab of this prefix that is up and running, else None."""
-    from bluegreen.lab.controller import LabError
+    from bluegreen.errors import LabError
 
     try:
         info = lab.info()
@@ -551,7 +551,8 @@ def raw_check(client: Any, command: str, timeout: float = 120.0) -> str:
 
 def wait_for_ssh(hostport: str, timeout_s: float = 60.0) -> None:
     """Until sshd at host:port sends its banner (after the HAProxy container restarted)."""
-    from bluegreen.lab.controller import LabError, wait_for_ssh_banner
+    from bluegreen.errors import LabError
+    from bluegreen.lab.controller import wait_for_ssh_banner
 
     try:
         wait_for_ssh_banner(hostport, "the HAProxy host", timeout_s)

@@ -14,7 +14,14 @@ from bluegreen import __version__
 from bluegreen.cli_text import safe, safe_block
 from bluegreen.domain.display_text import MESSAGE_MAX, one_line
 from bluegreen.domain.validate import REASON_MAX
-from bluegreen.errors import ApprovalError, BlueGreenError
+from bluegreen.errors import (
+    EXIT_DEPLOY_FAILED,
+    EXIT_INTERNAL,
+    EXIT_ROUTING_UNCERTAIN,
+    EXIT_SWITCH_FAILED,
+    ApprovalError,
+    BlueGreenError,
+)
 from bluegreen.log_format import SafeFormatter
 from bluegreen.models import SwitchPlan
 
@@ -49,7 +56,7 @@ class _Group(click.Group):
                 f"[bold red]internal error:[/] {type(exc).__name__}: {safe(str(exc), MESSAGE_MAX)}"
             )
             err.print("[dim]hint:[/] rerun with --debug for the traceback, and report it")
-            sys.exit(70)
+            sys.exit(EXIT_INTERNAL)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,7 +116,7 @@ def status(ctx: click.Context, app: str | None, as_json: bool) -> None:
     else:
         for result in results:
             print_status(out, result)
-    sys.exit(0 if all(r.certain for r in results) else 12)
+    sys.exit(0 if all(r.certain for r in results) else EXIT_ROUTING_UNCERTAIN)
 
 
 @main.command("inspect-cfg")
@@ -149,7 +156,7 @@ def inspect_cfg(
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         click.echo("\n".join(inspection_lines(analysis)))
-    sys.exit(0 if analysis.certain else 12)
+    sys.exit(0 if analysis.certain else EXIT_ROUTING_UNCERTAIN)
 
 
 @main.command()
@@ -212,7 +219,7 @@ def deploy(
             )
         if result.next_step:
             out.print(f"[dim]next:[/] {safe(result.next_step, MESSAGE_MAX)}")
-    sys.exit(0 if result.ok else 20)
+    sys.exit(0 if result.ok else EXIT_DEPLOY_FAILED)
 
 
 @main.command()
@@ -283,7 +290,7 @@ def switch(
             out.print(f"[red]{safe(result.error, MESSAGE_MAX)}[/]")
         if result.next_step:
             out.print(f"[dim]next:[/] {safe(result.next_step, MESSAGE_MAX)}")
-    sys.exit(0 if result.ok else 21)
+    sys.exit(0 if result.ok else EXIT_SWITCH_FAILED)
 
 
 @main.command()

@@ -27,6 +27,7 @@ from bluegreen.engine.deploy import deploy_to_standby
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.routing_view import read_routing
 from bluegreen.engine.status import get_status, get_statuses
+from bluegreen.engine.switch_plan import prepare as prepare_switch
 from bluegreen.errors import ApprovalError
 from bluegreen.models import (
     AppRouting,
@@ -184,7 +185,7 @@ class Service:
         mode = (
             "elicit" if approver.from_cli and can_ask else approval_mode(app_cfg.approval, can_ask)
         )
-        plan = switch_engine.prepare(ctx, app, emergency=request.emergency, mode=mode).plan
+        plan = prepare_switch(ctx, app, emergency=request.emergency, mode=mode).plan
 
         def go(approval: ApprovalRecord) -> SwitchResult:
             return switch_engine.execute(
@@ -237,7 +238,7 @@ class Service:
         A read, so every MCP safety mode allows it; approving needs switch_traffic."""
         validate_app_name(app)
         mode = self.config.app(app).approval  # `auto` stays `auto`: the caller is not known yet
-        return switch_engine.prepare(self.context(), app, emergency=emergency, mode=mode).plan
+        return prepare_switch(self.context(), app, emergency=emergency, mode=mode).plan
 
     def routing(self, app: str) -> AppRouting:
         """The haproxy.cfg lines that route this app, with the analysis (read-only)."""
@@ -250,7 +251,7 @@ class Service:
         ctx = self.context()
         app_cfg = self.config.app(app)
         mode = "operator" if app_cfg.approval == "operator" else "token"
-        prepared = switch_engine.prepare(ctx, app, emergency=emergency, mode=mode)
+        prepared = prepare_switch(ctx, app, emergency=emergency, mode=mode)
         return approvals.issue(ctx, prepared.plan, mode, app_cfg.token_ttl_s, from_cli=True)
 
     def approve(self, token: str, who: str, confirm: Callable[[SwitchPlan], bool]) -> str:
@@ -258,8 +259,8 @@ class Service:
         token's own plan, or a refusal if anything changed since) and says yes or no."""
         ctx = self.context()
         record = approvals.approvable(ctx, validate_token(token))
-        plan = switch_engine.prepare(ctx, record.app, emergency=record.emergency,
-                                     mode="operator").plan  # fmt: skip
+        plan = prepare_switch(ctx, record.app, emergency=record.emergency,
+                              mode="operator").plan  # fmt: skip
         if plan.plan_hash != record.plan_hash:
             why = stale_plan_reason(plan.to_live, record.target_commit, plan.target_commit)
             raise ApprovalError(f"this token's plan no longer applies: {why}",

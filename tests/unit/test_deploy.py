@@ -14,11 +14,11 @@ import pytest
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, config_from_dict
-from bluegreen.engine import deploy as deploy_mod
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import deploy_to_standby
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.guard import GuardedRunner, machine
+from bluegreen.engine.standby_host import StandbyHost
 from bluegreen.errors import (
     ConfigError,
     HAProxyConfigError,
@@ -309,7 +309,7 @@ def test_a_bug_aiming_at_live_is_stopped_by_the_guard(
     def wrong_host(self: Any, command: Command, timeout: float | None = None) -> Any:
         return self.runner.run(BLUE, command, timeout=timeout)
 
-    monkeypatch.setattr(deploy_mod._Deploy, "run", wrong_host)
+    monkeypatch.setattr(StandbyHost, "run", wrong_host)
     result = lab.deploy()
     assert not result.ok and result.failed_step == "backup"
     assert result.error_type == "UnsafeOperationError"

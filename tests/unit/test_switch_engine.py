@@ -77,7 +77,7 @@ def test_failed_reload_restores_the_previous_cfg() -> None:
 
 
 def test_unverified_traffic_restores_the_previous_cfg(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bluegreen.engine.switch.VERIFY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr("bluegreen.engine.traffic.VERIFY_TIMEOUT_S", 0.3)
     lab = FakeLab()
     lab.frontend_stuck = True
     result = service(lab).switch(APP, SwitchRequest(require_approval=False))

@@ -1,4 +1,4 @@
-"""The per-app operation lock on the HAProxy host, as pure data and commands.
+"""The locks on the HAProxy host (per app, and per haproxy.cfg), as pure data and commands.
 
 `mkdir` is atomic on every POSIX file system, so whichever tool instance creates the lock
 directory first holds the lock (the idea Kamal uses). The holder's details live inside it, with a
@@ -93,16 +93,23 @@ def parse_holder(raw: bytes | None) -> Holder | None:
         return None
 
 
-def lock_dir(work_dir: str, app: str) -> str:
-    return posixpath.join(work_dir, "locks", f"{app}.lock")
+def lock_dir(work_dir: str, key: str) -> str:
+    """Where the lock `key` lives: an app's name, or cfg_lock_key's."""
+    return posixpath.join(work_dir, "locks", f"{key}.lock")
 
 
-def holder_path(work_dir: str, app: str) -> str:
-    return posixpath.join(lock_dir(work_dir, app), "holder.json")
+def cfg_lock_key(config_path: str) -> str:
+    """The key of the lock of one haproxy.cfg, shared by every app it routes. In a folder of its
+    own ("cfg/"), so it can never be an app's name."""
+    return "cfg/" + config_path.strip("/").replace("/", "_")
 
 
-def acquire_command(work_dir: str, app: str, holder: Holder, sudo: bool = False) -> Command:
-    path = lock_dir(work_dir, app)
+def holder_path(work_dir: str, key: str) -> str:
+    return posixpath.join(lock_dir(work_dir, key), "holder.json")
+
+
+def acquire_command(work_dir: str, key: str, holder: Holder, sudo: bool = False) -> Command:
+    path = lock_dir(work_dir, key)
     return Command.of(
         "sh",
         "-c",
@@ -115,14 +122,14 @@ def acquire_command(work_dir: str, app: str, holder: Holder, sudo: bool = False)
     )
 
 
-def release_command(work_dir: str, app: str, token: str, sudo: bool = False) -> Command:
+def release_command(work_dir: str, key: str, token: str, sudo: bool = False) -> Command:
     return Command.of(
-        "sh", "-c", _RELEASE, "bluegreen-unlock", lock_dir(work_dir, app), token, sudo=sudo
+        "sh", "-c", _RELEASE, "bluegreen-unlock", lock_dir(work_dir, key), token, sudo=sudo
     )
 
 
-def break_command(work_dir: str, app: str, sudo: bool = False) -> Command:
-    return Command.of("rm", "-rf", "--", lock_dir(work_dir, app), sudo=sudo)
+def break_command(work_dir: str, key: str, sudo: bool = False) -> Command:
+    return Command.of("rm", "-rf", "--", lock_dir(work_dir, key), sudo=sudo)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -9,42 +9,47 @@ restores the backup made in this run when asked, and always says what STANDBY is
 
 The lock and the history line are fixed commands written to the HAProxy host through the plain
 runner: in a small setup that host may also be an app host, and they must still work there.
-The checks made before anything runs, the target and the dry-run plan are in deploy_plan.py.
+The checks made before anything runs, the target and the dry-run plan are in deploy_plan.py;
+STANDBY's guarded command access in standby_host.py; the next step and the history line in
+deploy_report.py; the step recorder (shared with switch) in steps.py.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bluegreen.domain import deploy_commands as dc
-from bluegreen.domain.command import Command, mask
 from bluegreen.domain.config import AppConfig, ServerConfig
 from bluegreen.domain.deploy_commands import HealthVerdict
-from bluegreen.domain.lock import Holder
-from bluegreen.domain.secrets import redact, snippet_secrets
 from bluegreen.domain.validate import validate_app_name
-from bluegreen.engine import history
-from bluegreen.engine.context import Context, StepEvent
+from bluegreen.engine import deploy_report
+from bluegreen.engine.context import Context
 from bluegreen.engine.deploy_plan import (
     READ_TIMEOUT_S,
     DeployOptions,
     Target,
     check_request,
     plan_deploy,
+    refuse_shared_host,
+    refuse_unreloaded_cfg,
     request_warnings,
     resolve_target,
 )
-from bluegreen.engine.guard import GuardedRunner, machine
+from bluegreen.engine.guard import GuardedRunner
 from bluegreen.engine.lock import OperationLock
 from bluegreen.engine.probing import probe_url
-from bluegreen.engine.status import cfg_not_reloaded
+from bluegreen.engine.standby_host import StandbyHost
+from bluegreen.engine.steps import StepRecorder
 from bluegreen.errors import (
     BlueGreenError,
     CommandFailed,
+    HealthCheckFailed,
+    PreflightFailed,
     UnsafeOperationError,
 )
-from bluegreen.models import DeployResult, HistoryEntry, StepResult
+from bluegreen.models import DeployResult
 from bluegreen.transport.base import CommandResult
 from bluegreen.transport.parallel import parallel
 
@@ -54,32 +59,12 @@ RESTORE_HEALTH_ATTEMPTS = 5
 Sleep = Callable[[float], None]
 
 
-class StepFailed(BlueGreenError):
-    """A step's own check failed (low disk, unhealthy app): not a command or transport error.
+@dataclass(frozen=True)
+class Failure:
+    """The pipeline step that failed, and why."""
 
-    `kind` is what DeployResult.error_type reports (PreflightFailed, HealthCheckFailed).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        kind: str,
-        host: str | None = None,
-        output_tail: str | None = None,
-        hint: str | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.kind = kind
-        self.host = host
-        self.output_tail = output_tail
-
-
-class _Stop(Exception):
-    def __init__(self, step: str, error: BlueGreenError) -> None:
-        super().__init__(step)
-        self.step = step
-        self.error = error
+    step: str
+    error: BlueGreenError
 
 
 def deploy_to_standby(
@@ -101,54 +86,12 @@ def deploy_to_standby(
         ctx, app_name, "deploy", break_lock=options.break_lock, wait_s=options.lock_wait_s
     ) as lock:
         target = resolve_target(ctx, app)
-        _refuse_shared_host(app, target)
-        _refuse_unreloaded_cfg(ctx, lock.broken)
+        refuse_shared_host(app, target)
+        refuse_unreloaded_cfg(ctx, lock.broken)
         return _Deploy(ctx, app_name, app, options, ref, target, sleep).execute(started)
 
 
-def _refuse_unreloaded_cfg(ctx: Context, broken: Holder | None) -> None:
-    """The target comes from haproxy.cfg on disk. When the file changed after the running HAProxy
-    worker started (edited by hand and not reloaded, or a switch killed between the replace and
-    the reload), HAProxy may still route users to the file's "STANDBY": never deploy there."""
-    findings = cfg_not_reloaded(ctx)
-    if not findings:
-        return
-    if broken is not None and broken.operation == "switch":
-        raise UnsafeOperationError(
-            f"refusing to deploy: the interrupted {broken.describe()} left haproxy.cfg changed "
-            f"and not reloaded, so STANDBY may be serving users: {findings[0]}",
-            hint="run status, then switch_traffic (it reloads and verifies) or check and "
-            "reload HAProxy by hand",
-        )
-    raise UnsafeOperationError(
-        "refusing to deploy: haproxy.cfg was changed and not reloaded, so the server the file "
-        f"calls STANDBY may be serving users: {' '.join(findings)}",
-        hint="check the edit (`haproxy -c`) and reload HAProxy, or put the previous cfg back; "
-        "then run status and deploy again",
-    )
-
-
-def _refuse_shared_host(app: AppConfig, target: Target) -> None:
-    live, standby = app.server(target.live), app.server(target.standby)
-    if machine(live.ssh) == machine(standby.ssh):
-        raise UnsafeOperationError(
-            f"{target.standby.upper()} and {target.live.upper()} are the same ssh host "
-            f"({standby.ssh}) with one app_dir: deploying to STANDBY would change LIVE",
-            hint="give each server its own host",
-        )
-
-
 # ---- the pipeline --------------------------------------------------------------------------------
-
-_NEXT_ON_FAILURE = {
-    "preflight": "Fix what preflight found on {s} and deploy again.",
-    "backup": "Make room for the backup (or deploy without one) and deploy again.",
-    "fetch": "Check the ref and {s}'s access to origin, then deploy again.",
-    "build": "Fix the build (see output_tail), push a new commit and deploy again.",
-    "migrate": "Check the migration output: the database LIVE uses may be partly migrated.",
-    "restart": "Check {s}'s process manager and log (output_tail), then deploy again.",
-    "health": "Read {s}'s log (output_tail), fix the app and deploy again.",
-}
 
 
 class _Deploy:
@@ -170,8 +113,10 @@ class _Deploy:
         self.std: ServerConfig = app.server(target.standby)
         self.label, self.live_label = target.standby.upper(), target.live.upper()
         self.runner = GuardedRunner(ctx.runner, app.server(target.live).ssh)
-        self.timeout = ctx.config.ssh.command_timeout_s
-        self.steps: list[StepResult] = []
+        self.host = StandbyHost(
+            self.runner, app, self.std, self.label, ctx.config.ssh.command_timeout_s
+        )
+        self.recorder = StepRecorder(ctx, total=len(STEPS))
         self.warnings = request_warnings(app, options, target.standby)
         self.commit_before: str | None = None
         self.deployed: str | None = None  # the commit this run puts on STANDBY
@@ -179,12 +124,6 @@ class _Deploy:
         self.changed = False  # the app dir (or the running app) was changed by this run
         self.restarted = False
         self.target_lost = False  # haproxy.cfg no longer says our target is STANDBY
-        # Secret-looking values of the snippets: masked in messages and output tails.
-        self.secrets = tuple(
-            secret
-            for snippet in (app.build, app.migrate, app.restart)
-            for secret in snippet_secrets(snippet)
-        )
 
     # -- driving ----------------------------------------------------------------------------
 
@@ -198,69 +137,23 @@ class _Deploy:
             ("restart", self.restart, None),
             ("health", self.health, None),
         ]
-        failure: _Stop | None = None
-        try:
-            for index, (name, action, skipped) in enumerate(pipeline, start=1):
-                if skipped:
-                    self.skip(name, skipped, index)
-                else:
-                    self.step(name, action, index)
-        except _Stop as stop:
-            failure = stop
+        failure: Failure | None = None
+        for index, (name, action, skipped) in enumerate(pipeline, start=1):
+            if skipped:
+                self.recorder.skip(name, skipped, index)
+                continue
+            try:
+                self.recorder.run(name, action, self.std.ssh, index)
+            except BlueGreenError as exc:
+                failure = Failure(name, exc)
+                break
         restored, standby_state = self.recover() if failure else (None, None)
         live_after = self.live_healthy_after()
         result = self.result(failure, restored, standby_state, live_after, started)
-        self.record(result)
+        deploy_report.record(self.ctx, result)
         return result
 
-    def step(self, name: str, action: Callable[[], str], index: int | None) -> None:
-        total = len(STEPS) if index else None
-        self.ctx.progress(StepEvent(name, "start", index=index, total=total))
-        began = time.monotonic()
-        try:
-            message = action()
-        except BlueGreenError as exc:
-            took = round(time.monotonic() - began, 3)
-            self.steps.append(
-                StepResult(
-                    name=name,
-                    status="failed",
-                    duration_s=took,
-                    message=str(exc),
-                    host=getattr(exc, "host", None),
-                    exit_status=getattr(exc, "exit_status", None),
-                    output_tail=getattr(exc, "output_tail", None),
-                )
-            )
-            self.ctx.progress(StepEvent(name, "failed", str(exc), took, index, total))
-            raise _Stop(name, exc) from exc
-        took = round(time.monotonic() - began, 3)
-        self.steps.append(
-            StepResult(name=name, status="ok", duration_s=took, message=message, host=self.std.ssh)
-        )
-        self.ctx.progress(StepEvent(name, "ok", message, took, index, total))
-
-    def skip(self, name: str, reason: str, index: int) -> None:
-        self.steps.append(StepResult(name=name, status="skipped", duration_s=0.0, message=reason))
-        self.ctx.progress(StepEvent(name, "skipped", reason, 0.0, index, len(STEPS)))
-
     # -- host access ------------------------------------------------------------------------
-
-    def run(self, command: Command, timeout: float | None = None) -> CommandResult:
-        return self.runner.run(self.std.ssh, command, timeout=timeout or self.timeout)
-
-    def check(self, result: CommandResult, what: str, extra_tail: str | None = None) -> None:
-        if result.ok:
-            return
-        tail = result.tail(dc.TAIL_LINES)
-        if extra_tail:
-            tail = f"{tail}\n--- {self.app.log_file} ---\n{extra_tail}"
-        raise CommandFailed(
-            f"{mask(what, self.secrets)} failed on {self.label} (exit {result.exit_status})",
-            host=self.std.ssh,
-            exit_status=result.exit_status,
-            output_tail=redact(tail, self.secrets) or "",
-        )
 
     def ensure_standby(self) -> None:
         """Re-read haproxy.cfg before changing the app: a hand edit may have made it LIVE."""
@@ -296,25 +189,11 @@ class _Deploy:
         while not verdict.healthy and tries < attempts:
             pause = delays[tries - 1]
             message = f"attempt {tries}/{attempts}: {verdict.sentence}; retrying in {pause:g}s"
-            self.ctx.progress(StepEvent(step, "info", message))
+            self.recorder.info(step, message)
             self.sleep(pause)
             verdict = self.probe(self.target.standby)
             tries += 1
         return verdict, tries
-
-    def log_tail(self) -> str | None:
-        if self.app.log_file is None:
-            return None
-        try:
-            result = self.run(dc.log_tail_command(self.app.log_file, self.std.sudo), READ_TIMEOUT_S)
-        except BlueGreenError as exc:
-            return f"(could not read {self.app.log_file}: {exc})"
-        return redact(
-            result.stdout
-            if result.ok
-            else f"(could not read {self.app.log_file}: {result.tail(2)})",
-            self.secrets,
-        )
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -347,24 +226,21 @@ class _Deploy:
             )
         self.commit_before = dc.parse_commit(head.stdout)
         if self.commit_before is None:
-            raise StepFailed(
+            raise PreflightFailed(
                 f"unexpected `git rev-parse` output: {head.tail(2)}",
-                kind="PreflightFailed",
                 host=ssh,
             )
-        self.check(disk, f"`df` of {d}")
+        self.host.check(disk, f"`df` of {d}")
         free = dc.parse_available_mb(disk.stdout)
         if free is None:
-            raise StepFailed(
+            raise PreflightFailed(
                 f"cannot read free space from `df`: {disk.tail(3)}",
-                kind="PreflightFailed",
                 host=ssh,
             )
         if free < self.app.min_free_disk_mb:
-            raise StepFailed(
+            raise PreflightFailed(
                 f"only {free} MB free for {d} on {self.label}; min_free_disk_mb is "
                 f"{self.app.min_free_disk_mb}",
-                kind="PreflightFailed",
                 host=ssh,
                 hint=f"free disk space (old backups are in {dc.backup_dir(d)})",
             )
@@ -388,15 +264,15 @@ class _Deploy:
         command = dc.backup_command(
             self.app.app_dir, path, self.app_name, self.app.backups_kept, self.std.sudo
         )
-        self.check(self.run(command), f"the backup to {path}")
+        self.host.check(self.host.run(command), f"the backup to {path}")
         self.backup_path = path
         return f"saved {path}"
 
     def fetch(self) -> str:
         assert self.ref is not None
         d, sudo = self.app.app_dir, self.std.sudo
-        self.check(self.run(dc.fetch_command(d, sudo)), "git fetch")
-        resolved = self.run(dc.resolve_command(d, self.ref, sudo), READ_TIMEOUT_S)
+        self.host.check(self.host.run(dc.fetch_command(d, sudo)), "git fetch")
+        resolved = self.host.run(dc.resolve_command(d, self.ref, sudo), READ_TIMEOUT_S)
         commit = dc.parse_commit(resolved.stdout) if resolved.ok else None
         if commit is None:
             raise CommandFailed(
@@ -409,8 +285,10 @@ class _Deploy:
             )
         self.ensure_standby()
         self.changed = True
-        self.check(self.run(dc.checkout_command(d, commit, sudo)), f"git checkout of {commit[:12]}")
-        self.check(self.run(dc.clean_command(d, sudo)), "git clean")
+        self.host.check(
+            self.host.run(dc.checkout_command(d, commit, sudo)), f"git checkout of {commit[:12]}"
+        )
+        self.host.check(self.host.run(dc.clean_command(d, sudo)), "git clean")
         self.deployed = commit
         return f"checked out {commit[:12]} ({self.ref})"
 
@@ -418,24 +296,24 @@ class _Deploy:
         self.ensure_standby()
         self.changed = True
         self.restarted = self.restarted or restart
-        return self.run(dc.snippet_command(snippet, self.app.app_dir, self.std.sudo))
+        return self.host.run(dc.snippet_command(snippet, self.app.app_dir, self.std.sudo))
 
     def build(self) -> str:
         assert self.app.build is not None
         result = self.snippet(self.app.build)
-        self.check(result, f"the build `{self.app.build}`")
+        self.host.check(result, f"the build `{self.app.build}`")
         return f"built in {result.duration_s:.1f}s"
 
     def migrate(self) -> str:
         assert self.app.migrate is not None
         result = self.snippet(self.app.migrate)
-        self.check(result, f"the migration `{self.app.migrate}`")
+        self.host.check(result, f"the migration `{self.app.migrate}`")
         return f"migrated in {result.duration_s:.1f}s"
 
     def restart(self) -> str:
         result = self.snippet(self.app.restart, restart=True)
-        self.check(
-            result, f"the restart `{self.app.restart}`", None if result.ok else self.log_tail()
+        self.host.check(
+            result, f"the restart `{self.app.restart}`", None if result.ok else self.host.log_tail()
         )
         return f"restarted in {result.duration_s:.1f}s"
 
@@ -444,11 +322,10 @@ class _Deploy:
         verdict, tries = self.wait_healthy("health", attempts)
         if verdict.healthy:
             return f"{verdict.sentence} (attempt {tries}/{attempts})"
-        raise StepFailed(
+        raise HealthCheckFailed(
             f"{verdict.sentence}; still failing after {tries} attempt(s) from the HAProxy host",
-            kind="HealthCheckFailed",
             host=self.std.ssh,
-            output_tail=self.log_tail(),
+            output_tail=self.host.log_tail(),
         )
 
     # -- after a failure --------------------------------------------------------------------
@@ -468,13 +345,13 @@ class _Deploy:
         if self.backup_path is None:
             return False, f"{self.label} is left {self.left()}: no backup was made, none restored"
         try:
-            self.step("restore", self.restore, None)
-        except _Stop as stop:
+            message = self.recorder.run("restore", self.restore, self.std.ssh)
+        except BlueGreenError as exc:
             return False, (
-                f"restoring {self.label} failed ({stop.error}); it is left {self.left()}. "
+                f"restoring {self.label} failed ({exc}); it is left {self.left()}. "
                 f"The backup is {self.backup_path}"
             )
-        return True, f"{self.label} was {self.steps[-1].message}"
+        return True, f"{self.label} was {message}"
 
     def left(self) -> str:
         commit = (self.deployed or "?")[:12]
@@ -486,9 +363,11 @@ class _Deploy:
         assert self.backup_path is not None
         self.ensure_standby()
         d, sudo = self.app.app_dir, self.std.sudo
-        self.check(self.run(dc.restore_command(d, self.backup_path, sudo)), "the restore")
-        result = self.run(dc.snippet_command(self.app.restart, d, sudo))
-        self.check(result, "the restart after restoring", None if result.ok else self.log_tail())
+        self.host.check(self.host.run(dc.restore_command(d, self.backup_path, sudo)), "the restore")
+        result = self.host.run(dc.snippet_command(self.app.restart, d, sudo))
+        self.host.check(
+            result, "the restart after restoring", None if result.ok else self.host.log_tail()
+        )
         self.deployed = self.commit_before
         attempts = min(self.app.health.attempts, RESTORE_HEALTH_ATTEMPTS)
         verdict, _ = self.wait_healthy("restore", attempts)
@@ -514,7 +393,7 @@ class _Deploy:
 
     def result(
         self,
-        failure: _Stop | None,
+        failure: Failure | None,
         restored: bool | None,
         standby_state: str | None,
         live_after: bool | None,
@@ -523,19 +402,9 @@ class _Deploy:
         error = failure.error if failure else None
         if failure is None:
             commit_after = self.deployed
-            next_step = (
-                f"Test {self.label} at {self.std.address} (commit {(commit_after or '?')[:12]}), "
-                "then switch_traffic to make it LIVE."
-            )
         else:
             commit_after = self.commit_before if (restored or not self.changed) else self.deployed
-            live_word = {True: " and healthy", False: " but NOT healthy: check it now", None: ""}
-            next_step = (
-                _NEXT_ON_FAILURE[failure.step].format(s=self.label)
-                if failure.step in _NEXT_ON_FAILURE
-                else f"Check {self.label} (see error) before deploying again."
-            ) + f" {self.live_label} stays LIVE{live_word[live_after]}."
-        return DeployResult(
+        result = DeployResult(
             app=self.app_name,
             ok=failure is None,
             color=self.target.standby,
@@ -545,11 +414,11 @@ class _Deploy:
             commit_before=self.commit_before,
             commit_after=commit_after,
             backup_path=self.backup_path,
-            steps=self.steps,
+            steps=self.recorder.steps,
             warnings=self.warnings,
             failed_step=failure.step if failure else None,
             error=str(error) if error else None,
-            error_type=_error_type(error) if error else None,
+            error_type=type(error).__name__ if error else None,
             exit_status=getattr(error, "exit_status", None),
             output_tail=getattr(error, "output_tail", None),
             restored=restored,
@@ -557,29 +426,9 @@ class _Deploy:
             live_color=self.target.live,
             live_healthy_after=live_after,
             duration_s=round(time.monotonic() - started, 3),
-            next_step=next_step,
         )
-
-    def record(self, result: DeployResult) -> None:
-        user, host = history.who()
-        entry = HistoryEntry(
-            time=self.ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            operation="deploy",
-            app=self.app_name,
-            user=user,
-            host=host,
-            outcome="ok" if result.ok else "failed",
-            color=result.color,
-            ref=result.ref,
-            commit_before=result.commit_before,
-            commit_after=result.commit_after,
-            duration_s=result.duration_s,
-            steps=result.steps,
-            error=result.error,
-        )
-        problem = history.append(self.ctx, entry)
-        if problem:
-            result.warnings.append(problem)
+        result.next_step = deploy_report.next_step(result)
+        return result
 
 
 def _command_result(outcome: object) -> CommandResult:
@@ -587,7 +436,3 @@ def _command_result(outcome: object) -> CommandResult:
         raise outcome  # STANDBY unreachable: the transport's error says how
     assert isinstance(outcome, CommandResult)
     return outcome
-
-
-def _error_type(error: BlueGreenError) -> str:
-    return error.kind if isinstance(error, StepFailed) else type(error).__name__

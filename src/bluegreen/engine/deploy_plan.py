@@ -1,6 +1,6 @@
 """What a deploy will do, decided before anything changes: the request's checks, the target
-(LIVE and STANDBY from haproxy.cfg as it is now), the warnings, and the dry-run plan of every
-command. Reads only; deploy.py runs the pipeline."""
+(LIVE and STANDBY from haproxy.cfg as it is now), the refusals made before anything runs, the
+warnings, and the dry-run plan of every command. Reads only; deploy.py runs the pipeline."""
 
 from __future__ import annotations
 
@@ -10,12 +10,19 @@ from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.lock import Holder
 from bluegreen.domain.routing import analyze_routing
 from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import Context
 from bluegreen.engine.guard import GuardedRunner, machine
-from bluegreen.engine.status import server_specs
-from bluegreen.errors import BlueGreenError, ConfigError, HAProxyConfigError, ValidationError
+from bluegreen.engine.status import cfg_not_reloaded, server_specs
+from bluegreen.errors import (
+    BlueGreenError,
+    ConfigError,
+    HAProxyConfigError,
+    UnsafeOperationError,
+    ValidationError,
+)
 from bluegreen.models import DeployResult, PlannedCommand
 from bluegreen.transport.base import Runner
 
@@ -162,3 +169,35 @@ def plan_deploy(
         live_color=target.live,
         next_step="Nothing was run. Deploy without dryRun to run this plan.",
     )
+
+
+def refuse_unreloaded_cfg(ctx: Context, broken: Holder | None) -> None:
+    """The target comes from haproxy.cfg on disk. When the file changed after the running HAProxy
+    worker started (edited by hand and not reloaded, or a switch killed between the replace and
+    the reload), HAProxy may still route users to the file's "STANDBY": never deploy there."""
+    findings = cfg_not_reloaded(ctx)
+    if not findings:
+        return
+    if broken is not None and broken.operation == "switch":
+        raise UnsafeOperationError(
+            f"refusing to deploy: the interrupted {broken.describe()} left haproxy.cfg changed "
+            f"and not reloaded, so STANDBY may be serving users: {findings[0]}",
+            hint="run status, then switch_traffic (it reloads and verifies) or check and "
+            "reload HAProxy by hand",
+        )
+    raise UnsafeOperationError(
+        "refusing to deploy: haproxy.cfg was changed and not reloaded, so the server the file "
+        f"calls STANDBY may be serving users: {' '.join(findings)}",
+        hint="check the edit (`haproxy -c`) and reload HAProxy, or put the previous cfg back; "
+        "then run status and deploy again",
+    )
+
+
+def refuse_shared_host(app: AppConfig, target: Target) -> None:
+    live, standby = app.server(target.live), app.server(target.standby)
+    if machine(live.ssh) == machine(standby.ssh):
+        raise UnsafeOperationError(
+            f"{target.standby.upper()} and {target.live.upper()} are the same ssh host "
+            f"({standby.ssh}) with one app_dir: deploying to STANDBY would change LIVE",
+            hint="give each server its own host",
+        )

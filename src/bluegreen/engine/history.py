@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 import socket
+from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -32,6 +33,28 @@ def history_path(work_dir: str, app: str) -> str:
 
 def who() -> tuple[str, str]:
     return dlock.current_user(), socket.gethostname()
+
+
+def record(
+    ctx: Context,
+    operation: str,
+    app: str,
+    outcome: str,
+    *,
+    by: tuple[str, str] | None = None,
+    **details: Any,
+) -> str | None:
+    """Write one history line: who (this process's user and host unless `by` says otherwise),
+    when, what. Returns an error sentence instead of raising, like append."""
+    user, host = by or who()
+    known: dict[str, Any] = {"time": ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                             "operation": operation, "app": app, "user": user, "host": host,
+                             "outcome": outcome}  # fmt: skip
+    try:
+        entry = HistoryEntry(**known, **details)
+    except PydanticValidationError as exc:  # a bad detail must not cost the line
+        entry = HistoryEntry(**known, error=f"history details not kept: {exc}")
+    return append(ctx, entry)
 
 
 def append(ctx: Context, entry: HistoryEntry) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bluegreen.errors import BlueGreenError
+from bluegreen.errors import LabError
 from bluegreen.lab import images
 from bluegreen.lab.keys import generate_keypair, known_hosts_line
 
@@ -35,10 +35,6 @@ COLORS = ("blue", "green")
 READY_TIMEOUT_S = 90.0
 
 Progress = Callable[[str], None]
-
-
-class LabError(BlueGreenError):
-    exit_code = 11
 
 
 @dataclass

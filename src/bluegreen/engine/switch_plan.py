@@ -1,0 +1,190 @@
+"""What a switch will do, decided before anything changes: haproxy.cfg and the state file as they
+are now, the routing, the minimal edit, the target's health and the plan (with its hash, which
+approval binds). Reads only; switch.py executes the plan.
+
+Also the re-plans made under the locks: the one the executed switch must match, and the one an
+auto-rollback makes from the cfg as it is by then (another app may have switched meanwhile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from bluegreen.domain import deploy_commands as dc
+from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_reason
+from bluegreen.domain.config import AppConfig
+from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
+from bluegreen.engine.context import Context
+from bluegreen.engine.probing import as_health, probe_url
+from bluegreen.engine.status import deployed_command, parse_deployed, server_specs
+from bluegreen.errors import ApprovalError, CfgChanged, HAProxyConfigError, UnsafeOperationError
+from bluegreen.models import Health, SwitchPlan
+from bluegreen.transport.base import CommandResult
+from bluegreen.transport.parallel import parallel
+
+
+@dataclass
+class Prepared:
+    """A switch plan with everything needed to execute it exactly."""
+
+    app_name: str
+    app: AppConfig
+    cfg_raw: bytes
+    state_raw: bytes | None
+    analysis: RoutingAnalysis
+    edit: SwitchEdit
+    plan: SwitchPlan
+
+    @property
+    def from_live(self) -> str:
+        return self.plan.from_live
+
+    @property
+    def to_live(self) -> str:
+        return self.plan.to_live
+
+    @property
+    def new_cfg(self) -> bytes:
+        return self.edit.text.encode()
+
+
+def _probe_health(ctx: Context, app: AppConfig, color: str, timeout_s: float) -> Health:
+    url = dc.probe_url(app, color)
+    hp = ctx.config.haproxy
+    return as_health(probe_url(ctx.runner, hp.ssh, url, timeout_s, app.health.expect_status))
+
+
+def prepare(
+    ctx: Context, app_name: str, *, emergency: bool = False, mode: str = "token"
+) -> Prepared:
+    """Read cfg, state and target health (in parallel) and build the plan. Changes nothing."""
+    app = ctx.config.app(app_name)
+    hp = ctx.config.haproxy
+    outcomes = parallel(
+        [lambda: ctx.runner.read_file(hp.ssh, hp.config_path),
+         lambda: ctx.runner.read_file(hp.ssh, app.state_file),
+         *(_read_checkout(ctx, app, color) for color in app.servers)]
+    )  # fmt: skip
+    cfg_raw, state_raw = cast("list[bytes | Exception | None]", outcomes[:2])
+    commits = {color: parse_deployed(cast("CommandResult | Exception", checkout))
+               for color, checkout in zip(app.servers, outcomes[2:], strict=True)}  # fmt: skip
+    if isinstance(cfg_raw, Exception):
+        raise cfg_raw
+    if cfg_raw is None:
+        raise HAProxyConfigError(f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}")
+    state_bytes = None if isinstance(state_raw, Exception) else state_raw
+    cfg = parse(cfg_raw.decode(errors="replace"))
+    analysis = analyze_routing(cfg, app.frontend, server_specs(app))
+    if not analysis.certain or analysis.live is None or analysis.standby is None:
+        raise HAProxyConfigError(
+            "refusing to switch: haproxy.cfg's routing for this app is not certain: "
+            + "; ".join(analysis.problems),
+            hint="fix haproxy.cfg by hand, check it with `bluegreen inspect-cfg`, then retry",
+        )
+    target = analysis.standby
+    edit = plan_switch(cfg, analysis, target)
+    health = _probe_health(ctx, app, target, app.health.timeout_s)
+    warnings: list[str] = []
+    if not health.healthy:
+        if emergency:
+            warnings.append(
+                f"target {target.upper()} is not healthy ({health.error}): emergency switch"
+            )
+        else:
+            warnings.append(
+                f"target {target.upper()} is not healthy ({health.error}): the switch will be refused"
+            )
+    if health.color and health.color != target:
+        warnings.append(f"{target.upper()}'s health endpoint reports colour {health.color!r}")
+    target_commit, _, checkout_error = commits[target]
+    if target_commit is None:
+        warnings.append(f"the commit on {target.upper()} could not be read "
+                        f"({checkout_error or 'no git checkout'}): the approval cannot name it")  # fmt: skip
+    elif health.commit and not same_commit(target_commit, health.commit):
+        warnings.append(f"{target.upper()} has {short(target_commit)} checked out but its health "
+                        f"endpoint reports {short(health.commit)} (not restarted?)")  # fmt: skip
+    if state_raw is None or isinstance(state_raw, Exception):
+        warnings.append("the state file is missing or unreadable: the switch writes a fresh one")
+    if emergency:
+        warnings.append("EMERGENCY: drain wait and slow checks are skipped; marked in history")
+    plan = SwitchPlan(
+        app=app_name,
+        from_live=analysis.live,
+        to_live=target,
+        emergency=emergency,
+        diff=edit.diff,
+        target_healthy=health.healthy,
+        target_health=health,
+        target_commit=target_commit,
+        live_commit=commits[analysis.live][0],
+        warnings=warnings,
+        plan_hash=plan_hash(
+            app_name,
+            analysis.live,
+            target,
+            emergency,
+            cfg_raw,
+            state_bytes,
+            (target_commit, health.commit),
+        ),
+        approval=mode,
+    )
+    return Prepared(app_name, app, cfg_raw, state_bytes, analysis, edit, plan)
+
+
+def _read_checkout(ctx: Context, app: AppConfig, color: str) -> Callable[[], CommandResult]:
+    """What a status shows as deployed on `color` (the witness a plan binds its approval to)."""
+    return lambda: ctx.runner.run(app.servers[color].ssh, deployed_command(app.app_dir), timeout=30)
+
+
+def replan(ctx: Context, app_name: str, emergency: bool, approved: SwitchPlan) -> Prepared:
+    """The plan again, under the locks: it must be the one that was approved (the target's
+    deployed commit included)."""
+    prepared = prepare(ctx, app_name, emergency=emergency)
+    if prepared.plan.plan_hash != approved.plan_hash:
+        raise ApprovalError(
+            stale_plan_reason(
+                approved.to_live, approved.target_commit, prepared.plan.target_commit
+            ),
+            hint="ask for a new plan (switch_traffic without confirmToken) and approve that one",
+        )
+    return prepared
+
+
+def check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
+    health = prepared.plan.target_health
+    target = prepared.to_live.upper()
+    if health and health.healthy:
+        return f"{target} healthy ({health.status_code}, {health.latency_ms} ms)"
+    error = health.error if health else "no health answer"
+    if emergency and force:
+        return f"{target} is not healthy ({error}); forced emergency switch goes on"
+    hint = ("deploy_to_standby repairs it" if not emergency
+            else "an emergency switch to an unhealthy target needs force=true")  # fmt: skip
+    raise UnsafeOperationError(f"refusing to switch: {target} is not healthy: {error}", hint=hint)
+
+
+def plan_rollback(ctx: Context, prepared: Prepared) -> tuple[bytes, bytes]:
+    """(haproxy.cfg now, the cfg that routes the app back), read under the cfg lock.
+
+    The file this switch wrote goes back to the one it read, byte for byte. A file another app's
+    switch changed since is edited the same minimal way instead (only this app's deciding line),
+    so that switch is kept; a file that no longer routes this app to the new LIVE is left alone."""
+    hp = ctx.config.haproxy
+    now = ctx.runner.read_file(hp.ssh, hp.config_path)
+    if now == prepared.new_cfg:
+        return now, prepared.cfg_raw
+    if now is None:
+        raise CfgChanged(f"haproxy.cfg is gone from {hp.config_path}: nothing rolled back")
+    cfg = parse(now.decode(errors="replace"))
+    analysis = analyze_routing(cfg, prepared.app.frontend, server_specs(prepared.app))
+    if not analysis.certain or analysis.live != prepared.to_live:
+        raise CfgChanged(
+            f"haproxy.cfg was changed since the switch and no longer routes {prepared.app_name} "
+            f"to {prepared.to_live.upper()} for certain: left as it is, nothing rolled back",
+            hint="run status and decide by hand",
+        )
+    return now, plan_switch(cfg, analysis, prepared.from_live).text.encode()

@@ -1,0 +1,124 @@
+"""What a switch asks of the running HAProxy: reload it, prove that new requests through the
+frontend reach a server (with the runtime API as second witness), and let the old workers drain.
+Each raises a BlueGreenError saying what failed; switch.py decides what follows."""
+
+from __future__ import annotations
+
+import time
+
+from bluegreen.domain.config import AppConfig
+from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.routing import analyze_routing
+from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc, parse_show_stat
+from bluegreen.domain.switch_commands import reload_command
+from bluegreen.engine.context import Context
+from bluegreen.engine.haproxy_reads import runtime_command
+from bluegreen.engine.probing import probe_url
+from bluegreen.engine.status import server_specs
+from bluegreen.errors import BlueGreenError, CommandFailed, TrafficCheckFailed
+
+VERIFY_TIMEOUT_S = 15.0
+VERIFY_STREAK = 5  # consecutive answers from the new LIVE before the switch counts as done
+
+
+def reload(ctx: Context) -> str:
+    hp = ctx.config.haproxy
+    r = ctx.runner.run(hp.ssh, reload_command(hp.reload, hp.sudo), timeout=60)
+    if not r.ok:
+        raise CommandFailed(
+            "the HAProxy reload failed",
+            host=hp.ssh,
+            exit_status=r.exit_status,
+            output_tail=r.tail(),
+        )
+    return r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "reloaded"
+
+
+def verify(
+    ctx: Context, app: AppConfig, frontend: str | None, color: str, quick: bool,
+    forced: bool = False,
+) -> str:  # fmt: skip
+    """New requests through the frontend reach `color`: VERIFY_STREAK answers in a row.
+    `forced` (an emergency switch to an unhealthy target, by request): any HTTP answer counts,
+    since an unhealthy server may not say who it is."""
+    if frontend is None:
+        return "frontend has no bind address to probe; verified by reload only"
+    hp = ctx.config.haproxy
+    url = frontend + app.health.path
+    deadline = time.monotonic() + VERIFY_TIMEOUT_S
+    streak, last = 0, ""
+    need = 2 if quick else VERIFY_STREAK
+    while time.monotonic() < deadline:
+        h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+        if forced and h.status_code is not None:
+            return f"forced: the frontend answers (HTTP {h.status_code}); health not verified"
+        if h.healthy and (h.color is None or h.color == color):
+            streak += 1
+            if streak >= need:
+                seen = f"{need} requests through {url} answered by {color.upper()}"
+                return seen + _runtime_view(ctx, app, color)
+            continue
+        streak = 0
+        last = h.error or f"answered by {h.color}"
+        time.sleep(0.1)
+    raise TrafficCheckFailed(f"traffic through {url} did not reach {color.upper()} in "
+                             f"{VERIFY_TIMEOUT_S:.0f}s (last: {last})")  # fmt: skip
+
+
+def _runtime_view(ctx: Context, app: AppConfig, color: str) -> str:
+    """The second witness: the running worker's `show stat` has `color`'s server UP. Requests
+    already reached it, so a runtime API that cannot be read only weakens the message."""
+    hp = ctx.config.haproxy
+    try:
+        cfg_raw = ctx.runner.read_file(hp.ssh, hp.config_path) or b""
+        route = analyze_routing(
+            parse(cfg_raw.decode(errors="replace")), app.frontend, server_specs(app)
+        ).route(color)
+        r = ctx.runner.run(
+            hp.ssh, runtime_command(hp.runtime_socket, "show stat", hp.sudo), timeout=15
+        )
+        rows = parse_show_stat(r.stdout) if r.ok else ()
+    except (BlueGreenError, RuntimeOutputError, ValueError) as exc:
+        return f"; runtime API not read ({exc})"
+    row = next(
+        (x for x in rows if x.is_server and x.pxname == route.backend and x.svname == route.server),
+        None,
+    )
+    if row is None:
+        return "; runtime API: server not listed"
+    if not row.state.startswith(("UP", "no check")):
+        raise TrafficCheckFailed(
+            f"the running HAProxy reports {route.backend}/{route.server} as {row.state}, "
+            "although requests reached it"
+        )
+    return f"; runtime API: {route.backend}/{route.server} {row.state}"
+
+
+def drain(ctx: Context, drain_s: float) -> str:
+    """Requests in flight on the old LIVE finish in the old workers, which exit on their own once
+    their connections close. Wait for that (seen through the master CLI) up to drain_s."""
+    hp = ctx.config.haproxy
+    if hp.master_socket is None:
+        time.sleep(drain_s)
+        return f"waited {drain_s:g}s for in-flight requests on the old LIVE"
+    deadline = time.monotonic() + drain_s
+    old: tuple[int, ...] = ()
+    while True:
+        r = ctx.runner.run(
+            hp.ssh, runtime_command(hp.master_socket, "show proc", hp.sudo), timeout=15
+        )
+        try:
+            if not r.ok:
+                raise RuntimeOutputError(r.tail(1) or f"socat exited {r.exit_status}")
+            old = parse_show_proc(r.stdout).old_worker_pids
+        except RuntimeOutputError as exc:
+            # Unreadable is not "no old workers": wait the whole drain time instead.
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            return (f"the master CLI did not answer ({exc}); waited {drain_s:g}s for in-flight "
+                    "requests on the old LIVE")  # fmt: skip
+        if not old:
+            return "old HAProxy workers finished their requests and exited"
+        if time.monotonic() >= deadline:
+            return (f"{len(old)} old worker(s) still finishing long connections after {drain_s:g}s; "
+                    "they close on their own")  # fmt: skip
+        time.sleep(0.2)
