@@ -58,10 +58,10 @@ from bench.common import (
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, load_config
 from bluegreen.domain.deploy_commands import probe_url
+from bluegreen.domain.deployed_commit import deployed_command
 from bluegreen.domain.lock import holder_path
 from bluegreen.domain.probe import http_get_request, url_target
 from bluegreen.domain.snapshot import snapshot_command
-from bluegreen.engine.status import deployed_command
 from bluegreen.models import AppStatus
 from bluegreen.service import Service, ssh_runner_for
 from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest

@@ -80,7 +80,7 @@ class FakeLab:
     def respond(self, host: str, command: Command) -> Reply:
         argv = command.argv
         if argv[:2] == ("sh", "-c"):
-            return self.script(host, argv[2], argv[4:], command.stdin or b"")
+            return self.script(host, argv[3], argv[4:], command.stdin or b"")
         if argv[0] == "curl":
             return self.curl(argv[-1])
         if argv[0] == "haproxy" and self.check_missing:
@@ -114,40 +114,41 @@ class FakeLab:
             return Reply()
         raise AssertionError(f"unexpected command on {host}: {command.render()}")
 
-    def script(self, host: str, script: str, args: tuple[str, ...], stdin: bytes) -> Reply:
-        if script.startswith('mkdir -p -- "$2" && mkdir -- "$1"'):  # lock acquire
+    def script(self, host: str, name: str, args: tuple[str, ...], stdin: bytes) -> Reply:
+        """A fixed script, told apart by its name (its $0); `args` are "$1", "$2", ..."""
+        if name == "bluegreen-lock":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
             self.runner.put_file(host, args[0] + "/", b"")
             self.runner.put_file(host, args[0] + "/holder.json", stdin)
             return Reply()
-        if script.startswith('grep -qF -- "$2"'):  # lock release
+        if name == "bluegreen-unlock":
             holder = self.runner.file(host, args[0] + "/holder.json") or b""
             if args[1].encode() in holder:
                 self.runner.remove_file(host, args[0] + "/")
                 self.runner.remove_file(host, args[0] + "/holder.json")
                 return Reply()
             return Reply(exit_status=1)
-        if script.startswith('mkdir -p -- "$(dirname'):  # history append
+        if name == "bluegreen-history":
             old = self.runner.file(host, args[0]) or b""
             self.runner.put_file(host, args[0], old + stdin)
             return Reply()
-        if script.startswith('mkdir -p -- "$2" && cp -p'):  # cfg backup
+        if name == "bluegreen-cfg-backup":
             self.runner.put_file(
                 host, f"{args[1]}/{args[2]}", self.runner.file(host, args[0]) or b""
             )
             return Reply()
-        if script.startswith('mkdir -- "$1" 2>/dev/null && cat'):  # operator approve
+        if name == "bluegreen-approve":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
             self.runner.put_file(host, args[0] + "/", stdin)
             return Reply()
-        if script.startswith('mkdir -- "$1"'):  # token consume
+        if name == "bluegreen-consume":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
             self.runner.put_file(host, args[0] + "/", b"")
             return Reply()
-        raise AssertionError(f"unexpected script on {host}: {script[:60]}")
+        raise AssertionError(f"unexpected script on {host}: {name}")
 
     def curl(self, url: str) -> Reply:
         if url.startswith("http://127.0.0.1"):

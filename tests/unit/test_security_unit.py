@@ -26,14 +26,14 @@ from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as dlock
 from bluegreen.domain.approval import consume_command, validate_token
 from bluegreen.domain.command import MASK, Command
+from bluegreen.domain.deployed_commit import deployed_command
+from bluegreen.domain.history_file import append_command
 from bluegreen.domain.secrets import redact, snippet_secrets
 from bluegreen.domain.snapshot import snapshot_command
 from bluegreen.domain.switch_commands import backup_cfg_command, remove_command
 from bluegreen.domain.validate import validate_app_name, validate_ref
-from bluegreen.engine import history
 from bluegreen.engine import lock as lock_engine
 from bluegreen.engine import switch as switch_engine
-from bluegreen.engine.status import deployed_command
 from bluegreen.errors import LockedError, TransportError, ValidationError
 from bluegreen.service import Service
 from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest
@@ -83,9 +83,7 @@ def builders(root: Path, value: str) -> list[Command]:
         consume_command(path, value),
         deployed_command(path),
         snapshot_command(path, path + ".sock", [path, path + ".state", value]),
-        Command.of(
-            "sh", "-c", history._APPEND, "bluegreen-history", path + ".jsonl", stdin=b"{}\n"
-        ),
+        append_command(path + ".jsonl", b"{}\n", sudo=False),
         Command.of("printf", "%s", value, cwd=str(root), sudo=False),
     ]
 
@@ -396,11 +394,8 @@ def test_history_append_after_a_line_cut_short(tmp_path: Path) -> None:
     path = tmp_path / "h" / "app.jsonl"
 
     def append(line: str) -> None:
-        subprocess.run(
-            ["sh", "-c", history._APPEND, "bluegreen-history", str(path)],
-            input=line.encode(),
-            check=True,
-        )
+        command = append_command(str(path), line.encode(), sudo=False)
+        subprocess.run(["sh", "-c", command.render()], input=command.stdin, check=True)
 
     append('{"a": 1}\n')
     with path.open("a") as handle:

@@ -47,7 +47,7 @@ class Hosts:
         self.fake = FakeRunner()
         self.fake.on(lambda c: "bluegreen-snapshot" in c.argv, host=HP, respond=self.snapshot)
         for host in (BLUE, GREEN):
-            self.fake.on(lambda c: "bluegreen-status" in c.argv, host=host, stdout=f"{SHA} HEAD@{{2026-11-27T10:00:00+00:00}}\n")  # fmt: skip
+            self.fake.on(lambda c: "bluegreen-deployed" in c.argv, host=host, stdout=f"{SHA} HEAD@{{2026-11-27T10:00:00+00:00}}\n")  # fmt: skip
         self.fake.tcp_responder = self.get
 
     def snapshot(self, host: str, command: Command) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bluegreen.domain import approval as dapproval
-from bluegreen.domain.command import Command
 from bluegreen.engine.context import Context
 from bluegreen.errors import ApprovalError
 from bluegreen.models import SwitchPlan
@@ -13,9 +12,7 @@ def issue(ctx: Context, plan: SwitchPlan, mode: str, ttl_s: float) -> SwitchPlan
     hp = ctx.config.haproxy
     record = dapproval.new_token(plan.app, plan.plan_hash, mode, ctx.now(), ttl_s,
                                  plan.from_live, plan.to_live)  # fmt: skip
-    ctx.runner.run(
-        hp.ssh, Command.of("mkdir", "-p", "--", dapproval.token_dir(hp.work_dir), sudo=hp.sudo)
-    )
+    ctx.runner.run(hp.ssh, dapproval.token_dir_command(hp.work_dir, hp.sudo))
     ctx.runner.write_file_atomic(
         hp.ssh, dapproval.record_path(hp.work_dir, record.token), record.to_json(), mode=0o600
     )
@@ -54,7 +51,7 @@ def consume(ctx: Context, app: str, token: str, plan_hash: str) -> dapproval.Tok
     """Check a token against the current plan and use it up. Raises ApprovalError otherwise."""
     hp = ctx.config.haproxy
     record = load(ctx, token)
-    if ctx.runner.run(hp.ssh, _exists(dapproval.used_marker(hp.work_dir, token))).ok:
+    if ctx.runner.run(hp.ssh, dapproval.used_check_command(hp.work_dir, token)).ok:
         raise ApprovalError(
             "confirmToken was already used (replay refused); nothing changed",
             hint="ask for a new plan if another switch is really wanted",
@@ -73,7 +70,7 @@ def consume(ctx: Context, app: str, token: str, plan_hash: str) -> dapproval.Tok
             hint="ask for a new plan and approve that one",
         )
     if record.mode == "operator":
-        approved = ctx.runner.run(hp.ssh, _exists(dapproval.approved_marker(hp.work_dir, token)))
+        approved = ctx.runner.run(hp.ssh, dapproval.approved_check_command(hp.work_dir, token))
         if not approved.ok:
             raise ApprovalError(
                 "this switch needs an operator's approval first; nothing changed",
@@ -86,7 +83,3 @@ def consume(ctx: Context, app: str, token: str, plan_hash: str) -> dapproval.Tok
             hint="ask for a new plan if another switch is really wanted",
         )
     return record
-
-
-def _exists(path: str) -> Command:
-    return Command.of("test", "-d", path, mutating=False)  # path is absolute (config)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bluegreen.domain import deploy_commands as dc
-from bluegreen.domain.command import Command
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import analyze_routing
@@ -115,38 +114,9 @@ def plan_deploy(
     except BlueGreenError as exc:
         warnings.append(f"{label} could not be read: {exc}")
 
-    plan: list[PlannedCommand] = []
-
-    def add(step: str, host: str, command: Command) -> None:
-        plan.append(PlannedCommand(step=step, host=host, command=dc.plan_line(command)))
-
-    d, sudo = app.app_dir, std.sudo
-    for command in (dc.head_command(d, sudo), dc.dirty_command(d, sudo), dc.disk_command(d, sudo)):
-        add("preflight", std.ssh, command)
-    plan.append(
-        PlannedCommand(step="preflight", host=hp.ssh, command=dc.probe_plan_line(app, target.live))
-    )
-    archive = dc.backup_path(d, app_name, ctx.now(), commit or "HEAD")
-    if options.backup:
-        add("backup", std.ssh, dc.backup_command(d, archive, app_name, app.backups_kept, sudo))
-    if ref is not None:
-        add("fetch", std.ssh, dc.fetch_command(d, sudo))
-        add("fetch", std.ssh, dc.resolve_command(d, ref, sudo))
-        add("fetch", std.ssh, dc.checkout_command(d, dc.UNRESOLVED, sudo))
-        add("fetch", std.ssh, dc.clean_command(d, sudo))
-    for step, snippet in (
-        ("build", app.build),
-        ("migrate", app.migrate if options.migrate else None),
-        ("restart", app.restart),
-    ):
-        if snippet is not None:
-            add(step, std.ssh, dc.snippet_command(snippet, d, sudo))
-    plan.append(
-        PlannedCommand(step="health", host=hp.ssh, command=dc.probe_plan_line(app, target.standby))
-    )
-    if options.backup and options.restore_on_failure:
-        add("restore (only on failure)", std.ssh, dc.restore_command(d, archive, sudo))
-        add("restore (only on failure)", std.ssh, dc.snippet_command(app.restart, d, sudo))
+    archive = dc.backup_path(app.app_dir, app_name, ctx.now(), commit or "HEAD")
+    choices = dc.PlanChoices(options.backup, options.migrate, options.restore_on_failure, ref)
+    steps = dc.plan_steps(app_name, app, hp.ssh, target.live, target.standby, archive, choices)
     return DeployResult(
         app=app_name,
         ok=True,
@@ -157,7 +127,7 @@ def plan_deploy(
         ref=ref,
         commit_before=commit,
         backup_path=archive if options.backup else None,
-        plan=plan,
+        plan=[PlannedCommand.model_validate(step, from_attributes=True) for step in steps],
         warnings=warnings,
         live_color=target.live,
         next_step="Nothing was run. Deploy without dryRun to run this plan.",

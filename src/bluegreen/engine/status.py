@@ -14,8 +14,8 @@ from datetime import datetime
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
-from bluegreen.domain.command import Command
 from bluegreen.domain.config import AppConfig, HAProxySettings
+from bluegreen.domain.deployed_commit import Deployed, deployed_command, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
 from bluegreen.domain.probe import HealthResult
 from bluegreen.domain.reconcile import reconcile
@@ -30,6 +30,7 @@ from bluegreen.domain.runtime import (
 )
 from bluegreen.domain.snapshot import Snapshot, SnapshotError, parse_snapshot, snapshot_command
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
+from bluegreen.domain.switch_commands import COMMAND_NOT_FOUND, check_command, not_found
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
 from bluegreen.engine.probing import as_health, probe_url
@@ -46,25 +47,8 @@ from bluegreen.models import (
 from bluegreen.transport.base import CommandResult
 from bluegreen.transport.parallel import parallel
 
-# HEAD's commit and when HEAD last moved (the reflog): what is deployed and since when.
-_DEPLOYED = (
-    'git -C "$1" log -g -1 --date=iso-strict --format="%H %gd" 2>/dev/null'
-    ' || git -C "$1" log -1 --format="%H HEAD@{%cI}"'
-)
 # 50 ms: the kernel's process start time ticks in 10 ms.
 _CLOCK_SLACK_S = 0.05
-COMMAND_NOT_FOUND = 127  # the shell's exit status
-
-
-def not_found(program: str) -> str:
-    return (
-        f"`{program}` was not found on the HAProxy host (a non-root login's PATH often lacks "
-        f"/usr/sbin: give `check` in [haproxy] its full path, e.g. /usr/sbin/haproxy)"
-    )
-
-
-def deployed_command(app_dir: str) -> Command:
-    return Command.of("sh", "-c", _DEPLOYED, "bluegreen-status", app_dir, mutating=False)
 
 
 def lock_holder_path(hp: HAProxySettings, app_name: str) -> str:
@@ -205,7 +189,8 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         row = _stat_row(
             stat_rows, route.backend if route else None, route.server if route else None
         )
-        commit, deployed_at, host_error = _deployed(reads.deployed[(server.ssh, app.app_dir)])
+        deployed = _deployed(reads.deployed[(server.ssh, app.app_dir)])
+        host_error = deployed.error
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
@@ -220,8 +205,8 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
                 reachable=host_error is None,
                 healthy=health.healthy,
                 health=health,
-                commit=commit,
-                deployed_at=deployed_at,
+                commit=deployed.commit,
+                deployed_at=deployed.since,
                 runtime_state=row.state if row else None,
                 error=host_error,
             )
@@ -385,7 +370,7 @@ def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
     ]
     hp = ctx.config.haproxy
     if hp.check:
-        check = Command.of(*hp.check, hp.config_path, mutating=False, sudo=hp.sudo)
+        check = check_command(hp.check, hp.config_path, hp.sudo)
         try:
             result = ctx.runner.run(hp.ssh, check, timeout=30)
         except BlueGreenError:
@@ -413,17 +398,10 @@ def _stat_row(rows: tuple[StatRow, ...], backend: str | None, server: str | None
     )
 
 
-def _deployed(outcome: CommandResult | Exception) -> tuple[str | None, str | None, str | None]:
+def _deployed(outcome: CommandResult | Exception) -> Deployed:
     if isinstance(outcome, Exception):
-        return None, None, str(outcome)
-    if not outcome.ok:
-        return None, None, None if outcome.exit_status != 128 else "app dir is not a git checkout"
-    words = outcome.stdout.strip().split(" ", 1)
-    commit = words[0] if words and len(words[0]) >= 7 else None
-    when = None
-    if len(words) == 2 and "@{" in words[1]:
-        when = words[1].split("@{", 1)[1].rstrip("}")
-    return commit, when, None
+        return Deployed(None, None, str(outcome))
+    return parse_deployed(outcome.exit_status, outcome.stdout)
 
 
 def _lock(raw: bytes | Exception | None, ctx: Context, problems: list[str]) -> LockHolder | None:

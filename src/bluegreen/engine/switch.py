@@ -19,9 +19,15 @@ from bluegreen.domain.approval import plan_hash
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
-from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc, parse_show_stat
+from bluegreen.domain.runtime import (
+    RuntimeOutputError,
+    parse_show_proc,
+    parse_show_stat,
+    runtime_command,
+)
 from bluegreen.domain.state_file import parse_state, updated_for_switch
 from bluegreen.domain.switch_commands import (
+    COMMAND_NOT_FOUND,
     backup_cfg_command,
     cfg_backup_dir,
     cfg_backup_name,
@@ -29,15 +35,15 @@ from bluegreen.domain.switch_commands import (
     check_path,
     env_display,
     frontend_url,
+    not_found,
     reload_command,
     remove_command,
 )
 from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
-from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.lock import OperationLock
 from bluegreen.engine.probing import as_health, probe_url
-from bluegreen.engine.status import COMMAND_NOT_FOUND, not_found, server_specs
+from bluegreen.engine.status import server_specs
 from bluegreen.errors import (
     ApprovalError,
     BlueGreenError,
