@@ -26,7 +26,7 @@ def _health(server: ServerStatus) -> str:
         return "-"
     if h.healthy:
         return f"[green]ok[/] {h.status_code} {h.latency_ms or 0:.0f}ms"
-    return f"[red]FAIL[/] {h.status_code or ''}"
+    return "[yellow]unknown[/]" if h.unknown else f"[red]FAIL[/] {h.status_code or ''}"
 
 
 def print_status(console: Console, status: AppStatus) -> None:
@@ -72,6 +72,8 @@ def print_plan(console: Console, plan: SwitchPlan) -> None:
     health = plan.target_health
     if health:
         verdict = "[green]healthy[/]" if health.healthy else f"[red]NOT healthy[/] ({health.error})"
+        if health.unknown:
+            verdict = f"[yellow]health unknown[/] ({health.error})"
         console.print(
             f"target {plan.to_live.upper()}: {verdict}, commit {(plan.target_commit or '?')[:12]}"
         )

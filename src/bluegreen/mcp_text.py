@@ -38,7 +38,7 @@ def _health(health: Health | None, healthy: bool | None = None) -> str:
         latency = f", {health.latency_ms:.0f}ms" if health.latency_ms is not None else ""
         return f"healthy ({health.status_code}{latency})"
     why = health.error or (f"HTTP {health.status_code}" if health.status_code else "no answer")
-    return f"UNHEALTHY ({why})"
+    return f"health unknown ({why})" if health.unknown else f"UNHEALTHY ({why})"
 
 
 def _server_line(role: str, server: ServerStatus) -> str:

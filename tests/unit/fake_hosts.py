@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, parse_config
+from bluegreen.errors import CommandTimeout
 from bluegreen.transport.fake import FakeRunner, Reply
 
 HP = "root@haproxy"
@@ -69,6 +70,7 @@ class FakeLab:
         self.frontend_stuck = False  # the frontend keeps answering the old LIVE
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.check_missing = False  # `haproxy` is not in the login's PATH
+        self.unmeasurable: set[str] = set()  # colours whose probe times out on our SSH path
         self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
         self.runner.on(lambda c: True, respond=self.respond)
 
@@ -155,6 +157,8 @@ class FakeLab:
             color = self.live_color() if not self.frontend_stuck else "blue"
         else:
             color = url.split("//")[1].split(":")[0]
+        if color in self.unmeasurable:
+            raise CommandTimeout(f"`curl {url}` on {HP} did not finish", host=HP)
         if not self.healthy[color]:
             return Reply(stdout="\n__bluegreen_probe__ 503 0.001\n")
         body = f'{{"status": "ok", "color": "{color}", "commit": "abc"}}'

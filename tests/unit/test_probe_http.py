@@ -7,7 +7,7 @@ import pytest
 
 from bluegreen.domain.probe import answer_complete, http_get_request, parse_http_answer, url_target
 from bluegreen.engine.probing import probe_url
-from bluegreen.errors import CommandTimeout, TargetUnreachable
+from bluegreen.errors import CommandTimeout, TargetUnreachable, TransportError
 from bluegreen.transport.fake import FakeRunner
 
 URL = "http://blue:3001/health"
@@ -150,6 +150,26 @@ def test_an_unreachable_or_silent_target_is_unhealthy_not_an_error(
     result = probe_url(fake, "root@haproxy", URL, 3, 200)
     assert not result.healthy and result.status_code is None
     assert result.error is not None and result.error.startswith(reason)
+
+
+def test_a_probe_our_own_path_could_not_make_is_unknown_not_unhealthy() -> None:
+    fake = FakeRunner()
+
+    def respond(host: str, address: str, port: int, request: bytes) -> bytes:
+        raise TransportError("root@haproxy did not open a connection to blue:3001", host=host)
+
+    fake.tcp_responder = respond
+    result = probe_url(fake, "root@haproxy", URL, 3, 200)
+    assert result.unknown and not result.healthy and result.status_code is None
+    assert result.error and "could not be made" in result.error and "blue:3001" in result.error
+    # The curl way: our command to the HAProxy host timing out says nothing about the server.
+    fake = FakeRunner()
+    fake.on(lambda c: c.argv[0] == "curl", raises=CommandTimeout("curl did not finish", host="h"))
+    assert probe_url(fake, "root@haproxy", URL, 3, 200).unknown
+    # A real answer is never unknown.
+    fake.tcp_responder = lambda *_: b"HTTP/1.1 503 No\r\nContent-Length: 0\r\n\r\n"
+    refused = probe_url(fake, "root@haproxy", URL, 3, 200)
+    assert not refused.healthy and not refused.unknown and refused.status_code == 503
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from bluegreen.errors import (
     TransportError,
 )
 from bluegreen.transport import known_hosts
-from bluegreen.transport.base import Runner
+from bluegreen.transport.base import Runner, TcpRequest
 from bluegreen.transport.parallel import run_parallel
 from bluegreen.transport.ssh import SSHOptions, SSHRunner
 from bluegreen.transport.ssh_config import Endpoint, Target, parse_target, resolve
@@ -158,6 +158,7 @@ class _Handler(paramiko.ServerInterface):
     ) -> int:
         self.box.forwarded.append(destination)
         self.forwards[chanid] = destination
+        time.sleep(self.box.open_delay_s)  # a busy sshd: the open is confirmed late
         return paramiko.common.OPEN_SUCCEEDED
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
@@ -179,6 +180,7 @@ class SSHBox:
         self.commands: list[str] = []
         self.auth_attempts: list[tuple[str, str]] = []
         self.forwarded: list[tuple[str, int]] = []
+        self.open_delay_s = 0.0
         self.connections = 0
         self.transports: list[paramiko.Transport] = []
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -1017,6 +1019,47 @@ def test_sudo_failure_is_explained(tmp_path: Path, keys: Keys, sudo_box: SSHBox)
         ssh.write_file_atomic(host, str(tmp_path / "nodir" / "x"), b"x")
     assert "writing" in info.value.message
     assert info.value.hint
+
+
+# -- TCP exchanges (direct-tcpip) -------------------------------------------------------------
+
+
+def answering_peer(answer: bytes) -> tuple[socket.socket, int]:
+    """A TCP peer that reads one request and answers `answer`, then closes."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+def test_a_slow_channel_open_is_our_path_not_the_peers_time(
+    tmp_path: Path, keys: Keys, box: SSHBox
+) -> None:
+    """The host's sshd confirms the channel late (busy): the peer's 0.5 s start once it is open,
+    so a prompt peer still answers; an open past the connect budget is a TransportError that is
+    not a CommandTimeout (the peer was never measured)."""
+    box.open_delay_s = 1.0
+    server, port = answering_peer(b"HTTP/1.0 200 OK\r\n\r\nok")
+    with server, make_runner(tmp_path, keys, trusting(tmp_path, box)) as ssh:
+        answer = ssh.exchange(target(box), TcpRequest("127.0.0.1", port, b"GET /\r\n\r\n", 0.5))
+        assert answer.data.endswith(b"ok") and answer.duration_s >= 1.0
+    box.open_delay_s = 2.5
+    server, port = answering_peer(b"never read")
+    with (
+        server,
+        make_runner(tmp_path, keys, trusting(tmp_path, box), connect_timeout_s=1) as ssh,
+        pytest.raises(TransportError) as info,
+    ):
+        ssh.exchange(target(box), TcpRequest("127.0.0.1", port, b"GET /\r\n\r\n", 5))
+    assert not isinstance(info.value, CommandTimeout)
+    assert "did not open a connection" in info.value.message
 
 
 # -- ProxyJump ---------------------------------------------------------------------------------

@@ -86,6 +86,18 @@ def test_unhealthy_target_is_refused_before_any_change() -> None:
     assert "health not verified" in next(s.message for s in forced.steps if s.name == "verify")
 
 
+def test_a_target_whose_health_is_unknown_is_refused_as_unknown() -> None:
+    """Our own path to the probe failed: the switch refuses, and says the health is unknown (not
+    that the target is unhealthy)."""
+    lab = FakeLab()
+    lab.unmeasurable.add("green")
+    result = service(lab).switch(APP, require_approval=False)
+    assert not result.executed
+    assert "GREEN health is unknown" in (result.error or "")
+    assert "not healthy" not in (result.error or "")
+    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+
+
 def test_ambiguous_routing_is_refused() -> None:
     lab = FakeLab()
     both = LAB_CFG.replace(

@@ -22,6 +22,9 @@ MARKER = "__bluegreen_probe__"
 
 @dataclass(frozen=True)
 class HealthResult:
+    """A probe's verdict. `unknown`: the probe could not be made (our own path to the HAProxy
+    host failed or was too slow), so `healthy` is False without saying anything of the server."""
+
     url: str
     healthy: bool
     status_code: int | None
@@ -30,6 +33,12 @@ class HealthResult:
     commit: str | None = None
     body_status: str | None = None
     error: str | None = None
+    unknown: bool = False
+
+
+def unknown_health(url: str, why: object) -> HealthResult:
+    return HealthResult(url, False, None, None, error=f"the probe could not be made: {why}",
+                        unknown=True)  # fmt: skip
 
 
 def health_url(address: str, path: str) -> str:

@@ -17,7 +17,7 @@ from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.config import AppConfig, HAProxySettings
 from bluegreen.domain.deployed_commit import Deployed, deployed_command, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
-from bluegreen.domain.probe import HealthResult
+from bluegreen.domain.probe import HealthResult, unknown_health
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
 from bluegreen.domain.runtime import (
@@ -127,9 +127,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     health: dict[tuple[str, int, float], HealthResult] = {}
     for key, outcome in zip(probes, out[1 : 1 + len(probes)], strict=True):
         health[key] = (
-            outcome
-            if isinstance(outcome, HealthResult)
-            else HealthResult(key[0], False, None, None, error=f"probe could not run: {outcome}")
+            outcome if isinstance(outcome, HealthResult) else unknown_health(key[0], outcome)
         )
     return Reads(
         host=hp.ssh,
@@ -203,7 +201,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
                 backend=route.backend if route else None,
                 server=route.server if route else None,
                 reachable=host_error is None,
-                healthy=health.healthy,
+                healthy=None if health.unknown else health.healthy,
                 health=health,
                 commit=deployed.commit,
                 deployed_at=deployed.since,
@@ -214,7 +212,9 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         label = f"{color.upper()}" + (f" ({role})" if role else "")
         if host_error:
             problems.append(f"{label} host is unreachable over SSH: {host_error}")
-        if not health.healthy:
+        if health.unknown:
+            problems.append(f"{label} health unknown: {health.error}")
+        elif not health.healthy:
             problems.append(f"{label} is not healthy: {health.error}")
 
     live = next((s for s in servers if s.role == "LIVE"), None)
@@ -445,6 +445,8 @@ def _next_step(status: AppStatus) -> str:
     if status.lock:
         return f"Wait: {status.lock.operation} is in progress (or break a stale lock)."
     standby = status.standby
+    if standby.healthy is None:
+        return f"STANDBY {standby.color.upper()}'s health is unknown (not measured): ask again."
     if not standby.healthy:
         return f"STANDBY {standby.color.upper()} is unhealthy: deploy_to_standby repairs it."
     if status.live.commit and standby.commit and status.live.commit != standby.commit:

@@ -119,13 +119,12 @@ def prepare(
     health = _probe_health(ctx, app, target, app.health.timeout_s)
     warnings: list[str] = []
     if not health.healthy:
+        verdict = "health is unknown" if health.unknown else "is not healthy"
         if emergency:
-            warnings.append(
-                f"target {target.upper()} is not healthy ({health.error}): emergency switch"
-            )
+            warnings.append(f"target {target.upper()} {verdict} ({health.error}): emergency switch")
         else:
             warnings.append(
-                f"target {target.upper()} is not healthy ({health.error}): the switch will be refused"
+                f"target {target.upper()} {verdict} ({health.error}): the switch will be refused"
             )
     if health.color and health.color != target:
         warnings.append(f"{target.upper()}'s health endpoint reports colour {health.color!r}")
@@ -274,11 +273,14 @@ def _check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
     if health and health.healthy:
         return f"{target} healthy ({health.status_code}, {health.latency_ms} ms)"
     error = health.error if health else "no health answer"
+    verdict = "health is unknown" if health and health.unknown else "is not healthy"
     if emergency and force:
-        return f"{target} is not healthy ({error}); forced emergency switch goes on"
+        return f"{target} {verdict} ({error}); forced emergency switch goes on"
     hint = ("deploy_to_standby repairs it" if not emergency
             else "an emergency switch to an unhealthy target needs force=true")  # fmt: skip
-    raise UnsafeOperationError(f"refusing to switch: {target} is not healthy: {error}", hint=hint)
+    if health and health.unknown:
+        hint = "the probe could not be made (our SSH path to the HAProxy host): try again"
+    raise UnsafeOperationError(f"refusing to switch: {target} {verdict}: {error}", hint=hint)
 
 
 def _apply(

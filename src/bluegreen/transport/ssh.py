@@ -174,6 +174,9 @@ class SSHRunner:
         if host in self._no_forwarding:
             raise _forwarding_refused(host)
         where, timeout = request.where, request.timeout
+        # Opening the channel is our path (the host's sshd, busy or not, makes the connection):
+        # it gets the budget of opening any channel, and the peer's own time starts after it.
+        open_timeout = self.options.connect_timeout_s
 
         def opener(transport: paramiko.Transport) -> paramiko.Channel:
             try:
@@ -181,7 +184,7 @@ class SSHRunner:
                     "direct-tcpip",
                     (request.address, request.port),
                     ("127.0.0.1", 0),
-                    timeout=timeout,
+                    timeout=open_timeout,
                 )
             except paramiko.ChannelException as exc:
                 if exc.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
@@ -197,17 +200,18 @@ class SSHRunner:
             except paramiko.SSHException as exc:
                 if "Timeout opening channel" not in str(exc):
                     raise  # a dead connection: _open reconnects once
-                raise CommandTimeout(
-                    f"{host} could not connect to {where} within {timeout:g}s",
+                raise TransportError(
+                    f"{host} did not open a connection to {where} within {open_timeout:g}s "
+                    "(its SSH connection is busy, or connecting to that address hangs)",
                     host=host,
-                    hint="is the address right, and reachable from this host?",
+                    hint="retry; if it persists, is the address right and reachable from there?",
                 ) from exc
 
         with self._slot(host).channels:
             self._connection(host)  # connecting is not part of the exchange's duration
             started = time.monotonic()
-            deadline = started + timeout
             channel = self._open(host, opener)
+            deadline = time.monotonic() + timeout
             try:
                 with _translated(host, f"talking to {where} through it"):
                     channel.sendall(request.payload)
