@@ -60,7 +60,7 @@ def config(**app_changes: object) -> Config:
     return cfg.model_copy(update={"apps": {APP: app}})
 
 
-class FakeLab:
+class FakeHosts:
     def __init__(self) -> None:
         self.runner = FakeRunner()
         self.runner.put_file(HP, CFG_PATH, LAB_CFG)

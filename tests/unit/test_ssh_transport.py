@@ -40,7 +40,7 @@ from bluegreen.transport import known_hosts
 from bluegreen.transport.base import Runner, TcpRequest
 from bluegreen.transport.parallel import run_parallel
 from bluegreen.transport.ssh import SSHOptions, SSHRunner
-from bluegreen.transport.ssh_config import Endpoint, Target, parse_target, resolve
+from bluegreen.transport.ssh_config import Endpoint, SshDestination, parse_target, resolve
 
 
 @pytest.fixture(autouse=True)
@@ -361,17 +361,17 @@ def target(box: SSHBox) -> str:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("haproxy", Target("haproxy")),
-        ("root@10.92.3.22", Target("10.92.3.22", "root")),
-        ("deploy@web1.example.com:2222", Target("web1.example.com", "deploy", 2222)),
-        ("web1:22", Target("web1", None, 22)),
-        ("[::1]:2200", Target("::1", None, 2200)),
-        ("root@[fe80::1]", Target("fe80::1", "root")),
-        ("fe80::1", Target("fe80::1")),
-        ("ssh://me@host:2022", Target("host", "me", 2022)),
+        ("haproxy", SshDestination("haproxy")),
+        ("root@10.92.3.22", SshDestination("10.92.3.22", "root")),
+        ("deploy@web1.example.com:2222", SshDestination("web1.example.com", "deploy", 2222)),
+        ("web1:22", SshDestination("web1", None, 22)),
+        ("[::1]:2200", SshDestination("::1", None, 2200)),
+        ("root@[fe80::1]", SshDestination("fe80::1", "root")),
+        ("fe80::1", SshDestination("fe80::1")),
+        ("ssh://me@host:2022", SshDestination("host", "me", 2022)),
     ],
 )
-def test_parse_target(text: str, expected: Target) -> None:
+def test_parse_target(text: str, expected: SshDestination) -> None:
     assert parse_target(text) == expected
 
 

@@ -7,28 +7,30 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, STATE, FakeLab, config
+from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, STATE, FakeHosts, config
 
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.errors import ApprovalError, HAProxyConfigError, LockedError, ValidationError
 from bluegreen.service import Service, approval_mode
 
 
-def service(lab: FakeLab, **changes: object) -> Service:
-    return Service(config(**changes), runner=lab.runner)
+def service(hosts: FakeHosts, **changes: object) -> Service:
+    return Service(config(**changes), runner=hosts.runner)
 
 
 def test_switch_rewrites_cfg_state_history_and_releases_lock() -> None:
-    lab = FakeLab()
-    result = service(lab).switch(APP, require_approval=False)
+    hosts = FakeHosts()
+    result = service(hosts).switch(APP, require_approval=False)
     assert result.ok and result.verified and result.to_live == "green"
-    new_cfg = (lab.runner.file(HP, CFG_PATH) or b"").decode()
+    new_cfg = (hosts.runner.file(HP, CFG_PATH) or b"").decode()
     assert new_cfg == LAB_CFG.replace("default_backend bk_blue", "default_backend bk_green")
-    state = json.loads(lab.runner.file(HP, STATE) or b"{}")
+    state = json.loads(hosts.runner.file(HP, STATE) or b"{}")
     assert state["live"] == "green" and state["standby"] == "blue" and state["switchCount"] == 1
-    history = (lab.runner.file(HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b"").decode()
+    history = (
+        hosts.runner.file(HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b""
+    ).decode()
     assert json.loads(history)["outcome"] == "ok"
-    assert lab.runner.file(HP, "/var/lib/bluegreen/locks/jw-attendant.lock/") is None
+    assert hosts.runner.file(HP, "/var/lib/bluegreen/locks/jw-attendant.lock/") is None
     names = [s.name for s in result.steps]
     assert names.index("backup-cfg") < names.index("check-cfg") < names.index("replace-cfg")
     assert names.index("replace-cfg") < names.index("reload") < names.index("verify")
@@ -36,52 +38,52 @@ def test_switch_rewrites_cfg_state_history_and_releases_lock() -> None:
         host = f"root@{color}"
         assert (
             f"ROLE={role}"
-            in (lab.runner.file(host, "/opt/jw-attendant/.env.display") or b"").decode()
+            in (hosts.runner.file(host, "/opt/jw-attendant/.env.display") or b"").decode()
         )
 
 
 def test_invalid_candidate_leaves_cfg_untouched() -> None:
-    lab = FakeLab()
-    lab.check_fails = True
-    result = service(lab).switch(APP, require_approval=False)
+    hosts = FakeHosts()
+    hosts.check_fails = True
+    result = service(hosts).switch(APP, require_approval=False)
     assert not result.ok and not result.executed and not result.rolled_back
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     failed = [s for s in result.steps if s.status == "failed"]
     assert failed[0].name == "check-cfg" and "bad cfg" in (failed[0].output_tail or "")
-    assert not any(c.kind == "write" and c.line == CFG_PATH for c in lab.runner.calls)
+    assert not any(c.kind == "write" and c.line == CFG_PATH for c in hosts.runner.calls)
 
 
 def test_failed_reload_restores_the_previous_cfg() -> None:
-    lab = FakeLab()
-    lab.reload_fails = 1
-    result = service(lab).switch(APP, require_approval=False)
+    hosts = FakeHosts()
+    hosts.reload_fails = 1
+    result = service(hosts).switch(APP, require_approval=False)
     assert not result.ok and result.executed and result.rolled_back
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     assert [s.name for s in result.steps if s.status == "failed"] == ["reload"]
     assert result.steps[-1].name == "verify-restored" and result.steps[-1].status == "ok"
-    assert lab.runner.file(HP, STATE) is None  # the state file is only written after success
+    assert hosts.runner.file(HP, STATE) is None  # the state file is only written after success
 
 
 def test_unverified_traffic_restores_the_previous_cfg(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bluegreen.engine.switch.VERIFY_TIMEOUT_S", 0.3)
-    lab = FakeLab()
-    lab.frontend_stuck = True
-    result = service(lab).switch(APP, require_approval=False)
+    hosts = FakeHosts()
+    hosts.frontend_stuck = True
+    result = service(hosts).switch(APP, require_approval=False)
     assert result.rolled_back and not result.ok
     assert "did not reach GREEN" in (result.error or "")
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
 
 
 def test_unhealthy_target_is_refused_before_any_change() -> None:
-    lab = FakeLab()
-    lab.healthy["green"] = False
-    result = service(lab).switch(APP, require_approval=False)
+    hosts = FakeHosts()
+    hosts.healthy["green"] = False
+    result = service(hosts).switch(APP, require_approval=False)
     assert not result.executed and "not healthy" in (result.error or "")
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     # Emergency does not skip the target check; only force does, and then says so.
-    emergency = service(lab).switch(APP, require_approval=False, emergency=True)
+    emergency = service(hosts).switch(APP, require_approval=False, emergency=True)
     assert not emergency.executed and "force" in (emergency.error or "") + emergency.message
-    forced = service(lab).switch(APP, require_approval=False, emergency=True, force=True)
+    forced = service(hosts).switch(APP, require_approval=False, emergency=True, force=True)
     assert forced.ok and not any(s.name == "drain" for s in forced.steps)
     assert "health not verified" in next(s.message for s in forced.steps if s.name == "verify")
 
@@ -89,61 +91,63 @@ def test_unhealthy_target_is_refused_before_any_change() -> None:
 def test_a_target_whose_health_is_unknown_is_refused_as_unknown() -> None:
     """Our own path to the probe failed: the switch refuses, and says the health is unknown (not
     that the target is unhealthy)."""
-    lab = FakeLab()
-    lab.unmeasurable.add("green")
-    result = service(lab).switch(APP, require_approval=False)
+    hosts = FakeHosts()
+    hosts.unmeasurable.add("green")
+    result = service(hosts).switch(APP, require_approval=False)
     assert not result.executed
     assert "GREEN health is unknown" in (result.error or "")
     assert "not healthy" not in (result.error or "")
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
 
 
 def test_ambiguous_routing_is_refused() -> None:
-    lab = FakeLab()
+    hosts = FakeHosts()
     both = LAB_CFG.replace(
         "default_backend bk_blue", "use_backend bk_green\n    default_backend bk_blue"
     )
-    lab.runner.put_file(HP, CFG_PATH, both)
+    hosts.runner.put_file(HP, CFG_PATH, both)
     with pytest.raises(HAProxyConfigError, match="not certain"):
-        service(lab).switch(APP, require_approval=False)
+        service(hosts).switch(APP, require_approval=False)
 
 
 def test_held_lock_refuses_and_changes_nothing() -> None:
-    lab = FakeLab()
+    hosts = FakeHosts()
     holder = {"operation": "deploy", "app": APP, "user": "ops", "host": "elsewhere", "pid": 1,
               "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "token": "t"}  # fmt: skip
     lock = "/var/lib/bluegreen/locks/jw-attendant.lock"
-    lab.runner.put_file(HP, lock + "/", b"")
-    lab.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
+    hosts.runner.put_file(HP, lock + "/", b"")
+    hosts.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
     with pytest.raises(LockedError, match="deploy by ops@elsewhere"):
-        service(lab).switch(APP, require_approval=False, break_lock=True)  # not stale: kept
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+        service(hosts).switch(APP, require_approval=False, break_lock=True)  # not stale: kept
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
 
 
 def test_stale_lock_is_broken_only_when_asked() -> None:
-    lab = FakeLab()
+    hosts = FakeHosts()
     old = (datetime.now(UTC) - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     holder = {"operation": "switch", "app": APP, "user": "ops", "host": "elsewhere", "pid": 1,
               "since": old, "token": "t"}  # fmt: skip
     lock = "/var/lib/bluegreen/locks/jw-attendant.lock"
-    lab.runner.put_file(HP, lock + "/", b"")
-    lab.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
+    hosts.runner.put_file(HP, lock + "/", b"")
+    hosts.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
     with pytest.raises(LockedError, match="STALE"):
-        service(lab).switch(APP, require_approval=False)
-    assert service(lab).switch(APP, require_approval=False, break_lock=True).ok
+        service(hosts).switch(APP, require_approval=False)
+    assert service(hosts).switch(APP, require_approval=False, break_lock=True).ok
 
 
 def test_token_flow_replay_and_mismatch() -> None:
-    lab = FakeLab()
-    svc = service(lab, allow_unapproved=False)
+    hosts = FakeHosts()
+    svc = service(hosts, allow_unapproved=False)
     first = svc.switch(APP)
     assert not first.executed and first.confirmToken and first.plan
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     assert svc.switch(APP, confirm_token=first.confirmToken).ok
     with pytest.raises(ApprovalError, match="already used"):
         svc.switch(APP, confirm_token=first.confirmToken)
     second = svc.switch(APP)
-    lab.runner.put_file(HP, STATE, b'{"live": "green", "note": "edited"}')  # the situation changed
+    hosts.runner.put_file(
+        HP, STATE, b'{"live": "green", "note": "edited"}'
+    )  # the situation changed
     with pytest.raises(ApprovalError, match="does not match"):
         svc.switch(APP, confirm_token=second.confirmToken)
     with pytest.raises(ValidationError):
@@ -153,21 +157,21 @@ def test_token_flow_replay_and_mismatch() -> None:
 
 
 def test_expired_token_is_refused() -> None:
-    lab = FakeLab()
-    svc = service(lab, allow_unapproved=False, token_ttl_s=1)
+    hosts = FakeHosts()
+    svc = service(hosts, allow_unapproved=False, token_ttl_s=1)
     token = svc.switch(APP).confirmToken
     assert token
-    later = Service(svc.config, runner=lab.runner)
+    later = Service(svc.config, runner=hosts.runner)
     later.context = lambda progress=None: Context(  # type: ignore[method-assign]
-        config=svc.config, runner=lab.runner, now=lambda: datetime.now(UTC) + timedelta(seconds=5)
+        config=svc.config, runner=hosts.runner, now=lambda: datetime.now(UTC) + timedelta(seconds=5)
     )
     with pytest.raises(ApprovalError, match="expired"):
         later.switch(APP, confirm_token=token)
 
 
 def test_operator_mode_needs_a_person_first() -> None:
-    lab = FakeLab()
-    svc = service(lab, allow_unapproved=False, approval="operator")
+    hosts = FakeHosts()
+    svc = service(hosts, allow_unapproved=False, approval="operator")
     token = svc.switch(APP).confirmToken
     assert token
     with pytest.raises(ApprovalError, match="operator"):
@@ -177,14 +181,14 @@ def test_operator_mode_needs_a_person_first() -> None:
 
 
 def test_elicitation_decides() -> None:
-    lab = FakeLab()
-    svc = service(lab, allow_unapproved=False)
+    hosts = FakeHosts()
+    svc = service(hosts, allow_unapproved=False)
     asked = []
     no = svc.switch(APP, elicit=lambda plan: asked.append(plan) or False)
     assert not no.executed and asked and asked[0].to_live == "green"
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
     assert svc.switch(APP, elicit=lambda plan: True).ok
-    elicit_only = service(lab, allow_unapproved=False, approval="elicit")
+    elicit_only = service(hosts, allow_unapproved=False, approval="elicit")
     with pytest.raises(ApprovalError, match="cannot ask"):
         elicit_only.switch(APP)
 
@@ -200,32 +204,32 @@ def test_approval_mode(configured: str, can_elicit: bool, mode: str) -> None:
 
 @pytest.mark.parametrize("auto_rollback", [True, False])
 def test_new_live_failing_the_watch_is_never_reported_ok(auto_rollback: bool) -> None:
-    lab = FakeLab()
+    hosts = FakeHosts()
 
     def break_green(event: StepEvent) -> None:
         if event.step == "indicators" and event.status == "ok":
-            lab.healthy["green"] = False
+            hosts.healthy["green"] = False
 
-    svc = service(lab, watch_s=5.0, auto_rollback=auto_rollback)
+    svc = service(hosts, watch_s=5.0, auto_rollback=auto_rollback)
     result = svc.switch(APP, require_approval=False, progress=break_green)
     assert not result.ok and result.verified
     assert result.auto_rollback is auto_rollback
     entry = json.loads(
-        (lab.runner.file(HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b"")
+        (hosts.runner.file(HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b"")
         .decode()
         .splitlines()[-1]
     )
     if auto_rollback:
-        assert lab.live_color() == "blue" and entry["outcome"] == "auto-rolled-back"
+        assert hosts.live_color() == "blue" and entry["outcome"] == "auto-rolled-back"
     else:
-        assert lab.live_color() == "green" and entry["outcome"] == "failed"
+        assert hosts.live_color() == "green" and entry["outcome"] == "failed"
         assert "autoRollback is off" in (result.error or "")
 
 
 def test_an_unreadable_master_cli_is_not_taken_for_drained_workers() -> None:
-    lab = FakeLab()
-    lab.master_cli_fails = True
-    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    hosts = FakeHosts()
+    hosts.master_cli_fails = True
+    result = Service(config(), runner=hosts.runner).switch(APP, require_approval=False)
     assert result.ok, result.message
     drain = next(s for s in result.steps if s.name == "drain")
     assert "did not answer" in drain.message and "Permission denied" in drain.message
@@ -233,10 +237,10 @@ def test_an_unreadable_master_cli_is_not_taken_for_drained_workers() -> None:
 
 
 def test_a_checker_that_is_not_installed_is_not_called_an_invalid_cfg() -> None:
-    lab = FakeLab()
-    lab.check_missing = True
-    result = Service(config(), runner=lab.runner).switch(APP, require_approval=False)
+    hosts = FakeHosts()
+    hosts.check_missing = True
+    result = Service(config(), runner=hosts.runner).switch(APP, require_approval=False)
     assert not result.ok
     assert "could not be checked" in result.message and "/usr/sbin/haproxy" in result.message
     assert "does not pass" not in result.message
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()  # haproxy.cfg untouched
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()  # haproxy.cfg untouched

@@ -111,16 +111,14 @@ def log_tail_command(log_file: str, sudo: bool = False) -> Command:
     return Command.of("tail", "-n", str(LOG_TAIL_LINES), "--", log_file, mutating=False, sudo=sudo)
 
 
-def probe_url(app: AppConfig, color: str) -> str:
+def server_health_url(app: AppConfig, color: str) -> str:
     return health_url(probe_address(app, color), app.health.path)
 
 
 def probe_plan_line(app: AppConfig, color: str) -> str:
     """How a plan shows a health probe (engine/probing.py: over a TCP connection the HAProxy
     host opens, or curl there when its sshd does not allow that)."""
-    return (
-        f"GET {probe_url(app, color)}  (from the HAProxy host; timeout {app.health.timeout_s:g}s)"
-    )
+    return f"GET {server_health_url(app, color)}  (from the HAProxy host; timeout {app.health.timeout_s:g}s)"
 
 
 # ---- commands that change the STANDBY host -------------------------------------------------------

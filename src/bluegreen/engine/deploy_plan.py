@@ -1,4 +1,4 @@
-"""What a deploy will do, decided before anything changes: the request's checks, the target
+"""What a deploy will do, decided before anything changes: the request's checks, the roles
 (LIVE and STANDBY from haproxy.cfg as it is now), the warnings, and the dry-run plan of every
 command. Reads only; deploy.py runs the pipeline."""
 
@@ -35,12 +35,14 @@ class DeployOptions:
 
 
 @dataclass(frozen=True)
-class Target:
+class Roles:
+    """Which colour is LIVE and which STANDBY, as haproxy.cfg says now."""
+
     live: str
     standby: str
 
 
-def resolve_target(ctx: Context, app: AppConfig, runner: Runner | None = None) -> Target:
+def resolve_roles(ctx: Context, app: AppConfig, runner: Runner | None = None) -> Roles:
     """LIVE and STANDBY from haproxy.cfg as it is on the HAProxy host now; refuse when unsure."""
     hp = ctx.config.haproxy
     raw = (runner or ctx.runner).read_file(hp.ssh, hp.config_path)
@@ -57,7 +59,7 @@ def resolve_target(ctx: Context, app: AppConfig, runner: Runner | None = None) -
             f"{problems}",
             hint="fix the routing in haproxy.cfg (see status), then deploy again",
         )
-    return Target(live=analysis.live, standby=analysis.standby)
+    return Roles(live=analysis.live, standby=analysis.standby)
 
 
 def check_request(app_name: str, app: AppConfig, options: DeployOptions) -> str | None:
@@ -95,14 +97,14 @@ def request_warnings(app: AppConfig, options: DeployOptions, standby: str) -> li
 def plan_deploy(
     ctx: Context, app_name: str, app: AppConfig, options: DeployOptions, ref: str | None
 ) -> DeployResult:
-    """Resolve the target (reads only) and list every command the deploy would run. Nothing that
+    """Resolve the roles (reads only) and list every command the deploy would run. Nothing that
     changes a host can run: every host is guarded. No lock, no history."""
     hp = ctx.config.haproxy
-    target = resolve_target(ctx, app)
-    live, std = app.server(target.live), app.server(target.standby)
+    roles = resolve_roles(ctx, app)
+    live, std = app.server(roles.live), app.server(roles.standby)
     runner = GuardedRunner(ctx.runner, (hp.ssh, live.ssh, std.ssh), why="a dry run")
-    label = target.standby.upper()
-    warnings = request_warnings(app, options, target.standby)
+    label = roles.standby.upper()
+    warnings = request_warnings(app, options, roles.standby)
     if machine(live.ssh) == machine(std.ssh):
         warnings.append(f"{label} and LIVE share one ssh host: a real deploy refuses to run")
     commit: str | None = None
@@ -116,12 +118,12 @@ def plan_deploy(
 
     archive = dc.backup_path(app.app_dir, app_name, ctx.now(), commit or "HEAD")
     choices = dc.PlanChoices(options.backup, options.migrate, options.restore_on_failure, ref)
-    steps = dc.plan_steps(app_name, app, hp.ssh, target.live, target.standby, archive, choices)
+    steps = dc.plan_steps(app_name, app, hp.ssh, roles.live, roles.standby, archive, choices)
     return DeployResult(
         app=app_name,
         ok=True,
         dry_run=True,
-        color=target.standby,
+        color=roles.standby,
         host=std.ssh,
         address=std.address,
         ref=ref,
@@ -129,6 +131,6 @@ def plan_deploy(
         backup_path=archive if options.backup else None,
         plan=[PlannedCommand.model_validate(step, from_attributes=True) for step in steps],
         warnings=warnings,
-        live_color=target.live,
+        live_color=roles.live,
         next_step="Nothing was run. Deploy without dryRun to run this plan.",
     )

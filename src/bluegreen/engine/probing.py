@@ -15,9 +15,9 @@ from bluegreen.domain.probe import (
     http_get_request,
     parse_health,
     parse_http_answer,
+    parse_http_url,
     unknown_health,
     url_command,
-    url_target,
 )
 from bluegreen.errors import (
     BlueGreenError,
@@ -29,13 +29,13 @@ from bluegreen.models import Health
 from bluegreen.transport.base import Runner, TcpRequest
 
 
-def probe_url(
+def http_probe(
     runner: Runner, via: str, url: str, timeout_s: float, expect_status: int
 ) -> HealthResult:
     """GET `url` from host `via`; never raises. Unhealthy only on what the target did (its
     answer, a refused or reset connection, its own silence once connected); unknown when our
     path (SSH to `via`, the channel open, the curl run) failed."""
-    target = url_target(url)
+    target = parse_http_url(url)
     if target is not None:
         try:
             answer = runner.exchange(

@@ -33,7 +33,7 @@ from bluegreen.domain.state_file import StateReading, format_timestamp, parse_st
 from bluegreen.domain.switch_commands import COMMAND_NOT_FOUND, check_command, not_found
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
-from bluegreen.engine.probing import as_health, probe_url
+from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.errors import BlueGreenError, TransportError
 from bluegreen.models import (
     AppStatus,
@@ -111,7 +111,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
 
     def probe(key: tuple[str, int, float]) -> Callable[[], HealthResult]:
         url, expect_status, timeout_s = key
-        return lambda: probe_url(runner, hp.ssh, url, timeout_s, expect_status)
+        return lambda: http_probe(runner, hp.ssh, url, timeout_s, expect_status)
 
     def deployed(host: str, app_dir: str) -> Callable[[], CommandResult]:
         return lambda: runner.run(host, deployed_command(app_dir), timeout=30)
@@ -140,7 +140,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
 
 def probe_key(app: AppConfig, color: str) -> tuple[str, int, float]:
     """What makes two probes the same: the URL, the expected status and the timeout."""
-    return (dc.probe_url(app, color), app.health.expect_status, app.health.timeout_s)
+    return (dc.server_health_url(app, color), app.health.expect_status, app.health.timeout_s)
 
 
 def get_status(ctx: Context, app_name: str) -> AppStatus:

@@ -42,7 +42,7 @@ from bluegreen.domain.switch_commands import (
 from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.lock import OperationLock
-from bluegreen.engine.probing import as_health, probe_url
+from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.engine.status import server_specs
 from bluegreen.errors import (
     ApprovalError,
@@ -86,9 +86,9 @@ class Prepared:
 
 
 def _probe_health(ctx: Context, app: AppConfig, color: str, timeout_s: float) -> Health:
-    url = dc.probe_url(app, color)
+    url = dc.server_health_url(app, color)
     hp = ctx.config.haproxy
-    return as_health(probe_url(ctx.runner, hp.ssh, url, timeout_s, app.health.expect_status))
+    return as_health(http_probe(ctx.runner, hp.ssh, url, timeout_s, app.health.expect_status))
 
 
 def prepare(
@@ -405,7 +405,7 @@ def _verify(
     streak, last = 0, ""
     need = 2 if quick else VERIFY_STREAK
     while time.monotonic() < deadline:
-        h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+        h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
         if forced and h.status_code is not None:
             return f"forced: the frontend answers (HTTP {h.status_code}); health not verified"
         if h.healthy and (h.color is None or h.color == color):
@@ -530,7 +530,7 @@ def _watch(ctx: Context, run: _Run, prepared: Prepared, result: SwitchResult) ->
         deadline = time.monotonic() + app.watch_s
         failures = checks = 0
         while time.monotonic() < deadline:
-            h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+            h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
             checks += 1
             good = h.healthy and (h.color is None or h.color == prepared.to_live)
             failures = 0 if good else failures + 1
