@@ -117,7 +117,12 @@ def plan_deploy(
         warnings.append(f"{label} could not be read: {exc}")
 
     archive = dc.backup_path(app.app_dir, app_name, ctx.now(), commit or "HEAD")
-    choices = dc.PlanChoices(options.backup, options.migrate, options.restore_on_failure, ref)
+    choices = dc.PlanChoices(
+        backup=options.backup,
+        migrate=options.migrate,
+        restore_on_failure=options.restore_on_failure,
+        ref=ref,
+    )
     steps = dc.plan_steps(app_name, app, hp.ssh, roles.live, roles.standby, archive, choices)
     return DeployResult(
         app=app_name,
