@@ -1146,3 +1146,59 @@ def test_verbose_streaming_logs_whole_lines_with_secrets_masked(
     assert "root@green !| warning: x" in lines
     assert lines[-1] == "root@green  | part"
     assert all("s3cr3t" not in line for line in lines)
+
+
+class RacingTransport:
+    """Just enough of a paramiko Transport to replay the race: while our EOF is on its way out,
+    paramiko's own thread handles sshd's CLOSE (the command has finished) and sends our CLOSE."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self.sent: list[int] = []  # message types in wire order
+        self.clear_to_send = threading.Event()
+        self.clear_to_send.set()
+        self.clear_to_send_lock = threading.Lock()
+        self.clear_to_send_timeout = 5.0
+        self.raced = False
+
+    def is_active(self) -> bool:
+        return True
+
+    def _unlink_channel(self, chanid: int) -> None:
+        return None
+
+    def race(self) -> None:
+        """Our thread is preempted here, once: sshd's CLOSE arrives and paramiko's thread handles
+        it (given 0.3 s to get ahead of us, unless a lock holds it back)."""
+        if not self.raced:
+            self.raced = True
+            closer = threading.Thread(target=self.channel._handle_close, args=(paramiko.Message(),))
+            closer.start()
+            closer.join(0.3)
+
+    def _send_message(self, message: paramiko.Message) -> None:
+        self.race()
+        self.sent.append(message.asbytes()[0])
+
+    def _send_user_message(self, message: paramiko.Message) -> None:
+        self.race()  # paramiko's shutdown_write gets here after releasing the channel's lock
+        with self.clear_to_send_lock:
+            self._send_message(message)
+
+
+def test_eof_always_goes_out_before_close() -> None:
+    """sshd drops the whole connection on an EOF for a channel it has freed: our EOF must never
+    follow our CLOSE, however the threads interleave (paramiko's shutdown_write lets it)."""
+    from bluegreen.transport.ssh import _shutdown_write
+
+    channel = paramiko.Channel(1)
+    transport = RacingTransport(channel)
+    channel.transport = transport  # type: ignore[assignment]
+    channel.active, channel.remote_chanid = True, 7
+    _shutdown_write(channel)
+    for _ in range(50):
+        if len(transport.sent) == 2:
+            break
+        time.sleep(0.01)
+    eof, close = paramiko.common.MSG_CHANNEL_EOF, paramiko.common.MSG_CHANNEL_CLOSE
+    assert transport.sent == [eof, close]

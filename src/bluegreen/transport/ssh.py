@@ -605,7 +605,7 @@ def _collect(
     out, err = bytearray(), bytearray()
     pending = memoryview(stdin)
     if not pending:
-        channel.shutdown_write()
+        _shutdown_write(channel)
     # The channel's fd is readable when either stream has data, at EOF or on close. poll() rather
     # than select(): a long-lived server may hold file descriptors above FD_SETSIZE.
     poller = select.poll()
@@ -618,7 +618,7 @@ def _collect(
                 sent = len(pending)  # the command closed its stdin: drop the rest
             pending = pending[sent:]
             if not pending:
-                channel.shutdown_write()
+                _shutdown_write(channel)
         while channel.recv_ready():
             chunk = channel.recv(_CHUNK)
             out += chunk
@@ -642,6 +642,33 @@ def _collect(
     if not channel.status_event.wait(max(deadline - time.monotonic(), 0)):
         return None
     return bytes(out), bytes(err)
+
+
+def _shutdown_write(channel: paramiko.Channel) -> None:
+    """`channel.shutdown_write()` without its race. paramiko builds the EOF under the channel's
+    lock but sends it after releasing it; when the command has already finished, paramiko's own
+    thread can answer sshd's CLOSE in that gap, so our CLOSE goes out before our EOF. sshd has
+    freed the channel by then and drops the WHOLE connection ("ieof packet referred to
+    nonexistent channel"), cutting every command on it (seen with 50 concurrent statuses).
+    Here the EOF is sent while the lock is held, so a CLOSE always follows it. The lock order
+    (send lock, then channel lock) is the one paramiko's own threads never invert, and nothing
+    is sent during a key exchange (the same wait as paramiko's `_send_user_message`)."""
+    transport = channel.get_transport()
+    started = time.monotonic()
+    while True:
+        transport.clear_to_send.wait(0.1)
+        if not transport.is_active():
+            return
+        with transport.clear_to_send_lock:
+            if transport.clear_to_send.is_set():
+                # paramiko's private halves of shutdown_write (unchanged from paramiko 2 to 5.1).
+                with channel.lock:
+                    message = None if channel.closed else channel._send_eof()  # type: ignore[attr-defined]
+                    if message is not None:
+                        transport._send_message(message)  # type: ignore[attr-defined]
+                return
+        if time.monotonic() > started + transport.clear_to_send_timeout:
+            raise paramiko.SSHException("Key-exchange timed out waiting for key negotiation")
 
 
 def _sftp_write_atomic(
