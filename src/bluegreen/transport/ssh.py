@@ -443,26 +443,10 @@ class SSHRunner:
         )
         limit = self.options.command_timeout_s if timeout is None else timeout
         timeout_s = self.options.connect_timeout_s
-
-        def start(transport: paramiko.Transport) -> paramiko.Channel:
-            channel = transport.open_session(timeout=timeout_s)
-            try:
-                channel.exec_command(line)
-            except paramiko.SSHException as exc:
-                channel.close()
-                if transport.is_active():
-                    # sshd refused the command (a busy host, like a refused channel): a refused
-                    # exec never started it, so asking again is as safe as reopening a channel.
-                    raise paramiko.ChannelException(
-                        paramiko.common.OPEN_FAILED_RESOURCE_SHORTAGE, f"command refused: {exc}"
-                    ) from exc
-                with _translated(host, f"running `{display}`"):
-                    raise  # the connection dropped: the command may have started, never rerun
-            return channel
-
-        channel = self._open(host, start)
+        channel = self._open(host, lambda t: t.open_session(timeout=timeout_s))
         try:
             with _translated(host, f"running `{display}`"):
+                channel.exec_command(line)
                 outcome = _collect(channel, stdin or b"", time.monotonic() + limit, streamer)
                 if streamer is not None:
                     streamer.flush()
