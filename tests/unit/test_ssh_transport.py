@@ -1062,6 +1062,25 @@ def test_a_slow_channel_open_is_our_path_not_the_peers_time(
     assert "did not open a connection" in info.value.message
 
 
+def test_a_connection_dropped_mid_answer_is_our_path_not_a_closed_peer(
+    tmp_path: Path, keys: Keys, box: SSHBox
+) -> None:
+    """Our SSH connection drops while the peer is still thinking: that is a TransportError, never
+    an empty answer (which a probe would read as the server closing the connection on us)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    with server, make_runner(tmp_path, keys, trusting(tmp_path, box)) as ssh:
+        threading.Timer(0.5, box.drop).start()
+        request = TcpRequest("127.0.0.1", server.getsockname()[1], b"GET /\r\n\r\n", 5)
+        with pytest.raises(TransportError) as info:
+            ssh.exchange(target(box), request)
+    assert not isinstance(info.value, CommandTimeout)
+    assert "dropped while talking to" in info.value.message
+    for conn in accepted:
+        conn.close()
+
+
 # -- ProxyJump ---------------------------------------------------------------------------------
 
 

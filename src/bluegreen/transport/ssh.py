@@ -216,6 +216,15 @@ class SSHRunner:
                 with _translated(host, f"talking to {where} through it"):
                     channel.sendall(request.payload)
                     data = _read_answer(channel, deadline, request.complete)
+                # A channel that ends without the peer's EOF was cut by our own connection
+                # dropping: the peer did not close it, so its answer (if any) says nothing.
+                whole = data is not None and request.complete is not None and request.complete(data)
+                if not (whole or channel.eof_received or channel.get_transport().is_active()):
+                    raise TransportError(
+                        f"the connection to {host} dropped while talking to {where}",
+                        host=host,
+                        hint="retry; the SSH connection is reopened",
+                    )
             finally:
                 channel.close()
         if data is None:
