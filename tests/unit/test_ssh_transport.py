@@ -1024,8 +1024,8 @@ def test_sudo_failure_is_explained(tmp_path: Path, keys: Keys, sudo_box: SSHBox)
 # -- TCP exchanges (direct-tcpip) -------------------------------------------------------------
 
 
-def answering_peer(answer: bytes) -> tuple[socket.socket, int]:
-    """A TCP peer that reads one request and answers `answer`, then closes."""
+def answering_peer(answer: bytes, after_s: float = 0.0) -> tuple[socket.socket, int]:
+    """A TCP peer that reads one request and answers `answer` `after_s` later, then closes."""
     server = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
@@ -1033,6 +1033,7 @@ def answering_peer(answer: bytes) -> tuple[socket.socket, int]:
             conn, _ = server.accept()
             with conn:
                 conn.recv(65536)
+                time.sleep(after_s)
                 conn.sendall(answer)
 
     threading.Thread(target=serve, daemon=True).start()
@@ -1042,14 +1043,23 @@ def answering_peer(answer: bytes) -> tuple[socket.socket, int]:
 def test_a_slow_channel_open_is_our_path_not_the_peers_time(
     tmp_path: Path, keys: Keys, box: SSHBox
 ) -> None:
-    """The host's sshd confirms the channel late (busy): the peer's 0.5 s start once it is open,
-    so a prompt peer still answers; an open past the connect budget is a TransportError that is
-    not a CommandTimeout (the peer was never measured)."""
+    """The host's sshd confirms the channel 1 s late (busy): the peer's 0.5 s start once it is
+    open, and the answer's way back through the same busy path gets that 1 s again, so a peer
+    answering 0.8 s after the connection still answers in time, while a silent one times out.
+    An open past the connect budget is a TransportError that is not a CommandTimeout (the peer
+    was never measured)."""
     box.open_delay_s = 1.0
-    server, port = answering_peer(b"HTTP/1.0 200 OK\r\n\r\nok")
+    server, port = answering_peer(b"HTTP/1.0 200 OK\r\n\r\nok", after_s=0.8)
     with server, make_runner(tmp_path, keys, trusting(tmp_path, box)) as ssh:
         answer = ssh.exchange(target(box), TcpRequest("127.0.0.1", port, b"GET /\r\n\r\n", 0.5))
-        assert answer.data.endswith(b"ok") and answer.duration_s >= 1.0
+        assert answer.data.endswith(b"ok") and answer.duration_s >= 1.8
+    server, port = answering_peer(b"late", after_s=5)
+    with (
+        server,
+        make_runner(tmp_path, keys, trusting(tmp_path, box)) as ssh,
+        pytest.raises(CommandTimeout, match=r"within 0.5s \+ 1\.\ds for our path"),
+    ):
+        ssh.exchange(target(box), TcpRequest("127.0.0.1", port, b"GET /\r\n\r\n", 0.5))
     box.open_delay_s = 2.5
     server, port = answering_peer(b"never read")
     with (

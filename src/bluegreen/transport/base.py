@@ -45,8 +45,9 @@ class TcpRequest:
 
     The peer's answer ends where it closes the connection, or earlier where `complete(received)`
     says it is whole (a peer that keeps the connection open must not turn a full answer into a
-    timeout). `timeout` is the peer's: it runs from the moment the connection is open (opening
-    it goes through the runner's own path and has the runner's connect budget)."""
+    timeout). `timeout` is the peer's: it runs from the moment the connection is open, plus the
+    time opening it took (the answer crosses the runner's own path once more); opening it has
+    the runner's connect budget."""
 
     address: str
     port: int

@@ -211,7 +211,10 @@ class SSHRunner:
             self._connection(host)  # connecting is not part of the exchange's duration
             started = time.monotonic()
             channel = self._open(host, opener)
-            deadline = time.monotonic() + timeout
+            # The peer's time starts once the channel is open. Its answer crosses our path again
+            # (sshd's queue there, ours here): the delay the open just took is allowed once more.
+            path_delay = time.monotonic() - started
+            deadline = time.monotonic() + timeout + path_delay
             try:
                 with _translated(host, f"talking to {where} through it"):
                     channel.sendall(request.payload)
@@ -228,8 +231,9 @@ class SSHRunner:
             finally:
                 channel.close()
         if data is None:
+            path = f" + {path_delay:.1f}s for our path" if path_delay >= 0.05 else ""
             raise CommandTimeout(
-                f"{where} did not answer within {timeout:g}s (connected from {host})",
+                f"{where} did not answer within {timeout:g}s{path} (connected from {host})",
                 host=host,
                 hint="the service accepted the connection but did not respond in time",
             )
