@@ -1,4 +1,5 @@
-"""HAProxy's runtime view (stats socket and master CLI), parsed, and compared with haproxy.cfg.
+"""HAProxy's runtime view (stats socket and master CLI): the query, its parsers, and the
+comparison with haproxy.cfg.
 
 Parsers are pure functions over the text HAProxy 2.6 prints; columns are found through each
 command's header line, so extra or reordered columns in other versions are harmless. When the
@@ -15,9 +16,25 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Literal
 
+from bluegreen.domain.command import Command
+
 
 class RuntimeOutputError(ValueError):
     """The runtime API answered something other than the output of the command we sent."""
+
+
+def runtime_command(socket_path: str, query: str, sudo: bool = False) -> Command:
+    """Ask HAProxy's runtime API one question through socat (read-only queries only)."""
+    return Command.of(
+        "socat",
+        "-t",
+        "5",
+        "stdio",
+        f"unix-connect:{socket_path}",
+        stdin=f"{query}\n".encode(),
+        mutating=False,
+        sudo=sudo,
+    )
 
 
 def _unexpected(command: str, text: str) -> RuntimeOutputError:

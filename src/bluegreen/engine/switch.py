@@ -23,6 +23,7 @@ from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.state_file import parse_state, updated_for_switch
 from bluegreen.domain.switch_commands import (
+    COMMAND_NOT_FOUND,
     backup_cfg_command,
     cfg_backup_dir,
     cfg_backup_name,
@@ -30,13 +31,13 @@ from bluegreen.domain.switch_commands import (
     check_path,
     env_display,
     frontend_url,
+    not_found,
     remove_command,
 )
 from bluegreen.engine import history
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import OperationLock, cfg_lock
-from bluegreen.engine.probing import probe_url
-from bluegreen.engine.status import COMMAND_NOT_FOUND, not_found
+from bluegreen.engine.probing import http_probe
 from bluegreen.engine.steps import StepRecorder, internal_error
 from bluegreen.engine.switch_plan import Prepared, check_target, plan_rollback, replan
 from bluegreen.engine.traffic import drain, reload, verify
@@ -337,7 +338,7 @@ def _watch(
         deadline = time.monotonic() + app.watch_s
         failures = checks = 0
         while time.monotonic() < deadline:
-            h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+            h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
             checks += 1
             good = h.healthy and (h.color is None or h.color == prepared.to_live)
             failures = 0 if good else failures + 1

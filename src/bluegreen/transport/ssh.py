@@ -174,6 +174,9 @@ class SSHRunner:
         if host in self._no_forwarding:
             raise _forwarding_refused(host)
         where, timeout = request.where, request.timeout
+        # Opening the channel is our path (the host's sshd, busy or not, makes the connection):
+        # it gets the budget of opening any channel, and the peer's own time starts after it.
+        open_timeout = self.options.connect_timeout_s
 
         def opener(transport: paramiko.Transport) -> paramiko.Channel:
             try:
@@ -181,7 +184,7 @@ class SSHRunner:
                     "direct-tcpip",
                     (request.address, request.port),
                     ("127.0.0.1", 0),
-                    timeout=timeout,
+                    timeout=open_timeout,
                 )
             except paramiko.ChannelException as exc:
                 if exc.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
@@ -197,26 +200,40 @@ class SSHRunner:
             except paramiko.SSHException as exc:
                 if "Timeout opening channel" not in str(exc):
                     raise  # a dead connection: _open reconnects once
-                raise CommandTimeout(
-                    f"{host} could not connect to {where} within {timeout:g}s",
+                raise TransportError(
+                    f"{host} did not open a connection to {where} within {open_timeout:g}s "
+                    "(its SSH connection is busy, or connecting to that address hangs)",
                     host=host,
-                    hint="is the address right, and reachable from this host?",
+                    hint="retry; if it persists, is the address right and reachable from there?",
                 ) from exc
 
         with self._slot(host).channels:
             self._connection(host)  # connecting is not part of the exchange's duration
             started = time.monotonic()
-            deadline = started + timeout
             channel = self._open(host, opener)
+            # The peer's time starts once the channel is open. Its answer crosses our path again
+            # (sshd's queue there, ours here): the delay the open just took is allowed once more.
+            path_delay = time.monotonic() - started
+            deadline = time.monotonic() + timeout + path_delay
             try:
                 with _translated(host, f"talking to {where} through it"):
                     channel.sendall(request.payload)
                     data = _read_answer(channel, deadline, request.complete)
+                # A channel that ends without the peer's EOF was cut by our own connection
+                # dropping: the peer did not close it, so its answer (if any) says nothing.
+                whole = data is not None and request.complete is not None and request.complete(data)
+                if not (whole or channel.eof_received or channel.get_transport().is_active()):
+                    raise TransportError(
+                        f"the connection to {host} dropped while talking to {where}",
+                        host=host,
+                        hint="retry; the SSH connection is reopened",
+                    )
             finally:
                 channel.close()
         if data is None:
+            path = f" + {path_delay:.1f}s for our path" if path_delay >= 0.05 else ""
             raise CommandTimeout(
-                f"{where} did not answer within {timeout:g}s (connected from {host})",
+                f"{where} did not answer within {timeout:g}s{path} (connected from {host})",
                 host=host,
                 hint="the service accepted the connection but did not respond in time",
             )
@@ -585,7 +602,7 @@ def _collect(
     out, err = bytearray(), bytearray()
     pending = memoryview(stdin)
     if not pending:
-        channel.shutdown_write()
+        _shutdown_write(channel)
     # The channel's fd is readable when either stream has data, at EOF or on close. poll() rather
     # than select(): a long-lived server may hold file descriptors above FD_SETSIZE.
     poller = select.poll()
@@ -598,7 +615,7 @@ def _collect(
                 sent = len(pending)  # the command closed its stdin: drop the rest
             pending = pending[sent:]
             if not pending:
-                channel.shutdown_write()
+                _shutdown_write(channel)
         while channel.recv_ready():
             chunk = channel.recv(_CHUNK)
             out += chunk
@@ -622,6 +639,33 @@ def _collect(
     if not channel.status_event.wait(max(deadline - time.monotonic(), 0)):
         return None
     return bytes(out), bytes(err)
+
+
+def _shutdown_write(channel: paramiko.Channel) -> None:
+    """`channel.shutdown_write()` without its race. paramiko builds the EOF under the channel's
+    lock but sends it after releasing it; when the command has already finished, paramiko's own
+    thread can answer sshd's CLOSE in that gap, so our CLOSE goes out before our EOF. sshd has
+    freed the channel by then and drops the WHOLE connection ("ieof packet referred to
+    nonexistent channel"), cutting every command on it (seen with 50 concurrent statuses).
+    Here the EOF is sent while the lock is held, so a CLOSE always follows it. The lock order
+    (send lock, then channel lock) is the one paramiko's own threads never invert, and nothing
+    is sent during a key exchange (the same wait as paramiko's `_send_user_message`)."""
+    transport = channel.get_transport()
+    started = time.monotonic()
+    while True:
+        transport.clear_to_send.wait(0.1)
+        if not transport.is_active():
+            return
+        with transport.clear_to_send_lock:
+            if transport.clear_to_send.is_set():
+                # paramiko's private halves of shutdown_write (unchanged from paramiko 2 to 5.1).
+                with channel.lock:
+                    message = None if channel.closed else channel._send_eof()  # type: ignore[attr-defined]
+                    if message is not None:
+                        transport._send_message(message)  # type: ignore[attr-defined]
+                return
+        if time.monotonic() > started + transport.clear_to_send_timeout:
+            raise paramiko.SSHException("Key-exchange timed out waiting for key negotiation")
 
 
 def _sftp_write_atomic(
