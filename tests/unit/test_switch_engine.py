@@ -225,6 +225,22 @@ def test_elicitation_decides() -> None:
         elicit_only.switch(APP)
 
 
+def test_a_watch_our_own_path_cannot_make_never_rolls_back() -> None:
+    """Probes that could not be made (health unknown) during the watch are no evidence against
+    the new LIVE: the verified switch stays, and the watch says how many were not made."""
+    hosts = FakeHosts()
+
+    def lose_our_path(event: StepEvent) -> None:
+        if event.step == "indicators" and event.status == "ok":
+            hosts.unmeasurable.add("green")
+
+    svc = service(hosts, watch_s=2.0, auto_rollback=True)
+    result = svc.switch(APP, SwitchRequest(require_approval=False), progress=lose_our_path)
+    assert result.ok and not result.auto_rollback and hosts.live_color() == "green"
+    watch = next(step for step in result.steps if step.name == "watch")
+    assert "could not be made" in watch.message
+
+
 @pytest.mark.parametrize("auto_rollback", [True, False])
 def test_new_live_failing_the_watch_is_never_reported_ok(auto_rollback: bool) -> None:
     hosts = FakeHosts()

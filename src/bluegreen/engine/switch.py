@@ -336,17 +336,26 @@ def _watch(
 
     def watch() -> str:
         deadline = time.monotonic() + app.watch_s
-        failures = checks = 0
+        failures = checks = unmeasured = 0
         while time.monotonic() < deadline:
             h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
             checks += 1
+            if h.unknown:
+                # Our own path failed, not the new LIVE: no evidence either way, never a reason
+                # to roll back a switch that was verified.
+                unmeasured += 1
+                time.sleep(0.5)
+                continue
             good = h.healthy and (h.color is None or h.color == prepared.to_live)
             failures = 0 if good else failures + 1
             if failures >= WATCH_FAILURES:
                 raise TrafficCheckFailed(f"the new LIVE {prepared.to_live.upper()} failed {failures} "
                                          f"checks in a row through HAProxy: {h.error or h.color}")  # fmt: skip
             time.sleep(0.5)
-        return f"{checks} checks over {app.watch_s:g}s: {prepared.to_live.upper()} healthy"
+        seen = f"{checks} checks over {app.watch_s:g}s: {prepared.to_live.upper()} healthy"
+        if unmeasured:
+            seen += f" ({unmeasured} could not be made: our SSH path to the HAProxy host)"
+        return seen
 
     try:
         steps.run("watch", watch, hp.ssh)
