@@ -21,13 +21,12 @@ from bluegreen.domain.probe import HealthResult, unknown_health
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
 from bluegreen.domain.runtime import (
-    CfgServer,
     RuntimeOutputError,
     StatRow,
     parse_show_servers_state,
     parse_show_stat,
-    runtime_disagreements,
 )
+from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
 from bluegreen.domain.snapshot import Snapshot, SnapshotError, parse_snapshot, snapshot_command
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
 from bluegreen.domain.switch_commands import COMMAND_NOT_FOUND, check_command, not_found
