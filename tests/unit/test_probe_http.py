@@ -215,14 +215,14 @@ class KeptOpenChannel:
 def test_a_peer_that_keeps_the_connection_open_is_not_a_timeout() -> None:
     import time
 
-    from bluegreen.transport.ssh import _read_answer
+    from bluegreen.transport.ssh_channel import read_answer
 
     target = parse_http_url(URL)
     assert target is not None
     body = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(JSON), JSON)
     channel = KeptOpenChannel([body[:20], body[20:]])
-    data = _read_answer(channel, time.monotonic() + 5, lambda r: answer_complete(target, r))  # type: ignore[arg-type]
+    data = read_answer(channel, time.monotonic() + 5, lambda r: answer_complete(target, r))  # type: ignore[arg-type]
     assert data == body
     # Without the completeness check the same peer is a timeout (None), never a wrong answer.
     channel = KeptOpenChannel([body[:20], body[20:]])
-    assert _read_answer(channel, time.monotonic() + 5, None) is None  # type: ignore[arg-type]
+    assert read_answer(channel, time.monotonic() + 5, None) is None  # type: ignore[arg-type]

@@ -1146,10 +1146,10 @@ def test_base64_helper_sanity() -> None:
 def test_verbose_streaming_logs_whole_lines_with_secrets_masked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from bluegreen.transport.ssh import _LineStreamer
+    from bluegreen.transport.ssh_channel import LineStreamer
 
     caplog.set_level(logging.DEBUG, logger="bluegreen.remote")
-    streamer = _LineStreamer("root@green", ("s3cr3t-value",))
+    streamer = LineStreamer("root@green", ("s3cr3t-value",))
     streamer.feed("out", b"building with s3cr3t-va")
     streamer.feed("out", b"lue\nstep 2\nAPI_TOKEN=abcdef123456\npart")
     streamer.feed("err", b"warning: x\n")
@@ -1205,13 +1205,13 @@ class RacingTransport:
 def test_eof_always_goes_out_before_close() -> None:
     """sshd drops the whole connection on an EOF for a channel it has freed: our EOF must never
     follow our CLOSE, however the threads interleave (paramiko's shutdown_write lets it)."""
-    from bluegreen.transport.ssh import _shutdown_write
+    from bluegreen.transport.ssh_channel import shutdown_write
 
     channel = paramiko.Channel(1)
     transport = RacingTransport(channel)
     channel.transport = transport  # type: ignore[assignment]
     channel.active, channel.remote_chanid = True, 7
-    _shutdown_write(channel)
+    shutdown_write(channel)
     for _ in range(50):
         if len(transport.sent) == 2:
             break
