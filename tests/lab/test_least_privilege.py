@@ -75,7 +75,7 @@ chmod 440 /etc/sudoers.d/{SUDO_USER}
 def lp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-lp"
     lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("lp-lab")) / prefix)
-    lab.up()
+    lab.up(layout="single")
     try:
         lab.exec("haproxy", ["sh", "-c", _HAPROXY])
         for role in ("blue", "green"):

@@ -36,10 +36,13 @@ def health_url(address: str, path: str) -> str:
     return f"http://{address}{path}"
 
 
-def url_command(url: str, timeout_s: float) -> Command:
+def url_command(url: str, timeout_s: float, host: str | None = None) -> Command:
     """GET `url` with curl; a fresh connection each time (`Connection: close`), TLS not verified
-    for https (the probe checks routing, not certificates)."""
+    for https (the probe checks routing, not certificates). `host`: the Host header to send
+    instead of the URL's (a shared frontend picks the app by it)."""
     extra = ["-k"] if url.startswith("https:") else []
+    if host is not None:
+        extra += ["-H", f"Host: {host}"]
     write_out = f"\n{MARKER} %{{http_code}} %{{time_total}}\n"
     return Command.of(
         "curl",
@@ -70,8 +73,9 @@ class Target:
     path: str
 
 
-def url_target(url: str) -> Target | None:
-    """The connection an http URL needs; None for anything else (https goes through curl)."""
+def url_target(url: str, host: str | None = None) -> Target | None:
+    """The connection an http URL needs; None for anything else (https goes through curl).
+    `host` replaces the URL's authority in the Host header."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         return None
@@ -82,7 +86,7 @@ def url_target(url: str) -> Target | None:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(parts.hostname, port, parts.netloc, path)
+    return Target(parts.hostname, port, host or parts.netloc, path)
 
 
 def http_get_request(target: Target) -> bytes:

@@ -29,10 +29,12 @@ from bluegreen.transport.base import Runner, TcpRequest
 
 
 def probe_url(
-    runner: Runner, via: str, url: str, timeout_s: float, expect_status: int
-) -> HealthResult:
-    """GET `url` from host `via`; never raises for an unreachable or unhealthy target."""
-    target = url_target(url)
+    runner: Runner, via: str, url: str, timeout_s: float, expect_status: int,
+    host: str | None = None,
+) -> HealthResult:  # fmt: skip
+    """GET `url` from host `via` (with `host` as the Host header when given); never raises for an
+    unreachable or unhealthy target."""
+    target = url_target(url, host)
     if target is not None:
         try:
             answer = runner.exchange(
@@ -57,7 +59,7 @@ def probe_url(
             latency = round(answer.duration_s * 1000, 1)
             return parse_http_answer(url, target, answer.data, latency, expect_status)
     try:
-        result = runner.run(via, url_command(url, timeout_s), timeout=timeout_s + 10)
+        result = runner.run(via, url_command(url, timeout_s, host), timeout=timeout_s + 10)
     except BlueGreenError as exc:
         return HealthResult(url, False, None, None, error=f"probe could not run: {exc}")
     return parse_health(url, result.exit_status, result.stdout, result.stderr, expect_status)

@@ -78,6 +78,12 @@ def server_specs(app: AppConfig) -> list[ServerSpec]:
     ]
 
 
+def app_routing(cfg: HAProxyConfig, app: AppConfig) -> RoutingAnalysis:
+    """How `cfg` routes the app's users: in a shared frontend, the requests its rule and Host
+    headers select."""
+    return analyze_routing(cfg, app.frontend, server_specs(app), rule=app.rule, hosts=app.hosts)
+
+
 @dataclass
 class Reads:
     """What one round of reads brought back, shared by every app of a multi-app status."""
@@ -119,7 +125,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     # One probe per distinct URL and verdict rule: apps sharing a server share its probe.
     probes = {probe_key(app, c): app for _, app in apps for c in app.servers}
     checkouts = list(
-        dict.fromkeys((s.ssh, app.app_dir) for _, app in apps for s in app.servers.values())
+        dict.fromkeys((s.ssh, app.on(c).app_dir) for _, app in apps for c, s in app.servers.items())
     )
 
     def snapshot() -> Snapshot:
@@ -205,7 +211,9 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         row = _stat_row(
             stat_rows, route.backend if route else None, route.server if route else None
         )
-        commit, deployed_at, host_error = parse_deployed(reads.deployed[(server.ssh, app.app_dir)])
+        commit, deployed_at, host_error = parse_deployed(
+            reads.deployed[(server.ssh, app.on(color).app_dir)]
+        )
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
@@ -277,7 +285,7 @@ def _routing(
         return unknown(f"haproxy.cfg not found at {path} on {host}")
     try:
         cfg = reads.parsed_cfg(raw.decode(errors="replace"))
-        analysis = analyze_routing(cfg, app.frontend, server_specs(app))
+        analysis = app_routing(cfg, app)
     except BlueGreenError as exc:
         return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
     problems.extend(analysis.problems)

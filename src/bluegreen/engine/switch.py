@@ -282,7 +282,7 @@ def _finish(
         roles = {prepared.to_live: "LIVE", prepared.from_live: "STANDBY"}
 
         def write(color: str, role: str) -> Callable[[], None]:
-            path = f"{app.app_dir}/.env.display"
+            path = f"{app.on(color).app_dir}/.env.display"
             data = env_display(role, color, now)
             return lambda: ctx.runner.write_file_atomic(app.servers[color].ssh, path, data)
 
@@ -337,7 +337,7 @@ def _watch(
         deadline = time.monotonic() + app.watch_s
         failures = checks = 0
         while time.monotonic() < deadline:
-            h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+            h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status, app.host_header)
             checks += 1
             good = h.healthy and (h.color is None or h.color == prepared.to_live)
             failures = 0 if good else failures + 1

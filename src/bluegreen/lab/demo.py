@@ -45,7 +45,7 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
 
     say("1. lab up: HAProxy + BLUE + GREEN + a git origin, ports on 127.0.0.1 only")
     with timed("lab up"):
-        info = lab.up(progress=lambda msg: say(f"     {msg}"))
+        info = lab.up(progress=lambda msg: say(f"     {msg}"), layout="single")
     code = 1
     try:
         with (
