@@ -130,6 +130,20 @@ def approve_command(work_dir: str, token: str, who: str, sudo: bool = False) -> 
                       stdin=who.encode(), sudo=sudo)  # fmt: skip
 
 
+def token_dir_command(work_dir: str, sudo: bool = False) -> Command:
+    return Command.of("mkdir", "-p", "--", token_dir(work_dir), sudo=sudo)
+
+
+def used_check_command(work_dir: str, token: str) -> Command:
+    """Exits 0 when the token was used already."""
+    return Command.of("test", "-d", used_marker(work_dir, token), mutating=False)
+
+
+def approved_check_command(work_dir: str, token: str) -> Command:
+    """Exits 0 when an operator approved the token."""
+    return Command.of("test", "-d", approved_marker(work_dir, token), mutating=False)
+
+
 # ---- policy: which approval a switch needs, and what counts as one ---------------------------
 
 

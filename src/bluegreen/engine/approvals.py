@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bluegreen.domain import approval as dapproval
-from bluegreen.domain.command import Command
 from bluegreen.engine.context import Context
 from bluegreen.errors import ApprovalError
 from bluegreen.models import ApprovalRecord, SwitchPlan
@@ -17,9 +16,7 @@ def issue(
                                  plan.from_live, plan.to_live, emergency=plan.emergency,
                                  target_commit=plan.target_commit,
                                  issued_by_cli=from_cli)  # fmt: skip
-    ctx.runner.run(
-        hp.ssh, Command.of("mkdir", "-p", "--", dapproval.token_dir(hp.work_dir), sudo=hp.sudo)
-    )
+    ctx.runner.run(hp.ssh, dapproval.token_dir_command(hp.work_dir, hp.sudo))
     ctx.runner.write_file_atomic(
         hp.ssh, dapproval.record_path(hp.work_dir, record.token), record.to_json(), mode=0o600
     )
@@ -72,7 +69,7 @@ def consume(
     hp = ctx.config.haproxy
     app = plan.app
     record = load(ctx, token)
-    if ctx.runner.run(hp.ssh, _exists(dapproval.used_marker(hp.work_dir, token))).ok:
+    if ctx.runner.run(hp.ssh, dapproval.used_check_command(hp.work_dir, token)).ok:
         raise ApprovalError(
             "confirmToken was already used (replay refused); nothing changed",
             hint="ask for a new plan if another switch is really wanted",
@@ -95,8 +92,8 @@ def consume(
         )
     approval = ApprovalRecord(kind="token")
     if record.mode == "operator":
-        marker = dapproval.approved_marker(hp.work_dir, token)
-        if not ctx.runner.run(hp.ssh, _exists(marker)).ok:
+        approved = ctx.runner.run(hp.ssh, dapproval.approved_check_command(hp.work_dir, token))
+        if not approved.ok:
             raise ApprovalError(
                 "this switch needs an operator's approval first; nothing changed",
                 hint=f"a person runs `bluegreen approve {token}` on a terminal, then call again",
@@ -110,7 +107,3 @@ def consume(
             hint="ask for a new plan if another switch is really wanted",
         )
     return approval
-
-
-def _exists(path: str) -> Command:
-    return Command.of("test", "-d", path, mutating=False)  # path is absolute (config)
