@@ -467,6 +467,10 @@ def lab_status(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(f"frontend  {status['frontend']}")
     click.echo(f"config    {status['config']}")
+    click.echo(f"layout    {status['layout']}")
+    for name, app in status["apps"].items():
+        previews = ", ".join(f"{c} {h}" for c, h in app["preview"].items())
+        click.echo(f"app       {name}: Host {app['host']} (preview: {previews})")
     for role, host in status["hosts"].items():
         ssh = host["ssh"] or "-"
         click.echo(f"{role:8}  {host['state']:8}  ssh {ssh:18}  {host['container']}")

@@ -12,14 +12,16 @@ import pytest
 from tests.unit.test_deploy import BLUE, GREEN, HP, FakeDeployHosts, make_config
 
 from bluegreen.domain import deploy_commands as dc
+from bluegreen.domain.config import parse_config
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.probe import http_get_request, parse_http_url, url_command
 from bluegreen.engine.context import Context
 from bluegreen.engine.status import app_routing
 from bluegreen.engine.traffic import verify
 from bluegreen.errors import ConfigError, TrafficCheckFailed
+from bluegreen.lab.controller import HostInfo, LabInfo
 from bluegreen.lab.images import docker_dir
-from bluegreen.lab.layouts import SHARED_APPS, SHARED_FRONTEND
+from bluegreen.lab.layouts import SHARED_APPS, SHARED_FRONTEND, render_config
 from bluegreen.transport.fake import FakeRunner
 
 SHARED_CFG = (docker_dir() / "haproxy" / "shared.cfg").read_text()
@@ -91,6 +93,24 @@ def test_an_unknown_key_in_a_server_section_is_named() -> None:
     assert "apps.shop.servers.blue.restrat: unknown key (did you mean 'restart'?)" in (
         caught.value.message
     )
+
+
+def test_the_shared_lab_config_names_each_app_s_rule_host_and_green_program() -> None:
+    hosts = {role: HostInfo(container=role, ssh=f"127.0.0.1:{port}")
+             for role, port in (("haproxy", 2200), ("blue", 2201), ("green", 2202))}  # fmt: skip
+    info = LabInfo("p", "net", "http://127.0.0.1:1", hosts, "/c", "/s", "0" * 40, layout="shared")
+    config = parse_config(render_config(info))
+    assert sorted(config.apps) == ["ldc-tools", "theoshift"]
+    for lab_app in SHARED_APPS:
+        app = config.apps[lab_app.name]
+        assert (app.frontend, app.rule, app.hosts) == (
+            SHARED_FRONTEND,
+            lab_app.rule,
+            (lab_app.host,),
+        )
+        for color in ("blue", "green"):
+            assert app.on(color).restart == f"supervisorctl restart {lab_app.name}-{color}"
+            assert app.on(color).log_file == f"/var/log/{lab_app.name}-{color}.log"
 
 
 # ---- routing and deploy on the shared frontend ----------------------------------------------

@@ -27,22 +27,21 @@ from bluegreen.errors import LabError
 from bluegreen.lab import images
 from bluegreen.lab.keys import generate_keypair, known_hosts_line
 from bluegreen.lab.layouts import (
-    APP_POLICY,
+    APP,
+    APP_DIR,
+    APP_PORT,
+    COLORS,
     DEFAULT_LAYOUT,
     LAYOUTS,
     REPO,
     SHARED_APPS,
     SHARED_HEALTH_PATH,
-    shared_app_sections,
+    render_config,
     supervisor_programs,
 )
 
-APP = "jw-attendant"
-APP_DIR = "/opt/jw-attendant"
-APP_PORT = 3001
 DEFAULT_PREFIX = "bluegreen-lab"
 LABEL = "bluegreen.lab"
-COLORS = ("blue", "green")
 READY_TIMEOUT_S = 90.0
 
 Progress = Callable[[str], None]
@@ -493,52 +492,3 @@ def _wait_for_color(url: str, color: str, host: str | None = None) -> None:
         time.sleep(0.1)
     via = f" (Host: {host})" if host else ""
     raise LabError(f"{url}{via} never answered as {color.upper()}: {last}")
-
-
-def render_config(info: LabInfo) -> str:
-    """The bluegreen config for this lab (TOML)."""
-    state = Path(info.state_dir)
-    hp = info.hosts["haproxy"].ssh
-    lines = [
-        f"# bluegreen config for the lab {info.prefix!r}, written by `bluegreen lab up`.",
-        "[ssh]",
-        f'known_hosts = "{state / "known_hosts"}"',
-        f'identity_file = "{state / "id_ed25519"}"',
-        "use_agent = false",
-        "connect_timeout_s = 10",
-        "",
-        "[haproxy]",
-        f'ssh = "root@{hp}"',
-        'config_path = "/etc/haproxy/haproxy.cfg"',
-        'reload = ["/usr/local/sbin/haproxy-reload"]',
-        'master_socket = "/run/haproxy/master.sock"',
-        'check = ["haproxy", "-c", "-f"]',
-        'runtime_socket = "/run/haproxy/admin.sock"',
-        'work_dir = "/var/lib/bluegreen"',
-    ]
-    if info.layout == "shared":
-        lines += shared_app_sections({color: info.hosts[color].ssh for color in COLORS})
-        return "\n".join(lines) + "\n"
-    lines += [
-        "",
-        f"[apps.{APP}]",
-        'state_file = "/var/lib/haproxy/jw-deployment-state.json"',
-        'frontend = "http-in"',
-        f'app_dir = "{APP_DIR}"',
-        'branch = "main"',
-        'build = "python3 build.py"',
-        f'restart = "supervisorctl restart {APP}"',
-        f'log_file = "/var/log/{APP}.log"',
-        *APP_POLICY,
-        f'health = {{ path = "/health", port = {APP_PORT}, expect_status = 200, timeout_s = 3, attempts = 20 }}',
-    ]
-    for color in COLORS:
-        lines += [
-            "",
-            f"[apps.{APP}.servers.{color}]",
-            f'ssh = "root@{info.hosts[color].ssh}"',
-            f'address = "{color}:{APP_PORT}"',
-            f'backend = "bk_{color}"',
-            f'server = "{color}"',
-        ]
-    return "\n".join(lines) + "\n"

@@ -12,11 +12,21 @@ haproxy.cfg`), which most lab tests use. The users' host names are only Host hea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bluegreen.lab.controller import LabInfo
 
 LAYOUTS = ("shared", "single")
+COLORS = ("blue", "green")
 DEFAULT_LAYOUT = "shared"
 REPO = "git://origin/jw-attendant.git"  # every lab app is the sample app, each in its own checkout
+
+# The single layout's one app.
+APP = "jw-attendant"
+APP_DIR = "/opt/jw-attendant"
+APP_PORT = 3001
 
 SHARED_FRONTEND = "https_frontend"
 SHARED_HEALTH_PATH = "/api/health"
@@ -139,4 +149,56 @@ def shared_app_sections(ssh: dict[str, str]) -> list[str]:
                     f'restart = "supervisorctl restart {app.program(color)}"',
                     f'log_file = "{app.log_file(color)}"',
                 ]
+    return lines
+
+
+def render_config(info: LabInfo) -> str:
+    """The bluegreen config for this lab (TOML)."""
+    state = Path(info.state_dir)
+    hp = info.hosts["haproxy"].ssh
+    lines = [
+        f"# bluegreen config for the lab {info.prefix!r}, written by `bluegreen lab up`.",
+        "[ssh]",
+        f'known_hosts = "{state / "known_hosts"}"',
+        f'identity_file = "{state / "id_ed25519"}"',
+        "use_agent = false",
+        "connect_timeout_s = 10",
+        "",
+        "[haproxy]",
+        f'ssh = "root@{hp}"',
+        'config_path = "/etc/haproxy/haproxy.cfg"',
+        'reload = ["/usr/local/sbin/haproxy-reload"]',
+        'master_socket = "/run/haproxy/master.sock"',
+        'check = ["haproxy", "-c", "-f"]',
+        'runtime_socket = "/run/haproxy/admin.sock"',
+        'work_dir = "/var/lib/bluegreen"',
+    ]
+    ssh = {color: info.hosts[color].ssh for color in COLORS}
+    lines += shared_app_sections(ssh) if info.layout == "shared" else single_app_section(ssh)
+    return "\n".join(lines) + "\n"
+
+
+def single_app_section(ssh: dict[str, str]) -> list[str]:
+    lines = [
+        "",
+        f"[apps.{APP}]",
+        'state_file = "/var/lib/haproxy/jw-deployment-state.json"',
+        'frontend = "http-in"',
+        f'app_dir = "{APP_DIR}"',
+        'branch = "main"',
+        'build = "python3 build.py"',
+        f'restart = "supervisorctl restart {APP}"',
+        f'log_file = "/var/log/{APP}.log"',
+        *APP_POLICY,
+        f'health = {{ path = "/health", port = {APP_PORT}, expect_status = 200, timeout_s = 3, attempts = 20 }}',
+    ]
+    for color in COLORS:
+        lines += [
+            "",
+            f"[apps.{APP}.servers.{color}]",
+            f'ssh = "root@{ssh[color]}"',
+            f'address = "{color}:{APP_PORT}"',
+            f'backend = "bk_{color}"',
+            f'server = "{color}"',
+        ]
     return lines
