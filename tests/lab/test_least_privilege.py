@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from bluegreen.domain.config import load_config
-from bluegreen.lab.controller import APP_DIR, Lab, LabInfo
+from bluegreen.lab.controller import Lab, LabInfo
+from bluegreen.lab.layouts import APP_DIR
 from bluegreen.service import Service, SwitchRequest
 
 pytestmark = pytest.mark.lab

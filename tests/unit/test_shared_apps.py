@@ -25,7 +25,7 @@ from bluegreen.lab.layouts import SHARED_APPS, SHARED_FRONTEND, render_config
 from bluegreen.transport.fake import FakeRunner
 
 SHARED_CFG = (docker_dir() / "haproxy" / "shared.cfg").read_text()
-THEOSHIFT = {
+THEOSHIFT: dict[str, Any] = {
     "frontend": SHARED_FRONTEND,
     "rule": "is_theoshift",
     "hosts": ["theoshift.com"],
@@ -85,8 +85,8 @@ def test_bad_rule_or_host_is_refused_naming_the_key(
 
 def test_an_unknown_key_in_a_server_section_is_named() -> None:
     servers = {
-        **THEOSHIFT["servers"],
         "blue": {"ssh": BLUE, "address": "blue:3001", "restrat": "x"},
+        "green": {"ssh": GREEN, "address": "green:3001"},
     }
     with pytest.raises(ConfigError) as caught:
         theoshift(servers=servers)
