@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
@@ -22,6 +23,7 @@ from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
 from bluegreen.domain.runtime import (
     RuntimeOutputError,
+    ServerState,
     StatRow,
     parse_show_servers_state,
     parse_show_stat,
@@ -83,6 +85,32 @@ class Reads:
         if text not in self._parsed:
             self._parsed[text] = parse(text)
         return self._parsed[text]
+
+    @cached_property
+    def runtime_tables(
+        self,
+    ) -> tuple[tuple[StatRow, ...], tuple[ServerState, ...] | None, str | None]:
+        """`show stat` and `show servers state` parsed once for every app of the round, and
+        why they could not be read."""
+        rows: tuple[StatRow, ...] = ()
+        states: tuple[ServerState, ...] | None = None
+        errors: list[str] = []
+        snap = self.snapshot
+        if isinstance(snap, Exception):
+            errors.append(str(snap))
+        elif problem := snap.runtime_problem():
+            errors.append(problem)
+        else:
+            try:
+                rows = parse_show_stat(snap.runtime_answer("show stat") or "")
+            except RuntimeOutputError as exc:
+                errors.append(str(exc))
+            try:
+                states = parse_show_servers_state(snap.runtime_answer("show servers state") or "")
+            except RuntimeOutputError as exc:
+                errors.append(str(exc))
+        error = ("HAProxy's runtime API did not answer: " + "; ".join(errors)) if errors else None
+        return rows, states, error
 
     def file(self, path: str) -> bytes | Exception | None:
         if isinstance(self.snapshot, Exception):
@@ -305,24 +333,7 @@ def _state(
 def _runtime(
     reads: Reads, analysis: RoutingAnalysis | None
 ) -> tuple[tuple[StatRow, ...], list[str], str | None]:
-    rows: tuple[StatRow, ...] = ()
-    states = None
-    errors: list[str] = []
-    snap = reads.snapshot
-    if isinstance(snap, Exception):
-        errors.append(str(snap))
-    elif problem := snap.runtime_problem():
-        errors.append(problem)
-    else:
-        try:
-            rows = parse_show_stat(snap.runtime_answer("show stat") or "")
-        except RuntimeOutputError as exc:
-            errors.append(str(exc))
-        try:
-            states = parse_show_servers_state(snap.runtime_answer("show servers state") or "")
-        except RuntimeOutputError as exc:
-            errors.append(str(exc))
-    error = ("HAProxy's runtime API did not answer: " + "; ".join(errors)) if errors else None
+    rows, states, error = reads.runtime_tables
     if analysis is None or (not rows and states is None):
         return rows, [], error
     cfg_servers = [
