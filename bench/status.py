@@ -438,11 +438,17 @@ class Arms:
         return arm
 
     def many(
-        self, key: str, service: Service, apps: list[str], pool: ThreadPoolExecutor | None
+        self,
+        key: str,
+        service: Service,
+        apps: list[str],
+        pool: ThreadPoolExecutor | None,
+        *,
+        batched: bool = False,
     ) -> Callable[[], float]:
         def arm() -> float:
             start = now()
-            if key == "status_many":
+            if batched:
                 results = service.status_many(apps)  # the CLI's `bluegreen status`: shared reads
             elif pool is None:
                 results = [service.status(a) for a in apps]  # one after the other
@@ -548,7 +554,7 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
             args.scale,
             [
                 (one, arms.status("1 app", multi, names[0])),
-                (many, arms.many("status_many", multi, names, None)),
+                (many, arms.many("status_many", multi, names, None, batched=True)),
                 (seq, arms.many("sequential", multi, names, None)),
                 (conc, arms.many("concurrent", multi, names, app_pool)),
             ],
@@ -619,7 +625,7 @@ def _shared_row(args: argparse.Namespace, info: Any, arms: Arms, workdir: Path) 
             args.scale,
             [
                 (one, arms.status("shared 1 app", service, apps[0])),
-                (many, arms.many("shared status_many", service, apps, None)),
+                (many, arms.many("shared status_many", service, apps, None, batched=True)),
             ],
         )
         arms.close()
