@@ -283,7 +283,7 @@ def _finish(
         roles = {prepared.to_live: "LIVE", prepared.from_live: "STANDBY"}
 
         def write(color: str, role: str) -> Callable[[], None]:
-            path = f"{app.app_dir}/.env.display"
+            path = f"{app.on(color).app_dir}/.env.display"
             data = env_display(role, color, now)
             return lambda: ctx.runner.write_file_atomic(app.servers[color].ssh, path, data)
 
@@ -338,7 +338,7 @@ def _watch(
         deadline = time.monotonic() + app.watch_s
         failures = checks = unmeasured = 0
         while time.monotonic() < deadline:
-            h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+            h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status, app.host_header)
             checks += 1
             if h.unknown:
                 # Our own path failed, not the new LIVE: no evidence either way, never a reason
