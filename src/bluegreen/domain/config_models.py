@@ -1,0 +1,205 @@
+"""The config file's models: frozen pydantic sections, one per TOML table.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Final
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictStr, field_validator
+
+from bluegreen.domain.config_fields import (
+    Address,
+    AppName,
+    Approval,
+    Argv,
+    GitRef,
+    HostHeader,
+    Ident,
+    LocalPath,
+    McpLevel,
+    NonNegativeInt,
+    NonNegativeNumber,
+    Port,
+    PositiveInt,
+    PositiveNumber,
+    RemotePath,
+    ServerName,
+    Snippet,
+    SshTarget,
+)
+from bluegreen.domain.validate import show
+from bluegreen.errors import ConfigError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SshSettings(_Model):
+    """How to reach every host. Paths here are local and `~` is expanded."""
+
+    known_hosts: LocalPath = Path("~/.ssh/known_hosts").expanduser()
+    identity_file: LocalPath | None = None
+    ssh_config: LocalPath | None = Path("~/.ssh/config").expanduser()
+    use_agent: StrictBool = True
+    connect_timeout_s: Annotated[PositiveNumber, Field(le=300)] = 10.0
+    command_timeout_s: Annotated[PositiveNumber, Field(le=86400)] = 600.0  # a long build
+
+
+class HAProxySettings(_Model):
+    """The HAProxy host. Paths are remote (on that host), so `~` is not expanded."""
+
+    ssh: SshTarget
+    config_path: RemotePath = "/etc/haproxy/haproxy.cfg"
+    reload: Argv = ("systemctl", "reload", "haproxy")
+    check: Argv = ("haproxy", "-c", "-f")  # the cfg path to check is appended
+    runtime_socket: RemotePath = "/run/haproxy/admin.sock"
+    master_socket: RemotePath | None = None  # master CLI (`haproxy -S`), for `show proc`
+    sudo: StrictBool = False
+    work_dir: RemotePath = "/var/lib/bluegreen"
+    cfg_backups: Annotated[PositiveInt, Field(le=1000)] = 10
+
+
+class HealthCheck(_Model):
+    path: StrictStr = "/health"
+    port: Port | None = None  # None: the port of each server's `address`
+    expect_status: Annotated[int, Strict(), Field(ge=100, le=599)] = 200
+    timeout_s: Annotated[PositiveNumber, Field(le=300)] = 5.0
+    attempts: Annotated[PositiveInt, Field(le=1000)] = 10
+    interval_s: Annotated[NonNegativeNumber, Field(le=600)] = 2.0
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise ValueError(f"expected a URL path starting with '/', got {show(value)}")
+        return value
+
+
+class ServerConfig(_Model):
+    ssh: SshTarget
+    address: Address
+    backend: Ident | None = None  # explicit HAProxy backend, when detection needs help
+    server: Ident | None = None  # explicit HAProxy server name
+    sudo: StrictBool = False
+    # Where this host differs from the app's values (e.g. one process name per colour).
+    app_dir: RemotePath | None = None
+    branch: GitRef | None = None
+    restart: Snippet | None = None
+    log_file: RemotePath | None = None
+
+    @property
+    def host(self) -> str:
+        """The host part of `address` (IPv6 keeps its brackets, ready for a URL)."""
+        return self.address.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+
+class AppConfig(_Model):
+    state_file: RemotePath
+    frontend: Ident
+    # In a frontend shared by several apps: the ACL whose use_backend line decides this app's
+    # LIVE, and the Host header(s) of its users (probes through the frontend send the first).
+    rule: Ident | None = None
+    hosts: tuple[HostHeader, ...] = ()
+    app_dir: RemotePath
+    branch: GitRef = "main"
+    build: Snippet | None = None
+    restart: Snippet
+    migrate: Snippet | None = None
+    log_file: RemotePath | None = None
+    approval: Approval = "auto"
+    mcp: McpLevel = "full"
+    allow_unapproved: StrictBool = False
+    allow_emergency_without_approval: StrictBool = False
+    min_free_disk_mb: Annotated[NonNegativeInt, Field(le=100_000_000)] = 500
+    backups_kept: Annotated[NonNegativeInt, Field(le=1000)] = 5
+    drain_s: Annotated[NonNegativeNumber, Field(le=600)] = 2.0
+    watch_s: Annotated[NonNegativeNumber, Field(le=3600)] = 10.0
+    auto_rollback: StrictBool = True
+    # How long a switch confirmation token stays valid.
+    token_ttl_s: Annotated[PositiveNumber, Field(le=86400)] = 600.0
+    health: HealthCheck = HealthCheck()
+    servers: dict[ServerName, ServerConfig]
+
+    @field_validator("servers")
+    @classmethod
+    def _two_distinct_servers(cls, servers: dict[str, ServerConfig]) -> dict[str, ServerConfig]:
+        if len(servers) != 2:
+            names = ", ".join(servers) or "none"
+            raise ValueError(f"expected exactly two servers (e.g. blue and green), got {names}")
+        first, second = servers.values()
+        if first.address == second.address:
+            raise ValueError(f"both servers have address {first.address}: each needs its own")
+        return servers
+
+    @property
+    def server_names(self) -> tuple[str, str]:
+        first, second = self.servers
+        return first, second
+
+    def server(self, name: str) -> ServerConfig:
+        try:
+            return self.servers[name]
+        except KeyError:
+            known = ", ".join(self.servers)
+            raise ConfigError(f"no server {show(name)} in this app (servers: {known})") from None
+
+    def other(self, name: str) -> str:
+        """The name of the other server of the pair."""
+        self.server(name)
+        first, second = self.server_names
+        return second if name == first else first
+
+    def health_port(self, name: str) -> int:
+        return self.health.port or self.server(name).port
+
+    def on(self, name: str) -> AppConfig:
+        """The app as it runs on server `name`: that server's own app_dir, branch, restart and
+        log_file where it sets them, the app's values elsewhere."""
+        server = self.server(name)
+        own = {key: getattr(server, key) for key in _PER_SERVER if getattr(server, key) is not None}
+        return self.model_copy(update=own) if own else self
+
+    @property
+    def host_header(self) -> str | None:
+        """The Host header a request through the frontend carries to reach this app."""
+        return self.hosts[0] if self.hosts else None
+
+
+_PER_SERVER: Final = ("app_dir", "branch", "restart", "log_file")
+
+
+class Config(_Model):
+    ssh: SshSettings = SshSettings()
+    haproxy: HAProxySettings
+    apps: dict[AppName, AppConfig] = Field(min_length=1)
+
+    @field_validator("apps")
+    @classmethod
+    def _own_state_files(cls, apps: dict[str, AppConfig]) -> dict[str, AppConfig]:
+        owners: dict[str, str] = {}
+        for name, app in apps.items():
+            if app.state_file in owners:
+                raise ValueError(
+                    f"apps {owners[app.state_file]} and {name} share state_file "
+                    f"{app.state_file}: each app needs its own"
+                )
+            owners[app.state_file] = name
+        return apps
+
+    def app(self, name: str) -> AppConfig:
+        try:
+            return self.apps[name]
+        except KeyError:
+            known = ", ".join(sorted(self.apps))
+            raise ConfigError(
+                f"unknown app {show(name)}; configured apps: {known}",
+                hint="pass one of those names, or add the app under [apps.<name>]",
+            ) from None
