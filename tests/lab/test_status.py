@@ -256,7 +256,7 @@ def test_the_snapshot_sees_the_running_worker_and_a_cfg_touched_after_it(
 ) -> None:
     """The one-command read of the HAProxy host against the real HAProxy: the worker's start
     from /proc, the cfg's mtime, the three runtime answers."""
-    from bluegreen.engine.status import read_snapshot
+    from bluegreen.engine.status_reads import read_snapshot
 
     ctx = lab_service.context()
     snap = read_snapshot(ctx, ["/etc/haproxy/haproxy.cfg", STATE])

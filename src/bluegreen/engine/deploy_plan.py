@@ -13,7 +13,8 @@ from bluegreen.domain.lock import Holder
 from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import Context
 from bluegreen.engine.guard import GuardedRunner, machine
-from bluegreen.engine.status import app_routing, cfg_not_reloaded
+from bluegreen.engine.status import app_routing
+from bluegreen.engine.status_reads import cfg_not_reloaded
 from bluegreen.errors import (
     BlueGreenError,
     ConfigError,

@@ -1,41 +1,31 @@
 """get_deployment_status: which server is LIVE, which is STANDBY, and whether anything disagrees.
 
-Every remote read runs at once (cfg, state file, lock, runtime API, health probes, deployed
-commits), so status costs about one round trip. A host that cannot be reached is reported as such;
-it never fails the whole answer. haproxy.cfg decides LIVE/STANDBY; everything else is a witness.
+Every remote read runs at once (status_reads.py), so status costs about one round trip. A host that
+cannot be reached is reported as such; it never fails the whole answer. haproxy.cfg decides
+LIVE/STANDBY; everything else is a witness. This module assembles each app's AppStatus from the
+round's reads; status_next_step.py words what to do next.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cached_property
+from collections.abc import Sequence
 
-from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
-from bluegreen.domain.config import AppConfig, HAProxySettings
-from bluegreen.domain.deployed_commit import Deployed, deployed_command, parse_deployed
-from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
-from bluegreen.domain.probe import HealthResult, unknown_health
+from bluegreen.domain.config import AppConfig
+from bluegreen.domain.deployed_commit import Deployed, parse_deployed
+from bluegreen.domain.haproxy_cfg import HAProxyConfig
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
-from bluegreen.domain.runtime import (
-    RuntimeOutputError,
-    ServerState,
-    StatRow,
-    parse_show_servers_state,
-    parse_show_stat,
-)
+from bluegreen.domain.runtime import StatRow
 from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
-from bluegreen.domain.snapshot import Snapshot, SnapshotError, parse_snapshot, snapshot_command
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
-from bluegreen.domain.switch_commands import COMMAND_NOT_FOUND, check_command, not_found
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
-from bluegreen.engine.probing import as_health, http_probe
-from bluegreen.errors import BlueGreenError, TransportError
+from bluegreen.engine.probing import as_health
+from bluegreen.engine.status_next_step import next_step
+from bluegreen.engine.status_reads import Reads, lock_holder_path, probe_key, read_everything
+from bluegreen.errors import BlueGreenError
 from bluegreen.models import (
     AppStatus,
     DriftItem,
@@ -46,14 +36,6 @@ from bluegreen.models import (
     StateFileView,
 )
 from bluegreen.transport.base import CommandResult
-from bluegreen.transport.parallel import parallel
-
-# 50 ms: the kernel's process start time ticks in 10 ms.
-_CLOCK_SLACK_S = 0.05
-
-
-def lock_holder_path(hp: HAProxySettings, app_name: str) -> str:
-    return lock_mod.holder_path(hp.work_dir, app_name)
 
 
 def server_specs(app: AppConfig) -> list[ServerSpec]:
@@ -67,113 +49,6 @@ def app_routing(cfg: HAProxyConfig, app: AppConfig) -> RoutingAnalysis:
     """How `cfg` routes the app's users: in a shared frontend, the requests its rule and Host
     headers select."""
     return analyze_routing(cfg, app.frontend, server_specs(app), rule=app.rule, hosts=app.hosts)
-
-
-@dataclass
-class Reads:
-    """What one round of reads brought back, shared by every app of a multi-app status."""
-
-    host: str
-    snapshot: Snapshot | Exception
-    not_reloaded: list[str]
-    health: dict[tuple[str, int, float], HealthResult]  # by probe_key()
-    deployed: dict[tuple[str, str], CommandResult | Exception]  # by (ssh target, app dir)
-    _parsed: dict[str, HAProxyConfig] = field(default_factory=dict, repr=False)
-
-    def parsed_cfg(self, text: str) -> HAProxyConfig:
-        """haproxy.cfg parsed once for all the apps of this round (the parse is immutable)."""
-        if text not in self._parsed:
-            self._parsed[text] = parse(text)
-        return self._parsed[text]
-
-    @cached_property
-    def runtime_tables(
-        self,
-    ) -> tuple[tuple[StatRow, ...], tuple[ServerState, ...] | None, str | None]:
-        """`show stat` and `show servers state` parsed once for every app of the round, and
-        why they could not be read."""
-        rows: tuple[StatRow, ...] = ()
-        states: tuple[ServerState, ...] | None = None
-        errors: list[str] = []
-        snap = self.snapshot
-        if isinstance(snap, Exception):
-            errors.append(str(snap))
-        elif problem := snap.runtime_problem():
-            errors.append(problem)
-        else:
-            try:
-                rows = parse_show_stat(snap.runtime_answer("show stat") or "")
-            except RuntimeOutputError as exc:
-                errors.append(str(exc))
-            try:
-                states = parse_show_servers_state(snap.runtime_answer("show servers state") or "")
-            except RuntimeOutputError as exc:
-                errors.append(str(exc))
-        error = ("HAProxy's runtime API did not answer: " + "; ".join(errors)) if errors else None
-        return rows, states, error
-
-    def file(self, path: str) -> bytes | Exception | None:
-        if isinstance(self.snapshot, Exception):
-            return self.snapshot
-        read = self.snapshot.files[path]
-        if read.error is not None:
-            return TransportError(f"reading {path} failed: {read.error}", host=self.host)
-        return read.data
-
-
-def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Reads:
-    """Every read the statuses of `apps` need, all at once: ONE command on the HAProxy host
-    (cfg, state files, lock holders, runtime API, clocks), the health probes (over the HAProxy
-    host's own connections) and one `git log` per app host and app dir."""
-    hp = ctx.config.haproxy
-    runner = ctx.runner
-    files = list(
-        dict.fromkeys(
-            [hp.config_path]
-            + [p for name, app in apps for p in (app.state_file, lock_holder_path(hp, name))]
-        )
-    )
-    # One probe per distinct URL and verdict rule: apps sharing a server share its probe.
-    probes = {probe_key(app, c): app for _, app in apps for c in app.servers}
-    checkouts = list(
-        dict.fromkeys((s.ssh, app.on(c).app_dir) for _, app in apps for c, s in app.servers.items())
-    )
-
-    def snapshot() -> Snapshot:
-        return read_snapshot(ctx, files)
-
-    def probe(key: tuple[str, int, float]) -> Callable[[], HealthResult]:
-        url, expect_status, timeout_s = key
-        return lambda: http_probe(runner, hp.ssh, url, timeout_s, expect_status)
-
-    def deployed(host: str, app_dir: str) -> Callable[[], CommandResult]:
-        return lambda: runner.run(host, deployed_command(app_dir), timeout=30)
-
-    out = parallel(
-        [
-            snapshot,
-            *(probe(key) for key in probes),
-            *(deployed(host, app_dir) for host, app_dir in checkouts),
-        ]
-    )
-    snap = out[0]
-    health: dict[tuple[str, int, float], HealthResult] = {}
-    for key, outcome in zip(probes, out[1 : 1 + len(probes)], strict=True):
-        health[key] = (
-            outcome if isinstance(outcome, HealthResult) else unknown_health(key[0], outcome)
-        )
-    return Reads(
-        host=hp.ssh,
-        snapshot=snap,  # type: ignore[arg-type]
-        not_reloaded=not_reloaded(ctx, snap) if isinstance(snap, Snapshot) else [],
-        health=health,
-        deployed=dict(zip(checkouts, out[1 + len(probes) :], strict=True)),  # type: ignore[arg-type]
-    )
-
-
-def probe_key(app: AppConfig, color: str) -> tuple[str, int, float]:
-    """What makes two probes the same: the URL, the expected status and the timeout."""
-    return (dc.server_health_url(app, color), app.health.expect_status, app.health.timeout_s)
 
 
 def get_status(ctx: Context, app_name: str) -> AppStatus:
@@ -271,7 +146,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         checked_at=ctx.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         duration_ms=round((time.monotonic() - started) * 1000, 1),
     )
-    status.next_step = _next_step(status)
+    status.next_step = next_step(status)
     return status
 
 
@@ -353,57 +228,6 @@ def _runtime(
     return rows, [*report.disagreements, *reads.not_reloaded], error
 
 
-def read_snapshot(ctx: Context, files: list[str]) -> Snapshot:
-    """The HAProxy host's snapshot (see domain/snapshot.py); TransportError when unreadable."""
-    hp = ctx.config.haproxy
-    command = snapshot_command(hp.config_path, hp.runtime_socket, files, sudo=hp.sudo)
-    result = ctx.runner.run(hp.ssh, command, timeout=15)
-    try:
-        return parse_snapshot(result.stdout, files)
-    except SnapshotError as exc:
-        raise TransportError(
-            f"reading the HAProxy host failed (exit {result.exit_status}): {exc}; {result.tail(3)}",
-            host=hp.ssh,
-            hint="the read needs a POSIX sh with base64, stat, getconf and socat on the host",
-        ) from exc
-
-
-def cfg_not_reloaded(ctx: Context) -> list[str]:
-    """Asks the HAProxy host now: findings when haproxy.cfg was changed and not reloaded."""
-    return not_reloaded(ctx, read_snapshot(ctx, []))
-
-
-def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
-    """The cfg file changed after the running HAProxy worker started: edited and not reloaded.
-    Only then it is also checked (would a reload even work?)."""
-    ages = snap.ages()
-    if ages is None:
-        return []
-    cfg_age, proc_age = ages
-    if cfg_age >= proc_age - _CLOCK_SLACK_S:
-        return []
-    findings = [
-        f"haproxy.cfg on disk was modified {cfg_age:.1f}s ago, after the running HAProxy "
-        f"worker started ({proc_age:.1f}s ago): it was edited and not reloaded, so the "
-        "running routing may differ from the file"
-    ]
-    hp = ctx.config.haproxy
-    if hp.check:
-        check = check_command(hp.check, hp.config_path, hp.sudo)
-        try:
-            result = ctx.runner.run(hp.ssh, check, timeout=30)
-        except BlueGreenError:
-            return findings
-        if result.exit_status == COMMAND_NOT_FOUND:
-            findings.append(f"haproxy.cfg on disk could not be checked: {not_found(hp.check[0])}")
-        elif not result.ok:
-            findings.append(
-                "haproxy.cfg on disk does not pass `haproxy -c`, so a reload would fail and "
-                "HAProxy keeps running the previous cfg: " + " ".join(result.tail(5).split())[-300:]
-            )
-    return findings
-
-
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -442,42 +266,3 @@ def _lock(raw: bytes | Exception | None, ctx: Context, problems: list[str]) -> L
         since=holder.since,
         stale=stale,
     )
-
-
-def _deployed_later(a: str | None, b: str | None) -> bool:
-    """Whether deploy time `a` is after `b` (ISO 8601 from git's reflog); True when unknown."""
-    try:
-        return a is None or b is None or datetime.fromisoformat(a) > datetime.fromisoformat(b)
-    except ValueError:
-        return True
-
-
-def _next_step(status: AppStatus) -> str:
-    if status.routing.certain and not status.certain:  # certain from the file, not reloaded
-        return (
-            "haproxy.cfg was changed and not reloaded: HAProxy may route differently from the "
-            "file. Check it with `haproxy -c` and reload HAProxy (or put the previous cfg back) "
-            "before deploying; switch_traffic also reloads."
-        )
-    if not status.certain:
-        return "Fix haproxy.cfg's routing for this app (see routing.problems) before deploying."
-    assert status.live and status.standby
-    if status.lock:
-        return f"Wait: {status.lock.operation} is in progress (or break a stale lock)."
-    standby = status.standby
-    if standby.healthy is None:
-        return f"STANDBY {standby.color.upper()}'s health is unknown (not measured): ask again."
-    if not standby.healthy:
-        return f"STANDBY {standby.color.upper()} is unhealthy: deploy_to_standby repairs it."
-    if status.live.commit and standby.commit and status.live.commit != standby.commit:
-        if _deployed_later(standby.deployed_at, status.live.deployed_at):
-            return (
-                f"STANDBY {standby.color.upper()} runs {standby.commit[:12]}, deployed after "
-                f"LIVE's: test it at {standby.address}, then switch_traffic to release it."
-            )
-        return (
-            f"STANDBY {standby.color.upper()} runs the earlier {standby.commit[:12]} (the "
-            "rollback target: switch_traffic goes back to it); deploy_to_standby brings it up "
-            "to date."
-        )
-    return "Both servers run the same commit: deploy_to_standby to release a new version."

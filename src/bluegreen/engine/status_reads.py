@@ -1,0 +1,198 @@
+"""One round of status reads: everything the statuses of some apps need, read all at once.
+
+ONE command on the HAProxy host (cfg, state files, lock holders, runtime API, clocks), the health
+probes and one `git log` per app host and app dir run in parallel, so status costs about one round
+trip. A read that fails is kept as its exception: status reports it, it never fails the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from bluegreen.domain import deploy_commands as dc
+from bluegreen.domain import lock as lock_mod
+from bluegreen.domain.config import AppConfig, HAProxySettings
+from bluegreen.domain.deployed_commit import deployed_command
+from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
+from bluegreen.domain.probe import HealthResult, unknown_health
+from bluegreen.domain.runtime import (
+    RuntimeOutputError,
+    ServerState,
+    StatRow,
+    parse_show_servers_state,
+    parse_show_stat,
+)
+from bluegreen.domain.snapshot import Snapshot, SnapshotError, parse_snapshot, snapshot_command
+from bluegreen.domain.switch_commands import COMMAND_NOT_FOUND, check_command, not_found
+from bluegreen.engine.context import Context
+from bluegreen.engine.probing import http_probe
+from bluegreen.errors import BlueGreenError, TransportError
+from bluegreen.transport.base import CommandResult
+from bluegreen.transport.parallel import parallel
+
+# 50 ms: the kernel's process start time ticks in 10 ms.
+_CLOCK_SLACK_S = 0.05
+
+
+def lock_holder_path(hp: HAProxySettings, app_name: str) -> str:
+    return lock_mod.holder_path(hp.work_dir, app_name)
+
+
+@dataclass
+class Reads:
+    """What one round of reads brought back, shared by every app of a multi-app status."""
+
+    host: str
+    snapshot: Snapshot | Exception
+    not_reloaded: list[str]
+    health: dict[tuple[str, int, float], HealthResult]  # by probe_key()
+    deployed: dict[tuple[str, str], CommandResult | Exception]  # by (ssh target, app dir)
+    _parsed: dict[str, HAProxyConfig] = field(default_factory=dict, repr=False)
+
+    def parsed_cfg(self, text: str) -> HAProxyConfig:
+        """haproxy.cfg parsed once for all the apps of this round (the parse is immutable)."""
+        if text not in self._parsed:
+            self._parsed[text] = parse(text)
+        return self._parsed[text]
+
+    @cached_property
+    def runtime_tables(
+        self,
+    ) -> tuple[tuple[StatRow, ...], tuple[ServerState, ...] | None, str | None]:
+        """`show stat` and `show servers state` parsed once for every app of the round, and
+        why they could not be read."""
+        rows: tuple[StatRow, ...] = ()
+        states: tuple[ServerState, ...] | None = None
+        errors: list[str] = []
+        snap = self.snapshot
+        if isinstance(snap, Exception):
+            errors.append(str(snap))
+        elif problem := snap.runtime_problem():
+            errors.append(problem)
+        else:
+            try:
+                rows = parse_show_stat(snap.runtime_answer("show stat") or "")
+            except RuntimeOutputError as exc:
+                errors.append(str(exc))
+            try:
+                states = parse_show_servers_state(snap.runtime_answer("show servers state") or "")
+            except RuntimeOutputError as exc:
+                errors.append(str(exc))
+        error = ("HAProxy's runtime API did not answer: " + "; ".join(errors)) if errors else None
+        return rows, states, error
+
+    def file(self, path: str) -> bytes | Exception | None:
+        if isinstance(self.snapshot, Exception):
+            return self.snapshot
+        read = self.snapshot.files[path]
+        if read.error is not None:
+            return TransportError(f"reading {path} failed: {read.error}", host=self.host)
+        return read.data
+
+
+def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Reads:
+    """Every read the statuses of `apps` need, all at once: ONE command on the HAProxy host
+    (cfg, state files, lock holders, runtime API, clocks), the health probes (over the HAProxy
+    host's own connections) and one `git log` per app host and app dir."""
+    hp = ctx.config.haproxy
+    runner = ctx.runner
+    files = list(
+        dict.fromkeys(
+            [hp.config_path]
+            + [p for name, app in apps for p in (app.state_file, lock_holder_path(hp, name))]
+        )
+    )
+    # One probe per distinct URL and verdict rule: apps sharing a server share its probe.
+    probes = {probe_key(app, c): app for _, app in apps for c in app.servers}
+    checkouts = list(
+        dict.fromkeys((s.ssh, app.on(c).app_dir) for _, app in apps for c, s in app.servers.items())
+    )
+
+    def snapshot() -> Snapshot:
+        return read_snapshot(ctx, files)
+
+    def probe(key: tuple[str, int, float]) -> Callable[[], HealthResult]:
+        url, expect_status, timeout_s = key
+        return lambda: http_probe(runner, hp.ssh, url, timeout_s, expect_status)
+
+    def deployed(host: str, app_dir: str) -> Callable[[], CommandResult]:
+        return lambda: runner.run(host, deployed_command(app_dir), timeout=30)
+
+    out = parallel(
+        [
+            snapshot,
+            *(probe(key) for key in probes),
+            *(deployed(host, app_dir) for host, app_dir in checkouts),
+        ]
+    )
+    snap = out[0]
+    health: dict[tuple[str, int, float], HealthResult] = {}
+    for key, outcome in zip(probes, out[1 : 1 + len(probes)], strict=True):
+        health[key] = (
+            outcome if isinstance(outcome, HealthResult) else unknown_health(key[0], outcome)
+        )
+    return Reads(
+        host=hp.ssh,
+        snapshot=snap,  # type: ignore[arg-type]
+        not_reloaded=not_reloaded(ctx, snap) if isinstance(snap, Snapshot) else [],
+        health=health,
+        deployed=dict(zip(checkouts, out[1 + len(probes) :], strict=True)),  # type: ignore[arg-type]
+    )
+
+
+def probe_key(app: AppConfig, color: str) -> tuple[str, int, float]:
+    """What makes two probes the same: the URL, the expected status and the timeout."""
+    return (dc.server_health_url(app, color), app.health.expect_status, app.health.timeout_s)
+
+
+def read_snapshot(ctx: Context, files: list[str]) -> Snapshot:
+    """The HAProxy host's snapshot (see domain/snapshot.py); TransportError when unreadable."""
+    hp = ctx.config.haproxy
+    command = snapshot_command(hp.config_path, hp.runtime_socket, files, sudo=hp.sudo)
+    result = ctx.runner.run(hp.ssh, command, timeout=15)
+    try:
+        return parse_snapshot(result.stdout, files)
+    except SnapshotError as exc:
+        raise TransportError(
+            f"reading the HAProxy host failed (exit {result.exit_status}): {exc}; {result.tail(3)}",
+            host=hp.ssh,
+            hint="the read needs a POSIX sh with base64, stat, getconf and socat on the host",
+        ) from exc
+
+
+def cfg_not_reloaded(ctx: Context) -> list[str]:
+    """Asks the HAProxy host now: findings when haproxy.cfg was changed and not reloaded."""
+    return not_reloaded(ctx, read_snapshot(ctx, []))
+
+
+def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
+    """The cfg file changed after the running HAProxy worker started: edited and not reloaded.
+    Only then it is also checked (would a reload even work?)."""
+    ages = snap.ages()
+    if ages is None:
+        return []
+    cfg_age, proc_age = ages
+    if cfg_age >= proc_age - _CLOCK_SLACK_S:
+        return []
+    findings = [
+        f"haproxy.cfg on disk was modified {cfg_age:.1f}s ago, after the running HAProxy "
+        f"worker started ({proc_age:.1f}s ago): it was edited and not reloaded, so the "
+        "running routing may differ from the file"
+    ]
+    hp = ctx.config.haproxy
+    if hp.check:
+        check = check_command(hp.check, hp.config_path, hp.sudo)
+        try:
+            result = ctx.runner.run(hp.ssh, check, timeout=30)
+        except BlueGreenError:
+            return findings
+        if result.exit_status == COMMAND_NOT_FOUND:
+            findings.append(f"haproxy.cfg on disk could not be checked: {not_found(hp.check[0])}")
+        elif not result.ok:
+            findings.append(
+                "haproxy.cfg on disk does not pass `haproxy -c`, so a reload would fail and "
+                "HAProxy keeps running the previous cfg: " + " ".join(result.tail(5).split())[-300:]
+            )
+    return findings
