@@ -552,7 +552,7 @@ def raw_check(client: Any, command: str, timeout: float = 120.0) -> str:
 def wait_for_ssh(hostport: str, timeout_s: float = 60.0) -> None:
     """Until sshd at host:port sends its banner (after the HAProxy container restarted)."""
     from bluegreen.errors import LabError
-    from bluegreen.lab.controller import wait_for_ssh_banner
+    from bluegreen.lab.readiness import wait_for_ssh_banner
 
     try:
         wait_for_ssh_banner(hostport, "the HAProxy host", timeout_s)

@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 
 from bluegreen.domain.config import Config, load_config
-from bluegreen.lab.controller import Lab, LabInfo, wait_for_ssh_banner
+from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.lab.layouts import APP_DIR
+from bluegreen.lab.readiness import wait_for_ssh_banner
 from bluegreen.service import Service
 
 APP = "jw-attendant"

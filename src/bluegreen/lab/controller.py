@@ -6,107 +6,47 @@ and the HAProxy frontend on 127.0.0.1 only, installs a fresh key pair, records h
 known_hosts, deploys the sample app's first commit to both hosts and waits on real signals (sshd
 banners, BLUE answering through HAProxy). It writes a ready-to-use bluegreen config and `lab.json`
 describing it. The layout (layouts.py) is the users' shared frontend unless `single` is asked for.
+This module is the Lab's lifecycle; the Docker plumbing is in containers.py, the waits in
+readiness.py, the in-container scripts in host_scripts.py and what `up` built in lab_info.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import socket
-import tarfile
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bluegreen.errors import LabError
 from bluegreen.lab import images
+from bluegreen.lab.containers import (
+    docker_client,
+    docker_sdk,
+    exec_checked,
+    host_port,
+    install_key,
+    loopback_port,
+    put_file,
+)
+from bluegreen.lab.host_scripts import FIRST_DEPLOY, RESET_APP, RESET_HAPROXY, checkouts
 from bluegreen.lab.keys import generate_keypair, known_hosts_line
+from bluegreen.lab.lab_info import HostInfo, LabInfo, default_state_dir
 from bluegreen.lab.layouts import (
-    APP,
-    APP_DIR,
     APP_PORT,
     COLORS,
     DEFAULT_LAYOUT,
     LAYOUTS,
     REPO,
     SHARED_APPS,
-    SHARED_HEALTH_PATH,
     render_config,
     supervisor_programs,
 )
+from bluegreen.lab.readiness import wait_for_file, wait_for_ssh_banner, wait_until_served
 
 DEFAULT_PREFIX = "bluegreen-lab"
 LABEL = "bluegreen.lab"
-READY_TIMEOUT_S = 90.0
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class HostInfo:
-    container: str
-    ssh: str  # 127.0.0.1:PORT
-    app: str | None = None  # http://127.0.0.1:PORT of the app, for app hosts
-
-
-@dataclass
-class LabInfo:
-    prefix: str
-    network: str
-    frontend: str
-    hosts: dict[str, HostInfo]
-    config_path: str
-    state_dir: str
-    initial_commit: str
-    layout: str = "single"
-    apps: dict[str, Any] = field(default_factory=dict)  # the shared layout's apps, by name
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LabInfo:
-        hosts = {name: HostInfo(**host) for name, host in data["hosts"].items()}
-        return cls(**{**data, "hosts": hosts})
-
-
-def default_state_dir(prefix: str) -> Path:
-    base = os.environ.get("BLUEGREEN_LAB_DIR")
-    if base:
-        return Path(base).expanduser() / prefix
-    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state_home) / "bluegreen" / "lab" / prefix
-
-
-def docker_sdk() -> Any:
-    """The Docker SDK, which only the lab needs: it comes with the `lab` extra, so a lean install
-    (the CLI and MCP server against real hosts) gets a LabError that says how to add it."""
-    try:
-        import docker
-    except ModuleNotFoundError as exc:
-        raise LabError(
-            "the lab needs the Docker SDK for Python, which is not installed",
-            hint="install the lab's extra: pip install 'bluegreen-mcp[lab]' (a checkout: make venv)",
-        ) from exc
-    return docker
-
-
-def _docker() -> Any:
-    docker = docker_sdk()
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise LabError(
-            f"no Docker engine answers ({exc})",
-            hint="start Docker (or run scripts/ensure-docker.sh as root) and retry",
-        ) from exc
-    return client
 
 
 class Lab:
@@ -119,7 +59,7 @@ class Lab:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = _docker()
+            self._client = docker_client()
         return self._client
 
     @property
@@ -156,15 +96,15 @@ class Lab:
         )
         say(f"network {network.name}")
         origin = self._run(tags["origin"], "origin", network.name, ports={})
-        initial = self._exec(origin, ["lab-commit", "--init"]).strip().splitlines()[-1]
+        initial = exec_checked(origin, ["lab-commit", "--init"]).strip().splitlines()[-1]
         say(f"origin holds the sample app at {initial[:12]}")
 
         shared = layout == "shared"
         app_hosts = {}
         for color in COLORS:
-            ports = {"22/tcp": _loopback_port()}
+            ports = {"22/tcp": loopback_port()}
             if not shared:
-                ports[f"{APP_PORT}/tcp"] = _loopback_port()
+                ports[f"{APP_PORT}/tcp"] = loopback_port()
             app_hosts[color] = self._run(
                 tags["app-host"],
                 color,
@@ -176,18 +116,20 @@ class Lab:
                 else {},
             )
         for color, container in app_hosts.items():
-            self._install_key(container, public_key)
-            for app_dir, program in _checkouts(layout, color):
-                self._exec(container, ["sh", "-c", _FIRST_DEPLOY, "deploy", REPO, app_dir, program])
+            install_key(container, public_key)
+            for app_dir, program in checkouts(layout, color):
+                exec_checked(
+                    container, ["sh", "-c", FIRST_DEPLOY, "deploy", REPO, app_dir, program]
+                )
             say(f"{color.upper()} runs {initial[:12]}")
         haproxy = self._run(
             tags["haproxy"],
             "haproxy",
             network.name,
-            ports={"22/tcp": _loopback_port(), "80/tcp": _loopback_port()},
+            ports={"22/tcp": loopback_port(), "80/tcp": loopback_port()},
             environment={"LAB_LAYOUT": layout},
         )
-        self._install_key(haproxy, public_key)
+        install_key(haproxy, public_key)
 
         containers = {"haproxy": haproxy, **app_hosts, "origin": origin}
         hosts: dict[str, HostInfo] = {}
@@ -197,16 +139,16 @@ class Lab:
             if role == "origin":
                 hosts[role] = HostInfo(container=container.name, ssh="")
                 continue
-            port = _host_port(container, "22/tcp")
-            host_key = self._wait_for_file(container, "/etc/ssh/ssh_host_ed25519_key.pub")
+            port = host_port(container, "22/tcp")
+            host_key = wait_for_file(container, "/etc/ssh/ssh_host_ed25519_key.pub")
             known_hosts.append(known_hosts_line("127.0.0.1", port, host_key))
             app_url = None
             if role in COLORS and not shared:
-                app_url = f"http://127.0.0.1:{_host_port(container, f'{APP_PORT}/tcp')}"
+                app_url = f"http://127.0.0.1:{host_port(container, f'{APP_PORT}/tcp')}"
             hosts[role] = HostInfo(container=container.name, ssh=f"127.0.0.1:{port}", app=app_url)
         (self.state_dir / "known_hosts").write_text("".join(known_hosts))
 
-        frontend = f"http://127.0.0.1:{_host_port(haproxy, '80/tcp')}"
+        frontend = f"http://127.0.0.1:{host_port(haproxy, '80/tcp')}"
         for role, host in hosts.items():
             if host.ssh:
                 wait_for_ssh_banner(host.ssh, role)
@@ -222,7 +164,7 @@ class Lab:
             layout=layout,
             apps={app.name: app.describe() for app in SHARED_APPS} if shared else {},
         )
-        _wait_until_served(info)
+        wait_until_served(info)
         say(f"HAProxy serves BLUE at {frontend} ({layout} layout)")
         Path(info.config_path).write_text(render_config(info))
         self.info_path.write_text(json.dumps(info.to_json(), indent=2) + "\n")
@@ -304,7 +246,7 @@ class Lab:
     def commit(self, breakage: str | None = None) -> str:
         """A new commit of the sample app on the origin (good, or breaking build/health); its sha."""
         argv = ["lab-commit"] + (["--break", breakage] if breakage else [])
-        return self._exec(self.container("origin"), argv).strip().splitlines()[-1]
+        return exec_checked(self.container("origin"), argv).strip().splitlines()[-1]
 
     def reset(self) -> None:
         """Back to the state `up` left: every container running, the initial haproxy.cfg loaded,
@@ -315,14 +257,14 @@ class Lab:
             if container.status != "running":
                 container.start()
         for color in COLORS:
-            for app_dir, program in _checkouts(info.layout, color):
-                argv = ["sh", "-c", _RESET_APP, "reset", info.initial_commit, app_dir, program]
-                self._exec(self.container(color), argv)
-        self._exec(self.container("haproxy"), ["sh", "-c", _RESET_HAPROXY])
-        _wait_until_served(info)
+            for app_dir, program in checkouts(info.layout, color):
+                argv = ["sh", "-c", RESET_APP, "reset", info.initial_commit, app_dir, program]
+                exec_checked(self.container(color), argv)
+        exec_checked(self.container("haproxy"), ["sh", "-c", RESET_HAPROXY])
+        wait_until_served(info)
 
     def exec(self, role: str, argv: list[str]) -> str:
-        return self._exec(self.container(role), argv)
+        return exec_checked(self.container(role), argv)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -355,140 +297,10 @@ class Lab:
             networking_config={network: EndpointConfig(self.client.api._version, aliases=[role])},
         )
         for path, text in (files or {}).items():
-            _put_file(container, path, text.encode(), 0o644)
+            put_file(container, path, text.encode(), 0o644)
         container.start()
         return container
 
-    def _exec(self, container: Any, argv: list[str]) -> str:
-        code, output = container.exec_run(argv, demux=False)
-        text = output.decode(errors="replace") if output else ""
-        if code != 0:
-            raise LabError(f"{container.name}: {' '.join(argv)} exited {code}:\n{text[-2000:]}")
-        return text
 
-    def _install_key(self, container: Any, public_key: str) -> None:
-        _put_file(container, "/root/.ssh/authorized_keys", public_key.encode(), 0o600)
-
-    def _wait_for_file(self, container: Any, path: str) -> str:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            code, output = container.exec_run(["cat", path])
-            if code == 0 and output.strip():
-                return str(output.decode().strip())
-            time.sleep(0.1)
-        raise LabError(f"{container.name}: {path} did not appear")
-
-
-def _put_file(container: Any, path: str, data: bytes, mode: int) -> None:
-    directory, _, name = path.rpartition("/")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        entry = tarfile.TarInfo(name)
-        entry.size = len(data)
-        entry.mode = mode
-        tar.addfile(entry, io.BytesIO(data))
-    container.put_archive(directory, buf.getvalue())
-
-
-def _checkouts(layout: str, color: str) -> list[tuple[str, str]]:
-    """(app dir, supervisor program) of every app on a `color` host of the layout."""
-    if layout == "shared":
-        return [(app.app_dir, app.program(color)) for app in SHARED_APPS]
-    return [(APP_DIR, APP)]
-
-
-def _wait_until_served(info: LabInfo) -> None:
-    """Every app answers on each host and, through HAProxy, BLUE serves its users (and each
-    preview host its own colour)."""
-    if info.layout == "shared":
-        url = info.frontend + SHARED_HEALTH_PATH
-        for app in SHARED_APPS:
-            _wait_for_color(url, "blue", host=app.host)
-            for color in COLORS:
-                _wait_for_color(url, color, host=app.preview(color))
-        return
-    for color in COLORS:
-        app_url = info.hosts[color].app
-        assert app_url is not None
-        _wait_for_color(app_url + "/health", color)
-    _wait_for_color(info.frontend + "/health", "blue")
-
-
-# $1 the origin's repository, $2 the app dir, $3 the supervisor program.
-_FIRST_DEPLOY = """set -e
-git clone -q "$1" "$2"
-cd "$2"
-python3 build.py >/dev/null
-until supervisorctl status >/dev/null 2>&1 || [ $? -eq 3 ]; do sleep 0.1; done
-supervisorctl start "$3" >/dev/null
-"""
-
-
-# $1 the initial commit, $2 the app dir, $3 the supervisor program.
-_RESET_APP = """set -e
-until supervisorctl status >/dev/null 2>&1 || [ $? -eq 3 ]; do sleep 0.1; done
-cd "$2"
-if [ "$(git rev-parse HEAD)" != "$1" ] || [ ! -f dist/app.py ]; then
-  git checkout -q --force "$1" && python3 build.py >/dev/null
-fi
-rm -f .env.display
-rm -rf "$2.bluegreen-backups"
-supervisorctl restart "$3" >/dev/null
-"""
-
-_RESET_HAPROXY = """set -e
-rm -rf /var/lib/bluegreen /var/lib/haproxy/*.json
-cp /etc/haproxy/haproxy.cfg.lab-initial /etc/haproxy/haproxy.cfg
-# A reload starts a new worker from the file: runtime changes made by hand are gone with it.
-haproxy-reload >/dev/null
-"""
-
-
-def _loopback_port() -> tuple[str, int]:
-    """A free port on 127.0.0.1, fixed at creation so it survives a container restart (Docker
-    picks a new random port on every start when left to choose)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return ("127.0.0.1", int(probe.getsockname()[1]))
-
-
-def _host_port(container: Any, port: str) -> int:
-    bindings = container.attrs["NetworkSettings"]["Ports"].get(port) or []
-    for binding in bindings:
-        if binding.get("HostIp") in ("127.0.0.1", ""):
-            return int(binding["HostPort"])
-    raise LabError(f"{container.name}: port {port} is not published on 127.0.0.1")
-
-
-def wait_for_ssh_banner(target: str, role: str, timeout_s: float = READY_TIMEOUT_S) -> None:
-    """Until sshd at `[user@]host:port` sends its banner: a real signal, not a fixed sleep."""
-    host, port = target.rpartition("@")[2].rsplit(":", 1)
-    deadline = time.monotonic() + timeout_s
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, int(port)), timeout=2) as sock:
-                sock.settimeout(2)
-                if sock.recv(64).startswith(b"SSH-"):
-                    return
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    raise LabError(f"sshd of {role} at {target} did not answer: {last}")
-
-
-def _wait_for_color(url: str, color: str, host: str | None = None) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    last = ""
-    headers = {"Host": host} if host else {}
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(url, timeout=2, headers=headers)
-            if response.status_code == 200 and response.json().get("color") == color:
-                return
-            last = f"HTTP {response.status_code} {response.text[:200]}"
-        except (httpx.HTTPError, ValueError) as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    via = f" (Host: {host})" if host else ""
-    raise LabError(f"{url}{via} never answered as {color.upper()}: {last}")
+# LabInfo and HostInfo are what `up` returns: the lab's callers import them from here.
+__all__ = ["DEFAULT_PREFIX", "LABEL", "HostInfo", "Lab", "LabInfo", "Progress"]

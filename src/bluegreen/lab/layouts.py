@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bluegreen.lab.controller import LabInfo
+    from bluegreen.lab.lab_info import LabInfo
 
 LAYOUTS = ("shared", "single")
 COLORS = ("blue", "green")

@@ -1,0 +1,44 @@
+"""What `bluegreen lab up` built (LabInfo, saved as `lab.json`) and where a lab keeps its files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class HostInfo:
+    container: str
+    ssh: str  # 127.0.0.1:PORT
+    app: str | None = None  # http://127.0.0.1:PORT of the app, for app hosts
+
+
+@dataclass
+class LabInfo:
+    prefix: str
+    network: str
+    frontend: str
+    hosts: dict[str, HostInfo]
+    config_path: str
+    state_dir: str
+    initial_commit: str
+    layout: str = "single"
+    apps: dict[str, Any] = field(default_factory=dict)  # the shared layout's apps, by name
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabInfo:
+        hosts = {name: HostInfo(**host) for name, host in data["hosts"].items()}
+        return cls(**{**data, "hosts": hosts})
+
+
+def default_state_dir(prefix: str) -> Path:
+    base = os.environ.get("BLUEGREEN_LAB_DIR")
+    if base:
+        return Path(base).expanduser() / prefix
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "bluegreen" / "lab" / prefix
