@@ -55,11 +55,31 @@ def approvable(ctx: Context, token: str) -> dapproval.TokenRecord:
     return record
 
 
-def approve(ctx: Context, record: dapproval.TokenRecord, who: str) -> None:
-    """A person on a terminal approved this operator-mode plan (after seeing it): record who."""
+def pending(ctx: Context, app: str) -> list[dapproval.TokenRecord]:
+    """Operator-mode plans for `app` that await a person: issued, not approved, not used, not
+    expired (oldest first)."""
+    hp = ctx.config.haproxy
+    listed = ctx.runner.run(hp.ssh, dapproval.list_command(hp.work_dir, hp.sudo))
+    if not listed.ok:  # no approvals directory yet: no plan was ever issued
+        return []
+    records = []
+    for token in dapproval.unanswered_tokens(listed.stdout):
+        raw = ctx.runner.read_file(hp.ssh, dapproval.record_path(hp.work_dir, token))
+        record = dapproval.parse_token_record(raw)
+        if record and dapproval.awaits_operator(record, app, ctx.now()):
+            records.append(record)
+    return sorted(records, key=lambda r: r.created)
+
+
+def approve(
+    ctx: Context, record: dapproval.TokenRecord, who: str, channel: str = "terminal"
+) -> None:
+    """A person approved this operator-mode plan (after seeing it): record who, and where."""
     token = record.token
     hp = ctx.config.haproxy
-    result = ctx.runner.run(hp.ssh, dapproval.approve_command(hp.work_dir, token, who, hp.sudo))
+    result = ctx.runner.run(
+        hp.ssh, dapproval.approve_command(hp.work_dir, token, who, channel, hp.sudo)
+    )
     if not result.ok:
         raise ApprovalError("this token was already approved")
 
@@ -102,7 +122,9 @@ def consume(
                 hint=f"a person runs `bluegreen approve {token}` on a terminal, then call again",
             )
         by = ctx.runner.read_file(hp.ssh, dapproval.approver_path(hp.work_dir, token))
-        approval = ApprovalRecord(kind="operator", by=(by or b"").decode(errors="replace") or None)
+        channel = ctx.runner.read_file(hp.ssh, dapproval.channel_path(hp.work_dir, token))
+        approval = ApprovalRecord(kind="operator", by=(by or b"").decode(errors="replace") or None,
+                                  channel=_channel(channel))  # fmt: skip
     used = ctx.runner.run(hp.ssh, dapproval.consume_command(hp.work_dir, token, hp.sudo))
     if not used.ok:
         raise ApprovalError(
@@ -110,6 +132,12 @@ def consume(
             hint="ask for a new plan if another switch is really wanted",
         )
     return approval
+
+
+def _channel(raw: bytes | None) -> str | None:
+    """Only a channel this tool writes; anything else on the host is not trusted as one."""
+    text = (raw or b"").decode(errors="replace").strip()
+    return text if text in dapproval.CHANNELS else None
 
 
 def _exists(path: str) -> Command:
