@@ -325,5 +325,6 @@ class PendingApproval(BaseModel):
     to_live: str
     emergency: bool = False
     target_commit: str | None = None
+    plan_hash: str = Field(description="The plan approved: it must still be the current one.")
     created: str
     expires: str

@@ -263,7 +263,7 @@ class Service:
         return [
             PendingApproval(token=r.token, app=r.app, from_live=r.from_live, to_live=r.to_live,
                             emergency=r.emergency, target_commit=r.target_commit,
-                            created=r.created, expires=r.expires)
+                            plan_hash=r.plan_hash, created=r.created, expires=r.expires)
             for r in approvals.pending(self.context(), app)
         ]  # fmt: skip
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from tests.unit.fake_hosts import APP, CFG_PATH, HP, FakeLab, config
+import pytest
+from click.testing import CliRunner
+from tests.unit.fake_hosts import APP, CFG_PATH, CONFIG_TOML, HP, FakeLab, config
 from tests.unit.test_runtime import STAT_HEADER, server_line, stat_line
 
+from bluegreen import cli
+from bluegreen.cli_traffic import traffic_line
 from bluegreen.domain.runtime import parse_show_stat
 from bluegreen.domain.traffic_stats import ColourCounters, colour_counters, per_second
 from bluegreen.engine.context import Context
 from bluegreen.engine.traffic_watch import sample, watch
-from bluegreen.models import TrafficSample
+from bluegreen.models import ColourTraffic, TrafficSample
+from bluegreen.service import Service
 
 
 def test_counters_come_from_each_colours_own_server_row() -> None:
@@ -94,3 +101,32 @@ def test_watch_hands_on_each_reading_with_rates() -> None:
 
     watch(at_times(lab, 0, 1, 2), APP, on_sample, every_s=0, count=3)
     assert [s.colours[0].per_second for s in seen] == [None, 5.0, 5.0]
+
+
+def test_bluegreen_watch_prints_a_line_per_reading(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    lab = FakeLab()
+    lab.requests = {"blue": 100, "green": 0}
+    monkeypatch.setattr(cli, "_service", lambda ctx: Service(config(), runner=lab.runner))
+    path = tmp_path / "bluegreen.toml"
+    path.write_text(CONFIG_TOML)
+    shown = CliRunner().invoke(
+        cli.main, ["--config", str(path), "watch", APP, "--count", "2", "--every", "0.2"]
+    )
+    assert shown.exit_code == 0, shown.output
+    first, second = shown.output.splitlines()
+    assert "BLUE LIVE" in first and "... req/s" in first  # nothing to compare with yet
+    assert re.search(r"BLUE LIVE +0\.0 req/s .*GREEN STANDBY +0\.0 req/s", second), second
+
+
+def test_the_bar_follows_the_rate() -> None:
+    reading = TrafficSample(app=APP, at="2026-01-01T10:00:00+00:00", colours=[
+        ColourTraffic(color="blue", role="STANDBY", requests_total=9, per_second=1.0),
+        ColourTraffic(color="green", role="LIVE", requests_total=99, per_second=12.0),
+    ])  # fmt: skip
+    line = traffic_line(reading, scale=12.0)
+    assert line.startswith("10:00:00  BLUE STANDBY ")
+    assert "  1.0 req/s ##" + " " * 22 in line and " 12.0 req/s " + "#" * 24 in line
+    unread = reading.model_copy(update={"error": "runtime API not read: \x1b[2J", "colours": []})
+    assert traffic_line(unread, 1.0).endswith("! runtime API not read: \\x1b[2J")
