@@ -60,11 +60,11 @@ from bench.common import (
 )
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, load_config
-from bluegreen.domain.deploy_commands import probe_url
+from bluegreen.domain.deploy_commands import server_health_url
+from bluegreen.domain.deployed_commit import deployed_command
 from bluegreen.domain.lock import holder_path
-from bluegreen.domain.probe import http_get_request, url_target
+from bluegreen.domain.probe import http_get_request, parse_http_url
 from bluegreen.domain.snapshot import snapshot_command
-from bluegreen.engine.status import deployed_command
 from bluegreen.models import AppStatus
 from bluegreen.service import Service, ssh_runner_for
 from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest
@@ -378,7 +378,7 @@ class Arms:
         git = deployed_command(app.app_dir).render()
         gets = []
         for color in app.servers:
-            target = url_target(probe_url(app, color))
+            target = parse_http_url(server_health_url(app, color))
             assert target is not None
             gets.append((target, http_get_request(target)))
 

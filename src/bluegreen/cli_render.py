@@ -31,7 +31,7 @@ def _health(server: ServerStatus) -> str:
         return "-"
     if h.healthy:
         return f"[green]ok[/] {h.status_code} {h.latency_ms or 0:.0f}ms"
-    return f"[red]FAIL[/] {h.status_code or ''}"
+    return "[yellow]unknown[/]" if h.unknown else f"[red]FAIL[/] {h.status_code or ''}"
 
 
 def print_status(console: Console, status: AppStatus) -> None:
@@ -83,6 +83,8 @@ def print_plan(console: Console, plan: SwitchPlan) -> None:
             if health.healthy
             else f"[red]NOT healthy[/] ({safe(health.error, TEXT_MAX)})"
         )
+        if health.unknown:
+            verdict = f"[yellow]health unknown[/] ({safe(health.error, TEXT_MAX)})"
         console.print(
             f"target {safe(plan.to_live.upper())}: {verdict}, "
             f"commit {safe((plan.target_commit or '?')[:12])}"

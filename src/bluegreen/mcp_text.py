@@ -58,6 +58,8 @@ def _health(health: Health | None, healthy: bool | None = None) -> str:
     if health.healthy:
         latency = f", {health.latency_ms:.0f}ms" if health.latency_ms is not None else ""
         return f"healthy ({health.status_code}{latency})"
+    if health.unknown:  # our path could not make the probe: its reason follows on its own line
+        return "health unknown"
     return f"UNHEALTHY ({f'HTTP {health.status_code}' if health.status_code else 'no answer'})"
 
 

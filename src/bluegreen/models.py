@@ -24,6 +24,11 @@ class Health(BaseModel):
         default=None, description="Commit the app reports in its health body."
     )
     error: str | None = None
+    unknown: bool = Field(
+        default=False,
+        description="The probe could not be made (our SSH path to the HAProxy host); "
+        "healthy is then false without saying anything about the server.",
+    )
 
 
 class ServerStatus(BaseModel):

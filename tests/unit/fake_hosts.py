@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, parse_config
+from bluegreen.errors import CommandTimeout
 from bluegreen.transport.fake import FakeRunner, Reply
 
 HP = "root@haproxy"
@@ -59,7 +60,7 @@ def config(**app_changes: object) -> Config:
     return cfg.model_copy(update={"apps": {APP: app}})
 
 
-class FakeLab:
+class FakeHosts:
     def __init__(self) -> None:
         self.runner = FakeRunner()
         self.runner.put_file(HP, CFG_PATH, LAB_CFG)
@@ -69,6 +70,7 @@ class FakeLab:
         self.frontend_stuck = False  # the frontend keeps answering the old LIVE
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.check_missing = False  # `haproxy` is not in the login's PATH
+        self.unmeasurable: set[str] = set()  # colours whose probe times out on our SSH path
         self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
         self.commits = {"blue": "a1" * 20, "green": "b2" * 20}  # checked out (and running)
         self.requests = {"blue": 0, "green": 0}  # `show stat` stot of each colour's server
@@ -82,7 +84,7 @@ class FakeLab:
     def respond(self, host: str, command: Command) -> Reply:
         argv = command.argv
         if argv[:2] == ("sh", "-c"):
-            return self.script(host, argv[2], argv[4:], command.stdin or b"")
+            return self.script(host, argv[3], argv[4:], command.stdin or b"")
         if argv[0] == "curl":
             return self.curl(argv[-1])
         if argv[0] == "haproxy" and self.check_missing:
@@ -126,51 +128,54 @@ class FakeLab:
             return Reply()
         raise AssertionError(f"unexpected command on {host}: {command.render()}")
 
-    def script(self, host: str, script: str, args: tuple[str, ...], stdin: bytes) -> Reply:
-        if script.startswith('git -C "$1" log -g'):  # the deployed commit (status, switch plan)
+    def script(self, host: str, name: str, args: tuple[str, ...], stdin: bytes) -> Reply:
+        """A fixed script, told apart by its name (its $0); `args` are "$1", "$2", ..."""
+        if name == "bluegreen-deployed":  # the deployed commit (status, switch plan)
             color = host.split("@")[1]
             return Reply(stdout=f"{self.commits[color]} HEAD@{{2025-12-21T10:00:00+00:00}}\n")
-        if script.startswith('mkdir -p -- "$2" && mkdir -- "$1"'):  # lock acquire
+        if name == "bluegreen-lock":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
             self.runner.put_file(host, args[0] + "/", b"")
             self.runner.put_file(host, args[0] + "/holder.json", stdin)
             return Reply()
-        if script.startswith('grep -qF -- "$2"'):  # lock release
+        if name == "bluegreen-unlock":
             holder = self.runner.file(host, args[0] + "/holder.json") or b""
             if args[1].encode() in holder:
                 self.runner.remove_file(host, args[0] + "/")
                 self.runner.remove_file(host, args[0] + "/holder.json")
                 return Reply()
             return Reply(exit_status=1)
-        if script.startswith('mkdir -p -- "$(dirname'):  # history append
+        if name == "bluegreen-history":
             old = self.runner.file(host, args[0]) or b""
             self.runner.put_file(host, args[0], old + stdin)
             return Reply()
-        if script.startswith('mkdir -p -- "$2" && cp -p'):  # cfg backup
+        if name == "bluegreen-cfg-backup":
             self.runner.put_file(
                 host, f"{args[1]}/{args[2]}", self.runner.file(host, args[0]) or b""
             )
             return Reply()
-        if script.startswith('mkdir -- "$1" 2>/dev/null && cat'):  # operator approve
+        if name == "bluegreen-approve":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
             self.runner.put_file(host, args[0] + "/", b"")
             self.runner.put_file(host, args[0] + "/by", stdin)
             self.runner.put_file(host, args[0] + "/channel", args[1].encode())
             return Reply()
-        if script.startswith('mkdir -- "$1"'):  # token consume
+        if name == "bluegreen-consume":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
             self.runner.put_file(host, args[0] + "/", b"")
             return Reply()
-        raise AssertionError(f"unexpected script on {host}: {script[:60]}")
+        raise AssertionError(f"unexpected script on {host}: {name}")
 
     def curl(self, url: str) -> Reply:
         if url.startswith("http://127.0.0.1"):
             color = self.live_color() if not self.frontend_stuck else "blue"
         else:
             color = url.split("//")[1].split(":")[0]
+        if color in self.unmeasurable:
+            raise CommandTimeout(f"`curl {url}` on {HP} did not finish", host=HP)
         if not self.healthy[color]:
             return Reply(stdout="\n__bluegreen_probe__ 503 0.001\n")
         body = f'{{"status": "ok", "color": "{color}", "commit": "{self.commits[color][:7]}"}}'

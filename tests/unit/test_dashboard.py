@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from tests.unit.fake_hosts import APP, FakeLab, config
+from tests.unit.fake_hosts import APP, FakeHosts, config
 from tests.unit.test_display_text import assert_safe, hostile_status, seeded_lab
 from tests.unit.test_switch_engine import history_entries, token_of
 
@@ -37,7 +37,9 @@ class PagedService(Service):
         return [self.status(a) for a in apps]
 
 
-def client(lab: FakeLab, token: str | None = None, **changes: object) -> tuple[TestClient, Service]:
+def client(
+    lab: FakeHosts, token: str | None = None, **changes: object
+) -> tuple[TestClient, Service]:
     svc = PagedService(config(**changes), runner=lab.runner)
     svc.shown = hostile_status()
     guard = Guard("127.0.0.1", 8766, token, "ops@dashboard-host", ())
@@ -73,7 +75,7 @@ def test_the_page_shows_status_plan_and_history_escaped() -> None:
 
 
 def test_an_unknown_host_or_a_foreign_form_is_refused() -> None:
-    web, _ = client(FakeLab())
+    web, _ = client(FakeHosts())
     assert web.get(f"/app/{APP}", headers={"host": "evil.example:8766"}).status_code == 421
     page = web.get(f"/app/{APP}").text
     token = csrf(page)
@@ -97,7 +99,7 @@ def wait_for(web: TestClient, job: str) -> dict[str, Any]:
 
 
 def test_an_operator_plan_approved_in_the_browser_and_switched_step_by_step() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     web, svc = client(lab, allow_unapproved=False, approval="operator")
     token = token_of(svc.switch(APP))  # an MCP client asked for the switch
     page = web.get(f"/app/{APP}").text
@@ -119,7 +121,7 @@ def test_an_operator_plan_approved_in_the_browser_and_switched_step_by_step() ->
 
 
 def test_a_stale_plan_is_shown_stale_and_refused() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     web, svc = client(lab, allow_unapproved=False, approval="operator")
     token = token_of(svc.switch(APP))
     lab.commits["green"] = "c3" * 20  # deployed after the plan
@@ -133,7 +135,7 @@ def test_a_stale_plan_is_shown_stale_and_refused() -> None:
 
 
 def test_a_token_login_names_the_person_who_approves() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     web, svc = client(lab, TOKEN, allow_unapproved=False, approval="operator")
     assert web.get("/", follow_redirects=False).headers["location"] == "/login"
     assert web.get(f"/api/app/{APP}/traffic").status_code == 401
@@ -149,12 +151,12 @@ def test_a_token_login_names_the_person_who_approves() -> None:
 
 def test_any_other_bind_needs_a_token() -> None:
     with pytest.raises(ConfigError, match="without a bearer token"):
-        run(Service(config(), runner=FakeLab().runner), host="0.0.0.0", port=1, token=None,
+        run(Service(config(), runner=FakeHosts().runner), host="0.0.0.0", port=1, token=None,
             os_user="ops")  # fmt: skip
 
 
 def test_traffic_readings_give_rates_per_colour() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     web, _ = client(lab)
     first = web.get(f"/api/app/{APP}/traffic").json()
     assert [c["requests_total"] for c in first["colours"]] == [0, 0]

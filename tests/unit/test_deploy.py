@@ -92,7 +92,7 @@ def has_word(word: str) -> Callable[[Command], bool]:
     return lambda c: word in c.argv
 
 
-class Lab:
+class FakeDeployHosts:
     """A fake BLUE-LIVE setup where every command succeeds unless a test scripts otherwise."""
 
     def __init__(self, cfg: str = BLUE_LIVE) -> None:
@@ -152,8 +152,8 @@ class Lab:
 
 
 @pytest.fixture
-def lab() -> Lab:
-    return Lab()
+def hosts() -> FakeDeployHosts:
+    return FakeDeployHosts()
 
 
 GREEN_HAPPY = [
@@ -173,17 +173,17 @@ GREEN_HAPPY = [
 # ---- the happy path ------------------------------------------------------------------------------
 
 
-def test_happy_path_runs_exactly_the_pipeline_on_standby_only(lab: Lab) -> None:
-    result = lab.deploy()
+def test_happy_path_runs_exactly_the_pipeline_on_standby_only(hosts: FakeDeployHosts) -> None:
+    result = hosts.deploy()
     assert result.ok, result.error
     # Preflight reads run in parallel; their order among themselves is not fixed.
-    green = lab.lines(GREEN)
+    green = hosts.lines(GREEN)
     assert sorted(green[:3]) == sorted(GREEN_HAPPY[:3])
     assert green[3:] == GREEN_HAPPY[3:]
     # Nothing at all reached LIVE: its health is probed from the HAProxy host.
-    assert lab.fake.calls_to(BLUE) == []
-    lab.fake.assert_read_only(BLUE)
-    assert lab.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
+    assert hosts.fake.calls_to(BLUE) == []
+    hosts.fake.assert_read_only(BLUE)
+    assert hosts.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
     assert (result.color, result.host, result.address, result.live_color) == (
         "green", GREEN, "green:3001", "blue",
     )  # fmt: skip
@@ -198,17 +198,17 @@ def test_happy_path_runs_exactly_the_pipeline_on_standby_only(lab: Lab) -> None:
         "Test GREEN at green:3001 (commit 222222222222), then switch_traffic to make it LIVE."
     )
     assert result.restored is None and result.failed_step is None and result.error is None
-    assert lab.sleeps == []
+    assert hosts.sleeps == []
 
 
-def test_happy_path_reports_progress_and_history(lab: Lab) -> None:
-    result = lab.deploy()
-    started = [e.step for e in lab.events if e.status == "start"]
+def test_happy_path_reports_progress_and_history(hosts: FakeDeployHosts) -> None:
+    result = hosts.deploy()
+    started = [e.step for e in hosts.events if e.status == "start"]
     assert started == ["preflight", "backup", "fetch", "build", "restart", "health"]
-    done = [e for e in lab.events if e.status == "ok"]
+    done = [e for e in hosts.events if e.status == "ok"]
     assert all(e.duration_s is not None and e.total == 7 for e in done)
-    assert [e.step for e in lab.events if e.status == "skipped"] == ["migrate"]
-    (entry,) = lab.history()
+    assert [e.step for e in hosts.events if e.status == "skipped"] == ["migrate"]
+    (entry,) = hosts.history()
     assert entry["operation"] == "deploy" and entry["outcome"] == "ok"
     assert (entry["app"], entry["color"], entry["ref"]) == ("shop", "green", "main")
     assert (entry["commit_before"], entry["commit_after"]) == (OLD, NEW)
@@ -216,26 +216,26 @@ def test_happy_path_reports_progress_and_history(lab: Lab) -> None:
     assert [s["name"] for s in entry["steps"]] == [s.name for s in result.steps]
 
 
-def test_the_history_line_is_written_before_the_lock_is_released(lab: Lab) -> None:
-    lab.deploy()
+def test_the_history_line_is_written_before_the_lock_is_released(hosts: FakeDeployHosts) -> None:
+    hosts.deploy()
     marks = ("bluegreen-lock", "bluegreen-history", "bluegreen-unlock")
-    words = [w for c in lab.fake.calls if c.command for w in c.command.argv if w in marks]
+    words = [w for c in hosts.fake.calls if c.command for w in c.command.argv if w in marks]
     assert words == ["bluegreen-lock", "bluegreen-history", "bluegreen-unlock"]
 
 
 def test_deploy_follows_haproxy_cfg_not_names() -> None:
-    lab = Lab(GREEN_LIVE)
-    lab.script_defaults(live="green", standby="blue")
-    result = lab.deploy()
+    hosts = FakeDeployHosts(GREEN_LIVE)
+    hosts.script_defaults(live="green", standby="blue")
+    result = hosts.deploy()
     assert result.ok and result.color == "blue" and result.live_color == "green"
-    assert lab.fake.calls_to(GREEN) == []
-    assert len(lab.lines(BLUE)) == len(GREEN_HAPPY)
+    assert hosts.fake.calls_to(GREEN) == []
+    assert len(hosts.lines(BLUE)) == len(GREEN_HAPPY)
 
 
-def test_migrate_runs_after_build_and_warns(lab: Lab) -> None:
-    result = lab.deploy(migrate=True)
+def test_migrate_runs_after_build_and_warns(hosts: FakeDeployHosts) -> None:
+    result = hosts.deploy(migrate=True)
     assert result.ok
-    green = lab.lines(GREEN)
+    green = hosts.lines(GREEN)
     build = green.index("sh -c 'cd /opt/shop && npm ci && npm run build'")
     assert green[build + 1] == "sh -c 'cd /opt/shop && npx prisma migrate deploy'"
     assert any(
@@ -243,31 +243,31 @@ def test_migrate_runs_after_build_and_warns(lab: Lab) -> None:
     )
 
 
-def test_a_ref_is_resolved_on_origin_first_and_checked_out_by_sha(lab: Lab) -> None:
-    lab.fake.on(dc.resolve_command("/opt/shop", "v1.4.2"), host=GREEN, stdout=NEW + "\n")
-    result = lab.deploy(ref="v1.4.2")
+def test_a_ref_is_resolved_on_origin_first_and_checked_out_by_sha(hosts: FakeDeployHosts) -> None:
+    hosts.fake.on(dc.resolve_command("/opt/shop", "v1.4.2"), host=GREEN, stdout=NEW + "\n")
+    result = hosts.deploy(ref="v1.4.2")
     assert result.ok and result.ref == "v1.4.2"
-    assert f"git -C /opt/shop checkout --force --detach {NEW}" in lab.lines(GREEN)
+    assert f"git -C /opt/shop checkout --force --detach {NEW}" in hosts.lines(GREEN)
 
 
-def test_pull_off_rebuilds_what_is_there(lab: Lab) -> None:
-    lab.fake.on(is_probe("green"), host=HP, respond=lambda h, c: probe_reply(200, "green", OLD))
-    result = lab.deploy(pull=False)
+def test_pull_off_rebuilds_what_is_there(hosts: FakeDeployHosts) -> None:
+    hosts.fake.on(is_probe("green"), host=HP, respond=lambda h, c: probe_reply(200, "green", OLD))
+    result = hosts.deploy(pull=False)
     assert result.ok, result.error
-    assert not any("fetch" in line or "checkout" in line for line in lab.lines(GREEN))
+    assert not any("fetch" in line or "checkout" in line for line in hosts.lines(GREEN))
     assert result.commit_after == OLD and result.ref is None
     assert any("pull is off" in w for w in result.warnings)
 
 
-def test_local_changes_are_reported_as_discarded(lab: Lab) -> None:
-    lab.fake.on(dc.dirty_command("/opt/shop"), host=GREEN, stdout=" M config.js\n?? x\n")
-    result = lab.deploy()
+def test_local_changes_are_reported_as_discarded(hosts: FakeDeployHosts) -> None:
+    hosts.fake.on(dc.dirty_command("/opt/shop"), host=GREEN, stdout=" M config.js\n?? x\n")
+    result = hosts.deploy()
     assert any("2 local change(s)" in w and "in the backup" in w for w in result.warnings)
 
 
-def test_unhealthy_live_before_is_a_warning_not_a_refusal(lab: Lab) -> None:
-    lab.fake.on(is_probe("blue"), host=HP, respond=lambda h, c: probe_reply(503, "blue", OLD))
-    result = lab.deploy()
+def test_unhealthy_live_before_is_a_warning_not_a_refusal(hosts: FakeDeployHosts) -> None:
+    hosts.fake.on(is_probe("blue"), host=HP, respond=lambda h, c: probe_reply(503, "blue", OLD))
+    result = hosts.deploy()
     assert result.ok
     assert any("LIVE BLUE was not healthy before" in w for w in result.warnings)
     assert result.live_healthy_after is False
@@ -303,23 +303,23 @@ def test_machine_normalizes_user_and_default_port() -> None:
 
 
 def test_a_bug_aiming_at_live_is_stopped_by_the_guard(
-    lab: Lab, monkeypatch: pytest.MonkeyPatch
+    hosts: FakeDeployHosts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Simulate an engine bug: every STANDBY command is sent to LIVE's host instead.
     def wrong_host(self: Any, command: Command, timeout: float | None = None) -> Any:
         return self.runner.run(BLUE, command, timeout=timeout)
 
     monkeypatch.setattr(StandbyHost, "run", wrong_host)
-    result = lab.deploy()
+    result = hosts.deploy()
     assert not result.ok and result.failed_step == "backup"
     assert result.error_type == "UnsafeOperationError"
     assert "refused to run" in (result.error or "")
-    lab.fake.assert_read_only(BLUE)
-    assert lab.fake.calls_to(BLUE) == []
-    assert lab.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
+    hosts.fake.assert_read_only(BLUE)
+    assert hosts.fake.calls_to(BLUE) == []
+    assert hosts.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
 
 
-def test_servers_sharing_one_host_are_refused(lab: Lab) -> None:
+def test_servers_sharing_one_host_are_refused(hosts: FakeDeployHosts) -> None:
     config = make_config(
         servers={
             "blue": {"ssh": "root@box", "address": "blue:3001"},
@@ -327,9 +327,9 @@ def test_servers_sharing_one_host_are_refused(lab: Lab) -> None:
         }
     )
     with pytest.raises(UnsafeOperationError, match="same ssh host"):
-        lab.deploy(config)
-    assert lab.fake.calls_to("root@box") == [] and lab.fake.calls_to("deploy@box") == []
-    assert lab.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
+        hosts.deploy(config)
+    assert hosts.fake.calls_to("root@box") == [] and hosts.fake.calls_to("deploy@box") == []
+    assert hosts.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
 
 
 # ---- refusals before anything runs --------------------------------------------------------------
@@ -345,23 +345,23 @@ def test_servers_sharing_one_host_are_refused(lab: Lab) -> None:
     ids=["conditional", "nothing-routed", "no-frontend"],
 )
 def test_unclear_routing_is_refused_with_the_problems(cfg: str) -> None:
-    lab = Lab(cfg)
-    lab.script_defaults()
+    hosts = FakeDeployHosts(cfg)
+    hosts.script_defaults()
     with pytest.raises(HAProxyConfigError, match="does not say for certain") as info:
-        lab.deploy()
+        hosts.deploy()
     assert len(info.value.message) > 80  # the analysis' sentences are included
-    assert lab.fake.calls_to(GREEN) == [] and lab.fake.calls_to(BLUE) == []
-    assert lab.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
-    assert lab.history() == []
+    assert hosts.fake.calls_to(GREEN) == [] and hosts.fake.calls_to(BLUE) == []
+    assert hosts.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
+    assert hosts.history() == []
 
 
 def test_missing_haproxy_cfg_is_refused() -> None:
-    lab = Lab()
-    lab.fake.remove_file(HP, CFG_PATH)
-    lab.script_defaults()
+    hosts = FakeDeployHosts()
+    hosts.fake.remove_file(HP, CFG_PATH)
+    hosts.script_defaults()
     with pytest.raises(HAProxyConfigError, match="not found"):
-        lab.deploy()
-    assert lab.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
+        hosts.deploy()
+    assert hosts.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
 
 
 BAD_REFS = [
@@ -415,29 +415,29 @@ def test_a_ref_without_pull_is_refused() -> None:
 
 
 def test_lock_held_is_refused_naming_the_holder() -> None:
-    lab = Lab()
-    lab.fake.on(has_word("bluegreen-lock"), host=HP, exit_status=1)
+    hosts = FakeDeployHosts()
+    hosts.fake.on(has_word("bluegreen-lock"), host=HP, exit_status=1)
     holder = {
         "operation": "switch", "app": "shop", "user": "ana", "host": "laptop", "pid": 42,
         "since": NOW.strftime("%Y-%m-%dT%H:%M:%SZ"), "token": "t",
     }  # fmt: skip
-    lab.fake.put_file(HP, "/var/lib/bluegreen/locks/shop.lock/holder.json", json.dumps(holder))
+    hosts.fake.put_file(HP, "/var/lib/bluegreen/locks/shop.lock/holder.json", json.dumps(holder))
     with pytest.raises(LockedError, match="switch by ana@laptop"):
-        lab.deploy()
-    assert lab.fake.calls_to(GREEN) == []
-    assert lab.lock_calls() == ["bluegreen-lock"]
+        hosts.deploy()
+    assert hosts.fake.calls_to(GREEN) == []
+    assert hosts.lock_calls() == ["bluegreen-lock"]
 
 
 # ---- dry run -------------------------------------------------------------------------------------
 
 
-def test_dry_run_plans_everything_and_changes_nothing(lab: Lab) -> None:
-    result = lab.deploy(dry_run=True, migrate=True)
+def test_dry_run_plans_everything_and_changes_nothing(hosts: FakeDeployHosts) -> None:
+    result = hosts.deploy(dry_run=True, migrate=True)
     assert result.ok and result.dry_run and result.color == "green"
     for host in (HP, BLUE, GREEN):
-        lab.fake.assert_read_only(host)
-    assert lab.lock_calls() == [] and lab.history() == []
-    assert lab.lines(GREEN) == ["git -C /opt/shop rev-parse --verify HEAD"]
+        hosts.fake.assert_read_only(host)
+    assert hosts.lock_calls() == [] and hosts.history() == []
+    assert hosts.lines(GREEN) == ["git -C /opt/shop rev-parse --verify HEAD"]
     steps = [p.step for p in result.plan]
     assert steps == [
         "preflight", "preflight", "preflight", "preflight", "backup", "fetch", "fetch", "fetch",
@@ -450,23 +450,25 @@ def test_dry_run_plans_everything_and_changes_nothing(lab: Lab) -> None:
     assert any(
         w.startswith("migrations run against the database LIVE uses") for w in result.warnings
     )
-    assert lab.events == []
+    assert hosts.events == []
 
 
-def test_dry_run_lines_are_the_lines_a_real_deploy_runs(lab: Lab) -> None:
-    planned = {p.command for p in lab.deploy(dry_run=True).plan if p.host == GREEN}
-    lab.fake.reset_calls()
-    lab.deploy()
-    ran = set(lab.lines(GREEN))
+def test_dry_run_lines_are_the_lines_a_real_deploy_runs(hosts: FakeDeployHosts) -> None:
+    planned = {p.command for p in hosts.deploy(dry_run=True).plan if p.host == GREEN}
+    hosts.fake.reset_calls()
+    hosts.deploy()
+    ran = set(hosts.lines(GREEN))
     # Only the checkout differs (the sha is known after the fetch); restore runs only on failure.
     planned.remove(dc.plan_line(dc.checkout_command("/opt/shop", dc.UNRESOLVED)))
     planned.remove(dc.restore_command("/opt/shop", BACKUP).render())
     assert ran == planned | {f"git -C /opt/shop checkout --force --detach {NEW}"}
 
 
-def test_dry_run_with_an_unreachable_standby_still_plans(lab: Lab) -> None:
-    lab.fake.on(dc.head_command("/opt/shop"), host=GREEN, raises=TransportError("down", host=GREEN))
-    result = lab.deploy(dry_run=True)
+def test_dry_run_with_an_unreachable_standby_still_plans(hosts: FakeDeployHosts) -> None:
+    hosts.fake.on(
+        dc.head_command("/opt/shop"), host=GREEN, raises=TransportError("down", host=GREEN)
+    )
+    result = hosts.deploy(dry_run=True)
     assert result.ok and result.plan and result.commit_before is None
     assert any("GREEN could not be read" in w for w in result.warnings)
 
@@ -474,20 +476,22 @@ def test_dry_run_with_an_unreachable_standby_still_plans(lab: Lab) -> None:
 # ---- failures ------------------------------------------------------------------------------------
 
 
-def fail_first(lab: Lab, match: Any, **reply: Any) -> None:
+def fail_first(hosts: FakeDeployHosts, match: Any, **reply: Any) -> None:
     """Script an answer on GREEN (before the defaults, so it wins)."""
-    lab.fake.on(match, host=GREEN, **reply)
+    hosts.fake.on(match, host=GREEN, **reply)
 
 
 BUILD = "sh -c 'cd /opt/shop && npm ci && npm run build'"
 RESTART = "sh -c 'cd /opt/shop && systemctl restart shop'"
 
 
-def test_build_failure_reports_the_tail_restores_and_releases_the_lock(lab: Lab) -> None:
+def test_build_failure_reports_the_tail_restores_and_releases_the_lock(
+    hosts: FakeDeployHosts,
+) -> None:
     out = "\n".join(f"line {i}" for i in range(100))
-    fail_first(lab, BUILD, exit_status=2, stdout=out, stderr="npm ERR! missing script: build")
-    lab.fake.on(is_probe("green"), host=HP, respond=lambda h, c: probe_reply(200, "green", OLD))
-    result = lab.deploy()
+    fail_first(hosts, BUILD, exit_status=2, stdout=out, stderr="npm ERR! missing script: build")
+    hosts.fake.on(is_probe("green"), host=HP, respond=lambda h, c: probe_reply(200, "green", OLD))
+    result = hosts.deploy()
     assert not result.ok
     assert (result.failed_step, result.exit_status, result.error_type) == (
         "build",
@@ -497,7 +501,7 @@ def test_build_failure_reports_the_tail_restores_and_releases_the_lock(lab: Lab)
     assert result.output_tail and result.output_tail.endswith("npm ERR! missing script: build")
     assert "line 99" in result.output_tail and "line 50" not in result.output_tail
     assert result.error == "the build `npm ci && npm run build` failed on GREEN (exit 2)"
-    green = lab.lines(GREEN)
+    green = hosts.lines(GREEN)
     assert green[green.index(BUILD) + 1 :] == [
         dc.restore_command("/opt/shop", BACKUP).render(),
         RESTART,
@@ -507,8 +511,8 @@ def test_build_failure_reports_the_tail_restores_and_releases_the_lock(lab: Lab)
         f"GREEN was restored from {BACKUP} to 111111111111 and restarted; it is healthy again"
     )
     assert [s.name for s in result.steps][-1] == "restore"
-    assert lab.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
-    (entry,) = lab.history()
+    assert hosts.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
+    (entry,) = hosts.history()
     assert entry["outcome"] == "failed" and entry["error"] == result.error
     assert entry["commit_after"] == OLD
     assert result.live_healthy_after is True
@@ -516,51 +520,51 @@ def test_build_failure_reports_the_tail_restores_and_releases_the_lock(lab: Lab)
         result.next_step.startswith("Fix the build")
         and "BLUE stays LIVE and healthy" in result.next_step
     )
-    lab.fake.assert_read_only(BLUE)
+    hosts.fake.assert_read_only(BLUE)
 
 
-def test_failure_before_any_change_restores_nothing(lab: Lab) -> None:
-    fail_first(lab, dc.resolve_command("/opt/shop", "nope"), exit_status=1)
-    result = lab.deploy(ref="nope")
+def test_failure_before_any_change_restores_nothing(hosts: FakeDeployHosts) -> None:
+    fail_first(hosts, dc.resolve_command("/opt/shop", "nope"), exit_status=1)
+    result = hosts.deploy(ref="nope")
     assert result.failed_step == "fetch" and result.restored is None
     assert "'nope' is neither a branch on origin nor a tag or commit" in (result.error or "")
     assert result.standby_state == "GREEN was not changed: it still runs 111111111111"
-    assert not any("bluegreen-restore" in line or "restart" in line for line in lab.lines(GREEN))
+    assert not any("bluegreen-restore" in line or "restart" in line for line in hosts.lines(GREEN))
     assert result.commit_after == OLD
 
 
-def test_no_restore_when_disabled_says_what_is_left(lab: Lab) -> None:
-    fail_first(lab, BUILD, exit_status=1)
-    result = lab.deploy(restore_on_failure=False)
+def test_no_restore_when_disabled_says_what_is_left(hosts: FakeDeployHosts) -> None:
+    fail_first(hosts, BUILD, exit_status=1)
+    result = hosts.deploy(restore_on_failure=False)
     assert result.restored is False
     assert result.standby_state == (
         "GREEN is left with files at 222222222222 but not restarted (the previous process still "
         "runs) (restore_on_failure is off)"
     )
-    assert not any("bluegreen-restore" in line for line in lab.lines(GREEN))
+    assert not any("bluegreen-restore" in line for line in hosts.lines(GREEN))
     assert result.commit_after == NEW
 
 
-def test_no_restore_without_a_backup(lab: Lab) -> None:
-    fail_first(lab, BUILD, exit_status=1)
-    result = lab.deploy(backup=False)
+def test_no_restore_without_a_backup(hosts: FakeDeployHosts) -> None:
+    fail_first(hosts, BUILD, exit_status=1)
+    result = hosts.deploy(backup=False)
     assert result.restored is False and "no backup was made" in (result.standby_state or "")
     assert any("no backup" in w for w in result.warnings)
 
 
-def test_restore_failure_is_reported_with_the_backup_path(lab: Lab) -> None:
-    fail_first(lab, BUILD, exit_status=1)
-    fail_first(lab, has_word("bluegreen-restore"), exit_status=1, stderr="tar: short read")
-    result = lab.deploy()
+def test_restore_failure_is_reported_with_the_backup_path(hosts: FakeDeployHosts) -> None:
+    fail_first(hosts, BUILD, exit_status=1)
+    fail_first(hosts, has_word("bluegreen-restore"), exit_status=1, stderr="tar: short read")
+    result = hosts.deploy()
     assert result.restored is False
     assert result.standby_state and "restoring GREEN failed" in result.standby_state
     assert BACKUP in result.standby_state
     assert result.steps[-1].name == "restore" and result.steps[-1].status == "failed"
 
 
-def test_restart_failure_includes_the_app_log(lab: Lab) -> None:
-    fail_first(lab, RESTART, exit_status=7, stdout="shop: ERROR (spawn error)", times=1)
-    result = lab.deploy()
+def test_restart_failure_includes_the_app_log(hosts: FakeDeployHosts) -> None:
+    fail_first(hosts, RESTART, exit_status=7, stdout="shop: ERROR (spawn error)", times=1)
+    result = hosts.deploy()
     assert result.failed_step == "restart" and result.exit_status == 7
     assert (
         result.output_tail == "shop: ERROR (spawn error)\n--- /var/log/shop.log ---\napp log line\n"
@@ -588,106 +592,108 @@ CURL_TIMEOUT = "curl: (28) Operation timed out after 2001 milliseconds"
     ids=["status", "commit", "timeout"],
 )
 def test_health_failure_says_why_with_backoff_and_log(
-    lab: Lab, reply: Reply, sentence: str
+    hosts: FakeDeployHosts, reply: Reply, sentence: str
 ) -> None:
-    lab.fake.on(is_probe("green"), host=HP, respond=lambda h, c: reply, times=3)
-    result = lab.deploy(restore_on_failure=False)
+    hosts.fake.on(is_probe("green"), host=HP, respond=lambda h, c: reply, times=3)
+    result = hosts.deploy(restore_on_failure=False)
     assert result.failed_step == "health" and result.error_type == "HealthCheckFailed"
     assert result.error == f"{sentence}; still failing after 3 attempt(s) from the HAProxy host"
     assert result.output_tail == "app log line\n"
-    assert lab.sleeps == [1.0, 1.5]
-    infos = [e.message for e in lab.events if e.status == "info" and e.step == "health"]
+    assert hosts.sleeps == [1.0, 1.5]
+    infos = [e.message for e in hosts.events if e.status == "info" and e.step == "health"]
     assert len(infos) == 2 and infos[0].startswith("attempt 1/3: ")
     assert result.restored is False and "restarted but not proven healthy" in (
         result.standby_state or ""
     )
 
 
-def test_health_that_recovers_within_the_attempts_is_ok(lab: Lab) -> None:
-    lab.fake.on(
+def test_health_that_recovers_within_the_attempts_is_ok(hosts: FakeDeployHosts) -> None:
+    hosts.fake.on(
         is_probe("green"), host=HP, respond=lambda h, c: probe_reply(503, "green", NEW), times=2
     )
-    result = lab.deploy()
+    result = hosts.deploy()
     assert result.ok and result.steps[-1].message.endswith("(attempt 3/3)")
-    assert lab.sleeps == [1.0, 1.5]
+    assert hosts.sleeps == [1.0, 1.5]
 
 
-def test_health_failure_restores_and_probes_the_old_commit(lab: Lab) -> None:
+def test_health_failure_restores_and_probes_the_old_commit(hosts: FakeDeployHosts) -> None:
     answers = iter([probe_reply(503, "green", NEW)] * 3 + [probe_reply(200, "green", OLD)])
-    lab.fake.on(is_probe("green"), host=HP, respond=lambda h, c: next(answers), times=4)
-    result = lab.deploy()
+    hosts.fake.on(is_probe("green"), host=HP, respond=lambda h, c: next(answers), times=4)
+    result = hosts.deploy()
     assert result.failed_step == "health" and result.restored is True
     assert result.standby_state and result.standby_state.endswith("it is healthy again")
-    assert lab.lines(GREEN)[-2:] == [dc.restore_command("/opt/shop", BACKUP).render(), RESTART]
+    assert hosts.lines(GREEN)[-2:] == [dc.restore_command("/opt/shop", BACKUP).render(), RESTART]
 
 
-def test_low_disk_stops_preflight(lab: Lab) -> None:
-    fail_first(lab, dc.disk_command("/opt/shop"), stdout=DF.replace("75000", "120"))
-    result = lab.deploy()
+def test_low_disk_stops_preflight(hosts: FakeDeployHosts) -> None:
+    fail_first(hosts, dc.disk_command("/opt/shop"), stdout=DF.replace("75000", "120"))
+    result = hosts.deploy()
     assert result.failed_step == "preflight" and result.error_type == "PreflightFailed"
     assert "only 120 MB free for /opt/shop on GREEN; min_free_disk_mb is 500" in (
         result.error or ""
     )
-    assert result.restored is None and len(lab.lines(GREEN)) == 3
+    assert result.restored is None and len(hosts.lines(GREEN)) == 3
 
 
-def test_not_a_git_checkout_stops_preflight(lab: Lab) -> None:
+def test_not_a_git_checkout_stops_preflight(hosts: FakeDeployHosts) -> None:
     fail_first(
-        lab, dc.head_command("/opt/shop"), exit_status=128,
+        hosts, dc.head_command("/opt/shop"), exit_status=128,
         stderr="fatal: not a git repository (or any of the parent directories): .git",
     )  # fmt: skip
-    result = lab.deploy()
+    result = hosts.deploy()
     assert result.failed_step == "preflight" and result.exit_status == 128
     assert "/opt/shop on GREEN is not a git checkout: fatal: not a git repository" in (
         result.error or ""
     )
 
 
-def test_unreachable_standby_fails_preflight_cleanly(lab: Lab) -> None:
+def test_unreachable_standby_fails_preflight_cleanly(hosts: FakeDeployHosts) -> None:
     down = TransportError("cannot connect to root@green: Connection refused", host=GREEN)
-    fail_first(lab, re.compile("."), raises=down)
-    result = lab.deploy()
+    fail_first(hosts, re.compile("."), raises=down)
+    result = hosts.deploy()
     assert result.failed_step == "preflight" and result.error_type == "TransportError"
     assert "Connection refused" in (result.error or "")
-    assert lab.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
-    assert lab.history()[0]["outcome"] == "failed"
+    assert hosts.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
+    assert hosts.history()[0]["outcome"] == "failed"
     assert result.live_healthy_after is True
 
 
-def test_connection_lost_during_the_build(lab: Lab) -> None:
+def test_connection_lost_during_the_build(hosts: FakeDeployHosts) -> None:
     dropped = TransportError("the connection to root@green dropped", host=GREEN)
-    fail_first(lab, BUILD, raises=dropped)
-    fail_first(lab, has_word("bluegreen-restore"), raises=dropped)
-    result = lab.deploy()
+    fail_first(hosts, BUILD, raises=dropped)
+    fail_first(hosts, has_word("bluegreen-restore"), raises=dropped)
+    result = hosts.deploy()
     assert result.failed_step == "build" and result.error_type == "TransportError"
     assert result.restored is False and "restoring GREEN failed" in (result.standby_state or "")
-    assert lab.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
+    assert hosts.lock_calls() == ["bluegreen-lock", "bluegreen-unlock"]
     assert result.live_healthy_after is True
 
 
-def test_a_hand_switch_mid_deploy_stops_before_the_restart(lab: Lab) -> None:
+def test_a_hand_switch_mid_deploy_stops_before_the_restart(hosts: FakeDeployHosts) -> None:
     def build_then_switch(host: str, command: Command) -> Reply:
-        lab.fake.put_file(HP, CFG_PATH, GREEN_LIVE)  # someone switches by hand meanwhile
+        hosts.fake.put_file(HP, CFG_PATH, GREEN_LIVE)  # someone switches by hand meanwhile
         return Reply(stdout="built")
 
-    fail_first(lab, BUILD, respond=build_then_switch)
-    result = lab.deploy()
+    fail_first(hosts, BUILD, respond=build_then_switch)
+    result = hosts.deploy()
     assert result.failed_step == "restart" and result.error_type == "UnsafeOperationError"
     assert "now routes users to GREEN" in (result.error or "")
-    green = lab.lines(GREEN)
+    green = hosts.lines(GREEN)
     assert green[-1] == BUILD  # no restart and no restore on what is now LIVE
     assert result.restored is False
     assert "check status" in (result.standby_state or "")
 
 
-def test_a_cfg_edited_and_not_reloaded_stops_the_deploy_before_anything(lab: Lab) -> None:
+def test_a_cfg_edited_and_not_reloaded_stops_the_deploy_before_anything(
+    hosts: FakeDeployHosts,
+) -> None:
     """The file may call BLUE STANDBY while the running HAProxy still sends users to it."""
-    lab.fake.on(has_word("bluegreen-snapshot"), host=HP, stdout=snapshot(cfg_age=5, worker=600))
-    lab.fake.on(lambda c: c.argv[0] == "haproxy", host=HP)  # the cfg passes `haproxy -c`
+    hosts.fake.on(has_word("bluegreen-snapshot"), host=HP, stdout=snapshot(cfg_age=5, worker=600))
+    hosts.fake.on(lambda c: c.argv[0] == "haproxy", host=HP)  # the cfg passes `haproxy -c`
     with pytest.raises(UnsafeOperationError, match="changed and not reloaded"):
-        lab.deploy()
-    assert lab.lines(GREEN) == [] and lab.lines(BLUE) == []  # nothing reached an app host
+        hosts.deploy()
+    assert hosts.lines(GREEN) == [] and hosts.lines(BLUE) == []  # nothing reached an app host
     # Reloaded since (the worker is younger than the cfg): the deploy goes ahead.
-    lab2 = Lab()
-    lab2.fake.on(has_word("bluegreen-snapshot"), host=HP, stdout=snapshot(cfg_age=5, worker=1))
-    assert lab2.deploy().ok
+    hosts2 = FakeDeployHosts()
+    hosts2.fake.on(has_word("bluegreen-snapshot"), host=HP, stdout=snapshot(cfg_age=5, worker=1))
+    assert hosts2.deploy().ok

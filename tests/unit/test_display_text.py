@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from mcp import Client
 from rich.console import Console
-from tests.unit.fake_hosts import APP, CONFIG_TOML, HP, FakeLab, config
+from tests.unit.fake_hosts import APP, CONFIG_TOML, HP, FakeHosts, config
 
 from bluegreen import cli, mcp_text
 from bluegreen.cli_render import print_history, print_status, print_steps
@@ -190,18 +190,18 @@ def test_output_tails_are_escaped_and_indented_under_their_step() -> None:
         assert first in text
 
 
-def seeded_lab() -> FakeLab:
-    lab = FakeLab()
+def seeded_lab() -> FakeHosts:
+    hosts = FakeHosts()
     lines = [e.model_dump_json() for e in hostile_history().entries]
-    lab.runner.put_file(HP, HISTORY, "\n".join(lines) + "\n")
-    return lab
+    hosts.runner.put_file(HP, HISTORY, "\n".join(lines) + "\n")
+    return hosts
 
 
 def test_cli_history_shows_it_safely_and_json_keeps_the_exact_text(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    lab = seeded_lab()
-    monkeypatch.setattr(cli, "_service", lambda ctx: Service(config(), runner=lab.runner))
+    hosts = seeded_lab()
+    monkeypatch.setattr(cli, "_service", lambda ctx: Service(config(), runner=hosts.runner))
     path = tmp_path / "bluegreen.toml"
     path.write_text(CONFIG_TOML)
     shown = CliRunner().invoke(cli.main, ["--config", str(path), "history", APP, "--limit", "50"])
@@ -213,8 +213,8 @@ def test_cli_history_shows_it_safely_and_json_keeps_the_exact_text(
 
 
 def test_mcp_history_text_is_safe_and_structured_content_exact() -> None:
-    lab = seeded_lab()
-    server, _ = build_server(lambda: Service(config(), runner=lab.runner))
+    hosts = seeded_lab()
+    server, _ = build_server(lambda: Service(config(), runner=hosts.runner))
 
     async def call() -> Any:
         async with Client(server) as client:
@@ -268,18 +268,18 @@ def test_a_forged_lock_holder_cannot_add_lines_to_the_locked_error(
 ) -> None:
     """The holder file is on the HAProxy host; its fields are quoted in LockedError, which the CLI
     and the MCP text show as a message that may have lines of its own."""
-    lab = FakeLab()
+    hosts = FakeHosts()
     holder = {"operation": "deploy", "app": APP, "user": HOSTILE["crlf"],
               "host": HOSTILE["clear screen"], "pid": 1, "since": "2099-01-01T00:00:00Z",
               "token": "t"}  # fmt: skip
     lock = f"/var/lib/bluegreen/locks/{APP}.lock"
-    lab.runner.put_file(HP, lock + "/", b"")
-    lab.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
+    hosts.runner.put_file(HP, lock + "/", b"")
+    hosts.runner.put_file(HP, lock + "/holder.json", json.dumps(holder))
     with pytest.raises(LockedError) as caught:
-        Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
+        Service(config(), runner=hosts.runner).switch(APP, SwitchRequest(require_approval=False))
     assert "\n" not in caught.value.message
     assert_safe(mcp_text.error_text(caught.value))
-    monkeypatch.setattr(cli, "_service", lambda ctx: Service(config(), runner=lab.runner))
+    monkeypatch.setattr(cli, "_service", lambda ctx: Service(config(), runner=hosts.runner))
     path = tmp_path / "bluegreen.toml"
     path.write_text(CONFIG_TOML)
     shown = CliRunner().invoke(cli.main, ["--config", str(path), "switch", APP, "--yes"])

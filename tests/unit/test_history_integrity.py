@@ -9,7 +9,7 @@ import anyio
 import pytest
 from click.testing import CliRunner
 from mcp import Client
-from tests.unit.fake_hosts import APP, CFG_PATH, CONFIG_TOML, HP, LAB_CFG, FakeLab, config
+from tests.unit.fake_hosts import APP, CFG_PATH, CONFIG_TOML, HP, LAB_CFG, FakeHosts, config
 
 from bluegreen.cli import main
 from bluegreen.domain.validate import REASON_MAX, validate_reason
@@ -43,11 +43,11 @@ def _entry(time: str, reason: str | None = None) -> HistoryEntry:
 def test_an_entry_with_odd_text_reads_back_as_one_entry_and_stays_the_newest(text: str) -> None:
     """Text that reaches the history unvalidated (a deploy error, a commit subject) or from an
     older version: it neither splits its line nor lets an older entry pass for the newest."""
-    lab = FakeLab()
-    ctx = Service(config(), runner=lab.runner).context()
+    hosts = FakeHosts()
+    ctx = Service(config(), runner=hosts.runner).context()
     assert history.append(ctx, _entry("2026-01-01T00:00:00Z", reason="older")) is None
     assert history.append(ctx, _entry("2026-01-02T00:00:00Z", reason=text)) is None
-    raw = lab.runner.file(HP, HISTORY) or b""
+    raw = hosts.runner.file(HP, HISTORY) or b""
     assert raw.isascii() and raw.count(b"\n") == 2
     read = history.read(ctx, APP)
     assert read.unreadable_lines == 0
@@ -55,12 +55,12 @@ def test_an_entry_with_odd_text_reads_back_as_one_entry_and_stays_the_newest(tex
 
 
 def test_a_raw_line_separator_written_by_an_older_version_does_not_split_its_entry() -> None:
-    lab = FakeLab()
-    ctx = Service(config(), runner=lab.runner).context()
+    hosts = FakeHosts()
+    ctx = Service(config(), runner=hosts.runner).context()
     older = _entry("2026-01-01T00:00:00Z", reason="older").model_dump_json()
     newest = _entry("2026-01-02T00:00:00Z", reason="a\u2028b\x85c").model_dump_json()
     assert "\u2028" in newest  # pydantic writes it raw: what versions before the fix wrote
-    lab.runner.put_file(HP, HISTORY, f"{older}\n{newest}\n")
+    hosts.runner.put_file(HP, HISTORY, f"{older}\n{newest}\n")
     read = history.read(ctx, APP)
     assert read.unreadable_lines == 0
     assert [e.reason for e in read.entries] == ["a\u2028b\x85c", "older"]
@@ -98,13 +98,13 @@ def test_reason_must_be_a_string() -> None:
 
 
 def test_service_refuses_a_bad_reason_before_anything_changes() -> None:
-    lab = FakeLab()
+    hosts = FakeHosts()
     with pytest.raises(ValidationError, match="reason contains U\\+2028"):
-        Service(config(), runner=lab.runner).switch(
+        Service(config(), runner=hosts.runner).switch(
             APP, SwitchRequest(require_approval=False, reason="ok\u2028forged")
         )
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
-    assert lab.runner.file(HP, HISTORY) is None
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, HISTORY) is None
 
 
 def test_cli_refuses_a_bad_reason(tmp_path: Any) -> None:
@@ -119,8 +119,8 @@ def test_cli_refuses_a_bad_reason(tmp_path: Any) -> None:
 
 
 def test_mcp_refuses_a_bad_reason_before_anything_changes() -> None:
-    lab = FakeLab()
-    server, _ = build_server(lambda: Service(config(), runner=lab.runner))
+    hosts = FakeHosts()
+    server, _ = build_server(lambda: Service(config(), runner=hosts.runner))
 
     async def call() -> Any:
         async with Client(server) as client:
@@ -132,4 +132,4 @@ def test_mcp_refuses_a_bad_reason_before_anything_changes() -> None:
     assert result.is_error is True
     text = "\n".join(c.text for c in result.content if hasattr(c, "text"))
     assert "reason contains U+0085" in text
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()

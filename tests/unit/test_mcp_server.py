@@ -18,7 +18,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from tests.unit.fake_hosts import APP as FAKE_APP
 from tests.unit.fake_hosts import HP as FAKE_HP
-from tests.unit.fake_hosts import FakeLab, config
+from tests.unit.fake_hosts import FakeHosts, config
 
 from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import DeployOptions
@@ -795,15 +795,15 @@ def test_holder_closes_the_service_once() -> None:
 # ---- the real service behind the tools (scripted hosts) --------------------------------------
 
 
-def lab_server(**app_changes: object) -> tuple[Any, FakeLab, Service]:
-    lab = FakeLab()
-    service = Service(config(allow_unapproved=False, **app_changes), runner=lab.runner)
+def lab_server(**app_changes: object) -> tuple[Any, FakeHosts, Service]:
+    hosts = FakeHosts()
+    service = Service(config(allow_unapproved=False, **app_changes), runner=hosts.runner)
     server, _ = build_server(lambda: service)
-    return server, lab, service
+    return server, hosts, service
 
 
 def test_an_elicit_app_refuses_a_token_from_switch_plan() -> None:
-    server, lab, service = lab_server(approval="elicit")
+    server, hosts, service = lab_server(approval="elicit")
     token = service.plan_switch(FAKE_APP).confirm_token  # what `bluegreen switch --plan` prints
 
     async def main() -> types.CallToolResult:
@@ -815,12 +815,12 @@ def test_an_elicit_app_refuses_a_token_from_switch_plan() -> None:
     result = run(main)
     assert result.is_error is True
     assert "is not such an answer" in text_of(result) and "elicit" in text_of(result)
-    assert lab.live_color() == "blue"
+    assert hosts.live_color() == "blue"
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_the_history_names_the_client_whose_elicitation_approved(mode: str) -> None:
-    server, lab, _ = lab_server(approval="elicit")
+    server, hosts, _ = lab_server(approval="elicit")
 
     async def main() -> tuple[types.CallToolResult, types.CallToolResult]:
         callback = answering("accept", {"approve": True})
@@ -829,8 +829,8 @@ def test_the_history_names_the_client_whose_elicitation_approved(mode: str) -> N
             return switched, await client.call_tool("get_deployment_history", {"app": FAKE_APP})
 
     result, history = run(main)
-    assert result.is_error is False and lab.live_color() == "green"
-    raw = lab.runner.file(FAKE_HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b""
+    assert result.is_error is False and hosts.live_color() == "green"
+    raw = hosts.runner.file(FAKE_HP, "/var/lib/bluegreen/history/jw-attendant.jsonl") or b""
     entry = json.loads(raw.decode().splitlines()[-1])
     assert entry["approval"] == {"kind": "elicitation", "by": "mcp 0.1.0"}  # the SDK's clientInfo
     assert "switch BLUE -> GREEN, approved by elicitation (mcp 0.1.0): ok" in text_of(history)

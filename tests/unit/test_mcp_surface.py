@@ -1,6 +1,6 @@
 """The MCP surface beyond the tools' results: safety modes (the server's and each app's),
 resources, completion and prompts, driven by the SDK's client against the real Service over
-scripted hosts (FakeLab)."""
+scripted hosts (FakeHosts)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import mcp.types as types
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from tests.unit.fake_hosts import APP, BLUE, CONFIG_TOML, GREEN, HP, FakeLab, config
-from tests.unit.test_deploy import Lab as DeployLab
+from tests.unit.fake_hosts import APP, BLUE, CONFIG_TOML, GREEN, HP, FakeHosts, config
+from tests.unit.test_deploy import FakeDeployHosts
 from tests.unit.test_deploy import make_config as deploy_config
 
 from bluegreen import mcp_text
@@ -38,21 +38,21 @@ ALL_TOOLS = {"list_apps", "get_deployment_status", "get_deployment_history",
 READS = {"list_apps", "get_deployment_status", "get_deployment_history"}
 
 
-def serve(allow: McpLevel = "full", **app_changes: object) -> tuple[Any, FakeLab]:
-    lab = FakeLab()
-    service = Service(config(allow_unapproved=True, **app_changes), runner=lab.runner, mcp=allow)
+def serve(allow: McpLevel = "full", **app_changes: object) -> tuple[Any, FakeHosts]:
+    hosts = FakeHosts()
+    service = Service(config(allow_unapproved=True, **app_changes), runner=hosts.runner, mcp=allow)
     server, _ = build_server(lambda: service, allow=allow)
-    return server, lab
+    return server, hosts
 
 
 def text_of(result: types.CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
 
-def nothing_changed(lab: FakeLab) -> None:
+def nothing_changed(hosts: FakeHosts) -> None:
     for host in HOSTS:
-        lab.runner.assert_read_only(host)
-    assert lab.live_color() == "blue"
+        hosts.runner.assert_read_only(host)
+    assert hosts.live_color() == "blue"
 
 
 # ---- safety modes ------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_the_server_mode_decides_which_tools_are_listed(allow: McpLevel, listed:
 
 
 def test_read_only_refuses_hidden_tools_called_by_name_and_names_the_switch() -> None:
-    server, lab = serve("read-only")
+    server, hosts = serve("read-only")
 
     async def main() -> list[types.CallToolResult]:
         async with Client(server) as client:
@@ -94,13 +94,13 @@ def test_read_only_refuses_hidden_tools_called_by_name_and_names_the_switch() ->
         )
         assert f"`bluegreen {tool.split('_')[0]} {APP}` at a terminal" in text_of(result)
     assert status.is_error is False  # reads still answer
-    nothing_changed(lab)
+    nothing_changed(hosts)
 
 
 def test_allow_deploy_deploys_but_refuses_the_switch() -> None:
-    lab = DeployLab()  # scripted hosts on which a whole deploy succeeds
-    lab.script_defaults()
-    service = Service(deploy_config(), runner=lab.fake, mcp="deploy")
+    hosts = FakeDeployHosts()  # scripted hosts on which a whole deploy succeeds
+    hosts.script_defaults()
+    service = Service(deploy_config(), runner=hosts.fake, mcp="deploy")
     server, _ = build_server(lambda: service, allow="deploy")
 
     async def main() -> tuple[types.CallToolResult, types.CallToolResult]:
@@ -113,19 +113,19 @@ def test_allow_deploy_deploys_but_refuses_the_switch() -> None:
     deploy, switch = anyio.run(main)
     assert deploy.is_error is False, text_of(deploy)
     assert DeployResult.model_validate(deploy.structured_content).color == "green"
-    assert lab.fake.mutating_calls("root@green")  # the deploy ran on STANDBY
+    assert hosts.fake.mutating_calls("root@green")  # the deploy ran on STANDBY
     assert switch.is_error is True
     assert (
         "switch_traffic is refused: this MCP server runs as `bluegreen serve --allow deploy`"
         in (text_of(switch))
     )
-    assert not [line for line in lab.fake.commands(HP) if "haproxy" in line and "reload" in line]
+    assert not [line for line in hosts.fake.commands(HP) if "haproxy" in line and "reload" in line]
 
 
 @pytest.mark.parametrize(("level", "refused"), [("read-only", "deploy_to_standby"),
                                                 ("deploy", "switch_traffic")])  # fmt: skip
 def test_the_app_key_narrows_a_full_server_and_names_itself(level: str, refused: str) -> None:
-    server, lab = serve("full", mcp=level)
+    server, hosts = serve("full", mcp=level)
 
     async def main() -> types.CallToolResult:
         async with Client(server) as client:
@@ -140,14 +140,14 @@ def test_the_app_key_narrows_a_full_server_and_names_itself(level: str, refused:
         f'{refused} is refused for {APP}: its config sets mcp = "{level}" (under [apps.{APP}])'
         in (text_of(result))
     )
-    nothing_changed(lab)
+    nothing_changed(hosts)
 
 
 def test_the_cli_is_not_bound_by_the_mcp_policy() -> None:
-    lab = FakeLab()
-    person = Service(config(allow_unapproved=True, mcp="read-only"), runner=lab.runner)
+    hosts = FakeHosts()
+    person = Service(config(allow_unapproved=True, mcp="read-only"), runner=hosts.runner)
     result = person.switch(APP, SwitchRequest(require_approval=False))
-    assert result.executed and result.ok and lab.live_color() == "green"
+    assert result.executed and result.ok and hosts.live_color() == "green"
 
 
 def test_policy_levels() -> None:
@@ -230,7 +230,7 @@ def test_resources_and_templates_are_listed() -> None:
 
 
 def test_every_resource_reads_and_the_switch_plan_changes_nothing() -> None:
-    server, lab = serve("read-only")  # reads are served in every mode
+    server, hosts = serve("read-only")  # reads are served in every mode
     apps, status, history, plan, routing = read_all(
         server, "bluegreen://apps", *(f"bluegreen://apps/{APP}/{name}"
                                       for name in ("status", "history", "switch-plan", "routing")),
@@ -247,8 +247,8 @@ def test_every_resource_reads_and_the_switch_plan_changes_nothing() -> None:
     deciding = [line for line in lines.lines if "decides LIVE" in line.why]
     assert [line.text.strip() for line in deciding] == ["default_backend bk_blue"]
     assert any(line.text.strip().startswith("frontend") for line in lines.lines)
-    nothing_changed(lab)
-    assert not [p for p in lab.runner.paths(HP) if "approval" in p]  # no token was stored
+    nothing_changed(hosts)
+    assert not [p for p in hosts.runner.paths(HP) if "approval" in p]  # no token was stored
 
 
 def test_a_resource_error_is_the_services_message() -> None:
@@ -360,7 +360,7 @@ def test_switch_traffic_states_the_token_lifetime_and_what_an_elicitation_proves
 
 
 def test_a_switch_result_from_a_full_server_still_works() -> None:
-    server, lab = serve()
+    server, hosts = serve()
 
     async def main() -> types.CallToolResult:
         async with Client(server) as client:
@@ -368,7 +368,7 @@ def test_a_switch_result_from_a_full_server_still_works() -> None:
 
     result = anyio.run(main)
     assert SwitchResult.model_validate(result.structured_content).executed
-    assert lab.live_color() == "green"
+    assert hosts.live_color() == "green"
 
 
 def test_a_probes_answer_is_a_labelled_line_of_its_own_never_inside_our_sentence() -> None:

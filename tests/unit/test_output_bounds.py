@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from bluegreen.transport.base import TAIL_MAX_CHARS, CommandResult
-from bluegreen.transport.ssh import _LineStreamer
+from bluegreen.transport.ssh_channel import LineStreamer
 
 
 def result(stdout: str, stderr: str = "") -> CommandResult:
@@ -34,15 +34,15 @@ def test_a_huge_line_cannot_bloat_a_tail() -> None:
 
 def test_streaming_a_huge_line_stays_bounded(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="bluegreen.remote")
-    streamer = _LineStreamer("blue", ())
+    streamer = LineStreamer("blue", ())
     streamer.feed("out", b"before\n")
     blob = b"o" * 3_000_000
     for i in range(0, len(blob), 32768):
         streamer.feed("out", blob[i : i + 32768])
-        assert len(streamer.partial["out"]) <= _LineStreamer.LONG_LINE_BYTES + 32768
+        assert len(streamer.partial["out"]) <= LineStreamer.LONG_LINE_BYTES + 32768
     streamer.feed("out", b"ooo\nafter\n")
     streamer.flush()
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0] == "blue  | before" and lines[-1] == "blue  | after"
     assert len(lines) == 3  # the long line shown once, cut
-    assert "cut)" in lines[1] and len(lines[1]) < 2 * _LineStreamer.SHOWN_LINE_CHARS
+    assert "cut)" in lines[1] and len(lines[1]) < 2 * LineStreamer.SHOWN_LINE_CHARS

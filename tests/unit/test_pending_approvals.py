@@ -4,7 +4,7 @@ refused once stale."""
 from __future__ import annotations
 
 import pytest
-from tests.unit.fake_hosts import APP, FakeLab
+from tests.unit.fake_hosts import APP, FakeHosts
 from tests.unit.test_switch_engine import history_entries, service, token_of
 
 from bluegreen.domain.approval import approve_command, unanswered_tokens
@@ -27,7 +27,7 @@ def test_the_channel_is_one_this_tool_knows() -> None:
 
 
 def test_pending_lists_operator_plans_until_approved() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     svc = service(lab, allow_unapproved=False, approval="operator")
     assert svc.pending_approvals(APP) == []  # no approvals directory yet
     token = token_of(svc.switch(APP))
@@ -43,14 +43,14 @@ def test_pending_lists_operator_plans_until_approved() -> None:
 
 
 def test_token_mode_plans_are_not_an_operators_to_approve() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     svc = service(lab, allow_unapproved=False, approval="token")
     token_of(svc.switch(APP))
     assert svc.pending_approvals(APP) == []
 
 
 def test_a_stale_plan_cannot_be_approved_from_the_dashboard() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     svc = service(lab, allow_unapproved=False, approval="operator")
     token = token_of(svc.switch(APP))
     lab.commits["green"] = "c3" * 20  # a deploy to the target after the plan

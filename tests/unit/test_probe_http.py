@@ -10,10 +10,10 @@ from bluegreen.domain.probe import (
     answer_complete,
     http_get_request,
     parse_http_answer,
-    url_target,
+    parse_http_url,
 )
-from bluegreen.engine.probing import probe_url
-from bluegreen.errors import CommandTimeout, TargetUnreachable
+from bluegreen.engine.probing import http_probe
+from bluegreen.errors import CommandTimeout, TargetUnreachable, TransportError
 from bluegreen.transport.fake import FakeRunner
 
 URL = "http://blue:3001/health"
@@ -21,21 +21,21 @@ JSON = b'{"status": "ok", "color": "blue", "commit": "abc123"}'
 
 
 def test_the_target_of_a_url() -> None:
-    target = url_target("http://blue:3001/health?deep=1")
+    target = parse_http_url("http://blue:3001/health?deep=1")
     assert target is not None
     assert (target.host, target.port, target.authority, target.path) == (
         "blue", 3001, "blue:3001", "/health?deep=1"
     )  # fmt: skip
-    six = url_target("http://[fd00::5]:8080/h")
+    six = parse_http_url("http://[fd00::5]:8080/h")
     assert six is not None and (six.host, six.port) == ("fd00::5", 8080)
-    plain = url_target("http://127.0.0.1/")
+    plain = parse_http_url("http://127.0.0.1/")
     assert plain is not None and plain.port == 80
-    assert url_target("https://blue:3001/health") is None  # curl does TLS
-    assert url_target("http://blue:notaport/") is None
+    assert parse_http_url("https://blue:3001/health") is None  # curl does TLS
+    assert parse_http_url("http://blue:notaport/") is None
 
 
 def test_the_request_asks_for_a_closed_connection() -> None:
-    target = url_target(URL)
+    target = parse_http_url(URL)
     assert target is not None
     request = http_get_request(target)
     assert request.startswith(b"GET /health HTTP/1.1\r\n")
@@ -45,7 +45,7 @@ def test_the_request_asks_for_a_closed_connection() -> None:
 
 
 def answer(raw: bytes, expect: int = 200) -> HealthResult:
-    target = url_target(URL)
+    target = parse_http_url(URL)
     assert target is not None
     return parse_http_answer(URL, target, raw, 1.5, expect)
 
@@ -96,7 +96,7 @@ def test_broken_answers_are_unhealthy_with_the_reason(raw: bytes, error: str) ->
     assert result.error is not None and error in result.error
 
 
-def test_probe_url_goes_through_the_haproxy_host() -> None:
+def test_http_probe_goes_through_the_haproxy_host() -> None:
     fake = FakeRunner()
     seen: list[tuple[str, str, int, bytes]] = []
 
@@ -105,20 +105,20 @@ def test_probe_url_goes_through_the_haproxy_host() -> None:
         return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(JSON), JSON)
 
     fake.tcp_responder = respond
-    result = probe_url(fake, "root@haproxy", URL, 3, 200)
+    result = http_probe(fake, "root@haproxy", URL, 3, 200)
     assert result.healthy and result.commit == "abc123"
     assert [s[:3] for s in seen] == [("root@haproxy", "blue", 3001)]
     assert fake.commands() == []  # no process was started on the host
 
 
-def test_probe_url_falls_back_to_curl_when_forwarding_is_refused() -> None:
+def test_http_probe_falls_back_to_curl_when_forwarding_is_refused() -> None:
     fake = FakeRunner()  # no tcp responder: the fake host refuses forwarding
     fake.on(
         lambda c: c.argv[0] == "curl",
         host="root@haproxy",
         stdout=JSON.decode() + "\n__bluegreen_probe__ 200 0.002\n",
     )
-    result = probe_url(fake, "root@haproxy", URL, 3, 200)
+    result = http_probe(fake, "root@haproxy", URL, 3, 200)
     assert result.healthy and result.color == "blue" and result.latency_ms == 2.0
     assert [c.kind for c in fake.calls] == ["tcp", "run"]
 
@@ -128,7 +128,7 @@ def test_https_goes_to_curl_directly() -> None:
     fake.on(
         lambda c: c.argv[0] == "curl" and "-k" in c.argv, stdout="\n__bluegreen_probe__ 200 0.01\n"
     )
-    assert probe_url(fake, "root@haproxy", "https://blue:3443/health", 3, 200).healthy
+    assert http_probe(fake, "root@haproxy", "https://blue:3443/health", 3, 200).healthy
     assert [c.kind for c in fake.calls] == ["run"]
 
 
@@ -153,9 +153,29 @@ def test_an_unreachable_or_silent_target_is_unhealthy_not_an_error(
         raise error
 
     fake.tcp_responder = respond
-    result = probe_url(fake, "root@haproxy", URL, 3, 200)
+    result = http_probe(fake, "root@haproxy", URL, 3, 200)
     assert not result.healthy and result.status_code is None
     assert result.error is not None and result.error.startswith(reason)
+
+
+def test_a_probe_our_own_path_could_not_make_is_unknown_not_unhealthy() -> None:
+    fake = FakeRunner()
+
+    def respond(host: str, address: str, port: int, request: bytes) -> bytes:
+        raise TransportError("root@haproxy did not open a connection to blue:3001", host=host)
+
+    fake.tcp_responder = respond
+    result = http_probe(fake, "root@haproxy", URL, 3, 200)
+    assert result.unknown and not result.healthy and result.status_code is None
+    assert result.error and "could not be made" in result.error and "blue:3001" in result.error
+    # The curl way: our command to the HAProxy host timing out says nothing about the server.
+    fake = FakeRunner()
+    fake.on(lambda c: c.argv[0] == "curl", raises=CommandTimeout("curl did not finish", host="h"))
+    assert http_probe(fake, "root@haproxy", URL, 3, 200).unknown
+    # A real answer is never unknown.
+    fake.tcp_responder = lambda *_: b"HTTP/1.1 503 No\r\nContent-Length: 0\r\n\r\n"
+    refused = http_probe(fake, "root@haproxy", URL, 3, 200)
+    assert not refused.healthy and not refused.unknown and refused.status_code == 503
 
 
 @pytest.mark.parametrize(
@@ -171,7 +191,7 @@ def test_an_unreachable_or_silent_target_is_unhealthy_not_an_error(
     ],
 )
 def test_when_an_answer_is_whole(raw: bytes, whole: bool) -> None:
-    target = url_target(URL)
+    target = parse_http_url(URL)
     assert target is not None
     assert answer_complete(target, raw) is whole
 
@@ -195,14 +215,14 @@ class KeptOpenChannel:
 def test_a_peer_that_keeps_the_connection_open_is_not_a_timeout() -> None:
     import time
 
-    from bluegreen.transport.ssh import _read_answer
+    from bluegreen.transport.ssh_channel import read_answer
 
-    target = url_target(URL)
+    target = parse_http_url(URL)
     assert target is not None
     body = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(JSON), JSON)
     channel = KeptOpenChannel([body[:20], body[20:]])
-    data = _read_answer(channel, time.monotonic() + 5, lambda r: answer_complete(target, r))  # type: ignore[arg-type]
+    data = read_answer(channel, time.monotonic() + 5, lambda r: answer_complete(target, r))  # type: ignore[arg-type]
     assert data == body
     # Without the completeness check the same peer is a timeout (None), never a wrong answer.
     channel = KeptOpenChannel([body[:20], body[20:]])
-    assert _read_answer(channel, time.monotonic() + 5, None) is None  # type: ignore[arg-type]
+    assert read_answer(channel, time.monotonic() + 5, None) is None  # type: ignore[arg-type]

@@ -3,10 +3,8 @@ from __future__ import annotations
 import pytest
 
 from bluegreen.domain.runtime import (
-    CfgServer,
     ProcInfo,
     RuntimeOutputError,
-    RuntimeReport,
     ServerState,
     StatRow,
     admin_state_words,
@@ -14,9 +12,9 @@ from bluegreen.domain.runtime import (
     parse_show_proc,
     parse_show_servers_state,
     parse_show_stat,
-    runtime_disagreements,
     status_word,
 )
+from bluegreen.domain.runtime_compare import CfgServer, RuntimeReport, runtime_disagreements
 
 # ---- `show stat` as HAProxy 2.6 prints it ----------------------------------------------------
 

@@ -20,21 +20,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, WORK, FakeLab, config
+from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, WORK, FakeHosts, config
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as dlock
 from bluegreen.domain.approval import consume_command, validate_token
 from bluegreen.domain.command import MASK, Command
+from bluegreen.domain.deployed_commit import deployed_command
+from bluegreen.domain.history_file import append_command
 from bluegreen.domain.secrets import redact, snippet_secrets
 from bluegreen.domain.snapshot import snapshot_command
 from bluegreen.domain.switch_commands import backup_cfg_command, remove_command
 from bluegreen.domain.validate import validate_app_name, validate_ref
-from bluegreen.engine import history
 from bluegreen.engine import lock as lock_engine
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.deploy_plan import DeployOptions
-from bluegreen.engine.status import deployed_command
 from bluegreen.errors import LockedError, TransportError, ValidationError
 from bluegreen.service import Service, SwitchRequest
 from bluegreen.transport.base import CommandResult, Exchange, Runner, TcpRequest
@@ -84,9 +84,7 @@ def builders(root: Path, value: str) -> list[Command]:
         consume_command(path, value),
         deployed_command(path),
         snapshot_command(path, path + ".sock", [path, path + ".state", value]),
-        Command.of(
-            "sh", "-c", history._APPEND, "bluegreen-history", path + ".jsonl", stdin=b"{}\n"
-        ),
+        append_command(path + ".jsonl", b"{}\n", sudo=False),
         Command.of("printf", "%s", value, cwd=str(root), sudo=False),
     ]
 
@@ -321,15 +319,15 @@ class Faulty:
 
 
 def test_a_lock_that_cannot_be_released_does_not_hide_the_result() -> None:
-    lab = FakeLab()
-    runner = Faulty(lab.runner, lambda line: "bluegreen-unlock" in line)
+    hosts = FakeHosts()
+    runner = Faulty(hosts.runner, lambda line: "bluegreen-unlock" in line)
     result = Service(config(), runner=runner).switch(APP, SwitchRequest(require_approval=False))
     assert result.ok and "could not be removed" in result.message, result.message
     lock = f"{WORK}/locks/{APP}.lock/holder.json"
-    holder = dlock.parse_holder(lab.runner.file(HP, lock))
+    holder = dlock.parse_holder(hosts.runner.file(HP, lock))
     # This process no longer holds it: stale at once, reported, and broken only on request.
     assert holder and lock_engine.is_stale(holder, datetime.now(UTC))
-    service = Service(config(), runner=lab.runner)
+    service = Service(config(), runner=hosts.runner)
     with pytest.raises(LockedError, match="STALE switch by"):
         service.switch(APP, SwitchRequest(require_approval=False))
     assert service.switch(APP, SwitchRequest(require_approval=False, break_lock=True)).ok
@@ -342,7 +340,7 @@ def test_unreachable_host_after_the_replace_is_restored_on_reconnect(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("bluegreen.engine.switch.time.sleep", lambda _s: None)
-    lab = FakeLab()
+    hosts = FakeHosts()
     down = {"tripped": False, "left": 0}
 
     def unreachable(line: str) -> bool:
@@ -353,24 +351,24 @@ def test_unreachable_host_after_the_replace_is_restored_on_reconnect(
             return True
         return False
 
-    runner = Faulty(lab.runner, unreachable)
+    runner = Faulty(hosts.runner, unreachable)
     result = Service(config(), runner=runner).switch(APP, SwitchRequest(require_approval=False))
     assert not result.ok and result.rolled_back, result.error
     assert "previous haproxy.cfg is back" in (result.error or "")
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
-    assert lab.live_color() == "blue"
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.live_color() == "blue"
 
 
 def test_restore_that_cannot_reach_the_host_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(switch_engine, "RESTORE_RETRY_S", 0.0)
-    lab = FakeLab()
+    hosts = FakeHosts()
     gone = {"now": False}
 
     def unreachable(line: str) -> bool:
         gone["now"] = gone["now"] or "haproxy-reload" in line
         return gone["now"]
 
-    result = Service(config(), runner=Faulty(lab.runner, unreachable)).switch(
+    result = Service(config(), runner=Faulty(hosts.runner, unreachable)).switch(
         APP, SwitchRequest(require_approval=False)
     )
     assert not result.ok and result.executed and not result.rolled_back
@@ -381,14 +379,16 @@ def test_restore_that_cannot_reach_the_host_says_so(monkeypatch: pytest.MonkeyPa
 
 
 def test_restore_after_a_failed_replace_does_not_rewrite_an_untouched_cfg() -> None:
-    lab = FakeLab()
-    lab.runner.fail_file(HP, CFG_PATH, TransportError("disk full", host=HP), kind="write")
-    result = Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
+    hosts = FakeHosts()
+    hosts.runner.fail_file(HP, CFG_PATH, TransportError("disk full", host=HP), kind="write")
+    result = Service(config(), runner=hosts.runner).switch(
+        APP, SwitchRequest(require_approval=False)
+    )
     assert not result.ok and result.rolled_back, result.error
     steps = {s.name: s for s in result.steps}
     assert steps["replace-cfg"].status == "failed"
     assert steps["restore-cfg"].message == "haproxy.cfg is the previous one"
-    assert lab.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode()
 
 
 def test_history_append_after_a_line_cut_short(tmp_path: Path) -> None:
@@ -397,11 +397,8 @@ def test_history_append_after_a_line_cut_short(tmp_path: Path) -> None:
     path = tmp_path / "h" / "app.jsonl"
 
     def append(line: str) -> None:
-        subprocess.run(
-            ["sh", "-c", history._APPEND, "bluegreen-history", str(path)],
-            input=line.encode(),
-            check=True,
-        )
+        command = append_command(str(path), line.encode(), sudo=False)
+        subprocess.run(["sh", "-c", command.render()], input=command.stdin, check=True)
 
     append('{"a": 1}\n')
     with path.open("a") as handle:

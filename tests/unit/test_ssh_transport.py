@@ -37,10 +37,10 @@ from bluegreen.errors import (
     TransportError,
 )
 from bluegreen.transport import known_hosts
-from bluegreen.transport.base import Runner
+from bluegreen.transport.base import Runner, TcpRequest
 from bluegreen.transport.parallel import run_parallel
 from bluegreen.transport.ssh import SSHOptions, SSHRunner
-from bluegreen.transport.ssh_config import Endpoint, Target, parse_target, resolve
+from bluegreen.transport.ssh_config import Endpoint, SshDestination, parse_target, resolve
 
 
 @pytest.fixture(autouse=True)
@@ -158,6 +158,7 @@ class _Handler(paramiko.ServerInterface):
     ) -> int:
         self.box.forwarded.append(destination)
         self.forwards[chanid] = destination
+        time.sleep(self.box.open_delay_s)  # a busy sshd: the open is confirmed late
         return paramiko.common.OPEN_SUCCEEDED
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
@@ -179,6 +180,7 @@ class SSHBox:
         self.commands: list[str] = []
         self.auth_attempts: list[tuple[str, str]] = []
         self.forwarded: list[tuple[str, int]] = []
+        self.open_delay_s = 0.0
         self.connections = 0
         self.transports: list[paramiko.Transport] = []
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -359,17 +361,17 @@ def target(box: SSHBox) -> str:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("haproxy", Target("haproxy")),
-        ("root@10.92.3.22", Target("10.92.3.22", "root")),
-        ("deploy@web1.example.com:2222", Target("web1.example.com", "deploy", 2222)),
-        ("web1:22", Target("web1", None, 22)),
-        ("[::1]:2200", Target("::1", None, 2200)),
-        ("root@[fe80::1]", Target("fe80::1", "root")),
-        ("fe80::1", Target("fe80::1")),
-        ("ssh://me@host:2022", Target("host", "me", 2022)),
+        ("haproxy", SshDestination("haproxy")),
+        ("root@10.92.3.22", SshDestination("10.92.3.22", "root")),
+        ("deploy@web1.example.com:2222", SshDestination("web1.example.com", "deploy", 2222)),
+        ("web1:22", SshDestination("web1", None, 22)),
+        ("[::1]:2200", SshDestination("::1", None, 2200)),
+        ("root@[fe80::1]", SshDestination("fe80::1", "root")),
+        ("fe80::1", SshDestination("fe80::1")),
+        ("ssh://me@host:2022", SshDestination("host", "me", 2022)),
     ],
 )
-def test_parse_target(text: str, expected: Target) -> None:
+def test_parse_target(text: str, expected: SshDestination) -> None:
     assert parse_target(text) == expected
 
 
@@ -1019,6 +1021,76 @@ def test_sudo_failure_is_explained(tmp_path: Path, keys: Keys, sudo_box: SSHBox)
     assert info.value.hint
 
 
+# -- TCP exchanges (direct-tcpip) -------------------------------------------------------------
+
+
+def answering_peer(answer: bytes, after_s: float = 0.0) -> tuple[socket.socket, int]:
+    """A TCP peer that reads one request and answers `answer` `after_s` later, then closes."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                time.sleep(after_s)
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+def test_a_slow_channel_open_is_our_path_not_the_peers_time(
+    tmp_path: Path, keys: Keys, box: SSHBox
+) -> None:
+    """The host's sshd confirms the channel 1 s late (busy): the peer's 0.5 s start once it is
+    open, and the answer's way back through the same busy path gets that 1 s again, so a peer
+    answering 0.8 s after the connection still answers in time, while a silent one times out.
+    An open past the connect budget is a TransportError that is not a CommandTimeout (the peer
+    was never measured)."""
+    box.open_delay_s = 1.0
+    server, port = answering_peer(b"HTTP/1.0 200 OK\r\n\r\nok", after_s=0.8)
+    with server, make_runner(tmp_path, keys, trusting(tmp_path, box)) as ssh:
+        answer = ssh.exchange(target(box), TcpRequest("127.0.0.1", port, b"GET /\r\n\r\n", 0.5))
+        assert answer.data.endswith(b"ok") and answer.duration_s >= 1.8
+    server, port = answering_peer(b"late", after_s=5)
+    with (
+        server,
+        make_runner(tmp_path, keys, trusting(tmp_path, box)) as ssh,
+        pytest.raises(CommandTimeout, match=r"within 0.5s \+ 1\.\ds for our path"),
+    ):
+        ssh.exchange(target(box), TcpRequest("127.0.0.1", port, b"GET /\r\n\r\n", 0.5))
+    box.open_delay_s = 2.5
+    server, port = answering_peer(b"never read")
+    with (
+        server,
+        make_runner(tmp_path, keys, trusting(tmp_path, box), connect_timeout_s=1) as ssh,
+        pytest.raises(TransportError) as info,
+    ):
+        ssh.exchange(target(box), TcpRequest("127.0.0.1", port, b"GET /\r\n\r\n", 5))
+    assert not isinstance(info.value, CommandTimeout)
+    assert "did not open a connection" in info.value.message
+
+
+def test_a_connection_dropped_mid_answer_is_our_path_not_a_closed_peer(
+    tmp_path: Path, keys: Keys, box: SSHBox
+) -> None:
+    """Our SSH connection drops while the peer is still thinking: that is a TransportError, never
+    an empty answer (which a probe would read as the server closing the connection on us)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    with server, make_runner(tmp_path, keys, trusting(tmp_path, box)) as ssh:
+        threading.Timer(0.5, box.drop).start()
+        request = TcpRequest("127.0.0.1", server.getsockname()[1], b"GET /\r\n\r\n", 5)
+        with pytest.raises(TransportError) as info:
+            ssh.exchange(target(box), request)
+    assert not isinstance(info.value, CommandTimeout)
+    assert "dropped while talking to" in info.value.message
+    for conn in accepted:
+        conn.close()
+
+
 # -- ProxyJump ---------------------------------------------------------------------------------
 
 
@@ -1074,10 +1146,10 @@ def test_base64_helper_sanity() -> None:
 def test_verbose_streaming_logs_whole_lines_with_secrets_masked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from bluegreen.transport.ssh import _LineStreamer
+    from bluegreen.transport.ssh_channel import LineStreamer
 
     caplog.set_level(logging.DEBUG, logger="bluegreen.remote")
-    streamer = _LineStreamer("root@green", ("s3cr3t-value",))
+    streamer = LineStreamer("root@green", ("s3cr3t-value",))
     streamer.feed("out", b"building with s3cr3t-va")
     streamer.feed("out", b"lue\nstep 2\nAPI_TOKEN=abcdef123456\npart")
     streamer.feed("err", b"warning: x\n")
@@ -1089,3 +1161,60 @@ def test_verbose_streaming_logs_whole_lines_with_secrets_masked(
     assert "root@green !| warning: x" in lines
     assert lines[-1] == "root@green  | part"
     assert all("s3cr3t" not in line for line in lines)
+
+
+class RacingTransport:
+    """Just enough of a paramiko Transport to replay the race: while our EOF is on its way out,
+    paramiko's own thread handles sshd's CLOSE (the command has finished) and sends our CLOSE."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self.channel = channel
+        self.sent: list[int] = []  # message types in wire order
+        self.clear_to_send = threading.Event()
+        self.clear_to_send.set()
+        self.clear_to_send_lock = threading.Lock()
+        self.clear_to_send_timeout = 5.0
+        self.raced = False
+
+    def is_active(self) -> bool:
+        return True
+
+    def _unlink_channel(self, chanid: int) -> None:
+        return None
+
+    def race(self) -> None:
+        """Our thread is preempted here, once: sshd's CLOSE arrives and paramiko's thread handles
+        it (given 0.3 s to get ahead of us, unless a lock holds it back)."""
+        if not self.raced:
+            self.raced = True
+            handle_close = self.channel._handle_close  # type: ignore[attr-defined]  # private, untyped
+            closer = threading.Thread(target=handle_close, args=(paramiko.Message(),))
+            closer.start()
+            closer.join(0.3)
+
+    def _send_message(self, message: paramiko.Message) -> None:
+        self.race()
+        self.sent.append(message.asbytes()[0])
+
+    def _send_user_message(self, message: paramiko.Message) -> None:
+        self.race()  # paramiko's shutdown_write gets here after releasing the channel's lock
+        with self.clear_to_send_lock:
+            self._send_message(message)
+
+
+def test_eof_always_goes_out_before_close() -> None:
+    """sshd drops the whole connection on an EOF for a channel it has freed: our EOF must never
+    follow our CLOSE, however the threads interleave (paramiko's shutdown_write lets it)."""
+    from bluegreen.transport.ssh_channel import shutdown_write
+
+    channel = paramiko.Channel(1)
+    transport = RacingTransport(channel)
+    channel.transport = transport  # type: ignore[assignment]
+    channel.active, channel.remote_chanid = True, 7
+    shutdown_write(channel)
+    for _ in range(50):
+        if len(transport.sent) == 2:
+            break
+        time.sleep(0.01)
+    eof, close = paramiko.common.MSG_CHANNEL_EOF, paramiko.common.MSG_CHANNEL_CLOSE
+    assert transport.sent == [eof, close]

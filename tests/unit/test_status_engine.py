@@ -14,6 +14,7 @@ from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, config_from_dict
 from bluegreen.engine.context import Context
 from bluegreen.engine.status import get_statuses
+from bluegreen.errors import TransportError
 from bluegreen.transport.fake import FakeRunner
 
 HP, BLUE, GREEN = "haproxy", "root@blue", "root@green"
@@ -47,7 +48,7 @@ class Hosts:
         self.fake = FakeRunner()
         self.fake.on(lambda c: "bluegreen-snapshot" in c.argv, host=HP, respond=self.snapshot)
         for host in (BLUE, GREEN):
-            self.fake.on(lambda c: "bluegreen-status" in c.argv, host=host, stdout=f"{SHA} HEAD@{{2026-11-27T10:00:00+00:00}}\n")  # fmt: skip
+            self.fake.on(lambda c: "bluegreen-deployed" in c.argv, host=host, stdout=f"{SHA} HEAD@{{2026-11-27T10:00:00+00:00}}\n")  # fmt: skip
         self.fake.tcp_responder = self.get
 
     def snapshot(self, host: str, command: Command) -> Any:
@@ -112,3 +113,24 @@ def test_what_each_failed_read_becomes() -> None:
     (status,) = get_statuses(hosts.ctx(make_config(a=app("/var/lib/haproxy/a.json"))), ["a"])
     assert not status.certain and status.live is None
     assert any("haproxy.cfg not found" in p for p in status.problems), status.problems
+
+
+def test_a_probe_that_could_not_be_made_is_health_unknown_not_unhealthy() -> None:
+    """Our SSH path to the HAProxy host was too busy to open GREEN's probe: status says the health
+    is unknown (healthy None), never that GREEN is not healthy."""
+    hosts = Hosts({"/etc/haproxy/haproxy.cfg": CFG})
+
+    def get(host: str, address: str, port: int, request: bytes) -> bytes:
+        if address == "green":
+            raise TransportError(f"{host} did not open a connection to green:3001", host=host)
+        return Hosts.get(hosts, host, address, port, request)
+
+    hosts.fake.tcp_responder = get
+    (status,) = get_statuses(hosts.ctx(make_config(a=app("/var/lib/haproxy/a.json"))), ["a"])
+    assert status.certain and status.standby and status.standby.color == "green"
+    assert status.standby.healthy is None
+    assert status.standby.health and status.standby.health.unknown
+    assert any(p.startswith("GREEN (STANDBY) health unknown: ") for p in status.problems)
+    assert not any("not healthy" in p for p in status.problems), status.problems
+    assert "unknown" in status.next_step and "deploy_to_standby" not in status.next_step
+    assert status.live and status.live.healthy is True

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.unit.fake_hosts import APP, HP, STATE, WORK, FakeLab, config
+from tests.unit.fake_hosts import APP, HP, STATE, WORK, FakeHosts, config
 
 from bluegreen.engine import history
 from bluegreen.engine.context import Context, StepEvent
@@ -17,8 +17,8 @@ from bluegreen.service import Service, SwitchRequest
 HISTORY = f"{WORK}/history/{APP}.jsonl"
 
 
-def entries(lab: FakeLab) -> list[dict[str, object]]:
-    lines = (lab.runner.file(HP, HISTORY) or b"").decode().splitlines()
+def entries(hosts: FakeHosts) -> list[dict[str, object]]:
+    lines = (hosts.runner.file(HP, HISTORY) or b"").decode().splitlines()
     return [json.loads(line) for line in lines]
 
 
@@ -32,57 +32,59 @@ def test_an_internal_error_after_the_reload_still_writes_state_and_history(
 ) -> None:
     """`drain` fails inside a step; `_finish` before the state file; `_watch` after it."""
     monkeypatch.setattr(f"bluegreen.engine.switch.{where}", boom)
-    lab = FakeLab()
-    result = Service(config(watch_s=1.0), runner=lab.runner).switch(
+    hosts = FakeHosts()
+    result = Service(config(watch_s=1.0), runner=hosts.runner).switch(
         APP, SwitchRequest(require_approval=False)
     )
     assert result.executed and result.verified and not result.ok
     assert "OverflowError" in (result.error or "") and "moved to GREEN" in (result.error or "")
-    assert lab.live_color() == "green"
-    assert json.loads(lab.runner.file(HP, STATE) or b"{}")["live"] == "green"
+    assert hosts.live_color() == "green"
+    assert json.loads(hosts.runner.file(HP, STATE) or b"{}")["live"] == "green"
     assert result.state_file_written
-    entry = entries(lab)[-1]
+    entry = entries(hosts)[-1]
     assert entry["outcome"] == "failed" and "OverflowError" in str(entry["error"])
-    assert lab.runner.file(HP, f"{WORK}/locks/{APP}.lock/") is None
+    assert hosts.runner.file(HP, f"{WORK}/locks/{APP}.lock/") is None
 
 
 def test_an_internal_error_writing_the_state_file_is_reported_not_raised() -> None:
-    lab = FakeLab()
-    lab.runner.fail_file(HP, STATE, OverflowError("boom"), kind="write")
-    result = Service(config(), runner=lab.runner).switch(APP, SwitchRequest(require_approval=False))
-    assert result.verified and lab.live_color() == "green"
+    hosts = FakeHosts()
+    hosts.runner.fail_file(HP, STATE, OverflowError("boom"), kind="write")
+    result = Service(config(), runner=hosts.runner).switch(
+        APP, SwitchRequest(require_approval=False)
+    )
+    assert result.verified and hosts.live_color() == "green"
     assert not result.state_file_written and "state file NOT written" in result.message
     assert "OverflowError" in result.message
-    assert entries(lab)[-1]["to_live"] == "green"
+    assert entries(hosts)[-1]["to_live"] == "green"
 
 
 def test_a_failed_state_write_after_an_auto_rollback_keeps_the_result_and_history() -> None:
-    lab = FakeLab()
+    hosts = FakeHosts()
 
     def break_green(event: StepEvent) -> None:
         if event.step == "indicators" and event.status == "ok":
-            lab.healthy["green"] = False
+            hosts.healthy["green"] = False
             # The first state file write (GREEN LIVE) went through; the rollback's one fails.
-            lab.runner.fail_file(HP, STATE, TransportError("sftp gone", host=HP), kind="write")
+            hosts.runner.fail_file(HP, STATE, TransportError("sftp gone", host=HP), kind="write")
 
-    svc = Service(config(watch_s=5.0, auto_rollback=True), runner=lab.runner)
+    svc = Service(config(watch_s=5.0, auto_rollback=True), runner=hosts.runner)
     result = svc.switch(APP, SwitchRequest(require_approval=False), progress=break_green)
     assert result.auto_rollback and not result.ok
-    assert "rolled back automatically" in (result.error or "") and lab.live_color() == "blue"
+    assert "rolled back automatically" in (result.error or "") and hosts.live_color() == "blue"
     assert not result.state_file_written
     assert "state file NOT written (sftp gone)" in result.message
     states = [s for s in result.steps if s.name == "state-file"]
     assert [s.status for s in states] == ["ok", "failed"]
-    assert entries(lab)[-1]["outcome"] == "auto-rolled-back"
-    assert lab.runner.file(HP, f"{WORK}/locks/{APP}.lock/") is None
+    assert entries(hosts)[-1]["outcome"] == "auto-rolled-back"
+    assert hosts.runner.file(HP, f"{WORK}/locks/{APP}.lock/") is None
 
 
 def test_a_history_detail_that_does_not_fit_still_leaves_the_line() -> None:
-    lab = FakeLab()
-    ctx = Context(config=config(), runner=lab.runner)
+    hosts = FakeHosts()
+    ctx = Context(config=config(), runner=hosts.runner)
     problem = history.record(ctx, "switch", APP, "ok", by=("ops", "box"), duration_s="soon")
     assert problem is None
-    entry = entries(lab)[-1]
+    entry = entries(hosts)[-1]
     assert (entry["operation"], entry["outcome"], entry["user"], entry["host"]) == (
         "switch", "ok", "ops", "box",
     )  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.unit.fake_hosts import APP, CFG_PATH, CONFIG_TOML, HP, FakeLab, config
+from tests.unit.fake_hosts import APP, CFG_PATH, CONFIG_TOML, HP, FakeHosts, config
 from tests.unit.test_runtime import STAT_HEADER, server_line, stat_line
 
 from bluegreen import cli
@@ -54,14 +54,14 @@ def test_per_second_between_two_readings() -> None:
     assert per_second(500, 3, 1.0) is None  # HAProxy restarted: counters began again
 
 
-def at_times(lab: FakeLab, *seconds: float) -> Context:
+def at_times(lab: FakeHosts, *seconds: float) -> Context:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     times = iter(start + timedelta(seconds=s) for s in seconds)
     return Context(config=config(), runner=lab.runner, now=lambda: next(times))
 
 
 def test_readings_follow_the_traffic_from_one_colour_to_the_other() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     ctx = at_times(lab, 0, 2, 4)
     lab.requests = {"blue": 1000, "green": 10}
     first = sample(ctx, APP)
@@ -84,7 +84,7 @@ def test_readings_follow_the_traffic_from_one_colour_to_the_other() -> None:
 
 
 def test_an_unreadable_runtime_api_is_said_not_shown_as_zero() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     lab.master_cli_fails = True  # socat is refused
     reading = sample(at_times(lab, 0), APP)
     assert reading.error and "Permission denied" in reading.error
@@ -92,7 +92,7 @@ def test_an_unreadable_runtime_api_is_said_not_shown_as_zero() -> None:
 
 
 def test_watch_hands_on_each_reading_with_rates() -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     seen: list[TrafficSample] = []
 
     def on_sample(s: TrafficSample) -> None:
@@ -106,7 +106,7 @@ def test_watch_hands_on_each_reading_with_rates() -> None:
 def test_bluegreen_watch_prints_a_line_per_reading(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    lab = FakeLab()
+    lab = FakeHosts()
     lab.requests = {"blue": 100, "green": 0}
     monkeypatch.setattr(cli, "_service", lambda ctx: Service(config(), runner=lab.runner))
     path = tmp_path / "bluegreen.toml"

@@ -131,6 +131,12 @@ def channel_path(work_dir: str, token: str) -> str:
     return posixpath.join(approved_marker(work_dir, token), "channel")
 
 
+def parse_channel(raw: bytes | None) -> str | None:
+    """Only a channel this tool writes; anything else on the host is not trusted as one."""
+    text = (raw or b"").decode(errors="replace").strip()
+    return text if text in CHANNELS else None
+
+
 def approve_command(
     work_dir: str, token: str, who: str, channel: str = "terminal", sudo: bool = False
 ) -> Command:
@@ -158,6 +164,20 @@ def unanswered_tokens(listing: str) -> tuple[str, ...]:
 
 def awaits_operator(record: TokenRecord, app: str, now: datetime) -> bool:
     return record.app == app and record.mode == "operator" and not record.expired(now)
+
+
+def token_dir_command(work_dir: str, sudo: bool = False) -> Command:
+    return Command.of("mkdir", "-p", "--", token_dir(work_dir), sudo=sudo)
+
+
+def used_check_command(work_dir: str, token: str) -> Command:
+    """Exits 0 when the token was used already."""
+    return Command.of("test", "-d", used_marker(work_dir, token), mutating=False)
+
+
+def approved_check_command(work_dir: str, token: str) -> Command:
+    """Exits 0 when an operator approved the token."""
+    return Command.of("test", "-d", approved_marker(work_dir, token), mutating=False)
 
 
 # ---- policy: which approval a switch needs, and what counts as one ---------------------------

@@ -111,16 +111,14 @@ def log_tail_command(log_file: str, sudo: bool = False) -> Command:
     return Command.of("tail", "-n", str(LOG_TAIL_LINES), "--", log_file, mutating=False, sudo=sudo)
 
 
-def probe_url(app: AppConfig, color: str) -> str:
+def server_health_url(app: AppConfig, color: str) -> str:
     return health_url(probe_address(app, color), app.health.path)
 
 
 def probe_plan_line(app: AppConfig, color: str) -> str:
     """How a plan shows a health probe (engine/probing.py: over a TCP connection the HAProxy
     host opens, or curl there when its sshd does not allow that)."""
-    return (
-        f"GET {probe_url(app, color)}  (from the HAProxy host; timeout {app.health.timeout_s:g}s)"
-    )
+    return f"GET {server_health_url(app, color)}  (from the HAProxy host; timeout {app.health.timeout_s:g}s)"
 
 
 # ---- commands that change the STANDBY host -------------------------------------------------------
@@ -164,6 +162,66 @@ def restore_command(app_dir: str, archive: str, sudo: bool = False) -> Command:
 def plan_line(command: Command) -> str:
     """A command's display line for a plan, with the unresolved-commit placeholder unquoted."""
     return command.display().replace(shlex.quote(UNRESOLVED), UNRESOLVED)
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One line of a dry run: the step, the host, and the line the deploy would run there."""
+
+    step: str
+    host: str
+    command: str
+
+
+@dataclass(frozen=True)
+class PlanChoices:
+    """What the request switches on or off (the deploy's options that change the commands)."""
+
+    backup: bool
+    migrate: bool
+    restore_on_failure: bool
+    ref: str | None  # None: no pull
+
+
+def plan_steps(
+    app_name: str,
+    app: AppConfig,
+    haproxy_ssh: str,
+    live: str,
+    standby: str,
+    archive: str,
+    choices: PlanChoices,
+) -> list[PlanStep]:
+    """Every command a deploy to `standby` runs, in order, as a dry run lists them."""
+    std = app.server(standby)
+    d, sudo = app.app_dir, std.sudo
+    steps: list[PlanStep] = []
+
+    def add(step: str, command: Command) -> None:
+        steps.append(PlanStep(step, std.ssh, plan_line(command)))
+
+    for command in (head_command(d, sudo), dirty_command(d, sudo), disk_command(d, sudo)):
+        add("preflight", command)
+    steps.append(PlanStep("preflight", haproxy_ssh, probe_plan_line(app, live)))
+    if choices.backup:
+        add("backup", backup_command(d, archive, app_name, app.backups_kept, sudo))
+    if choices.ref is not None:
+        add("fetch", fetch_command(d, sudo))
+        add("fetch", resolve_command(d, choices.ref, sudo))
+        add("fetch", checkout_command(d, UNRESOLVED, sudo))
+        add("fetch", clean_command(d, sudo))
+    for step, snippet in (
+        ("build", app.build),
+        ("migrate", app.migrate if choices.migrate else None),
+        ("restart", app.restart),
+    ):
+        if snippet is not None:
+            add(step, snippet_command(snippet, d, sudo))
+    steps.append(PlanStep("health", haproxy_ssh, probe_plan_line(app, standby)))
+    if choices.backup and choices.restore_on_failure:
+        add("restore (only on failure)", restore_command(d, archive, sudo))
+        add("restore (only on failure)", snippet_command(app.restart, d, sudo))
+    return steps
 
 
 # ---- reading output ------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ comments, spacing of untouched tokens and line endings all survive.
 
 `parse` never fails: a line HAProxy would reject (unmatched quote, bad `\\x` escape) keeps its
 text and records `error`; `parse(text, strict=True)` raises HAProxyConfigError for it instead.
+
+Why one module of ~570 lines: the tokenizer, the line/section model and the span edits share one
+invariant (render(parse(t)) == t) and private helpers; split, each half would have to expose the
+other's internals. What reads the model (routing, sources of several files) lives elsewhere.
 """
 
 from __future__ import annotations

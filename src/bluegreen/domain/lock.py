@@ -46,8 +46,9 @@ class Holder:
         except ValueError:
             return None
 
-    def is_stale(self, now: datetime, local_host: str | None = None) -> bool:
-        """Stale: its process is gone (when it ran on this machine), or it is older than the limit."""
+    def abandoned(self, now: datetime, local_host: str | None = None) -> bool:
+        """Its process is gone (when it ran on this machine), or it is older than the limit. One
+        part of "stale" (engine/lock.py's is_stale adds what only the running process knows)."""
         if local_host is not None and self.host == local_host and not _pid_alive(self.pid):
             return True
         age = self.age_s(now)

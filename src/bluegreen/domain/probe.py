@@ -22,6 +22,9 @@ MARKER = "__bluegreen_probe__"
 
 @dataclass(frozen=True)
 class HealthResult:
+    """A probe's verdict. `unknown`: the probe could not be made (our own path to the HAProxy
+    host failed or was too slow), so `healthy` is False without saying anything of the server."""
+
     url: str
     healthy: bool
     status_code: int | None
@@ -30,6 +33,12 @@ class HealthResult:
     commit: str | None = None
     body_status: str | None = None
     error: str | None = None
+    unknown: bool = False
+
+
+def unknown_health(url: str, why: object) -> HealthResult:
+    return HealthResult(url, False, None, None, error=f"the probe could not be made: {why}",
+                        unknown=True)  # fmt: skip
 
 
 def health_url(address: str, path: str) -> str:
@@ -61,8 +70,9 @@ def url_command(url: str, timeout_s: float) -> Command:
 
 
 @dataclass(frozen=True)
-class Target:
-    """Where an http:// URL connects: host (no brackets), port, and the request target."""
+class HttpUrl:
+    """An http:// URL, parsed: where it connects (host without brackets, port), the authority
+    for the Host header, and the path with its query (what HTTP calls the request target)."""
 
     host: str
     port: int
@@ -70,7 +80,7 @@ class Target:
     path: str
 
 
-def url_target(url: str) -> Target | None:
+def parse_http_url(url: str) -> HttpUrl | None:
     """The connection an http URL needs; None for anything else (https goes through curl)."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
@@ -82,17 +92,17 @@ def url_target(url: str) -> Target | None:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(parts.hostname, port, parts.netloc, path)
+    return HttpUrl(parts.hostname, port, parts.netloc, path)
 
 
-def http_get_request(target: Target) -> bytes:
+def http_get_request(target: HttpUrl) -> bytes:
     """A GET that asks the server to close the connection after answering (a fresh connection
     per probe, as curl's): the answer then ends where the connection does."""
     conn = h11.Connection(our_role=h11.CLIENT)
     return conn.send(_get(target)) + conn.send(h11.EndOfMessage())
 
 
-def _get(target: Target) -> h11.Request:
+def _get(target: HttpUrl) -> h11.Request:
     headers = [
         ("Host", target.authority),
         ("User-Agent", "bluegreen-probe"),
@@ -102,7 +112,7 @@ def _get(target: Target) -> h11.Request:
     return h11.Request(method="GET", target=target.path, headers=headers)
 
 
-def answer_complete(target: Target, raw: bytes) -> bool:
+def answer_complete(target: HttpUrl, raw: bytes) -> bool:
     """Whether `raw` already holds a whole answer (or one that cannot be parsed: reading on
     would not help). For servers that keep the connection open despite `Connection: close`."""
     conn = h11.Connection(our_role=h11.CLIENT)
@@ -121,7 +131,7 @@ def answer_complete(target: Target, raw: bytes) -> bool:
 
 
 def parse_http_answer(
-    url: str, target: Target, raw: bytes, latency_ms: float, expect_status: int
+    url: str, target: HttpUrl, raw: bytes, latency_ms: float, expect_status: int
 ) -> HealthResult:
     """The verdict on the bytes the server sent until it closed the connection."""
     conn = h11.Connection(our_role=h11.CLIENT)

@@ -1,4 +1,5 @@
-"""Pure builders for the commands a switch runs on the HAProxy host (and the indicator text).
+"""Pure builders for the commands a switch runs on the HAProxy host (and the indicator text);
+the cfg check is also what status runs on a cfg edited and not reloaded.
 
 User values (paths, names) reach the shell only as positional arguments, never in script text.
 """
@@ -11,6 +12,8 @@ from datetime import datetime
 
 from bluegreen.domain.command import Command
 from bluegreen.domain.haproxy_cfg import HAProxyConfig
+
+COMMAND_NOT_FOUND = 127  # the shell's exit status
 
 _BACKUP = (
     'mkdir -p -- "$2" && cp -p -- "$1" "$2/$3" && '
@@ -39,7 +42,16 @@ def check_path(cfg_path: str) -> str:
 
 
 def check_command(check: Sequence[str], path: str, sudo: bool) -> Command:
+    """`haproxy -c -f PATH` (the configured check) on a cfg file."""
     return Command.of(*check, path, mutating=False, sudo=sudo)
+
+
+def not_found(program: str) -> str:
+    """Why a check that exited COMMAND_NOT_FOUND said nothing about the cfg."""
+    return (
+        f"`{program}` was not found on the HAProxy host (a non-root login's PATH often lacks "
+        f"/usr/sbin: give `check` in [haproxy] its full path, e.g. /usr/sbin/haproxy)"
+    )
 
 
 def remove_command(path: str, sudo: bool) -> Command:

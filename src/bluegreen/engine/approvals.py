@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bluegreen.domain import approval as dapproval
-from bluegreen.domain.command import Command
 from bluegreen.engine.context import Context
 from bluegreen.errors import ApprovalError
 from bluegreen.models import ApprovalRecord, SwitchPlan
@@ -17,9 +16,7 @@ def issue(
                                  plan.from_live, plan.to_live, emergency=plan.emergency,
                                  target_commit=plan.target_commit,
                                  issued_by_cli=from_cli)  # fmt: skip
-    ctx.runner.run(
-        hp.ssh, Command.of("mkdir", "-p", "--", dapproval.token_dir(hp.work_dir), sudo=hp.sudo)
-    )
+    ctx.runner.run(hp.ssh, dapproval.token_dir_command(hp.work_dir, hp.sudo))
     ctx.runner.write_file_atomic(
         hp.ssh, dapproval.record_path(hp.work_dir, record.token), record.to_json(), mode=0o600
     )
@@ -92,7 +89,7 @@ def consume(
     hp = ctx.config.haproxy
     app = plan.app
     record = load(ctx, token)
-    if ctx.runner.run(hp.ssh, _exists(dapproval.used_marker(hp.work_dir, token))).ok:
+    if ctx.runner.run(hp.ssh, dapproval.used_check_command(hp.work_dir, token)).ok:
         raise ApprovalError(
             "confirmToken was already used (replay refused); nothing changed",
             hint="ask for a new plan if another switch is really wanted",
@@ -115,8 +112,8 @@ def consume(
         )
     approval = ApprovalRecord(kind="token")
     if record.mode == "operator":
-        marker = dapproval.approved_marker(hp.work_dir, token)
-        if not ctx.runner.run(hp.ssh, _exists(marker)).ok:
+        approved = ctx.runner.run(hp.ssh, dapproval.approved_check_command(hp.work_dir, token))
+        if not approved.ok:
             raise ApprovalError(
                 "this switch needs an operator's approval first; nothing changed",
                 hint=f"a person runs `bluegreen approve {token}` on a terminal, then call again",
@@ -124,7 +121,7 @@ def consume(
         by = ctx.runner.read_file(hp.ssh, dapproval.approver_path(hp.work_dir, token))
         channel = ctx.runner.read_file(hp.ssh, dapproval.channel_path(hp.work_dir, token))
         approval = ApprovalRecord(kind="operator", by=(by or b"").decode(errors="replace") or None,
-                                  channel=_channel(channel))  # fmt: skip
+                                  channel=dapproval.parse_channel(channel))  # fmt: skip
     used = ctx.runner.run(hp.ssh, dapproval.consume_command(hp.work_dir, token, hp.sudo))
     if not used.ok:
         raise ApprovalError(
@@ -132,13 +129,3 @@ def consume(
             hint="ask for a new plan if another switch is really wanted",
         )
     return approval
-
-
-def _channel(raw: bytes | None) -> str | None:
-    """Only a channel this tool writes; anything else on the host is not trusted as one."""
-    text = (raw or b"").decode(errors="replace").strip()
-    return text if text in dapproval.CHANNELS else None
-
-
-def _exists(path: str) -> Command:
-    return Command.of("test", "-d", path, mutating=False)  # path is absolute (config)

@@ -29,17 +29,17 @@ from bluegreen.engine.context import Context
 from bluegreen.engine.deploy_plan import (
     READ_TIMEOUT_S,
     DeployOptions,
-    Target,
+    Roles,
     check_request,
     plan_deploy,
     refuse_shared_host,
     refuse_unreloaded_cfg,
     request_warnings,
-    resolve_target,
+    resolve_roles,
 )
 from bluegreen.engine.guard import GuardedRunner
 from bluegreen.engine.lock import OperationLock
-from bluegreen.engine.probing import probe_url
+from bluegreen.engine.probing import http_probe
 from bluegreen.engine.standby_host import StandbyHost
 from bluegreen.engine.steps import StepRecorder
 from bluegreen.errors import (
@@ -85,7 +85,7 @@ def deploy_to_standby(
     with OperationLock(
         ctx, app_name, "deploy", break_lock=options.break_lock, wait_s=options.lock_wait_s
     ) as lock:
-        target = resolve_target(ctx, app)
+        target = resolve_roles(ctx, app)
         refuse_shared_host(app, target)
         refuse_unreloaded_cfg(ctx, lock.broken)
         return _Deploy(ctx, app_name, app, options, ref, target, sleep).execute(started)
@@ -104,7 +104,7 @@ class _Deploy:
         app: AppConfig,
         options: DeployOptions,
         ref: str | None,
-        target: Target,
+        target: Roles,
         sleep: Sleep,
     ) -> None:
         self.ctx, self.app_name, self.app, self.opts = ctx, app_name, app, options
@@ -158,7 +158,7 @@ class _Deploy:
     def ensure_standby(self) -> None:
         """Re-read haproxy.cfg before changing the app: a hand edit may have made it LIVE."""
         try:
-            now = resolve_target(self.ctx, self.app, self.runner)
+            now = resolve_roles(self.ctx, self.app, self.runner)
         except BlueGreenError as exc:
             self.target_lost = True
             raise UnsafeOperationError(
@@ -174,8 +174,8 @@ class _Deploy:
 
     def probe(self, color: str) -> HealthVerdict:
         health = self.app.health
-        parsed = probe_url(
-            self.runner, self.hp, dc.probe_url(self.app, color), health.timeout_s,
+        parsed = http_probe(
+            self.runner, self.hp, dc.server_health_url(self.app, color), health.timeout_s,
             health.expect_status,
         )  # fmt: skip
         expected = self.deployed if color == self.target.standby else None

@@ -1,4 +1,4 @@
-"""What a deploy will do, decided before anything changes: the request's checks, the target
+"""What a deploy will do, decided before anything changes: the request's checks, the roles
 (LIVE and STANDBY from haproxy.cfg as it is now), the refusals made before anything runs, the
 warnings, and the dry-run plan of every command. Reads only; deploy.py runs the pipeline."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bluegreen.domain import deploy_commands as dc
-from bluegreen.domain.command import Command
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.lock import Holder
@@ -43,12 +42,14 @@ class DeployOptions:
 
 
 @dataclass(frozen=True)
-class Target:
+class Roles:
+    """Which colour is LIVE and which STANDBY, as haproxy.cfg says now."""
+
     live: str
     standby: str
 
 
-def resolve_target(ctx: Context, app: AppConfig, runner: Runner | None = None) -> Target:
+def resolve_roles(ctx: Context, app: AppConfig, runner: Runner | None = None) -> Roles:
     """LIVE and STANDBY from haproxy.cfg as it is on the HAProxy host now; refuse when unsure."""
     hp = ctx.config.haproxy
     raw = (runner or ctx.runner).read_file(hp.ssh, hp.config_path)
@@ -65,7 +66,7 @@ def resolve_target(ctx: Context, app: AppConfig, runner: Runner | None = None) -
             f"{problems}",
             hint="fix the routing in haproxy.cfg (see status), then deploy again",
         )
-    return Target(live=analysis.live, standby=analysis.standby)
+    return Roles(live=analysis.live, standby=analysis.standby)
 
 
 def check_request(app_name: str, app: AppConfig, options: DeployOptions) -> str | None:
@@ -103,14 +104,14 @@ def request_warnings(app: AppConfig, options: DeployOptions, standby: str) -> li
 def plan_deploy(
     ctx: Context, app_name: str, app: AppConfig, options: DeployOptions, ref: str | None
 ) -> DeployResult:
-    """Resolve the target (reads only) and list every command the deploy would run. Nothing that
+    """Resolve the roles (reads only) and list every command the deploy would run. Nothing that
     changes a host can run: every host is guarded. No lock, no history."""
     hp = ctx.config.haproxy
-    target = resolve_target(ctx, app)
-    live, std = app.server(target.live), app.server(target.standby)
+    roles = resolve_roles(ctx, app)
+    live, std = app.server(roles.live), app.server(roles.standby)
     runner = GuardedRunner(ctx.runner, (hp.ssh, live.ssh, std.ssh), why="a dry run")
-    label = target.standby.upper()
-    warnings = request_warnings(app, options, target.standby)
+    label = roles.standby.upper()
+    warnings = request_warnings(app, options, roles.standby)
     if machine(live.ssh) == machine(std.ssh):
         warnings.append(f"{label} and LIVE share one ssh host: a real deploy refuses to run")
     commit: str | None = None
@@ -122,51 +123,27 @@ def plan_deploy(
     except BlueGreenError as exc:
         warnings.append(f"{label} could not be read: {exc}")
 
-    plan: list[PlannedCommand] = []
-
-    def add(step: str, host: str, command: Command) -> None:
-        plan.append(PlannedCommand(step=step, host=host, command=dc.plan_line(command)))
-
-    d, sudo = app.app_dir, std.sudo
-    for command in (dc.head_command(d, sudo), dc.dirty_command(d, sudo), dc.disk_command(d, sudo)):
-        add("preflight", std.ssh, command)
-    plan.append(
-        PlannedCommand(step="preflight", host=hp.ssh, command=dc.probe_plan_line(app, target.live))
+    archive = dc.backup_path(app.app_dir, app_name, ctx.now(), commit or "HEAD")
+    choices = dc.PlanChoices(
+        backup=options.backup,
+        migrate=options.migrate,
+        restore_on_failure=options.restore_on_failure,
+        ref=ref,
     )
-    archive = dc.backup_path(d, app_name, ctx.now(), commit or "HEAD")
-    if options.backup:
-        add("backup", std.ssh, dc.backup_command(d, archive, app_name, app.backups_kept, sudo))
-    if ref is not None:
-        add("fetch", std.ssh, dc.fetch_command(d, sudo))
-        add("fetch", std.ssh, dc.resolve_command(d, ref, sudo))
-        add("fetch", std.ssh, dc.checkout_command(d, dc.UNRESOLVED, sudo))
-        add("fetch", std.ssh, dc.clean_command(d, sudo))
-    for step, snippet in (
-        ("build", app.build),
-        ("migrate", app.migrate if options.migrate else None),
-        ("restart", app.restart),
-    ):
-        if snippet is not None:
-            add(step, std.ssh, dc.snippet_command(snippet, d, sudo))
-    plan.append(
-        PlannedCommand(step="health", host=hp.ssh, command=dc.probe_plan_line(app, target.standby))
-    )
-    if options.backup and options.restore_on_failure:
-        add("restore (only on failure)", std.ssh, dc.restore_command(d, archive, sudo))
-        add("restore (only on failure)", std.ssh, dc.snippet_command(app.restart, d, sudo))
+    steps = dc.plan_steps(app_name, app, hp.ssh, roles.live, roles.standby, archive, choices)
     return DeployResult(
         app=app_name,
         ok=True,
         dry_run=True,
-        color=target.standby,
+        color=roles.standby,
         host=std.ssh,
         address=std.address,
         ref=ref,
         commit_before=commit,
         backup_path=archive if options.backup else None,
-        plan=plan,
+        plan=[PlannedCommand.model_validate(step, from_attributes=True) for step in steps],
         warnings=warnings,
-        live_color=target.live,
+        live_color=roles.live,
         next_step="Nothing was run. Deploy without dryRun to run this plan.",
     )
 
@@ -193,11 +170,11 @@ def refuse_unreloaded_cfg(ctx: Context, broken: Holder | None) -> None:
     )
 
 
-def refuse_shared_host(app: AppConfig, target: Target) -> None:
-    live, standby = app.server(target.live), app.server(target.standby)
+def refuse_shared_host(app: AppConfig, roles: Roles) -> None:
+    live, standby = app.server(roles.live), app.server(roles.standby)
     if machine(live.ssh) == machine(standby.ssh):
         raise UnsafeOperationError(
-            f"{target.standby.upper()} and {target.live.upper()} are the same ssh host "
+            f"{roles.standby.upper()} and {roles.live.upper()} are the same ssh host "
             f"({standby.ssh}) with one app_dir: deploying to STANDBY would change LIVE",
             hint="give each server its own host",
         )

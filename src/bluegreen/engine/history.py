@@ -1,8 +1,5 @@
-"""The audit log: one JSON line per deploy or switch, appended on the HAProxy host.
-
-Appends are single small writes with O_APPEND (`cat >>`), so concurrent writers never interleave
-inside a line. A corrupt line is skipped and counted, never fatal; a last line cut short (a crash
-or a full disk mid-write) gets its newline before the next entry, so it cannot swallow it.
+"""The audit log: one JSON line per deploy or switch, appended on the HAProxy host (the file and
+its append command: domain/history_file.py). A corrupt line is skipped and counted, never fatal.
 Lines are ASCII (JSON escapes the rest) and split on `\n` only: text holding U+2028 or U+0085,
 which str.splitlines() takes as line breaks, stays inside its own entry.
 """
@@ -10,25 +7,15 @@ which str.splitlines() takes as line breaks, stays inside its own entry.
 from __future__ import annotations
 
 import json
-import posixpath
 import socket
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
 from bluegreen.domain import lock as dlock
-from bluegreen.domain.command import Command
+from bluegreen.domain.history_file import append_command, history_path
 from bluegreen.engine.context import Context
 from bluegreen.models import History, HistoryEntry
-
-_APPEND = (
-    'mkdir -p -- "$(dirname -- "$1")" && '
-    '{ [ ! -s "$1" ] || [ -z "$(tail -c 1 -- "$1")" ] || echo >> "$1"; } && cat >> "$1"'
-)
-
-
-def history_path(work_dir: str, app: str) -> str:
-    return posixpath.join(work_dir, "history", f"{app}.jsonl")
 
 
 def who() -> tuple[str, str]:
@@ -62,10 +49,7 @@ def append(ctx: Context, entry: HistoryEntry) -> str | None:
     hp = ctx.config.haproxy
     line = json.dumps(entry.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
     line += "\n"
-    command = Command.of(
-        "sh", "-c", _APPEND, "bluegreen-history", history_path(hp.work_dir, entry.app),
-        stdin=line.encode(), sudo=hp.sudo,
-    )  # fmt: skip
+    command = append_command(history_path(hp.work_dir, entry.app), line.encode(), hp.sudo)
     try:
         result = ctx.runner.run(hp.ssh, command, timeout=30)
     except Exception as exc:  # the operation is done; report, don't mask its outcome

@@ -33,7 +33,7 @@ _held_lock = threading.Lock()
 def is_stale(holder: dlock.Holder, now: datetime) -> bool:
     """Stale: its process is gone or far past its time, or it names this very process, which no
     longer holds it (a release that could not reach the host)."""
-    if holder.is_stale(now, socket.gethostname()):
+    if holder.abandoned(now, socket.gethostname()):
         return True
     if holder.host == socket.gethostname() and holder.pid == os.getpid():
         with _held_lock:

@@ -15,8 +15,9 @@ from bluegreen.domain.probe import (
     http_get_request,
     parse_health,
     parse_http_answer,
+    parse_http_url,
+    unknown_health,
     url_command,
-    url_target,
 )
 from bluegreen.errors import (
     BlueGreenError,
@@ -28,11 +29,13 @@ from bluegreen.models import Health
 from bluegreen.transport.base import Runner, TcpRequest
 
 
-def probe_url(
+def http_probe(
     runner: Runner, via: str, url: str, timeout_s: float, expect_status: int
 ) -> HealthResult:
-    """GET `url` from host `via`; never raises for an unreachable or unhealthy target."""
-    target = url_target(url)
+    """GET `url` from host `via`; never raises. Unhealthy only on what the target did (its
+    answer, a refused or reset connection, its own silence once connected); unknown when our
+    path (SSH to `via`, the channel open, the curl run) failed."""
+    target = parse_http_url(url)
     if target is not None:
         try:
             answer = runner.exchange(
@@ -52,14 +55,14 @@ def probe_url(
         except CommandTimeout as exc:
             return HealthResult(url, False, None, None, error=f"timed out: {exc}")
         except BlueGreenError as exc:
-            return HealthResult(url, False, None, None, error=f"probe could not run: {exc}")
+            return unknown_health(url, exc)
         else:
             latency = round(answer.duration_s * 1000, 1)
             return parse_http_answer(url, target, answer.data, latency, expect_status)
     try:
         result = runner.run(via, url_command(url, timeout_s), timeout=timeout_s + 10)
-    except BlueGreenError as exc:
-        return HealthResult(url, False, None, None, error=f"probe could not run: {exc}")
+    except BlueGreenError as exc:  # curl has its own --max-time: a timeout here is our path
+        return unknown_health(url, exc)
     return parse_health(url, result.exit_status, result.stdout, result.stderr, expect_status)
 
 

@@ -14,25 +14,25 @@ from datetime import datetime
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
-from bluegreen.domain.command import Command
 from bluegreen.domain.config import AppConfig, HAProxySettings
+from bluegreen.domain.deployed_commit import Deployed, deployed_command, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
-from bluegreen.domain.probe import HealthResult
+from bluegreen.domain.probe import HealthResult, unknown_health
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
 from bluegreen.domain.runtime import (
-    CfgServer,
     RuntimeOutputError,
     StatRow,
     parse_show_servers_state,
     parse_show_stat,
-    runtime_disagreements,
 )
+from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
 from bluegreen.domain.snapshot import Snapshot, SnapshotError, parse_snapshot, snapshot_command
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
+from bluegreen.domain.switch_commands import COMMAND_NOT_FOUND, check_command, not_found
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
-from bluegreen.engine.probing import as_health, probe_url
+from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.errors import BlueGreenError, TransportError
 from bluegreen.models import (
     AppStatus,
@@ -46,25 +46,8 @@ from bluegreen.models import (
 from bluegreen.transport.base import CommandResult
 from bluegreen.transport.parallel import parallel
 
-# HEAD's commit and when HEAD last moved (the reflog): what is deployed and since when.
-_DEPLOYED = (
-    'git -C "$1" log -g -1 --date=iso-strict --format="%H %gd" 2>/dev/null'
-    ' || git -C "$1" log -1 --format="%H HEAD@{%cI}"'
-)
 # 50 ms: the kernel's process start time ticks in 10 ms.
 _CLOCK_SLACK_S = 0.05
-COMMAND_NOT_FOUND = 127  # the shell's exit status
-
-
-def not_found(program: str) -> str:
-    return (
-        f"`{program}` was not found on the HAProxy host (a non-root login's PATH often lacks "
-        f"/usr/sbin: give `check` in [haproxy] its full path, e.g. /usr/sbin/haproxy)"
-    )
-
-
-def deployed_command(app_dir: str) -> Command:
-    return Command.of("sh", "-c", _DEPLOYED, "bluegreen-status", app_dir, mutating=False)
 
 
 def lock_holder_path(hp: HAProxySettings, app_name: str) -> str:
@@ -127,7 +110,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
 
     def probe(key: tuple[str, int, float]) -> Callable[[], HealthResult]:
         url, expect_status, timeout_s = key
-        return lambda: probe_url(runner, hp.ssh, url, timeout_s, expect_status)
+        return lambda: http_probe(runner, hp.ssh, url, timeout_s, expect_status)
 
     def deployed(host: str, app_dir: str) -> Callable[[], CommandResult]:
         return lambda: runner.run(host, deployed_command(app_dir), timeout=30)
@@ -143,9 +126,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     health: dict[tuple[str, int, float], HealthResult] = {}
     for key, outcome in zip(probes, out[1 : 1 + len(probes)], strict=True):
         health[key] = (
-            outcome
-            if isinstance(outcome, HealthResult)
-            else HealthResult(key[0], False, None, None, error=f"probe could not run: {outcome}")
+            outcome if isinstance(outcome, HealthResult) else unknown_health(key[0], outcome)
         )
     return Reads(
         host=hp.ssh,
@@ -158,7 +139,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
 
 def probe_key(app: AppConfig, color: str) -> tuple[str, int, float]:
     """What makes two probes the same: the URL, the expected status and the timeout."""
-    return (dc.probe_url(app, color), app.health.expect_status, app.health.timeout_s)
+    return (dc.server_health_url(app, color), app.health.expect_status, app.health.timeout_s)
 
 
 def get_status(ctx: Context, app_name: str) -> AppStatus:
@@ -205,7 +186,8 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         row = _stat_row(
             stat_rows, route.backend if route else None, route.server if route else None
         )
-        commit, deployed_at, host_error = parse_deployed(reads.deployed[(server.ssh, app.app_dir)])
+        deployed = deployed_of(reads.deployed[(server.ssh, app.app_dir)])
+        host_error = deployed.error
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
@@ -218,10 +200,10 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
                 backend=route.backend if route else None,
                 server=route.server if route else None,
                 reachable=host_error is None,
-                healthy=health.healthy,
+                healthy=None if health.unknown else health.healthy,
                 health=health,
-                commit=commit,
-                deployed_at=deployed_at,
+                commit=deployed.commit,
+                deployed_at=deployed.since,
                 runtime_state=row.state if row else None,
                 error=host_error,
             )
@@ -229,7 +211,9 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         label = f"{color.upper()}" + (f" ({role})" if role else "")
         if host_error:
             problems.append(f"{label} host is unreachable over SSH: {host_error}")
-        if not health.healthy:
+        if health.unknown:
+            problems.append(f"{label} health unknown: {health.error}")
+        elif not health.healthy:
             problems.append(f"{label} is not healthy: {health.error}")
 
     live = next((s for s in servers if s.role == "LIVE"), None)
@@ -388,7 +372,7 @@ def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
     ]
     hp = ctx.config.haproxy
     if hp.check:
-        check = Command.of(*hp.check, hp.config_path, mutating=False, sudo=hp.sudo)
+        check = check_command(hp.check, hp.config_path, hp.sudo)
         try:
             result = ctx.runner.run(hp.ssh, check, timeout=30)
         except BlueGreenError:
@@ -416,17 +400,11 @@ def _stat_row(rows: tuple[StatRow, ...], backend: str | None, server: str | None
     )
 
 
-def parse_deployed(outcome: CommandResult | Exception) -> tuple[str | None, str | None, str | None]:
+def deployed_of(outcome: CommandResult | Exception) -> Deployed:
+    """What a host's deployed-commit read says, or why it could not be read."""
     if isinstance(outcome, Exception):
-        return None, None, str(outcome)
-    if not outcome.ok:
-        return None, None, None if outcome.exit_status != 128 else "app dir is not a git checkout"
-    words = outcome.stdout.strip().split(" ", 1)
-    commit = words[0] if words and len(words[0]) >= 7 else None
-    when = None
-    if len(words) == 2 and "@{" in words[1]:
-        when = words[1].split("@{", 1)[1].rstrip("}")
-    return commit, when, None
+        return Deployed(None, None, str(outcome))
+    return parse_deployed(outcome.exit_status, outcome.stdout)
 
 
 def _lock(raw: bytes | Exception | None, ctx: Context, problems: list[str]) -> LockHolder | None:
@@ -470,6 +448,8 @@ def _next_step(status: AppStatus) -> str:
     if status.lock:
         return f"Wait: {status.lock.operation} is in progress (or break a stale lock)."
     standby = status.standby
+    if standby.healthy is None:
+        return f"STANDBY {standby.color.upper()}'s health is unknown (not measured): ask again."
     if not standby.healthy:
         return f"STANDBY {standby.color.upper()} is unhealthy: deploy_to_standby repairs it."
     if status.live.commit and standby.commit and status.live.commit != standby.commit:

@@ -15,11 +15,12 @@ from typing import cast
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_reason
 from bluegreen.domain.config import AppConfig
+from bluegreen.domain.deployed_commit import deployed_command
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
 from bluegreen.engine.context import Context
-from bluegreen.engine.probing import as_health, probe_url
-from bluegreen.engine.status import deployed_command, parse_deployed, server_specs
+from bluegreen.engine.probing import as_health, http_probe
+from bluegreen.engine.status import deployed_of, server_specs
 from bluegreen.errors import ApprovalError, CfgChanged, HAProxyConfigError, UnsafeOperationError
 from bluegreen.models import Health, SwitchPlan
 from bluegreen.transport.base import CommandResult
@@ -52,9 +53,9 @@ class Prepared:
 
 
 def _probe_health(ctx: Context, app: AppConfig, color: str, timeout_s: float) -> Health:
-    url = dc.probe_url(app, color)
+    url = dc.server_health_url(app, color)
     hp = ctx.config.haproxy
-    return as_health(probe_url(ctx.runner, hp.ssh, url, timeout_s, app.health.expect_status))
+    return as_health(http_probe(ctx.runner, hp.ssh, url, timeout_s, app.health.expect_status))
 
 
 def prepare(
@@ -69,7 +70,7 @@ def prepare(
          *(_read_checkout(ctx, app, color) for color in app.servers)]
     )  # fmt: skip
     cfg_raw, state_raw = cast("list[bytes | Exception | None]", outcomes[:2])
-    commits = {color: parse_deployed(cast("CommandResult | Exception", checkout))
+    commits = {color: deployed_of(cast("CommandResult | Exception", checkout))
                for color, checkout in zip(app.servers, outcomes[2:], strict=True)}  # fmt: skip
     if isinstance(cfg_raw, Exception):
         raise cfg_raw
@@ -89,17 +90,12 @@ def prepare(
     health = _probe_health(ctx, app, target, app.health.timeout_s)
     warnings: list[str] = []
     if not health.healthy:
-        if emergency:
-            warnings.append(
-                f"target {target.upper()} is not healthy ({health.error}): emergency switch"
-            )
-        else:
-            warnings.append(
-                f"target {target.upper()} is not healthy ({health.error}): the switch will be refused"
-            )
+        verdict = "health is unknown" if health.unknown else "is not healthy"
+        outcome = "emergency switch" if emergency else "the switch will be refused"
+        warnings.append(f"target {target.upper()} {verdict} ({health.error}): {outcome}")
     if health.color and health.color != target:
         warnings.append(f"{target.upper()}'s health endpoint reports colour {health.color!r}")
-    target_commit, _, checkout_error = commits[target]
+    target_commit, checkout_error = commits[target].commit, commits[target].error
     if target_commit is None:
         warnings.append(f"the commit on {target.upper()} could not be read "
                         f"({checkout_error or 'no git checkout'}): the approval cannot name it")  # fmt: skip
@@ -119,7 +115,7 @@ def prepare(
         target_healthy=health.healthy,
         target_health=health,
         target_commit=target_commit,
-        live_commit=commits[analysis.live][0],
+        live_commit=commits[analysis.live].commit,
         warnings=warnings,
         plan_hash=plan_hash(
             app_name,
@@ -160,11 +156,14 @@ def check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
     if health and health.healthy:
         return f"{target} healthy ({health.status_code}, {health.latency_ms} ms)"
     error = health.error if health else "no health answer"
+    verdict = "health is unknown" if health and health.unknown else "is not healthy"
     if emergency and force:
-        return f"{target} is not healthy ({error}); forced emergency switch goes on"
+        return f"{target} {verdict} ({error}); forced emergency switch goes on"
     hint = ("deploy_to_standby repairs it" if not emergency
             else "an emergency switch to an unhealthy target needs force=true")  # fmt: skip
-    raise UnsafeOperationError(f"refusing to switch: {target} is not healthy: {error}", hint=hint)
+    if health and health.unknown:
+        hint = "the probe could not be made (our SSH path to the HAProxy host): try again"
+    raise UnsafeOperationError(f"refusing to switch: {target} {verdict}: {error}", hint=hint)
 
 
 def plan_rollback(ctx: Context, prepared: Prepared) -> tuple[bytes, bytes]:

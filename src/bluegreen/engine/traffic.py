@@ -9,11 +9,15 @@ import time
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import analyze_routing
-from bluegreen.domain.runtime import RuntimeOutputError, parse_show_proc, parse_show_stat
+from bluegreen.domain.runtime import (
+    RuntimeOutputError,
+    parse_show_proc,
+    parse_show_stat,
+    runtime_command,
+)
 from bluegreen.domain.switch_commands import reload_command
 from bluegreen.engine.context import Context
-from bluegreen.engine.haproxy_reads import runtime_command
-from bluegreen.engine.probing import probe_url
+from bluegreen.engine.probing import http_probe
 from bluegreen.engine.status import server_specs
 from bluegreen.errors import BlueGreenError, CommandFailed, TrafficCheckFailed
 
@@ -49,7 +53,7 @@ def verify(
     streak, last = 0, ""
     need = 2 if quick else VERIFY_STREAK
     while time.monotonic() < deadline:
-        h = probe_url(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+        h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
         if forced and h.status_code is not None:
             return f"forced: the frontend answers (HTTP {h.status_code}); health not verified"
         if h.healthy and (h.color is None or h.color == color):

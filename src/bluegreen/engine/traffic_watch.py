@@ -9,10 +9,9 @@ from datetime import datetime
 
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import RoutingAnalysis, analyze_routing
-from bluegreen.domain.runtime import RuntimeOutputError, StatRow, parse_show_stat
+from bluegreen.domain.runtime import RuntimeOutputError, StatRow, parse_show_stat, runtime_command
 from bluegreen.domain.traffic_stats import colour_counters, per_second
 from bluegreen.engine.context import Context
-from bluegreen.engine.haproxy_reads import runtime_command
 from bluegreen.engine.status import server_specs
 from bluegreen.errors import HAProxyConfigError
 from bluegreen.models import ColourTraffic, Role, TrafficSample

@@ -47,7 +47,9 @@ class TcpRequest:
 
     The peer's answer ends where it closes the connection, or earlier where `complete(received)`
     says it is whole (a peer that keeps the connection open must not turn a full answer into a
-    timeout). `timeout` bounds the whole exchange, opening the connection included."""
+    timeout). `timeout` is the peer's: it runs from the moment the connection is open, plus the
+    time opening it took (the answer crosses the runner's own path once more); opening it has
+    the runner's connect budget."""
 
     address: str
     port: int
@@ -88,7 +90,9 @@ class Runner(Protocol):
         (see TcpRequest; at most 1 MiB).
 
         Raises ForwardingRefused when the host does not allow this, TargetUnreachable when the
-        connection fails, CommandTimeout when the peer does not finish within `timeout`.
+        host's connection to the peer fails (refused, no route), CommandTimeout when the peer,
+        once connected, does not finish within `timeout`, and TransportError when our own path
+        (the SSH connection, the channel open) fails: that says nothing about the peer.
         """
         ...
 

@@ -11,51 +11,48 @@
 - `sudo=True` prefixes every command with `sudo -n` and moves file reads/writes from SFTP (which
   cannot escalate) to sudo'd shell commands (sudo_files.py). With `sudo=False` a Command can still
   ask for sudo itself (`Command.sudo`), and files are read and written over SFTP as the login user.
+
+Why ~530 lines: SSHRunner is one class whose connect, exec, exchange and file paths share the
+pool's per-host locks and channel slots. What does not need them lives beside it: one channel's I/O
+(ssh_channel.py), atomic SFTP writes (ssh_files.py), error translation (ssh_errors.py),
+authentication (ssh_auth.py), ~/.ssh/config (ssh_config.py), host keys (known_hosts.py).
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import posixpath
 import random
-import secrets
-import select
 import socket
-import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TypeVar
 
 import paramiko
-from paramiko.sftp import CMD_EXTENDED
 
 from bluegreen.domain.command import Command
-from bluegreen.domain.secrets import redact
 from bluegreen.errors import (
-    AuthenticationError,
-    BlueGreenError,
     CommandTimeout,
-    ForwardingRefused,
-    HostKeyError,
     TargetUnreachable,
     TransportError,
 )
 from bluegreen.transport import known_hosts, ssh_auth, ssh_config, sudo_files
 from bluegreen.transport.base import CommandResult, Exchange, TcpRequest
+from bluegreen.transport.ssh_channel import (
+    LineStreamer,
+    collect,
+    read_answer,
+    remote_log,
+)
+from bluegreen.transport.ssh_errors import forwarding_refused, sudo_failure, translated
+from bluegreen.transport.ssh_files import sftp_write_atomic
 
 log = logging.getLogger("bluegreen.transport")
-# Remote output line by line (`bluegreen -v`), secrets masked.
-remote_log = logging.getLogger("bluegreen.remote")
 
 T = TypeVar("T")
-_CHUNK = 32768
 _NEW_FILE_MODE = 0o644
-EXCHANGE_MAX_BYTES = 1 << 20
 MAX_CHANNELS_PER_HOST = 6
 # A connection dropped before sshd's banner (MaxStartups) is retried: 0.1-0.3 s, doubling.
 HANDSHAKE_RETRIES = 5
@@ -172,8 +169,11 @@ class SSHRunner:
 
     def exchange(self, host: str, request: TcpRequest) -> Exchange:
         if host in self._no_forwarding:
-            raise _forwarding_refused(host)
+            raise forwarding_refused(host)
         where, timeout = request.where, request.timeout
+        # Opening the channel is our path (the host's sshd, busy or not, makes the connection):
+        # it gets the budget of opening any channel, and the peer's own time starts after it.
+        open_timeout = self.options.connect_timeout_s
 
         def opener(transport: paramiko.Transport) -> paramiko.Channel:
             try:
@@ -181,12 +181,12 @@ class SSHRunner:
                     "direct-tcpip",
                     (request.address, request.port),
                     ("127.0.0.1", 0),
-                    timeout=timeout,
+                    timeout=open_timeout,
                 )
             except paramiko.ChannelException as exc:
                 if exc.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
                     self._no_forwarding.add(host)
-                    raise _forwarding_refused(host) from exc
+                    raise forwarding_refused(host) from exc
                 if exc.code == paramiko.common.OPEN_FAILED_CONNECT_FAILED:
                     raise TargetUnreachable(
                         f"{host} could not connect to {where}: {exc.text}",
@@ -197,26 +197,40 @@ class SSHRunner:
             except paramiko.SSHException as exc:
                 if "Timeout opening channel" not in str(exc):
                     raise  # a dead connection: _open reconnects once
-                raise CommandTimeout(
-                    f"{host} could not connect to {where} within {timeout:g}s",
+                raise TransportError(
+                    f"{host} did not open a connection to {where} within {open_timeout:g}s "
+                    "(its SSH connection is busy, or connecting to that address hangs)",
                     host=host,
-                    hint="is the address right, and reachable from this host?",
+                    hint="retry; if it persists, is the address right and reachable from there?",
                 ) from exc
 
         with self._slot(host).channels:
             self._connection(host)  # connecting is not part of the exchange's duration
             started = time.monotonic()
-            deadline = started + timeout
             channel = self._open(host, opener)
+            # The peer's time starts once the channel is open. Its answer crosses our path again
+            # (sshd's queue there, ours here): the delay the open just took is allowed once more.
+            path_delay = time.monotonic() - started
+            deadline = time.monotonic() + timeout + path_delay
             try:
-                with _translated(host, f"talking to {where} through it"):
+                with translated(host, f"talking to {where} through it"):
                     channel.sendall(request.payload)
-                    data = _read_answer(channel, deadline, request.complete)
+                    data = read_answer(channel, deadline, request.complete)
+                # A channel that ends without the peer's EOF was cut by our own connection
+                # dropping: the peer did not close it, so its answer (if any) says nothing.
+                whole = data is not None and request.complete is not None and request.complete(data)
+                if not (whole or channel.eof_received or channel.get_transport().is_active()):
+                    raise TransportError(
+                        f"the connection to {host} dropped while talking to {where}",
+                        host=host,
+                        hint="retry; the SSH connection is reopened",
+                    )
             finally:
                 channel.close()
         if data is None:
+            path = f" + {path_delay:.1f}s for our path" if path_delay >= 0.05 else ""
             raise CommandTimeout(
-                f"{where} did not answer within {timeout:g}s (connected from {host})",
+                f"{where} did not answer within {timeout:g}s{path} (connected from {host})",
                 host=host,
                 hint="the service accepted the connection but did not respond in time",
             )
@@ -309,7 +323,7 @@ class SSHRunner:
         try:
             for hop in endpoint.chain():
                 role = "" if hop is endpoint else f" (jump host for {endpoint.target})"
-                with _translated(hop.target, f"connecting to {hop.address}{role}"):
+                with translated(hop.target, f"connecting to {hop.address}{role}"):
                     transports.append(
                         self._connect_hop(hop, transports[-1] if transports else None)
                     )
@@ -404,7 +418,7 @@ class SSHRunner:
             log.debug("%s: opening a channel failed (%s), reconnecting once", host, exc)
             self._discard(host, connection)
         connection = self._connection(host)
-        with _translated(host, "opening an SSH channel"):
+        with translated(host, "opening an SSH channel"):
             return opener(connection.transport)
 
     # -- commands -------------------------------------------------------------------------
@@ -433,7 +447,7 @@ class SSHRunner:
         stream: tuple[str, ...] | None,
     ) -> tuple[int, bytes, bytes]:
         streamer = (
-            _LineStreamer(host, stream)
+            LineStreamer(host, stream)
             if stream is not None and remote_log.isEnabledFor(logging.DEBUG)
             else None
         )
@@ -441,9 +455,9 @@ class SSHRunner:
         timeout_s = self.options.connect_timeout_s
         channel = self._open(host, lambda t: t.open_session(timeout=timeout_s))
         try:
-            with _translated(host, f"running `{display}`"):
+            with translated(host, f"running `{display}`"):
                 channel.exec_command(line)
-                outcome = _collect(channel, stdin or b"", time.monotonic() + limit, streamer)
+                outcome = collect(channel, stdin or b"", time.monotonic() + limit, streamer)
                 if streamer is not None:
                     streamer.flush()
             if outcome is None:
@@ -486,7 +500,7 @@ class SSHRunner:
     def _sftp_read_in_slot(self, host: str, path: str) -> bytes | None:
         sftp = self._sftp(host)
         try:
-            with _translated(host, f"reading {path}"):
+            with translated(host, f"reading {path}"):
                 try:
                     with sftp.open(path, "rb") as handle:
                         return handle.read()
@@ -499,8 +513,8 @@ class SSHRunner:
         with self._slot(host).channels:
             sftp = self._sftp(host)
             try:
-                with _translated(host, f"writing {path}"):
-                    _sftp_write_atomic(sftp, host, path, data, new_mode)
+                with translated(host, f"writing {path}"):
+                    sftp_write_atomic(sftp, host, path, data, new_mode)
             finally:
                 sftp.close()
 
@@ -515,286 +529,11 @@ class SSHRunner:
         if status == sudo_files.MISSING_STATUS:
             return None
         if status != 0:
-            raise _sudo_failure(host, f"reading {path}", err)
+            raise sudo_failure(host, f"reading {path}", err)
         return out
 
     def _sudo_write(self, host: str, path: str, data: bytes, new_mode: int) -> None:
         command = sudo_files.write_command(path, data, new_mode)
         status, _, err = self._exec(host, command.render(), data, f"write {path}", None)
         if status != 0:
-            raise _sudo_failure(host, f"writing {path}", err)
-
-
-class _LineStreamer:
-    """Remote output, a line at a time, to the `bluegreen.remote` logger (`bluegreen -v`).
-
-    A line is shown up to SHOWN_LINE_CHARS; a line longer than LONG_LINE_BYTES (a minified bundle,
-    a progress bar without newlines) is shown when it gets that long and the rest of it skipped,
-    so memory and work stay bounded whatever the command prints."""
-
-    SHOWN_LINE_CHARS = 2000
-    LONG_LINE_BYTES = 65536
-
-    def __init__(self, host: str, secrets: tuple[str, ...]) -> None:
-        self.host = host
-        self.secrets = secrets
-        self.partial = {"out": b"", "err": b""}
-        self.skipping = {"out": False, "err": False}
-
-    def feed(self, stream: str, chunk: bytes) -> None:
-        if self.skipping[stream]:
-            end = chunk.find(b"\n")
-            if end < 0:
-                return
-            self.skipping[stream] = False
-            chunk = chunk[end + 1 :]
-        *lines, rest = (self.partial[stream] + chunk).split(b"\n")
-        for line in lines:
-            self._emit(stream, line)
-        if len(rest) > self.LONG_LINE_BYTES:
-            self._emit(stream, rest)
-            rest, self.skipping[stream] = b"", True
-        self.partial[stream] = rest
-
-    def flush(self) -> None:
-        for stream, rest in self.partial.items():
-            if rest:
-                self._emit(stream, rest)
-        self.partial = {"out": b"", "err": b""}
-        self.skipping = {"out": False, "err": False}
-
-    def _emit(self, stream: str, line: bytes) -> None:
-        text = line.decode("utf-8", errors="replace").rstrip("\r")
-        if len(text) > self.SHOWN_LINE_CHARS:
-            text = f"{text[: self.SHOWN_LINE_CHARS]} … (a {len(line)}+ byte line, cut)"
-        text = redact(text, self.secrets) or ""
-        remote_log.debug("%s %s| %s", self.host, "!" if stream == "err" else " ", text)
-
-
-def _collect(
-    channel: paramiko.Channel,
-    stdin: bytes,
-    deadline: float,
-    streamer: _LineStreamer | None = None,
-) -> tuple[bytes, bytes] | None:
-    """Feed stdin and drain stdout and stderr together until EOF; None when the deadline passes.
-
-    Reading both streams while writing avoids the classic deadlock where the remote blocks on a
-    full stderr pipe while we wait on stdout (or it waits for us to read before taking stdin).
-    """
-    out, err = bytearray(), bytearray()
-    pending = memoryview(stdin)
-    if not pending:
-        channel.shutdown_write()
-    # The channel's fd is readable when either stream has data, at EOF or on close. poll() rather
-    # than select(): a long-lived server may hold file descriptors above FD_SETSIZE.
-    poller = select.poll()
-    poller.register(channel.fileno(), select.POLLIN)
-    while True:
-        if pending and channel.send_ready():
-            try:
-                sent = channel.send(bytes(pending[:_CHUNK]))
-            except OSError:
-                sent = len(pending)  # the command closed its stdin: drop the rest
-            pending = pending[sent:]
-            if not pending:
-                channel.shutdown_write()
-        while channel.recv_ready():
-            chunk = channel.recv(_CHUNK)
-            out += chunk
-            if streamer is not None:
-                streamer.feed("out", chunk)
-        while channel.recv_stderr_ready():
-            chunk = channel.recv_stderr(_CHUNK)
-            err += chunk
-            if streamer is not None:
-                streamer.feed("err", chunk)
-        if (channel.eof_received or channel.closed) and not (
-            channel.recv_ready() or channel.recv_stderr_ready()
-        ):
-            break
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        # While stdin waits for window space there is no fd to wait on: poll briefly.
-        poller.poll(1000 * min(remaining, 0.01 if pending else 1.0))
-    # The exit status usually follows EOF by a packet or two.
-    if not channel.status_event.wait(max(deadline - time.monotonic(), 0)):
-        return None
-    return bytes(out), bytes(err)
-
-
-def _sftp_write_atomic(
-    sftp: paramiko.SFTPClient, host: str, path: str, data: bytes, new_mode: int
-) -> None:
-    target = path
-    try:
-        if stat.S_ISLNK(sftp.lstat(path).st_mode or 0):
-            target = sftp.normalize(path)  # keep the link, replace what it points to
-    except FileNotFoundError:
-        pass
-    try:
-        current: paramiko.SFTPAttributes | None = sftp.stat(target)
-    except FileNotFoundError:
-        current = None
-    if current is not None and not stat.S_ISREG(current.st_mode or 0):
-        raise TransportError(f"{path} on {host} is not a regular file", host=host)
-    directory, name = posixpath.split(target)
-    temp = posixpath.join(directory, f".{name}.bluegreen-tmp-{secrets.token_hex(6)}")
-    try:
-        # 'x' (O_EXCL): never write through a file someone else put at our temp name.
-        with sftp.open(temp, "wbx") as handle:
-            if current is not None:
-                _copy_owner(sftp, host, path, temp, current)
-            # Owner and mode are set before the data arrives, so secrets never sit in a file
-            # with looser permissions than the one they replace.
-            mode = stat.S_IMODE(current.st_mode or 0) if current is not None else new_mode
-            sftp.chmod(temp, mode)
-            handle.write(data)
-            handle.flush()
-            _fsync(sftp, handle)
-        sftp.posix_rename(temp, target)
-    except BaseException:
-        with suppress(OSError):
-            sftp.remove(temp)
-        raise
-
-
-def _copy_owner(
-    sftp: paramiko.SFTPClient, host: str, path: str, temp: str, current: paramiko.SFTPAttributes
-) -> None:
-    if current.st_uid is None or current.st_gid is None:
-        return
-    mine = sftp.stat(temp)
-    if (mine.st_uid, mine.st_gid) == (current.st_uid, current.st_gid):
-        return
-    try:
-        sftp.chown(temp, current.st_uid, current.st_gid)
-    except PermissionError as exc:
-        raise TransportError(
-            f"cannot give the new {path} on {host} its owner {current.st_uid}:{current.st_gid}",
-            host=host,
-            hint="connect as root or as the file's owner, or set sudo = true",
-        ) from exc
-
-
-def _fsync(sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile) -> None:
-    """Best effort `fsync@openssh.com`; paramiko has no public call for it. Without it the rename
-    is still atomic, only not yet durable."""
-    request = getattr(sftp, "_request", None)
-    raw = getattr(handle, "handle", None)
-    if request is None or not isinstance(raw, bytes):
-        return
-    try:
-        request(CMD_EXTENDED, "fsync@openssh.com", raw)
-    except (OSError, paramiko.SSHException):
-        log.debug("fsync@openssh.com not available; renaming without fsync")
-
-
-def _sudo_failure(host: str, action: str, stderr: bytes) -> TransportError:
-    reason = stderr.decode("utf-8", errors="replace").strip().splitlines()
-    detail = reason[-1] if reason else "no error output"
-    hint = (
-        "allow the login user passwordless sudo (sudo -n) for these commands"
-        if "password is required" in detail
-        else "check the path and the host's permissions"
-    )
-    return TransportError(f"{action} on {host} failed: {detail}", host=host, hint=hint)
-
-
-def _forwarding_refused(host: str) -> ForwardingRefused:
-    return ForwardingRefused(
-        f"{host} does not allow TCP forwarding (direct-tcpip channels)",
-        host=host,
-        hint="allow it in sshd_config (AllowTcpForwarding local) to probe without curl",
-    )
-
-
-def _read_answer(
-    channel: paramiko.Channel, deadline: float, complete: Callable[[bytes], bool] | None
-) -> bytes | None:
-    """What the peer sends until it closes, `complete` says it is whole, or EXCHANGE_MAX_BYTES;
-    None past the deadline."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < EXCHANGE_MAX_BYTES:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        channel.settimeout(remaining)
-        try:
-            chunk = channel.recv(_CHUNK)
-        except TimeoutError:
-            return None
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if complete is not None and complete(b"".join(chunks)):
-            break
-    return b"".join(chunks)
-
-
-@contextmanager
-def _translated(host: str, action: str) -> Iterator[None]:
-    """Turn library and OS errors into our exception tree, naming host and action."""
-    try:
-        yield
-    except BlueGreenError:
-        raise
-    except paramiko.BadHostKeyException as exc:  # not raised by our own checks; kept as a net
-        raise HostKeyError(
-            f"{host}: host key has CHANGED: expected {known_hosts.fingerprint(exc.expected_key)}"
-            f", offered {known_hosts.fingerprint(exc.key)}",
-            host=host,
-            hint="verify the new fingerprint out of band, then update known_hosts",
-        ) from exc
-    except paramiko.AuthenticationException as exc:
-        raise AuthenticationError(
-            f"{host}: authentication failed while {action}: {exc}",
-            host=host,
-            hint="load the right key into ssh-agent or set IdentityFile in ~/.ssh/config",
-        ) from exc
-    except socket.gaierror as exc:
-        raise TransportError(
-            f"{host}: {action} failed: cannot resolve the host name ({exc.strerror})",
-            host=host,
-            hint="check the ssh target in the config and ~/.ssh/config",
-        ) from exc
-    except TimeoutError as exc:
-        raise TransportError(
-            f"{host}: {action} timed out",
-            host=host,
-            hint="check that the host is up and that the network or firewall lets SSH through",
-        ) from exc
-    except PermissionError as exc:
-        raise TransportError(
-            f"{host}: {action} failed: permission denied",
-            host=host,
-            hint="connect as a user allowed to do this, or set sudo = true",
-        ) from exc
-    except FileNotFoundError as exc:
-        raise TransportError(
-            f"{host}: {action} failed: no such file or directory",
-            host=host,
-            hint="check the path (and that its directory exists) on the host",
-        ) from exc
-    except (paramiko.SSHException, EOFError, OSError) as exc:
-        raise TransportError(
-            f"{host}: {action} failed: {_reason(exc)}",
-            host=host,
-            hint="check that the host is up, sshd is running and the ssh target's port is right",
-        ) from exc
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-        return "host unreachable"
-    if isinstance(exc, EOFError):
-        return "the connection was closed by the other side"
-    if isinstance(exc, paramiko.ChannelException):
-        return f"the jump host could not open a connection to it ({exc.text})"
-    text = str(exc).strip()
-    return text or type(exc).__name__
+            raise sudo_failure(host, f"writing {path}", err)

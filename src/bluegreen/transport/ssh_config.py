@@ -29,8 +29,9 @@ DEFAULT_GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_ho
 
 
 @dataclass(frozen=True)
-class Target:
-    """A target string split into its parts; None means "not written, ask ~/.ssh/config"."""
+class SshDestination:
+    """An ssh target string (config's `ssh = ...`) split into its parts; None means "not
+    written, ask ~/.ssh/config"."""
 
     host: str
     user: str | None = None
@@ -75,7 +76,7 @@ class Endpoint:
         return hops[::-1]
 
 
-def parse_target(text: str) -> Target:
+def parse_target(text: str) -> SshDestination:
     """Split `user@host:port` and friends. Raises ConfigError for malformed targets."""
     raw = text.strip()
     if raw.startswith("ssh://"):
@@ -102,7 +103,7 @@ def parse_target(text: str) -> Target:
     if not host:
         raise ConfigError(f"invalid ssh target {text!r}: empty host name")
     port = _parse_port(port_text, text) if port_text is not None else None
-    return Target(host=host, user=user, port=port)
+    return SshDestination(host=host, user=user, port=port)
 
 
 def _parse_port(value: str, where: str) -> int:

@@ -1,0 +1,38 @@
+"""What an app host has deployed: the read (HEAD's commit and when HEAD last moved, from the
+reflog) and its parser, side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bluegreen.domain.command import Command
+
+# The reflog says when HEAD moved (the deploy); a clone without one falls back to the commit date.
+_DEPLOYED = (
+    'git -C "$1" log -g -1 --date=iso-strict --format="%H %gd" 2>/dev/null'
+    ' || git -C "$1" log -1 --format="%H HEAD@{%cI}"'
+)
+_NOT_A_REPOSITORY = 128  # git's exit status
+
+
+@dataclass(frozen=True)
+class Deployed:
+    commit: str | None
+    since: str | None  # ISO 8601
+    error: str | None = None
+
+
+def deployed_command(app_dir: str) -> Command:
+    return Command.of("sh", "-c", _DEPLOYED, "bluegreen-deployed", app_dir, mutating=False)
+
+
+def parse_deployed(exit_status: int, stdout: str) -> Deployed:
+    if exit_status != 0:
+        error = "app dir is not a git checkout" if exit_status == _NOT_A_REPOSITORY else None
+        return Deployed(None, None, error)
+    words = stdout.strip().split(" ", 1)
+    commit = words[0] if words and len(words[0]) >= 7 else None
+    since = None
+    if len(words) == 2 and "@{" in words[1]:
+        since = words[1].split("@{", 1)[1].rstrip("}")
+    return Deployed(commit, since)
