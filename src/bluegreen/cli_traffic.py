@@ -22,8 +22,8 @@ def traffic_line(reading: TrafficSample, scale: float) -> str:
 def _colour(c: ColourTraffic, scale: float) -> str:
     name = f"{one_line(c.color).upper()} {c.role or '?'}".ljust(14)
     if c.requests_total is None:
-        return f"{name}    - req/s {'':{BAR_WIDTH}}"
-    if c.per_second is None:  # the first reading: nothing to compare with yet
-        return f"{name}  ... req/s {'':{BAR_WIDTH}}"
+        return f"{name}     - req/s {'':{BAR_WIDTH}}"
+    if c.per_second is None:  # the first reading, or HAProxy reloaded: its counters began again
+        return f"{name}   ... req/s {'':{BAR_WIDTH}}"
     filled = round(BAR_WIDTH * c.per_second / scale) if scale > 0 else 0
-    return f"{name}{c.per_second:5.1f} req/s {'#' * filled:{BAR_WIDTH}}"
+    return f"{name}{c.per_second:6.1f} req/s {'#' * filled:{BAR_WIDTH}}"

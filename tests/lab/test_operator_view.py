@@ -69,6 +69,12 @@ def dashboard(operator_config: Path) -> Iterator[str]:
         process.wait(timeout=15)
 
 
+def readings_above_zero(color: str, count: int) -> str:
+    """JS: the page's traffic line for `color` has `count` readings above zero."""
+    return (f"(JSON.parse(sessionStorage.getItem('bluegreen-traffic-{APP}') || '{{}}')"
+            f"['{color}'] || []).filter(v => v > 0).length >= {count}")  # fmt: skip
+
+
 def test_dashboard_in_a_browser_deploy_approve_switch(
     fresh_lab: Lab, lab_info: LabInfo, operator_config: Path, dashboard: str
 ) -> None:
@@ -79,7 +85,7 @@ def test_dashboard_in_a_browser_deploy_approve_switch(
         browser.open(f"{dashboard}/app/{APP}")
         browser.wait_for("document.querySelector('#live h2')?.textContent === 'LIVE: BLUE'")
         assert "STANDBY: GREEN" in browser.evaluate("document.querySelector('#standby').innerText")
-        browser.wait_for("Number(document.querySelector('.bar.c-blue')?.dataset.rate) > 0")
+        browser.wait_for(readings_above_zero("blue", 3))
         browser.screenshot(SHOTS / "dashboard-status.png")
 
         # Follow a deploy to STANDBY, step by step.
@@ -113,7 +119,8 @@ def test_dashboard_in_a_browser_deploy_approve_switch(
         browser.wait_for("document.querySelector('#job')?.dataset.done", timeout=120)
         assert browser.evaluate("document.querySelector('#job').dataset.done") == "ok"
         browser.wait_for("document.querySelector('#live h2')?.textContent === 'LIVE: GREEN'")
-        browser.wait_for("Number(document.querySelector('.bar.c-green')?.dataset.rate) > 0")
+        browser.wait_for(readings_above_zero("green", 4))
+        assert browser.evaluate("Number(document.querySelector('.bar.c-blue').dataset.rate)") == 0
         browser.screenshot(SHOTS / "dashboard-switch.png")
         timeline = browser.evaluate("document.querySelector('#history').innerText")
 

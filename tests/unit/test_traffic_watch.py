@@ -127,6 +127,6 @@ def test_the_bar_follows_the_rate() -> None:
     ])  # fmt: skip
     line = traffic_line(reading, scale=12.0)
     assert line.startswith("10:00:00  BLUE STANDBY ")
-    assert "  1.0 req/s ##" + " " * 22 in line and " 12.0 req/s " + "#" * 24 in line
+    assert "   1.0 req/s ##" + " " * 22 in line and "  12.0 req/s " + "#" * 24 in line
     unread = reading.model_copy(update={"error": "runtime API not read: \x1b[2J", "colours": []})
     assert traffic_line(unread, 1.0).endswith("! runtime API not read: \\x1b[2J")

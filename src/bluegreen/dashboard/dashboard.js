@@ -17,7 +17,9 @@
   if (traffic) {
     const app = traffic.dataset.app;
     const bars = traffic.querySelector(".bars");
-    const series = {};
+    // Kept across the page's own reloads (after a job), so the line shows the switch.
+    const key = "bluegreen-traffic-" + app;
+    const series = JSON.parse(sessionStorage.getItem(key) || "{}");
     async function tick() {
       try {
         const r = await fetch("/api/app/" + encodeURIComponent(app) + "/traffic",
@@ -35,8 +37,10 @@
         if (s.length > HISTORY) s.shift();
         top = Math.max(top, ...s);
       }
+      sessionStorage.setItem(key, JSON.stringify(series));
       const svg = document.createElementNS(svgNS, "svg");
-      svg.setAttribute("viewBox", "0 0 " + HISTORY + " 40");
+      svg.setAttribute("viewBox", "0 0 " + (HISTORY - 1) + " 40");
+      svg.setAttribute("preserveAspectRatio", "none");
       svg.setAttribute("class", "chart");
       for (const c of sample.colours) {
         const rate = c.per_second === null ? "..." : c.per_second.toFixed(1);
@@ -50,7 +54,8 @@
         row.appendChild(el("span", rate + " req/s", "rate"));
         bars.appendChild(row);
         const line = document.createElementNS(svgNS, "polyline");
-        const pts = series[c.color].map((v, i) => i + "," + (40 - 38 * v / top).toFixed(1));
+        const s = series[c.color];  // the newest reading at the right edge
+        const pts = s.map((v, i) => (HISTORY - s.length + i) + "," + (39 - 37 * v / top).toFixed(1));
         line.setAttribute("points", pts.join(" "));
         line.setAttribute("class", "line c-" + c.color);
         svg.appendChild(line);
@@ -74,11 +79,15 @@
         if (r.ok) view = await r.json();
       } catch (e) { /* try again */ }
       if (view) {
+        // One row per step: its latest event (start, then ok / failed / skipped).
+        const latest = new Map();
+        for (const s of view.steps) latest.set(s.step, s);
         list.replaceChildren();
-        for (const s of view.steps) {
+        for (const s of latest.values()) {
           const took = s.duration_s === null ? "" : " (" + s.duration_s.toFixed(1) + "s)";
-          list.appendChild(el("li", s.step + ": " + s.status + took + (s.message ? " - " + s.message : ""),
-                              "step " + s.status));
+          const state = s.status === "start" ? "running" : s.status;
+          list.appendChild(el("li", s.step + ": " + state + took + (s.message ? " - " + s.message : ""),
+                              "step " + state));
         }
         if (view.done) {
           job.dataset.done = view.ok ? "ok" : "failed";

@@ -89,7 +89,9 @@ def app_page(page: AppPage) -> str:
         f'<section id="summary" data-app="{app}"><h1>{app}</h1>'
         f"<p>routing: {'certain' if s.certain else 'UNCERTAIN'} ({e(s.routing.summary, TEXT_MAX)})"
         f" &middot; checked {e(s.checked_at)} in {s.duration_ms:.0f} ms"
-        f" &middot; switches: {e(s.switch_count)} (last {e(s.last_switch)})</p>"
+        f" &middot; switches: {s.switch_count or 0}"
+        + (f" (last {e(s.last_switch)})" if s.last_switch else "")
+        + "</p>"
         + _problems(s)
         + f'<p class="next">next: {e(s.next_step, TEXT_MAX)}</p></section>'
         + '<section class="servers">'
@@ -113,7 +115,9 @@ def _colour(server: ServerStatus | None) -> str:
 
 
 def _problems(s: AppStatus) -> str:
-    items = [*s.problems, *(d.message for d in s.drift), *s.runtime_disagreements]
+    # Drift and runtime findings are often among the problems too: each is shown once.
+    items = list(dict.fromkeys([*s.problems, *(d.message for d in s.drift),
+                                *s.runtime_disagreements]))  # fmt: skip
     lock = s.lock
     if lock:
         stale = " (STALE)" if lock.stale else ""
