@@ -134,6 +134,17 @@ def test_a_stale_plan_is_shown_stale_and_refused() -> None:
     assert len(svc.pending_approvals(APP)) == 1
 
 
+def test_only_a_plan_the_page_lists_can_be_approved_there() -> None:
+    hosts = FakeHosts()
+    web, svc = client(hosts, allow_unapproved=False, approval="token")
+    token = token_of(svc.switch(APP))  # token mode: no operator's approval to give
+    page = web.get(f"/app/{APP}").text
+    refused = web.post(f"/app/{APP}/approve", headers=ORIGIN,
+                       data={"csrf": csrf(page), "token": token})  # fmt: skip
+    assert refused.status_code == 400 and "no plan of jw-attendant awaits approval" in refused.text
+    assert "approved" not in str(hosts.runner.paths("root@haproxy"))
+
+
 def test_a_token_login_names_the_person_who_approves() -> None:
     lab = FakeHosts()
     web, svc = client(lab, TOKEN, allow_unapproved=False, approval="operator")

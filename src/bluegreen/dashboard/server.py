@@ -25,7 +25,7 @@ from bluegreen.dashboard.jobs import Jobs
 from bluegreen.domain.approval import short, stale_plan_reason
 from bluegreen.domain.display_text import MESSAGE_MAX, one_line
 from bluegreen.engine.context import StepEvent
-from bluegreen.errors import BlueGreenError
+from bluegreen.errors import ApprovalError, BlueGreenError
 from bluegreen.models import SwitchPlan, TrafficSample
 from bluegreen.service import Service, SwitchRequest
 
@@ -175,10 +175,7 @@ class Dashboard:
         app = request.path_params["app"]
         token = str(form.get("token", "")) if form else ""
         then_switch = bool(form and form.get("then") == "switch")
-        # The person saw this plan on the page; the service plans again and refuses a stale one.
-        message = await run_in_threadpool(
-            self.service.approve, token, session.who, lambda _plan: True, channel="dashboard"
-        )
+        message = await run_in_threadpool(self._approve_pending, app, token, session.who)
         session.notices.append(message)
         if not then_switch:
             return RedirectResponse(f"/app/{app}", status_code=303)
@@ -188,6 +185,14 @@ class Dashboard:
             return r.ok, r.message or r.error or ""
 
         return self._follow(app, self.jobs.start(app, "switch", work))
+
+    def _approve_pending(self, app: str, token: str, who: str) -> str:
+        """Only a plan this app's page lists (this app's, operator mode, awaiting a person)."""
+        if token not in {p.token for p in self.service.pending_approvals(app)}:
+            raise ApprovalError(f"no plan of {app} awaits approval with this token",
+                                hint="reload the page: it lists the plans awaiting approval")  # fmt: skip
+        # The person saw this plan on the page; the service plans again and refuses a stale one.
+        return self.service.approve(token, who, lambda _plan: True, channel="dashboard")
 
     @staticmethod
     def _follow(app: str, job: str) -> Response:
