@@ -346,6 +346,21 @@ def history(ctx: click.Context, app: str, limit: int, as_json: bool) -> None:
 
 @main.command()
 @click.argument("app")
+@click.pass_context
+def prompt(ctx: click.Context, app: str) -> None:
+    """Install the prompt that knows its role on both app hosts (/etc/profile.d/).
+
+    Login shells then show the host's colour and role (LIVE or STANDBY), read at every prompt
+    from the app dir's .env.display, which every switch rewrites. `status` says which hosts
+    have it.
+    """
+    with _service(ctx) as service:
+        for line in service.install_prompt(app):
+            click.echo(one_line(line, MESSAGE_MAX))
+
+
+@main.command()
+@click.argument("app")
 @click.option("--every", "every_s", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
               help="Seconds between readings.")  # fmt: skip
 @click.option("--count", type=click.IntRange(1), help="Stop after this many readings.")

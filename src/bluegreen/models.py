@@ -52,6 +52,10 @@ class ServerStatus(BaseModel):
     runtime_state: str | None = Field(
         default=None, description="HAProxy's running view, e.g. UP, MAINT."
     )
+    prompt_installed: bool | None = Field(
+        default=None,
+        description="The host's shell prompt shows its colour and role (`bluegreen prompt`).",
+    )
     error: str | None = None
 
 

@@ -20,7 +20,7 @@ from bluegreen.domain.approval import (
 )
 from bluegreen.domain.config import Config, McpLevel, load_config
 from bluegreen.domain.validate import validate_app_name, validate_reason, validate_ref
-from bluegreen.engine import approvals, history, traffic_watch
+from bluegreen.engine import approvals, history, indicators, traffic_watch
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import deploy_to_standby
@@ -309,6 +309,22 @@ class Service:
         """`bluegreen watch`: a reading every `every_s` seconds, `count` times or until stopped."""
         validate_app_name(app)
         traffic_watch.watch(self.context(), app, on_sample, every_s=every_s, count=count)
+
+    def install_prompt(self, app: str) -> list[str]:
+        """`bluegreen prompt`: the prompt snippet on both app hosts, and, when LIVE and STANDBY
+        are certain now, each host's `.env.display` (a switch rewrites it from then on)."""
+        validate_app_name(app)
+        self._allowed("deploy", app)  # writes on the app hosts, as a deploy does
+        ctx = self.context()
+        app_cfg = self.config.app(app)
+        done = [f"prompt snippet at {where}" for where in indicators.install_prompt(ctx, app_cfg)]
+        status = get_status(ctx, app)
+        if status.certain:
+            roles = {s.color: s.role for s in status.servers if s.role}
+            done.append(indicators.write_roles(ctx, app_cfg, roles, ctx.now()))
+        else:
+            done.append("roles not written: LIVE/STANDBY is not certain now (see status)")
+        return done
 
     def history(self, app: str, limit: int = 20) -> History:
         validate_app_name(app)

@@ -1,6 +1,7 @@
 """The operator's view against the real lab, as a person uses it: `bluegreen dashboard` in
-headless chromium (load, follow a deploy, approve an operator plan, see the switch), and
-`bluegreen watch` printing the traffic moving from one colour to the other during a switch.
+headless chromium (load, follow a deploy, approve an operator plan, see the switch),
+`bluegreen watch` printing the traffic moving from one colour to the other during a switch, and
+a login shell's prompt showing each host's role before and after a switch (`bluegreen prompt`).
 The screenshots in docs/screenshots/ (shown in the README) are made by these runs."""
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bluegreen.domain.command import Command
+from bluegreen.domain.prompt_snippet import snippet_path
 from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.lab.load import Load
 from bluegreen.service import Service, SwitchRequest
@@ -178,3 +181,38 @@ def test_watch_shows_the_traffic_moving_during_a_switch(fresh_lab: Lab, lab_info
     assert all(r["green"] > 0 and r["blue"] == 0 for r in after), lines
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS / "watch-during-switch.txt").write_text("\n".join(t for _, t in lines) + "\n")
+
+
+def login_prompts(service: Service) -> dict[str, str]:
+    """What a login shell (bash -l, /etc/profile and /etc/profile.d/) shows on each app host."""
+    shown = {}
+    for color, server in service.config.apps[APP].servers.items():
+        r = service.runner.run(server.ssh, Command.of("bash", "-lc", 'printf %s "${PS1@P}"',
+                                                      mutating=False))  # fmt: skip
+        assert r.ok, r.tail()
+        match = re.search(r"\[(BLUE|GREEN) (LIVE|STANDBY)\]", r.stdout)
+        shown[color] = match.group(0) if match else r.stdout
+    return shown
+
+
+def test_a_login_shells_prompt_knows_its_role_across_a_switch(
+    fresh_lab: Lab, lab_info: LabInfo
+) -> None:
+    installed = subprocess.run(
+        [BLUEGREEN, "--config", lab_info.config_path, "prompt", APP],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    assert "both hosts show their new role" in installed.stdout
+    config = Service.from_path(lab_info.config_path).config
+    app = config.apps[APP].model_copy(update={"allow_unapproved": True})
+    with Service(config.model_copy(update={"apps": {APP: app}})) as service:
+        try:
+            assert login_prompts(service) == {"blue": "[BLUE LIVE]", "green": "[GREEN STANDBY]"}
+            assert all(s.prompt_installed for s in service.status(APP).servers)
+            assert service.switch(APP, SwitchRequest(require_approval=False)).ok
+            assert login_prompts(service) == {"blue": "[BLUE STANDBY]", "green": "[GREEN LIVE]"}
+        finally:  # the next tests find the hosts as `lab up` left them
+            for server in app.servers.values():
+                service.runner.run(server.ssh, Command.of(
+                    "rm", "-f", "--", snippet_path(app.app_dir)))  # fmt: skip

@@ -18,6 +18,7 @@ from bluegreen.domain.config import AppConfig, HAProxySettings
 from bluegreen.domain.deployed_commit import Deployed, deployed_command, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
 from bluegreen.domain.probe import HealthResult, unknown_health
+from bluegreen.domain.prompt_snippet import snippet_path
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
 from bluegreen.domain.runtime import (
@@ -113,7 +114,9 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
         return lambda: http_probe(runner, hp.ssh, url, timeout_s, expect_status)
 
     def deployed(host: str, app_dir: str) -> Callable[[], CommandResult]:
-        return lambda: runner.run(host, deployed_command(app_dir), timeout=30)
+        # The same read says whether the prompt snippet is installed (`bluegreen prompt`).
+        command = deployed_command(app_dir, snippet_path(app_dir))
+        return lambda: runner.run(host, command, timeout=30)
 
     out = parallel(
         [
@@ -205,6 +208,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
                 commit=deployed.commit,
                 deployed_at=deployed.since,
                 runtime_state=row.state if row else None,
+                prompt_installed=deployed.prompt,
                 error=host_error,
             )
         )
