@@ -450,7 +450,7 @@ def lab_session(
             else:
                 started = now()
                 progress(f"lab: bringing up {prefix} in {lab.state_dir}")
-                info = lab.up(lambda msg: progress(f"lab: {msg}"))
+                info = lab.up(lambda msg: progress(f"lab: {msg}"), layout="single")
                 progress(f"lab: up in {ms_since(started) / 1000:.1f}s")
             yield info
         finally:

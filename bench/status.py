@@ -8,6 +8,9 @@ Brings up its own lab (prefix bluegreen-bench), then measures in interleaved rou
    paramiko connect (known_hosts, RejectPolicy, the lab key) plus one command. Target <= 1.5x.
 3. scale: status of N apps (default 10, same hosts, own state files) with `status_many` (what the
    CLI and MCP tool do) vs 1 app. Target <= 2x.
+4. shared frontend: the same on the users' layout, N apps routed by Host on one frontend
+   (bench/shared_frontend.py, added to the lab's haproxy.cfg for the run), vs 1 of them. Target
+   <= 1.5x.
 
 Informational rows show what the baseline and the status are made of: the runner's own `true`,
 and "the same reads, raw": the status' remote work done with plain paramiko and nothing around it
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import shared_frontend
 from bench.common import (
     APP,
     Comparison,
@@ -58,6 +62,7 @@ from bench.common import (
     raw_exec,
     say,
 )
+from bench.shared_frontend import toml_table
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, load_config
 from bluegreen.domain.deploy_commands import server_health_url
@@ -117,36 +122,18 @@ def write_multi_app_config(lab_config: str, apps: int, directory: Path) -> tuple
     template = data["apps"][APP]
     names = [f"{APP}-{i}" for i in range(apps)]
     lines = [f"# {apps} copies of the lab's {APP}, written by bench.status"]
-    lines += _toml_table("ssh", data["ssh"])
-    lines += _toml_table("haproxy", data["haproxy"])
+    lines += toml_table("ssh", data["ssh"])
+    lines += toml_table("haproxy", data["haproxy"])
     for name in names:
         app = {k: v for k, v in template.items() if k != "servers"}
         state = Path(template["state_file"])
         app["state_file"] = str(state.with_name(f"{state.stem}-{name}{state.suffix}"))
-        lines += _toml_table(f"apps.{name}", app)
+        lines += toml_table(f"apps.{name}", app)
         for color, server in template["servers"].items():
-            lines += _toml_table(f"apps.{name}.servers.{color}", server)
+            lines += toml_table(f"apps.{name}.servers.{color}", server)
     path = directory / f"bluegreen-{apps}-apps.toml"
     path.write_text("\n".join(lines) + "\n")
     return path, names
-
-
-def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
-    return ["", f"[{name}]", *(f"{key} = {_toml_value(value)}" for key, value in table.items())]
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
 # --- where the time of one status goes -------------------------------------------------------
@@ -451,11 +438,17 @@ class Arms:
         return arm
 
     def many(
-        self, key: str, service: Service, apps: list[str], pool: ThreadPoolExecutor | None
+        self,
+        key: str,
+        service: Service,
+        apps: list[str],
+        pool: ThreadPoolExecutor | None,
+        *,
+        batched: bool = False,
     ) -> Callable[[], float]:
         def arm() -> float:
             start = now()
-            if key == "status_many":
+            if batched:
                 results = service.status_many(apps)  # the CLI's `bluegreen status`: shared reads
             elif pool is None:
                 results = [service.status(a) for a in apps]  # one after the other
@@ -561,7 +554,7 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
             args.scale,
             [
                 (one, arms.status("1 app", multi, names[0])),
-                (many, arms.many("status_many", multi, names, None)),
+                (many, arms.many("status_many", multi, names, None, batched=True)),
                 (seq, arms.many("sequential", multi, names, None)),
                 (conc, arms.many("concurrent", multi, names, app_pool)),
             ],
@@ -586,6 +579,9 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
                 f"  info: {n} apps, a thread each, vs 1", conc, one, None, ("concurrent", "1 app")
             ),
         ]
+
+        # -- 4. shared frontend ----------------------------------------------------------------
+        rows.append(_shared_row(args, info, arms, workdir))
 
         errors = ErrorLog()
         for key, results in arms.results.items():
@@ -612,6 +608,34 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
         "breakdown_json": where_json,
         "profile": profile_text,
     }
+
+
+def _shared_row(args: argparse.Namespace, info: Any, arms: Arms, workdir: Path) -> Comparison:
+    from bluegreen.lab.controller import Lab
+
+    apps = shared_frontend.names(args.apps)
+    config = load_config(str(shared_frontend.write_shared_config(info.config_path, apps, workdir)))
+    with shared_frontend.added_to_lab(Lab(info.prefix, Path(info.state_dir)), apps):
+        service = arms.service(config)
+        one = Series(f"status of 1 app on the shared frontend ({apps[0]})")
+        many = Series(f"status of {len(apps)} apps on the shared frontend, status_many")
+        service.status_many(apps)  # warm-up, not recorded
+        say(f"shared frontend: {args.scale} rounds of 1 / {len(apps)} apps with status_many")
+        interleave(
+            args.scale,
+            [
+                (one, arms.status("shared 1 app", service, apps[0])),
+                (many, arms.many("shared status_many", service, apps, None, batched=True)),
+            ],
+        )
+        arms.close()
+    return Comparison(
+        f"shared frontend: {len(apps)} apps status_many vs 1",
+        many,
+        one,
+        1.5,
+        ("shared status_many", "shared 1 app"),
+    )
 
 
 def _profile(config: Config, rounds: int) -> str:

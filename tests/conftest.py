@@ -20,7 +20,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test")
     state_dir = Path(tmp_path_factory.mktemp("lab")) / prefix
     lab = Lab(prefix, state_dir=state_dir)
-    lab.up()
+    lab.up(layout="single")  # the shared layout's tests start their own (test_shared_layout.py)
     try:
         yield lab
     finally:

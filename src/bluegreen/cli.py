@@ -23,6 +23,7 @@ from bluegreen.errors import (
     ApprovalError,
     BlueGreenError,
 )
+from bluegreen.lab.layouts import DEFAULT_LAYOUT, LAYOUTS
 from bluegreen.log_format import SafeFormatter
 from bluegreen.models import SwitchPlan
 
@@ -149,7 +150,13 @@ def inspect_cfg(
     for path in load_order(files, listings):
         with open(path, encoding="utf-8", errors="replace", newline="") as handle:
             texts.append((path, handle.read()))
-    analysis = analyze_routing(load(texts), app.frontend, server_specs(app), rule=rule, hosts=hosts)
+    analysis = analyze_routing(
+        load(texts),
+        app.frontend,
+        server_specs(app),
+        rule=rule or app.rule,
+        hosts=hosts or app.hosts,
+    )
     if as_json:
         data = asdict(analysis)
         data["certain"] = analysis.certain
@@ -500,10 +507,17 @@ def _lab(ctx: click.Context) -> Any:
 
 
 @lab.command("up")
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default=DEFAULT_LAYOUT,
+    show_default=True,
+    help="shared: the users' shape (two apps on one Host-routed frontend); single: one app.",
+)
 @click.pass_context
-def lab_up(ctx: click.Context) -> None:
+def lab_up(ctx: click.Context, layout: str) -> None:
     """Start a fresh lab; the last line printed is the path of its bluegreen config."""
-    info = _lab(ctx).up(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"))
+    info = _lab(ctx).up(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"), layout=layout)
     err.print(f"[green]lab up[/]: frontend {info.frontend}; use it with:")
     err.print(f"  export BLUEGREEN_CONFIG={info.config_path}", soft_wrap=True)
     click.echo(info.config_path)
@@ -528,6 +542,10 @@ def lab_status(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(f"frontend  {status['frontend']}")
     click.echo(f"config    {status['config']}")
+    click.echo(f"layout    {status['layout']}")
+    for name, app in status["apps"].items():
+        previews = ", ".join(f"{c} {h}" for c, h in app["preview"].items())
+        click.echo(f"app       {name}: Host {app['host']} (preview: {previews})")
     for role, host in status["hosts"].items():
         ssh = host["ssh"] or "-"
         click.echo(f"{role:8}  {host['state']:8}  ssh {ssh:18}  {host['container']}")

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 
 from bluegreen.domain.config import Config, load_config
-from bluegreen.lab.controller import APP_DIR, Lab, LabInfo, wait_for_ssh_banner
+from bluegreen.lab.controller import Lab, LabInfo, wait_for_ssh_banner
+from bluegreen.lab.layouts import APP_DIR
 from bluegreen.service import Service
 
 APP = "jw-attendant"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -17,8 +18,7 @@ import pytest
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, load_config
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.routing import analyze_routing
-from bluegreen.engine.status import server_specs
+from bluegreen.engine.status import app_routing
 from bluegreen.errors import ApprovalError, LockedError
 from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.models import SwitchResult
@@ -99,8 +99,7 @@ def read(service: Service, path: str) -> bytes:
 def routed(service: Service, app: str) -> str | None:
     """The LIVE colour haproxy.cfg on disk routes the app to, or why it cannot say."""
     cfg = parse(read(service, CFG).decode())
-    spec = service.config.apps[app]
-    analysis = analyze_routing(cfg, spec.frontend, server_specs(spec))
+    analysis = app_routing(cfg, service.config.apps[app])
     return analysis.live if analysis.certain else f"uncertain: {'; '.join(analysis.problems)}"
 
 
@@ -108,7 +107,9 @@ def state_live(service: Service, app: str) -> str:
     return str(json.loads(read(service, service.config.apps[app].state_file))["live"])
 
 
-def switch_both_at_once(config: Config) -> dict[str, SwitchResult | Exception]:
+def switch_both_at_once(
+    config: Config, apps: tuple[str, str] = (APP, SHOP)
+) -> dict[str, SwitchResult | Exception]:
     outcomes: dict[str, SwitchResult | Exception] = {}
     barrier = threading.Barrier(2)
 
@@ -120,7 +121,7 @@ def switch_both_at_once(config: Config) -> dict[str, SwitchResult | Exception]:
             except (LockedError, ApprovalError) as exc:
                 outcomes[app] = exc
 
-    threads = [threading.Thread(target=switch, args=(app,)) for app in (APP, SHOP)]
+    threads = [threading.Thread(target=switch, args=(app,)) for app in apps]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -128,39 +129,59 @@ def switch_both_at_once(config: Config) -> dict[str, SwitchResult | Exception]:
     return outcomes
 
 
+Through = Callable[[Service, str], str]  # the colour a new request for the app reaches
+
+
+def switch_rounds(
+    config: Config,
+    checker: Service,
+    apps: tuple[str, str],
+    through: Through,
+    after_round: Callable[[int, dict[str, str]], None] = lambda _round, _expected: None,
+) -> tuple[int, int]:
+    """ROUNDS rounds of both apps switched at the same instant; after each, every `ok` still
+    holds (cfg, traffic, state file, history) and every refusal says why. (oks, refusals)."""
+    expected = {app: str(routed(checker, app)) for app in apps}
+    oks = refusals = 0
+    for round_no in range(1, ROUNDS + 1):
+        outcomes = switch_both_at_once(config, apps)
+        for app, outcome in outcomes.items():
+            where = f"round {round_no}, {app}: {outcome!r}"
+            if isinstance(outcome, SwitchResult) and outcome.ok:
+                oks += 1
+                expected[app] = str(outcome.to_live)
+                entry = checker.history(app).entries[0]
+                assert (entry.outcome, entry.to_live) == ("ok", outcome.to_live), where
+                assert state_live(checker, app) == outcome.to_live, where
+                continue
+            refusals += 1
+            if isinstance(outcome, Exception):
+                assert any(word in str(outcome) for word in REFUSALS), where
+            else:  # failed inside the switch: it says why (the checks below say the rest)
+                assert outcome.error, where
+        # After both finished, every ok is still true: nothing was silently undone.
+        for app in apps:
+            seen = {through(checker, app) for _ in range(3)}
+            assert (routed(checker, app), seen) == (expected[app], {expected[app]}), (
+                round_no,
+                app,
+                outcomes,
+            )
+        after_round(round_no, expected)
+    return oks, refusals
+
+
 def test_two_apps_on_one_cfg_switched_at_once_20_rounds(fresh_lab: Lab, lab_info: LabInfo) -> None:
     config = two_app_config(lab_info)
-    expected = {APP: "blue", SHOP: "blue"}
-    oks = refusals = 0
+
+    def laptop_view(round_no: int, expected: dict[str, str]) -> None:
+        frontend = httpx.get(lab_info.frontend + "/health", timeout=5).json()["color"]
+        assert frontend == expected[APP], round_no
+
     with Service(config) as checker:
         add_shop_to_haproxy(fresh_lab, checker)
         started = time.monotonic()
-        for round_no in range(1, ROUNDS + 1):
-            outcomes = switch_both_at_once(config)
-            for app, outcome in outcomes.items():
-                where = f"round {round_no}, {app}: {outcome!r}"
-                if isinstance(outcome, SwitchResult) and outcome.ok:
-                    oks += 1
-                    expected[app] = str(outcome.to_live)
-                    entry = checker.history(app).entries[0]
-                    assert (entry.outcome, entry.to_live) == ("ok", outcome.to_live), where
-                    assert state_live(checker, app) == outcome.to_live, where
-                    continue
-                refusals += 1
-                if isinstance(outcome, Exception):
-                    assert any(word in str(outcome) for word in REFUSALS), where
-                else:  # failed inside the switch: it says why (the checks below say the rest)
-                    assert outcome.error, where
-            # After both finished, every ok is still true: nothing was silently undone.
-            for app in (APP, SHOP):
-                seen = {through_haproxy(checker, app) for _ in range(3)}
-                assert (routed(checker, app), seen) == (expected[app], {expected[app]}), (
-                    round_no,
-                    app,
-                    outcomes,
-                )
-            frontend = httpx.get(lab_info.frontend + "/health", timeout=5).json()["color"]
-            assert frontend == expected[APP], (round_no, outcomes)
+        oks, refusals = switch_rounds(config, checker, (APP, SHOP), through_haproxy, laptop_view)
         took = time.monotonic() - started
     print(f"{ROUNDS} rounds in {took:.0f}s: {oks} ok, {refusals} refused with a reason")
     assert oks >= ROUNDS  # at least one app moves every round

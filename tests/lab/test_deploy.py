@@ -15,7 +15,8 @@ from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.lock import OperationLock
 from bluegreen.errors import LockedError, TransportError, ValidationError
-from bluegreen.lab.controller import APP_DIR, Lab, LabInfo
+from bluegreen.lab.controller import Lab, LabInfo
+from bluegreen.lab.layouts import APP_DIR
 from bluegreen.lab.load import Load
 from bluegreen.models import DeployResult
 from bluegreen.service import Service

@@ -169,10 +169,10 @@ def test_lab_commit_good_and_broken(lab: Lab) -> None:
 
 def test_up_removes_leftovers_and_down_removes_everything(tmp_path: Path) -> None:
     other = Lab("bluegreen-test-leftovers", state_dir=tmp_path)
-    other.up()
+    other.up(layout="single")
     # A killed session leaves containers behind; the next `up` must cope.
     other.container("blue").stop(timeout=1)
-    info = other.up()
+    info = other.up(layout="single")
     assert httpx.get(info.frontend + "/health", timeout=5).json()["color"] == "blue"
     other.down()
     client = other.client

@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from bluegreen.domain.config import load_config
-from bluegreen.lab.controller import APP_DIR, Lab, LabInfo
+from bluegreen.lab.controller import Lab, LabInfo
+from bluegreen.lab.layouts import APP_DIR
 from bluegreen.service import Service, SwitchRequest
 
 pytestmark = pytest.mark.lab
@@ -75,7 +76,7 @@ chmod 440 /etc/sudoers.d/{SUDO_USER}
 def lp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-lp"
     lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("lp-lab")) / prefix)
-    lab.up()
+    lab.up(layout="single")
     try:
         lab.exec("haproxy", ["sh", "-c", _HAPROXY])
         for role in ("blue", "green"):

@@ -22,7 +22,8 @@ from bluegreen import mcp_text
 from bluegreen.domain.config import load_config
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import HostKeyError
-from bluegreen.lab.controller import APP_DIR, Lab, LabInfo
+from bluegreen.lab.controller import Lab, LabInfo
+from bluegreen.lab.layouts import APP_DIR
 from bluegreen.mcp_server import build_server
 from bluegreen.service import Service, SwitchRequest
 

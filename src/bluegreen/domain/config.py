@@ -72,6 +72,8 @@ _ADDRESS = re.compile(
     r":(?P<port>[0-9]{1,5})"
 )
 _HAPROXY_IDENT = re.compile(r"[A-Za-z0-9_.:-]+")  # HAProxy's own rule for proxy/server names
+# A Host header value: a DNS name or IPv4, with an optional port (sent as a header, never resolved).
+_HOST_HEADER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
 
 
 def _check_ssh_target(value: str) -> str:
@@ -120,6 +122,12 @@ def _check_ident(value: str) -> str:
     return value
 
 
+def _check_host_header(value: str) -> str:
+    if not _HOST_HEADER.fullmatch(value):
+        raise ValueError(f"expected a host name as the Host header carries it, got {show(value)}")
+    return value
+
+
 def _check_snippet(value: str) -> str:
     if not value.strip():
         raise ValueError("expected a shell command, got an empty string")
@@ -156,6 +164,7 @@ Address = Annotated[StrictStr, AfterValidator(_check_address)]
 RemotePath = Annotated[StrictStr, AfterValidator(_check_remote_path)]
 LocalPath = Annotated[Path, BeforeValidator(_expand_local_path)]
 Ident = Annotated[StrictStr, AfterValidator(_check_ident)]
+HostHeader = Annotated[StrictStr, AfterValidator(_check_host_header)]
 Snippet = Annotated[StrictStr, AfterValidator(_check_snippet)]
 Argv = Annotated[tuple[StrictStr, ...], Field(min_length=1), AfterValidator(_check_argv)]
 AppName = Annotated[StrictStr, _name_check("app name")]
@@ -221,6 +230,11 @@ class ServerConfig(_Model):
     backend: Ident | None = None  # explicit HAProxy backend, when detection needs help
     server: Ident | None = None  # explicit HAProxy server name
     sudo: StrictBool = False
+    # Where this host differs from the app's values (e.g. one process name per colour).
+    app_dir: RemotePath | None = None
+    branch: GitRef | None = None
+    restart: Snippet | None = None
+    log_file: RemotePath | None = None
 
     @property
     def host(self) -> str:
@@ -235,6 +249,10 @@ class ServerConfig(_Model):
 class AppConfig(_Model):
     state_file: RemotePath
     frontend: Ident
+    # In a frontend shared by several apps: the ACL whose use_backend line decides this app's
+    # LIVE, and the Host header(s) of its users (probes through the frontend send the first).
+    rule: Ident | None = None
+    hosts: tuple[HostHeader, ...] = ()
     app_dir: RemotePath
     branch: GitRef = "main"
     build: Snippet | None = None
@@ -286,6 +304,21 @@ class AppConfig(_Model):
 
     def health_port(self, name: str) -> int:
         return self.health.port or self.server(name).port
+
+    def on(self, name: str) -> AppConfig:
+        """The app as it runs on server `name`: that server's own app_dir, branch, restart and
+        log_file where it sets them, the app's values elsewhere."""
+        server = self.server(name)
+        own = {key: getattr(server, key) for key in _PER_SERVER if getattr(server, key) is not None}
+        return self.model_copy(update=own) if own else self
+
+    @property
+    def host_header(self) -> str | None:
+        """The Host header a request through the frontend carries to reach this app."""
+        return self.hosts[0] if self.hosts else None
+
+
+_PER_SERVER: Final = ("app_dir", "branch", "restart", "log_file")
 
 
 class Config(_Model):

@@ -214,7 +214,7 @@ class Line:
     def keyword(self) -> str | None:
         return self.tokens[0].value if self.tokens else None
 
-    @property
+    @cached_property  # read for every args/condition: many times per line in a routing analysis
     def _condition_index(self) -> int:
         # `acl` patterns may legitimately be the words if/unless.
         if self.keyword != "acl":
@@ -281,6 +281,18 @@ class Section:
     @property
     def body(self) -> tuple[Line, ...]:
         return self.lines[1:]
+
+    @cached_property
+    def acl_bodies(self) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """Each named ACL's bodies (the words after its name), one per defining line: a shared
+        frontend's rules look them up once per app and rule."""
+        bodies: dict[str, list[tuple[str, ...]]] = {}
+        for line in self.directives("acl"):
+            if line.args:
+                bodies.setdefault(line.args[0].value, []).append(
+                    tuple(token.value for token in line.args[1:])
+                )
+        return {name: tuple(found) for name, found in bodies.items()}
 
     @property
     def known(self) -> bool:

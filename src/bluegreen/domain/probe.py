@@ -45,10 +45,13 @@ def health_url(address: str, path: str) -> str:
     return f"http://{address}{path}"
 
 
-def url_command(url: str, timeout_s: float) -> Command:
+def url_command(url: str, timeout_s: float, host: str | None = None) -> Command:
     """GET `url` with curl; a fresh connection each time (`Connection: close`), TLS not verified
-    for https (the probe checks routing, not certificates)."""
+    for https (the probe checks routing, not certificates). `host`: the Host header to send
+    instead of the URL's (a shared frontend picks the app by it)."""
     extra = ["-k"] if url.startswith("https:") else []
+    if host is not None:
+        extra += ["-H", f"Host: {host}"]
     write_out = f"\n{MARKER} %{{http_code}} %{{time_total}}\n"
     return Command.of(
         "curl",
@@ -80,8 +83,9 @@ class HttpUrl:
     path: str
 
 
-def parse_http_url(url: str) -> HttpUrl | None:
-    """The connection an http URL needs; None for anything else (https goes through curl)."""
+def parse_http_url(url: str, host: str | None = None) -> HttpUrl | None:
+    """The connection an http URL needs; None for anything else (https goes through curl).
+    `host` replaces the URL's authority in the Host header."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         return None
@@ -92,7 +96,7 @@ def parse_http_url(url: str) -> HttpUrl | None:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return HttpUrl(parts.hostname, port, parts.netloc, path)
+    return HttpUrl(parts.hostname, port, host or parts.netloc, path)
 
 
 def http_get_request(target: HttpUrl) -> bytes:

@@ -31,6 +31,7 @@ from bluegreen.engine.deploy_plan import (
     DeployOptions,
     Roles,
     check_request,
+    deploy_ref,
     plan_deploy,
     refuse_shared_host,
     refuse_unreloaded_cfg,
@@ -78,9 +79,9 @@ def deploy_to_standby(
     pipeline started is a DeployResult with ok=False."""
     options = options or DeployOptions()
     app = ctx.config.app(validate_app_name(app_name))
-    ref = check_request(app_name, app, options)
+    check_request(app_name, app, options)
     if options.dry_run:
-        return plan_deploy(ctx, app_name, app, options, ref)
+        return plan_deploy(ctx, app_name, app, options)
     started = time.monotonic()
     with OperationLock(
         ctx, app_name, "deploy", break_lock=options.break_lock, wait_s=options.lock_wait_s
@@ -88,7 +89,7 @@ def deploy_to_standby(
         target = resolve_roles(ctx, app)
         refuse_shared_host(app, target)
         refuse_unreloaded_cfg(ctx, lock.broken)
-        return _Deploy(ctx, app_name, app, options, ref, target, sleep).execute(started)
+        return _Deploy(ctx, app_name, app, options, target, sleep).execute(started)
 
 
 # ---- the pipeline --------------------------------------------------------------------------------
@@ -103,12 +104,12 @@ class _Deploy:
         app_name: str,
         app: AppConfig,
         options: DeployOptions,
-        ref: str | None,
         target: Roles,
         sleep: Sleep,
     ) -> None:
+        app = app.on(target.standby)  # STANDBY's own app dir, branch, restart and log file
         self.ctx, self.app_name, self.app, self.opts = ctx, app_name, app, options
-        self.ref, self.target, self.sleep = ref, target, sleep
+        self.ref, self.target, self.sleep = deploy_ref(app, options), target, sleep
         self.hp = ctx.config.haproxy.ssh
         self.std: ServerConfig = app.server(target.standby)
         self.label, self.live_label = target.standby.upper(), target.live.upper()

@@ -10,11 +10,10 @@ from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.lock import Holder
-from bluegreen.domain.routing import analyze_routing
 from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import Context
 from bluegreen.engine.guard import GuardedRunner, machine
-from bluegreen.engine.status import cfg_not_reloaded, server_specs
+from bluegreen.engine.status import app_routing, cfg_not_reloaded
 from bluegreen.errors import (
     BlueGreenError,
     ConfigError,
@@ -58,7 +57,7 @@ def resolve_roles(ctx: Context, app: AppConfig, runner: Runner | None = None) ->
             f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}",
             hint="check [haproxy] config_path",
         )
-    analysis = analyze_routing(parse(raw.decode(errors="replace")), app.frontend, server_specs(app))
+    analysis = app_routing(parse(raw.decode(errors="replace")), app)
     if not analysis.certain or analysis.live is None or analysis.standby is None:
         problems = " ".join(analysis.problems) or "LIVE and STANDBY cannot be told apart."
         raise HAProxyConfigError(
@@ -69,8 +68,8 @@ def resolve_roles(ctx: Context, app: AppConfig, runner: Runner | None = None) ->
     return Roles(live=analysis.live, standby=analysis.standby)
 
 
-def check_request(app_name: str, app: AppConfig, options: DeployOptions) -> str | None:
-    """Refuse a bad request before anything runs; the ref that will be deployed (None: no pull)."""
+def check_request(app_name: str, app: AppConfig, options: DeployOptions) -> None:
+    """Refuse a bad request before anything runs."""
     if options.ref is not None:
         validate_ref(options.ref)
         if not options.pull:
@@ -83,7 +82,11 @@ def check_request(app_name: str, app: AppConfig, options: DeployOptions) -> str 
             f"migrations were requested but apps.{app_name}.migrate is not configured",
             hint=f'add migrate = "..." under [apps.{app_name}], or deploy without migrate',
         )
-    return (options.ref or app.branch) if options.pull else None
+
+
+def deploy_ref(on_standby: AppConfig, options: DeployOptions) -> str | None:
+    """The ref that will be deployed (None: no pull); the branch is STANDBY's own when it sets one."""
+    return (options.ref or on_standby.branch) if options.pull else None
 
 
 def request_warnings(app: AppConfig, options: DeployOptions, standby: str) -> list[str]:
@@ -102,12 +105,14 @@ def request_warnings(app: AppConfig, options: DeployOptions, standby: str) -> li
 
 
 def plan_deploy(
-    ctx: Context, app_name: str, app: AppConfig, options: DeployOptions, ref: str | None
+    ctx: Context, app_name: str, app: AppConfig, options: DeployOptions
 ) -> DeployResult:
     """Resolve the roles (reads only) and list every command the deploy would run. Nothing that
     changes a host can run: every host is guarded. No lock, no history."""
     hp = ctx.config.haproxy
     roles = resolve_roles(ctx, app)
+    app = app.on(roles.standby)
+    ref = deploy_ref(app, options)
     live, std = app.server(roles.live), app.server(roles.standby)
     runner = GuardedRunner(ctx.runner, (hp.ssh, live.ssh, std.ssh), why="a dry run")
     label = roles.standby.upper()

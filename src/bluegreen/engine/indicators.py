@@ -17,7 +17,7 @@ def write_roles(ctx: Context, app: AppConfig, roles: Mapping[str, str], now: dat
     """Each host's `.env.display` says its role (`roles`: colour -> LIVE / STANDBY)."""
 
     def write(color: str, role: str) -> Callable[[], None]:
-        path = f"{app.app_dir}/.env.display"
+        path = f"{app.on(color).app_dir}/.env.display"
         data = env_display(role, color, now)
         return lambda: ctx.runner.write_file_atomic(app.servers[color].ssh, path, data)
 
@@ -27,16 +27,16 @@ def write_roles(ctx: Context, app: AppConfig, roles: Mapping[str, str], now: dat
 
 
 def install_prompt(ctx: Context, app: AppConfig) -> list[str]:
-    """The prompt snippet on every app host (readable by every login); where it went."""
-    path = snippet_path(app.app_dir)
-    data = snippet(app.app_dir)
-    hosts = [server.ssh for server in app.servers.values()]
+    """The prompt snippet on every app host (readable by every login), for the app dir each
+    server runs the app from; where it went."""
+    targets = [(server.ssh, app.on(color).app_dir) for color, server in app.servers.items()]
 
-    def write(host: str) -> Callable[[], None]:
+    def write(host: str, app_dir: str) -> Callable[[], None]:
+        path, data = snippet_path(app_dir), snippet(app_dir)
         return lambda: ctx.runner.write_file_atomic(host, path, data, mode=0o644)
 
-    outcomes = parallel([write(host) for host in hosts])
+    outcomes = parallel([write(host, app_dir) for host, app_dir in targets])
     failed = [o for o in outcomes if isinstance(o, Exception)]
     if failed:
         raise failed[0]
-    return [f"{host}:{path}" for host in hosts]
+    return [f"{host}:{snippet_path(app_dir)}" for host, app_dir in targets]

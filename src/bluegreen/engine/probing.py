@@ -30,12 +30,14 @@ from bluegreen.transport.base import Runner, TcpRequest
 
 
 def http_probe(
-    runner: Runner, via: str, url: str, timeout_s: float, expect_status: int
-) -> HealthResult:
-    """GET `url` from host `via`; never raises. Unhealthy only on what the target did (its
-    answer, a refused or reset connection, its own silence once connected); unknown when our
-    path (SSH to `via`, the channel open, the curl run) failed."""
-    target = parse_http_url(url)
+    runner: Runner, via: str, url: str, timeout_s: float, expect_status: int,
+    host: str | None = None,
+) -> HealthResult:  # fmt: skip
+    """GET `url` from host `via` (with `host` as the Host header when given); never raises.
+    Unhealthy only on what the target did (its answer, a refused or reset connection, its own
+    silence once connected); unknown when our path (SSH to `via`, the channel open, the curl run)
+    failed."""
+    target = parse_http_url(url, host)
     if target is not None:
         try:
             answer = runner.exchange(
@@ -60,7 +62,7 @@ def http_probe(
             latency = round(answer.duration_s * 1000, 1)
             return parse_http_answer(url, target, answer.data, latency, expect_status)
     try:
-        result = runner.run(via, url_command(url, timeout_s), timeout=timeout_s + 10)
+        result = runner.run(via, url_command(url, timeout_s, host), timeout=timeout_s + 10)
     except BlueGreenError as exc:  # curl has its own --max-time: a timeout here is our path
         return unknown_health(url, exc)
     return parse_health(url, result.exit_status, result.stdout, result.stderr, expect_status)

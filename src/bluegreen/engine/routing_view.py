@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.routing import analyze_routing
 from bluegreen.domain.routing_lines import routing_lines
 from bluegreen.engine.context import Context
-from bluegreen.engine.status import routing_model, server_specs
+from bluegreen.engine.status import app_routing, routing_model
 from bluegreen.errors import HAProxyConfigError
 from bluegreen.models import AppRouting, CfgLineView
 
@@ -18,7 +17,7 @@ def read_routing(ctx: Context, app_name: str) -> AppRouting:
     if raw is None:
         raise HAProxyConfigError(f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}")
     cfg = parse(raw.decode(errors="replace"))
-    analysis = analyze_routing(cfg, app.frontend, server_specs(app))
+    analysis = app_routing(cfg, app)
     lines = [CfgLineView(number=line.number, text=line.text, why=line.why)
              for line in routing_lines(cfg, analysis)]  # fmt: skip
     return AppRouting(app=app_name, config_path=hp.config_path, routing=routing_model(analysis),

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
@@ -23,6 +24,7 @@ from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
 from bluegreen.domain.runtime import (
     RuntimeOutputError,
+    ServerState,
     StatRow,
     parse_show_servers_state,
     parse_show_stat,
@@ -62,6 +64,12 @@ def server_specs(app: AppConfig) -> list[ServerSpec]:
     ]
 
 
+def app_routing(cfg: HAProxyConfig, app: AppConfig) -> RoutingAnalysis:
+    """How `cfg` routes the app's users: in a shared frontend, the requests its rule and Host
+    headers select."""
+    return analyze_routing(cfg, app.frontend, server_specs(app), rule=app.rule, hosts=app.hosts)
+
+
 @dataclass
 class Reads:
     """What one round of reads brought back, shared by every app of a multi-app status."""
@@ -78,6 +86,32 @@ class Reads:
         if text not in self._parsed:
             self._parsed[text] = parse(text)
         return self._parsed[text]
+
+    @cached_property
+    def runtime_tables(
+        self,
+    ) -> tuple[tuple[StatRow, ...], tuple[ServerState, ...] | None, str | None]:
+        """`show stat` and `show servers state` parsed once for every app of the round, and
+        why they could not be read."""
+        rows: tuple[StatRow, ...] = ()
+        states: tuple[ServerState, ...] | None = None
+        errors: list[str] = []
+        snap = self.snapshot
+        if isinstance(snap, Exception):
+            errors.append(str(snap))
+        elif problem := snap.runtime_problem():
+            errors.append(problem)
+        else:
+            try:
+                rows = parse_show_stat(snap.runtime_answer("show stat") or "")
+            except RuntimeOutputError as exc:
+                errors.append(str(exc))
+            try:
+                states = parse_show_servers_state(snap.runtime_answer("show servers state") or "")
+            except RuntimeOutputError as exc:
+                errors.append(str(exc))
+        error = ("HAProxy's runtime API did not answer: " + "; ".join(errors)) if errors else None
+        return rows, states, error
 
     def file(self, path: str) -> bytes | Exception | None:
         if isinstance(self.snapshot, Exception):
@@ -103,7 +137,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     # One probe per distinct URL and verdict rule: apps sharing a server share its probe.
     probes = {probe_key(app, c): app for _, app in apps for c in app.servers}
     checkouts = list(
-        dict.fromkeys((s.ssh, app.app_dir) for _, app in apps for s in app.servers.values())
+        dict.fromkeys((s.ssh, app.on(c).app_dir) for _, app in apps for c, s in app.servers.items())
     )
 
     def snapshot() -> Snapshot:
@@ -189,7 +223,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         row = _stat_row(
             stat_rows, route.backend if route else None, route.server if route else None
         )
-        deployed = deployed_of(reads.deployed[(server.ssh, app.app_dir)])
+        deployed = deployed_of(reads.deployed[(server.ssh, app.on(color).app_dir)])
         host_error = deployed.error
         role: Role | None = None
         if analysis and analysis.certain:
@@ -265,7 +299,7 @@ def _routing(
         return unknown(f"haproxy.cfg not found at {path} on {host}")
     try:
         cfg = reads.parsed_cfg(raw.decode(errors="replace"))
-        analysis = analyze_routing(cfg, app.frontend, server_specs(app))
+        analysis = app_routing(cfg, app)
     except BlueGreenError as exc:
         return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
     problems.extend(analysis.problems)
@@ -303,24 +337,7 @@ def _state(
 def _runtime(
     reads: Reads, analysis: RoutingAnalysis | None
 ) -> tuple[tuple[StatRow, ...], list[str], str | None]:
-    rows: tuple[StatRow, ...] = ()
-    states = None
-    errors: list[str] = []
-    snap = reads.snapshot
-    if isinstance(snap, Exception):
-        errors.append(str(snap))
-    elif problem := snap.runtime_problem():
-        errors.append(problem)
-    else:
-        try:
-            rows = parse_show_stat(snap.runtime_answer("show stat") or "")
-        except RuntimeOutputError as exc:
-            errors.append(str(exc))
-        try:
-            states = parse_show_servers_state(snap.runtime_answer("show servers state") or "")
-        except RuntimeOutputError as exc:
-            errors.append(str(exc))
-    error = ("HAProxy's runtime API did not answer: " + "; ".join(errors)) if errors else None
+    rows, states, error = reads.runtime_tables
     if analysis is None or (not rows and states is None):
         return rows, [], error
     cfg_servers = [

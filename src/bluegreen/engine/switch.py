@@ -325,7 +325,7 @@ def _watch(
         deadline = time.monotonic() + app.watch_s
         failures = checks = unmeasured = 0
         while time.monotonic() < deadline:
-            h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+            h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status, app.host_header)
             checks += 1
             if h.unknown:
                 # Our own path failed, not the new LIVE: no evidence either way, never a reason

@@ -17,10 +17,10 @@ from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.deployed_commit import deployed_command
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, analyze_routing, plan_switch
+from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, plan_switch
 from bluegreen.engine.context import Context
 from bluegreen.engine.probing import as_health, http_probe
-from bluegreen.engine.status import deployed_of, server_specs
+from bluegreen.engine.status import app_routing, deployed_of
 from bluegreen.errors import ApprovalError, CfgChanged, HAProxyConfigError, UnsafeOperationError
 from bluegreen.models import Health, SwitchPlan
 from bluegreen.transport.base import CommandResult
@@ -78,7 +78,7 @@ def prepare(
         raise HAProxyConfigError(f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}")
     state_bytes = None if isinstance(state_raw, Exception) else state_raw
     cfg = parse(cfg_raw.decode(errors="replace"))
-    analysis = analyze_routing(cfg, app.frontend, server_specs(app))
+    analysis = app_routing(cfg, app)
     if not analysis.certain or analysis.live is None or analysis.standby is None:
         raise HAProxyConfigError(
             "refusing to switch: haproxy.cfg's routing for this app is not certain: "
@@ -133,7 +133,9 @@ def prepare(
 
 def _read_checkout(ctx: Context, app: AppConfig, color: str) -> Callable[[], CommandResult]:
     """What a status shows as deployed on `color` (the witness a plan binds its approval to)."""
-    return lambda: ctx.runner.run(app.servers[color].ssh, deployed_command(app.app_dir), timeout=30)
+    return lambda: ctx.runner.run(
+        app.servers[color].ssh, deployed_command(app.on(color).app_dir), timeout=30
+    )
 
 
 def replan(ctx: Context, app_name: str, emergency: bool, approved: SwitchPlan) -> Prepared:
@@ -179,7 +181,7 @@ def plan_rollback(ctx: Context, prepared: Prepared) -> tuple[bytes, bytes]:
     if now is None:
         raise CfgChanged(f"haproxy.cfg is gone from {hp.config_path}: nothing rolled back")
     cfg = parse(now.decode(errors="replace"))
-    analysis = analyze_routing(cfg, prepared.app.frontend, server_specs(prepared.app))
+    analysis = app_routing(cfg, prepared.app)
     if not analysis.certain or analysis.live != prepared.to_live:
         raise CfgChanged(
             f"haproxy.cfg was changed since the switch and no longer routes {prepared.app_name} "

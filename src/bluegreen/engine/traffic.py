@@ -8,7 +8,6 @@ import time
 
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.routing import analyze_routing
 from bluegreen.domain.runtime import (
     RuntimeOutputError,
     parse_show_proc,
@@ -18,7 +17,7 @@ from bluegreen.domain.runtime import (
 from bluegreen.domain.switch_commands import reload_command
 from bluegreen.engine.context import Context
 from bluegreen.engine.probing import http_probe
-from bluegreen.engine.status import server_specs
+from bluegreen.engine.status import app_routing
 from bluegreen.errors import BlueGreenError, CommandFailed, TrafficCheckFailed
 
 VERIFY_TIMEOUT_S = 15.0
@@ -53,13 +52,13 @@ def verify(
     streak, last = 0, ""
     need = 2 if quick else VERIFY_STREAK
     while time.monotonic() < deadline:
-        h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status)
+        h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status, app.host_header)
         if forced and h.status_code is not None:
             return f"forced: the frontend answers (HTTP {h.status_code}); health not verified"
         if h.healthy and (h.color is None or h.color == color):
             streak += 1
             if streak >= need:
-                seen = f"{need} requests through {url} answered by {color.upper()}"
+                seen = f"{need} requests through {url}{_as_host(app)} answered by {color.upper()}"
                 return seen + _runtime_view(ctx, app, color)
             continue
         streak = 0
@@ -69,15 +68,17 @@ def verify(
                              f"{VERIFY_TIMEOUT_S:.0f}s (last: {last})")  # fmt: skip
 
 
+def _as_host(app: AppConfig) -> str:
+    return f" (Host: {app.host_header})" if app.host_header else ""
+
+
 def _runtime_view(ctx: Context, app: AppConfig, color: str) -> str:
     """The second witness: the running worker's `show stat` has `color`'s server UP. Requests
     already reached it, so a runtime API that cannot be read only weakens the message."""
     hp = ctx.config.haproxy
     try:
         cfg_raw = ctx.runner.read_file(hp.ssh, hp.config_path) or b""
-        route = analyze_routing(
-            parse(cfg_raw.decode(errors="replace")), app.frontend, server_specs(app)
-        ).route(color)
+        route = app_routing(parse(cfg_raw.decode(errors="replace")), app).route(color)
         r = ctx.runner.run(
             hp.ssh, runtime_command(hp.runtime_socket, "show stat", hp.sudo), timeout=15
         )

@@ -1,10 +1,11 @@
 """One definition of the lab, used by the tests, the demo and people (`bluegreen lab ...`).
 
 `up` removes leftovers of an earlier lab with the same prefix, builds missing images, starts
-origin, BLUE, GREEN and HAProxy on a private network, publishes ssh, the app ports and the HAProxy
-frontend on 127.0.0.1 only, installs a fresh key pair, records host keys in a lab known_hosts,
-deploys the sample app's first commit to both hosts and waits on real signals (sshd banners, BLUE
-answering through HAProxy). It writes a ready-to-use bluegreen config and `lab.json` describing it.
+origin, BLUE, GREEN and HAProxy on a private network, publishes ssh, the app ports (single layout)
+and the HAProxy frontend on 127.0.0.1 only, installs a fresh key pair, records host keys in a lab
+known_hosts, deploys the sample app's first commit to both hosts and waits on real signals (sshd
+banners, BLUE answering through HAProxy). It writes a ready-to-use bluegreen config and `lab.json`
+describing it. The layout (layouts.py) is the users' shared frontend unless `single` is asked for.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import socket
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,22 @@ import httpx
 from bluegreen.errors import LabError
 from bluegreen.lab import images
 from bluegreen.lab.keys import generate_keypair, known_hosts_line
+from bluegreen.lab.layouts import (
+    APP,
+    APP_DIR,
+    APP_PORT,
+    COLORS,
+    DEFAULT_LAYOUT,
+    LAYOUTS,
+    REPO,
+    SHARED_APPS,
+    SHARED_HEALTH_PATH,
+    render_config,
+    supervisor_programs,
+)
 
-APP = "jw-attendant"
-APP_DIR = "/opt/jw-attendant"
-APP_PORT = 3001
 DEFAULT_PREFIX = "bluegreen-lab"
 LABEL = "bluegreen.lab"
-COLORS = ("blue", "green")
 READY_TIMEOUT_S = 90.0
 
 Progress = Callable[[str], None]
@@ -53,6 +63,8 @@ class LabInfo:
     config_path: str
     state_dir: str
     initial_commit: str
+    layout: str = "single"
+    apps: dict[str, Any] = field(default_factory=dict)  # the shared layout's apps, by name
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,18 +131,20 @@ class Lab:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def up(self, progress: Progress | None = None) -> LabInfo:
+    def up(self, progress: Progress | None = None, layout: str = DEFAULT_LAYOUT) -> LabInfo:
         import docker.errors
 
+        if layout not in LAYOUTS:
+            raise LabError(f"unknown lab layout {layout!r}", hint=f"one of: {', '.join(LAYOUTS)}")
         try:
-            return self._up(progress or (lambda _msg: None))
+            return self._up(progress or (lambda _msg: None), layout)
         except docker.errors.DockerException as exc:
             raise LabError(
                 f"the lab could not be started: {exc}",
                 hint="see `docker ps -a` and the containers' logs; `bluegreen lab down` cleans up",
             ) from exc
 
-    def _up(self, say: Progress) -> LabInfo:
+    def _up(self, say: Progress, layout: str) -> LabInfo:
         self.remove_leftovers(say)
         tags = images.ensure_images(self.client, say)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -145,24 +159,33 @@ class Lab:
         initial = self._exec(origin, ["lab-commit", "--init"]).strip().splitlines()[-1]
         say(f"origin holds the sample app at {initial[:12]}")
 
+        shared = layout == "shared"
         app_hosts = {}
         for color in COLORS:
+            ports = {"22/tcp": _loopback_port()}
+            if not shared:
+                ports[f"{APP_PORT}/tcp"] = _loopback_port()
             app_hosts[color] = self._run(
                 tags["app-host"],
                 color,
                 network.name,
-                ports={"22/tcp": _loopback_port(), f"{APP_PORT}/tcp": _loopback_port()},
+                ports=ports,
                 environment={"APP_COLOR": color},
+                files={"/etc/supervisor/conf.d/apps.conf": supervisor_programs(color)}
+                if shared
+                else {},
             )
         for color, container in app_hosts.items():
             self._install_key(container, public_key)
-            self._exec(container, ["sh", "-c", _FIRST_DEPLOY])
+            for app_dir, program in _checkouts(layout, color):
+                self._exec(container, ["sh", "-c", _FIRST_DEPLOY, "deploy", REPO, app_dir, program])
             say(f"{color.upper()} runs {initial[:12]}")
         haproxy = self._run(
             tags["haproxy"],
             "haproxy",
             network.name,
             ports={"22/tcp": _loopback_port(), "80/tcp": _loopback_port()},
+            environment={"LAB_LAYOUT": layout},
         )
         self._install_key(haproxy, public_key)
 
@@ -178,7 +201,7 @@ class Lab:
             host_key = self._wait_for_file(container, "/etc/ssh/ssh_host_ed25519_key.pub")
             known_hosts.append(known_hosts_line("127.0.0.1", port, host_key))
             app_url = None
-            if role in COLORS:
+            if role in COLORS and not shared:
                 app_url = f"http://127.0.0.1:{_host_port(container, f'{APP_PORT}/tcp')}"
             hosts[role] = HostInfo(container=container.name, ssh=f"127.0.0.1:{port}", app=app_url)
         (self.state_dir / "known_hosts").write_text("".join(known_hosts))
@@ -188,13 +211,6 @@ class Lab:
             if host.ssh:
                 wait_for_ssh_banner(host.ssh, role)
         say("sshd answers on every host")
-        for color in COLORS:
-            app_url = hosts[color].app
-            assert app_url is not None
-            _wait_for_color(app_url + "/health", color)
-        _wait_for_color(frontend + "/health", "blue")
-        say(f"HAProxy serves BLUE at {frontend}")
-
         info = LabInfo(
             prefix=self.prefix,
             network=network.name,
@@ -203,7 +219,11 @@ class Lab:
             config_path=str(self.state_dir / "bluegreen.toml"),
             state_dir=str(self.state_dir),
             initial_commit=initial,
+            layout=layout,
+            apps={app.name: app.describe() for app in SHARED_APPS} if shared else {},
         )
+        _wait_until_served(info)
+        say(f"HAProxy serves BLUE at {frontend} ({layout} layout)")
         Path(info.config_path).write_text(render_config(info))
         self.info_path.write_text(json.dumps(info.to_json(), indent=2) + "\n")
         return info
@@ -262,7 +282,13 @@ class Lab:
                 entry["app"] = host.app
             entry["state"] = self.container_state(host.container)
             hosts[role] = entry
-        return {"frontend": info.frontend, "config": info.config_path, "hosts": hosts}
+        return {
+            "frontend": info.frontend,
+            "config": info.config_path,
+            "layout": info.layout,
+            "apps": info.apps,
+            "hosts": hosts,
+        }
 
     def container_state(self, name: str) -> str:
         import docker.errors
@@ -289,15 +315,11 @@ class Lab:
             if container.status != "running":
                 container.start()
         for color in COLORS:
-            self._exec(
-                self.container(color), ["sh", "-c", _RESET_APP, "reset", info.initial_commit]
-            )
+            for app_dir, program in _checkouts(info.layout, color):
+                argv = ["sh", "-c", _RESET_APP, "reset", info.initial_commit, app_dir, program]
+                self._exec(self.container(color), argv)
         self._exec(self.container("haproxy"), ["sh", "-c", _RESET_HAPROXY])
-        for color in COLORS:
-            app_url = info.hosts[color].app
-            assert app_url is not None
-            _wait_for_color(app_url + "/health", color)
-        _wait_for_color(info.frontend + "/health", "blue")
+        _wait_until_served(info)
 
     def exec(self, role: str, argv: list[str]) -> str:
         return self._exec(self.container(role), argv)
@@ -315,6 +337,7 @@ class Lab:
         *,
         ports: dict[str, Any],
         environment: dict[str, str] | None = None,
+        files: dict[str, str] | None = None,
     ) -> Any:
         from docker.types import EndpointConfig
 
@@ -331,6 +354,8 @@ class Lab:
             # The short role name is the address the other containers use (e.g. blue:3001).
             networking_config={network: EndpointConfig(self.client.api._version, aliases=[role])},
         )
+        for path, text in (files or {}).items():
+            _put_file(container, path, text.encode(), 0o644)
         container.start()
         return container
 
@@ -342,14 +367,7 @@ class Lab:
         return text
 
     def _install_key(self, container: Any, public_key: str) -> None:
-        data = public_key.encode()
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            entry = tarfile.TarInfo("authorized_keys")
-            entry.size = len(data)
-            entry.mode = 0o600
-            tar.addfile(entry, io.BytesIO(data))
-        container.put_archive("/root/.ssh", buf.getvalue())
+        _put_file(container, "/root/.ssh/authorized_keys", public_key.encode(), 0o600)
 
     def _wait_for_file(self, container: Any, path: str) -> str:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -361,24 +379,61 @@ class Lab:
         raise LabError(f"{container.name}: {path} did not appear")
 
 
-_FIRST_DEPLOY = f"""set -e
-git clone -q git://origin/{APP}.git {APP_DIR}
-cd {APP_DIR}
+def _put_file(container: Any, path: str, data: bytes, mode: int) -> None:
+    directory, _, name = path.rpartition("/")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        entry = tarfile.TarInfo(name)
+        entry.size = len(data)
+        entry.mode = mode
+        tar.addfile(entry, io.BytesIO(data))
+    container.put_archive(directory, buf.getvalue())
+
+
+def _checkouts(layout: str, color: str) -> list[tuple[str, str]]:
+    """(app dir, supervisor program) of every app on a `color` host of the layout."""
+    if layout == "shared":
+        return [(app.app_dir, app.program(color)) for app in SHARED_APPS]
+    return [(APP_DIR, APP)]
+
+
+def _wait_until_served(info: LabInfo) -> None:
+    """Every app answers on each host and, through HAProxy, BLUE serves its users (and each
+    preview host its own colour)."""
+    if info.layout == "shared":
+        url = info.frontend + SHARED_HEALTH_PATH
+        for app in SHARED_APPS:
+            _wait_for_color(url, "blue", host=app.host)
+            for color in COLORS:
+                _wait_for_color(url, color, host=app.preview(color))
+        return
+    for color in COLORS:
+        app_url = info.hosts[color].app
+        assert app_url is not None
+        _wait_for_color(app_url + "/health", color)
+    _wait_for_color(info.frontend + "/health", "blue")
+
+
+# $1 the origin's repository, $2 the app dir, $3 the supervisor program.
+_FIRST_DEPLOY = """set -e
+git clone -q "$1" "$2"
+cd "$2"
 python3 build.py >/dev/null
 until supervisorctl status >/dev/null 2>&1 || [ $? -eq 3 ]; do sleep 0.1; done
-supervisorctl start {APP} >/dev/null
+supervisorctl start "$3" >/dev/null
 """
 
 
-_RESET_APP = f"""set -e
+# $1 the initial commit, $2 the app dir, $3 the supervisor program.
+_RESET_APP = """set -e
 until supervisorctl status >/dev/null 2>&1 || [ $? -eq 3 ]; do sleep 0.1; done
-cd {APP_DIR}
+cd "$2"
 if [ "$(git rev-parse HEAD)" != "$1" ] || [ ! -f dist/app.py ]; then
   git checkout -q --force "$1" && python3 build.py >/dev/null
 fi
 rm -f .env.display
-rm -rf {APP_DIR}.bluegreen-backups
-supervisorctl restart {APP} >/dev/null
+rm -rf "$2.bluegreen-backups"
+supervisorctl restart "$3" >/dev/null
 """
 
 _RESET_HAPROXY = """set -e
@@ -422,65 +477,18 @@ def wait_for_ssh_banner(target: str, role: str, timeout_s: float = READY_TIMEOUT
     raise LabError(f"sshd of {role} at {target} did not answer: {last}")
 
 
-def _wait_for_color(url: str, color: str) -> None:
+def _wait_for_color(url: str, color: str, host: str | None = None) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     last = ""
+    headers = {"Host": host} if host else {}
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(url, timeout=2)
+            response = httpx.get(url, timeout=2, headers=headers)
             if response.status_code == 200 and response.json().get("color") == color:
                 return
             last = f"HTTP {response.status_code} {response.text[:200]}"
         except (httpx.HTTPError, ValueError) as exc:
             last = str(exc)
         time.sleep(0.1)
-    raise LabError(f"{url} never answered as {color.upper()}: {last}")
-
-
-def render_config(info: LabInfo) -> str:
-    """The bluegreen config for this lab (TOML)."""
-    state = Path(info.state_dir)
-    hp = info.hosts["haproxy"].ssh
-    lines = [
-        f"# bluegreen config for the lab {info.prefix!r}, written by `bluegreen lab up`.",
-        "[ssh]",
-        f'known_hosts = "{state / "known_hosts"}"',
-        f'identity_file = "{state / "id_ed25519"}"',
-        "use_agent = false",
-        "connect_timeout_s = 10",
-        "",
-        "[haproxy]",
-        f'ssh = "root@{hp}"',
-        'config_path = "/etc/haproxy/haproxy.cfg"',
-        'reload = ["/usr/local/sbin/haproxy-reload"]',
-        'master_socket = "/run/haproxy/master.sock"',
-        'check = ["haproxy", "-c", "-f"]',
-        'runtime_socket = "/run/haproxy/admin.sock"',
-        'work_dir = "/var/lib/bluegreen"',
-        "",
-        f"[apps.{APP}]",
-        'state_file = "/var/lib/haproxy/jw-deployment-state.json"',
-        'frontend = "http-in"',
-        f'app_dir = "{APP_DIR}"',
-        'branch = "main"',
-        'build = "python3 build.py"',
-        f'restart = "supervisorctl restart {APP}"',
-        f'log_file = "/var/log/{APP}.log"',
-        'approval = "auto"',
-        "allow_unapproved = false",
-        "allow_emergency_without_approval = true",
-        "min_free_disk_mb = 100",
-        "drain_s = 1",
-        "watch_s = 3",
-        f'health = {{ path = "/health", port = {APP_PORT}, expect_status = 200, timeout_s = 3, attempts = 20 }}',
-    ]
-    for color in COLORS:
-        lines += [
-            "",
-            f"[apps.{APP}.servers.{color}]",
-            f'ssh = "root@{info.hosts[color].ssh}"',
-            f'address = "{color}:{APP_PORT}"',
-            f'backend = "bk_{color}"',
-            f'server = "{color}"',
-        ]
-    return "\n".join(lines) + "\n"
+    via = f" (Host: {host})" if host else ""
+    raise LabError(f"{url}{via} never answered as {color.upper()}: {last}")

@@ -1,5 +1,7 @@
-"""`bluegreen demo`: the README's first command. A full release on a fresh lab, under load:
-lab up -> status -> new commit -> deploy to STANDBY -> switch (approved) -> status -> summary."""
+"""`bluegreen demo`: the README's first command. A full release on a fresh lab in the users'
+shape (one frontend, two apps chosen by Host, preview hosts), under load on both apps' public
+hosts: lab up -> status -> new commit -> deploy theoshift's STANDBY -> switch (approved) ->
+status -> haproxy.cfg compared line by line -> summary."""
 
 from __future__ import annotations
 
@@ -9,12 +11,14 @@ from contextlib import contextmanager
 
 from bluegreen.engine.context import StepEvent
 from bluegreen.lab.controller import Lab
+from bluegreen.lab.layouts import SHARED_APPS, SHARED_HEALTH_PATH
 from bluegreen.lab.load import Load
 from bluegreen.models import AppStatus
 from bluegreen.service import Service, SwitchRequest
 
 Say = Callable[[str], None]
-APP = "jw-attendant"
+RELEASED, OTHER = SHARED_APPS  # theoshift is released; ldc-tools' users keep being served
+APP = RELEASED.name
 
 
 def _status_line(status: AppStatus) -> str:
@@ -47,26 +51,33 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
     with timed("lab up"):
         info = lab.up(progress=lambda msg: say(f"     {msg}"))
     code = 1
+    url = info.frontend + SHARED_HEALTH_PATH
     try:
         with (
             Service.from_path(info.config_path) as service,
-            Load(info.frontend + "/health", threads=4) as load,
+            Load(url, threads=4, host=RELEASED.host) as load,
+            Load(url, threads=2, host=OTHER.host) as other,
         ):
-            say(f"   steady load through {info.frontend} starts now (4 clients)")
-            say("2. get_deployment_status")
+            say(f"   steady load through {info.frontend}: 4 clients as Host {RELEASED.host}, "
+                f"2 as Host {OTHER.host}")  # fmt: skip
+            say("2. get_deployment_status of both apps on the shared frontend")
             with timed("status"):
                 before = service.status(APP)
-            say(f"   {_status_line(before)}")
+                other_before = service.status(OTHER.name)
+            say(f"   {APP}: {_status_line(before)}")
+            say(f"   {OTHER.name}: {_status_line(other_before)}")
+            hp = service.config.haproxy
+            cfg_before = service.runner.read_file(hp.ssh, hp.config_path) or b""
             say("3. a developer pushes a new commit of the sample app to the origin")
             sha = lab.commit()
             say(f"   origin main is now {sha[:12]}")
-            say("4. deploy_to_standby: only the STANDBY host is touched")
+            say(f"4. deploy_to_standby {APP}: only its STANDBY program is touched")
             with timed("deploy"):
                 deployed = service.deploy(APP, progress=steps)
             if not deployed.ok:
                 say(f"   DEPLOY FAILED: {deployed.error}")
                 return 1
-            say("5. switch_traffic: plan, approval (token), atomic switch, verify")
+            say(f"5. switch_traffic {APP}: plan, approval (token), atomic switch, verify")
             with timed("switch plan"):
                 planned = service.switch(APP)
             assert planned.plan is not None and planned.plan.confirm_token is not None
@@ -83,9 +94,13 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
                 return 1
             say("6. get_deployment_status")
             after = service.status(APP)
-            say(f"   {_status_line(after)}")
+            say(f"   {APP}: {_status_line(after)}")
+            cfg_after = service.runner.read_file(hp.ssh, hp.config_path) or b""
+        say("7. haproxy.cfg before and after, every routing line of the shared frontend")
+        moved = _compare_rules(say, cfg_before.decode(), cfg_after.decode())
         samples = load.snapshot()
-        failed = load.failures
+        failed = load.failures + other.failures
+        other_lives = {s.color for s in other.snapshot()}
         say("")
         say("summary")
         for label, seconds in timings:
@@ -93,8 +108,12 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
         say(f"   requests during the switch: {len(during)}, failed: "
             f"{sum(1 for s in during if s.error)}; over the whole demo: {len(samples)}, failed: {len(failed)}"
             f" (stale keep-alive retries: {load.stale_retries})")  # fmt: skip
-        moved = after.live is not None and after.live.color == switched.to_live
-        code = 0 if (not failed and moved and after.live and after.live.commit == sha) else 1
+        say(f"   {OTHER.name}: {len(other.snapshot())} requests, failed: {len(other.failures)}, "
+            f"served by {', '.join(sorted(c or '?' for c in other_lives)).upper()}")  # fmt: skip
+        new_live = after.live is not None and after.live.color == switched.to_live
+        released = new_live and after.live is not None and after.live.commit == sha
+        untouched = other_lives == {other_before.live.color if other_before.live else None}
+        code = 0 if (not failed and released and untouched and moved == 1) else 1
         say("")
         say(
             "try the MCP server on a lab (`bluegreen demo --keep` or `bluegreen lab up` leaves one up):"
@@ -115,3 +134,16 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
                 "lab down: every container, network and key removed (keep it with `bluegreen demo --keep`)"
             )
     return code
+
+
+def _compare_rules(say: Say, before: str, after: str) -> int:
+    """Show each `use_backend` line as identical or moved; the number of lines that changed."""
+    changed = 0
+    for old, new in zip(before.splitlines(), after.splitlines(), strict=False):
+        changed += old != new
+        if old.strip().startswith("use_backend"):
+            say(f"     {'MOVED' if old != new else 'identical':<9}  {new.strip()}")
+    changed += abs(len(before.splitlines()) - len(after.splitlines()))
+    say(f"   {changed} line changed; the other app's and the preview lines are byte-identical"
+        if changed == 1 else f"   {changed} lines changed")  # fmt: skip
+    return changed

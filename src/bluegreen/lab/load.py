@@ -28,6 +28,7 @@ class Sample:
 class Load:
     url: str
     threads: int = 4
+    host: str | None = None  # the Host header (a shared frontend picks the app by it)
     max_seconds: float = 300.0  # a hard stop, whatever the test does
     samples: list[Sample] = field(default_factory=list)
     stale_retries: int = 0
@@ -62,7 +63,7 @@ class Load:
                 try:
                     if conn is None:
                         conn, reused = http.client.HTTPConnection(host, port, timeout=10), False
-                    conn.request("GET", path)
+                    conn.request("GET", path, headers={"Host": self.host} if self.host else {})
                     response = conn.getresponse()
                     body = response.read()
                     if response.status == 200:

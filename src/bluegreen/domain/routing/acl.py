@@ -49,11 +49,7 @@ def exact_hosts(words: Sequence[str]) -> frozenset[str] | None:
 
 def acl_hosts(section: Section, name: str) -> frozenset[str] | None:
     """Hosts of a named ACL: every line defining it must be an exact Host comparison."""
-    bodies = [
-        [token.value for token in line.args[1:]]
-        for line in section.directives("acl")
-        if line.args and line.args[0].value == name
-    ]
+    bodies = section.acl_bodies.get(name, ())
     hosts: set[str] = set()
     for body in bodies:
         found = exact_hosts(body)
@@ -64,7 +60,7 @@ def acl_hosts(section: Section, name: str) -> frozenset[str] | None:
 
 
 def defined(section: Section, name: str) -> bool:
-    return any(line.args and line.args[0].value == name for line in section.directives("acl"))
+    return name in section.acl_bodies
 
 
 def _term(users: Users, section: Section, words: Sequence[str]) -> Match:

@@ -4,5 +4,11 @@ set -eu
 ssh-keygen -A >/dev/null
 /usr/sbin/sshd -e
 mkdir -p /run/haproxy
-cp -n /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.lab-initial
+# First start: the layout the lab asked for (LAB_LAYOUT; the image's own cfg is `single`) becomes
+# the cfg and its initial copy. A restart keeps whatever the cfg has become.
+if [ ! -f /etc/haproxy/haproxy.cfg.lab-initial ]; then
+  layout="${LAB_LAYOUT:-single}"
+  [ "$layout" = single ] || cp "/etc/haproxy/layouts/$layout.cfg" /etc/haproxy/haproxy.cfg
+  cp /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.lab-initial
+fi
 exec haproxy -W -db -S /run/haproxy/master.sock,mode,600 -f /etc/haproxy/haproxy.cfg

@@ -1,6 +1,7 @@
 """The lab's sample app: an HTTP service on port 3001 that says which host it runs on.
 
-GET /health -> {"status", "color", "commit", "started_at"} (503 when settings.json says unhealthy).
+GET /health (or /api/health) -> {"status", "app", "color", "commit", "started_at"} (503 when
+settings.json says unhealthy).
 GET /       -> a page with colour, commit and the host's role from .env.display (if present).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent  # the dist/ directory
 APP_DIR = HERE.parent
 COLOR = os.environ.get("APP_COLOR", "unknown")
+NAME = os.environ.get("APP_NAME", "jw-attendant")  # one checkout runs as several lab apps
 STARTED_AT = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 BUILD = json.loads((HERE / "build-info.json").read_text())
 SETTINGS = json.loads((HERE / "settings.json").read_text())
@@ -35,10 +37,11 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] == "/health":
+        if self.path.split("?")[0] in ("/health", "/api/health"):
             healthy = SETTINGS.get("healthy", True)
             body = {
                 "status": "ok" if healthy else "failing",
+                "app": NAME,
                 "color": COLOR,
                 "commit": BUILD["commit"],
                 "started_at": STARTED_AT,
@@ -69,5 +72,5 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(os.environ.get("APP_PORT", "3001"))
-    print(f"jw-attendant {BUILD['commit'][:12]} ({COLOR}) listening on :{port}", flush=True)
+    print(f"{NAME} {BUILD['commit'][:12]} ({COLOR}) listening on :{port}", flush=True)
     ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()  # noqa: S104
