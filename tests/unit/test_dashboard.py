@@ -174,3 +174,14 @@ def test_traffic_readings_give_rates_per_colour() -> None:
     lab.requests["blue"] = 50
     second = web.get(f"/api/app/{APP}/traffic").json()
     assert second["colours"][0]["per_second"] > 0 and second["colours"][1]["per_second"] == 0
+
+
+def test_the_overview_lists_every_app_with_its_roles() -> None:
+    web, _ = client(FakeHosts())
+    page = web.get("/")
+    assert page.status_code == 200
+    assert_safe(page.text)
+    assert f'<a href="/app/{APP}">{APP}</a>' in page.text
+    assert (
+        '<span class="c-blue">BLUE</span></td><td><span class="c-green">GREEN</span>' in page.text
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 
 from bluegreen.domain.approval import short
@@ -46,14 +47,19 @@ class AppPage:
 
 def layout(title: str, body: str, notices: Sequence[str] = ()) -> str:
     shown = "".join(f'<p class="notice">{e(n, TEXT_MAX)}</p>' for n in notices)
-    script = files("bluegreen.dashboard").joinpath("dashboard.js").read_text()
-    style = files("bluegreen.dashboard").joinpath("dashboard.css").read_text()
+    script, style = _asset("dashboard.js"), _asset("dashboard.css")
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{e(title)}</title><style>{style}</style></head>"
         f'<body><header><a href="/">bluegreen</a> <span>{e(title)}</span></header>'
         f"<main>{shown}{body}</main><script>{script}</script></body></html>"
     )
+
+
+@cache
+def _asset(name: str) -> str:
+    """The page's script and style, read once from the package."""
+    return files("bluegreen.dashboard").joinpath(name).read_text()
 
 
 def overview(statuses: list[AppStatus]) -> str:

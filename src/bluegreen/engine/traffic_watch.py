@@ -8,11 +8,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.routing import RoutingAnalysis, analyze_routing
+from bluegreen.domain.routing import RoutingAnalysis
 from bluegreen.domain.runtime import RuntimeOutputError, StatRow, parse_show_stat, runtime_command
 from bluegreen.domain.traffic_stats import colour_counters, per_second
 from bluegreen.engine.context import Context
-from bluegreen.engine.status import server_specs
+from bluegreen.engine.status import app_routing
 from bluegreen.errors import HAProxyConfigError
 from bluegreen.models import ColourTraffic, Role, TrafficSample
 
@@ -25,7 +25,7 @@ def sample(ctx: Context, app_name: str, previous: TrafficSample | None = None) -
     raw = ctx.runner.read_file(hp.ssh, hp.config_path)
     if raw is None:
         raise HAProxyConfigError(f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}")
-    analysis = analyze_routing(parse(raw.decode(errors="replace")), app.frontend, server_specs(app))
+    analysis = app_routing(parse(raw.decode(errors="replace")), app)
     routes = {color: _route(analysis, color) for color in app.servers}
     rows, error = _stat_rows(ctx)
     before = {c.color: c for c in previous.colours} if previous else {}
