@@ -28,6 +28,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @pytest.fixture(scope="session")
+def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A second lab in the default layout (the users' shared frontend, two apps), for the tests
+    of that layout and of the README's lines, which use `bluegreen lab up` as it comes."""
+    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-shared"
+    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("shared-lab")) / prefix)
+    lab.up()  # the default layout
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="session")
 def lab_info(lab: Lab) -> LabInfo:
     return lab.info()
 

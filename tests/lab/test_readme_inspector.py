@@ -1,4 +1,4 @@
-"""The README's MCP Inspector lines run as written against the lab (the Inspector from the npm
+"""The README's MCP Inspector lines run as written against the lab as `bluegreen lab up` makes it (the Inspector from the npm
 registry through `npx -y`, the server as `bluegreen serve` from this checkout's venv).
 
 The lines are read from the README itself, so an edit there that breaks them fails here. Only the
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bluegreen.lab.controller import LabInfo
+from bluegreen.lab.controller import Lab, LabInfo
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "### Test it by hand with the MCP Inspector"
@@ -48,6 +48,12 @@ def run(line: str, config: str) -> dict[str, Any]:
     assert done.returncode == 0, f"{line}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}"
     data: dict[str, Any] = json.loads(done.stdout)
     return data
+
+
+@pytest.fixture(scope="module")
+def lab_info(shared_lab: Lab) -> LabInfo:
+    """The README's lab: the default layout (`bluegreen lab up`), not the tests' single-app one."""
+    return shared_lab.info()
 
 
 @pytest.fixture

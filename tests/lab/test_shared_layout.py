@@ -6,10 +6,8 @@ the LIVE it starts from instead of assuming one."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,17 +25,6 @@ THEOSHIFT, LDC = (app.name for app in SHARED_APPS)
 APPS = {app.name: app for app in SHARED_APPS}
 CFG = "/etc/haproxy/haproxy.cfg"
 OTHER = {"blue": "green", "green": "blue"}
-
-
-@pytest.fixture(scope="module")
-def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-shared"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("shared-lab")) / prefix)
-    lab.up()  # the default layout
-    try:
-        yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture(scope="module")
