@@ -22,6 +22,7 @@ import pytest
 from bluegreen.domain.command import Command
 from bluegreen.domain.prompt_snippet import snippet_path
 from bluegreen.lab.controller import Lab, LabInfo
+from bluegreen.lab.layouts import SHARED_APPS, SHARED_HEALTH_PATH
 from bluegreen.lab.load import Load
 from bluegreen.service import Service, SwitchRequest
 from tests.lab.browser import Browser
@@ -217,3 +218,36 @@ def test_a_login_shells_prompt_knows_its_role_across_a_switch(
             for server in app.servers.values():
                 service.runner.run(server.ssh, Command.of(
                     "rm", "-f", "--", snippet_path(app.app_dir)))  # fmt: skip
+
+
+def test_traffic_per_app_on_the_shared_frontend(shared_lab: Lab) -> None:
+    """The users' production shape: one frontend routes two apps by Host. Each app's readings
+    are its own colour's server rows; a switch of one app moves only its traffic."""
+    info = shared_lab.info()
+    loaded = Service.from_path(info.config_path).config
+    apps = {n: a.model_copy(update={"allow_unapproved": True}) for n, a in loaded.apps.items()}
+    theoshift, ldc = (app.name for app in SHARED_APPS)
+    url = info.frontend + SHARED_HEALTH_PATH
+    hosts = {app.name: app.host for app in SHARED_APPS}
+    with (
+        Service(loaded.model_copy(update={"apps": apps})) as service,
+        Load(url, threads=2, host=hosts[theoshift]),
+        Load(url, threads=2, host=hosts[ldc]),
+    ):
+
+        def busy(app: str) -> dict[str, tuple[str | None, bool]]:
+            """Each colour's role and whether it served requests over about a second."""
+            first = service.traffic(app)
+            time.sleep(1)
+            reading = service.traffic(app, first)
+            assert reading.error is None, reading.error
+            return {c.color: (c.role, (c.per_second or 0) > 0) for c in reading.colours}
+
+        before = busy(theoshift)
+        live = next(color for color, (role, _) in before.items() if role == "LIVE")
+        other = "green" if live == "blue" else "blue"
+        assert before == {live: ("LIVE", True), other: ("STANDBY", False)}
+        ldc_before = busy(ldc)
+        assert service.switch(theoshift, SwitchRequest(require_approval=False)).ok
+        assert busy(theoshift) == {live: ("STANDBY", False), other: ("LIVE", True)}
+        assert busy(ldc) == ldc_before  # the other app's traffic stays where it was
