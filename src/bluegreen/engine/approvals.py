@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bluegreen.domain import approval as dapproval
 from bluegreen.engine.context import Context
 from bluegreen.errors import ApprovalError
 from bluegreen.models import ApprovalRecord, SwitchPlan
+from bluegreen.transport.parallel import parallel
 
 
 def issue(
@@ -59,12 +62,17 @@ def pending(ctx: Context, app: str) -> list[dapproval.TokenRecord]:
     listed = ctx.runner.run(hp.ssh, dapproval.list_command(hp.work_dir, hp.sudo))
     if not listed.ok:  # no approvals directory yet: no plan was ever issued
         return []
-    records = []
-    for token in dapproval.unanswered_tokens(listed.stdout):
-        raw = ctx.runner.read_file(hp.ssh, dapproval.record_path(hp.work_dir, token))
-        record = dapproval.parse_token_record(raw)
-        if record and dapproval.awaits_operator(record, app, ctx.now()):
-            records.append(record)
+
+    def read(token: str) -> Callable[[], bytes | None]:
+        return lambda: ctx.runner.read_file(hp.ssh, dapproval.record_path(hp.work_dir, token))
+
+    # Expired plans nobody answered stay in the directory: their records are read side by side.
+    raws = parallel([read(t) for t in dapproval.unanswered_tokens(listed.stdout)])
+    records = [
+        record for raw in raws if not isinstance(raw, Exception)
+        and (record := dapproval.parse_token_record(raw))
+        and dapproval.awaits_operator(record, app, ctx.now())
+    ]  # fmt: skip
     return sorted(records, key=lambda r: r.created)
 
 
