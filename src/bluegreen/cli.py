@@ -417,12 +417,12 @@ def dashboard(
     with their approvals); without, approvals are recorded as the OS user running the dashboard.
     """
     from bluegreen.dashboard.server import run
-    from bluegreen.mcp_http import load_token
+    from bluegreen.mcp_http import load_token, token_hint
 
-    token = load_token(token_env, token_file)
+    token = load_token(token_env, token_file, hint=token_hint(token_env))
     with _service(ctx) as service:
         run(service, host=host, port=port, token=token, os_user=_os_user(),
-            allow_hosts=allow_hosts)  # fmt: skip
+            allow_hosts=allow_hosts, hint=token_hint(token_env))  # fmt: skip
 
 
 @main.command()

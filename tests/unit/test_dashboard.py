@@ -161,9 +161,10 @@ def test_a_token_login_names_the_person_who_approves() -> None:
 
 
 def test_any_other_bind_needs_a_token() -> None:
-    with pytest.raises(ConfigError, match="without a bearer token"):
+    with pytest.raises(ConfigError, match="without a bearer token") as refused:
         run(Service(config(), runner=FakeHosts().runner), host="0.0.0.0", port=1, token=None,
             os_user="ops")  # fmt: skip
+    assert "BLUEGREEN_DASHBOARD_TOKEN" in (refused.value.hint or "")
 
 
 def test_traffic_readings_give_rates_per_colour() -> None:

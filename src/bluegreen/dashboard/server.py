@@ -221,12 +221,13 @@ class Dashboard:
 
 
 def run(service: Service, *, host: str, port: int, token: str | None, os_user: str,
-        allow_hosts: tuple[str, ...] = ()) -> None:  # fmt: skip
+        allow_hosts: tuple[str, ...] = (), hint: str | None = None) -> None:  # fmt: skip
+    """`hint`: how to make a token, when one is missing (see mcp_http.check_exposure)."""
     import uvicorn
 
-    from bluegreen.mcp_http import check_exposure, endpoint
+    from bluegreen.mcp_http import check_exposure, endpoint, token_hint
 
-    check_exposure(host, token)
+    check_exposure(host, token, hint=hint or token_hint("BLUEGREEN_DASHBOARD_TOKEN"))
     guard = Guard(host, port, token, os_user, allow_hosts)
     url = endpoint("http", host, port).removesuffix("/mcp") + "/"
     logger.info("bluegreen dashboard on %s (%s)", url,
