@@ -89,8 +89,9 @@ def test_a_stale_plan_names_the_commit_that_was_deployed() -> None:
         "STANDBY GREEN changed since the plan: c3c3c3c was deployed (the plan was approved for "
         "a1a1a1a)"
     )
-    assert "haproxy.cfg, the state file or the commit GREEN's health" in stale_plan_reason(
-        "green", OLD, OLD
+    assert (
+        "the app's lines in haproxy.cfg, its state file or the commit GREEN's health"
+        in stale_plan_reason("green", OLD, OLD)
     )
 
 

@@ -14,7 +14,7 @@ from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, WORK, FakeHosts, c
 
 from bluegreen.domain import lock as dlock
 from bluegreen.engine.context import StepEvent
-from bluegreen.errors import LockedError
+from bluegreen.errors import ApprovalError, LockedError
 from bluegreen.service import Service, SwitchRequest
 
 CFG_LOCK = f"{WORK}/locks/{dlock.cfg_lock_key(CFG_PATH)}.lock"
@@ -201,3 +201,31 @@ def test_an_auto_rollback_waits_for_the_cfg_lock_and_refuses_past_it(
     assert "AUTO-ROLLBACK FAILED" in (result.error or "") and "is locked" in (result.error or "")
     assert hosts.live_color() == "green"  # nothing written without the lock
     assert last_history(hosts)["outcome"] == "auto-rollback-failed"
+
+
+def test_another_apps_change_after_the_plan_leaves_the_approval_valid() -> None:
+    """The approval binds this app's routing lines, not the whole file: another app's switch
+    between plan and confirm keeps the token good, and its line survives this switch."""
+    hosts = FakeHosts()
+    svc = Service(config(allow_unapproved=False), runner=hosts.runner)
+    planned = svc.switch(APP)
+    assert planned.plan is not None and planned.plan.confirm_token
+    hosts.runner.put_file(HP, CFG_PATH, LAB_CFG + OTHER_APP)  # another app's switch, meanwhile
+    result = svc.switch(APP, SwitchRequest(confirm_token=planned.plan.confirm_token))
+    assert result.ok, result.message
+    switched = LAB_CFG.replace("default_backend bk_blue", "default_backend bk_green")
+    assert hosts.runner.file(HP, CFG_PATH) == (switched + OTHER_APP).encode()
+
+
+def test_a_change_to_this_apps_routing_after_the_plan_makes_the_approval_stale() -> None:
+    hosts = FakeHosts()
+    svc = Service(config(allow_unapproved=False), runner=hosts.runner)
+    planned = svc.switch(APP)
+    assert planned.plan is not None and planned.plan.confirm_token
+    # The server line of this app's STANDBY changed (another address): what was approved is gone.
+    moved = LAB_CFG.replace("server green green:3001", "server green green:3009")
+    assert moved != LAB_CFG
+    hosts.runner.put_file(HP, CFG_PATH, moved)
+    with pytest.raises(ApprovalError, match="does not match the current plan"):
+        svc.switch(APP, SwitchRequest(confirm_token=planned.plan.confirm_token))
+    assert hosts.runner.file(HP, CFG_PATH) == moved.encode()

@@ -28,14 +28,16 @@ _APPROVE = 'mkdir -- "$1" 2>/dev/null && cat > "$1/by" && printf %s "$2" > "$1/c
 CHANNELS = ("terminal", "dashboard")  # where a person approves an operator-mode plan
 
 
-def plan_hash(app: str, from_live: str, to_live: str, emergency: bool, cfg: bytes,
+def plan_hash(app: str, from_live: str, to_live: str, emergency: bool, routing: bytes,
               state: bytes | None, target_commits: tuple[str | None, ...]) -> str:  # fmt: skip
-    """`target_commits`: the witnesses of the code that goes LIVE (checkout, health answer)."""
+    """What an approval binds: the move, the app's own routing lines and the change to them
+    (`routing`: routing.app_lines, not other apps' lines), its state file, and the witnesses of
+    the code that goes LIVE (`target_commits`: checkout, health answer)."""
     digest = hashlib.sha256()
     for part in (app, from_live, to_live, "emergency" if emergency else "normal",
                  *(commit or "<unknown>" for commit in target_commits)):  # fmt: skip
         digest.update(part.encode() + b"\0")
-    digest.update(hashlib.sha256(cfg).digest())
+    digest.update(hashlib.sha256(routing).digest())
     digest.update(hashlib.sha256(state or b"<none>").digest())
     return digest.hexdigest()
 
@@ -209,8 +211,8 @@ def stale_plan_reason(target: str, approved_commit: str | None, current_commit: 
             f"deployed (the plan was approved for {short(approved_commit)})"
         )
     return (
-        f"haproxy.cfg, the state file or the commit {target.upper()}'s health endpoint reports "
-        "changed since this switch was planned and approved"
+        f"the app's lines in haproxy.cfg, its state file or the commit {target.upper()}'s health "
+        "endpoint reports changed since this switch was planned and approved"
     )
 
 

@@ -17,7 +17,7 @@ from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.deployed_commit import deployed_command
 from bluegreen.domain.haproxy_cfg import parse
-from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, plan_switch
+from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, app_lines, plan_switch
 from bluegreen.engine.context import Context
 from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.engine.status import app_routing, deployed_of
@@ -122,7 +122,7 @@ def prepare(
             analysis.live,
             target,
             emergency,
-            cfg_raw,
+            app_lines(cfg, analysis, edit),
             state_bytes,
             (target_commit, health.commit),
         ),

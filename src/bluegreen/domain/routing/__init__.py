@@ -6,7 +6,7 @@ server line and markers), `analysis` (the answer), `edit` (the switch), `model` 
 """
 
 from bluegreen.domain.routing.analysis import analyze_routing, describe
-from bluegreen.domain.routing.edit import plan_switch, unified_diff
+from bluegreen.domain.routing.edit import app_lines, plan_switch, unified_diff
 from bluegreen.domain.routing.model import (
     BACKEND_PER_COLOR,
     SHARED_BACKEND,
@@ -32,6 +32,7 @@ __all__ = [
     "Style",
     "SwitchEdit",
     "analyze_routing",
+    "app_lines",
     "config_args",
     "describe",
     "load",

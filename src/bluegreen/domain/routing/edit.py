@@ -130,3 +130,24 @@ def _keep_ends(text: str) -> list[str]:
     parts = text.split("\n")
     lines = [part + "\n" for part in parts[:-1]]
     return [*lines, parts[-1]] if parts[-1] else lines
+
+
+def app_lines(cfg: HAProxyConfig, analysis: RoutingAnalysis, edit: SwitchEdit) -> bytes:
+    """What an approval of this switch is about, and nothing else: every line that routes the
+    app (its deciding lines, its frontend, its preview lines, each colour's backend and server
+    line), each with its number and text, and the change itself (each changed line before and
+    after). Other apps' lines are left out, so another app's switch between this plan and its
+    execution does not make the plan stale; any change to this app's routing does."""
+    numbers = {*analysis.deciding_lines, *(note.line for note in analysis.preview)}
+    if analysis.frontend_line is not None:
+        numbers.add(analysis.frontend_line)
+    for route in analysis.colors:
+        numbers.update(route.deciding_lines)
+        numbers.update(n for n in (route.backend_line, route.server_line) if n is not None)
+    by_number = {line.number: line.text for line in cfg.lines}
+    after = edit.text.splitlines()
+    parts = [f"{n}\t{by_number.get(n, '')}" for n in sorted(numbers)]
+    parts += [f"{edit.path}:{n}\t{by_number.get(n, '')}\t->\t{after[n - 1] if n <= len(after) else ''}"
+              for n in edit.changed_lines]  # fmt: skip
+    parts.append(f"frontends\t{','.join(analysis.frontends)}")
+    return "\n".join(parts).encode()
