@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit lab-tests bench docker venv clean image lock
+.PHONY: demo test lint unit lab-tests bench soak docker browser venv clean image lock
 
 # The lock pins the package with its `lab`, `otel` and `dev` extras: what the demo, the tests and
 # the benchmarks need (`pip install bluegreen-mcp` alone is the lean CLI + MCP server).
@@ -21,6 +21,10 @@ docker:
 	bash scripts/ensure-docker.sh
 	bash scripts/ensure-base-image.sh
 
+# Debian's chromium for the dashboard's browser test (from apt, never downloaded at test time).
+browser:
+	bash scripts/ensure-browser.sh
+
 demo: venv docker
 	$(BIN)/bluegreen demo
 
@@ -33,7 +37,7 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-lab-tests: venv docker
+lab-tests: venv docker browser
 	$(BIN)/pytest tests/lab -q
 
 # The fast checks first (lint, then the unit tests: about a minute, no Docker), so a broken commit
@@ -44,6 +48,10 @@ bench: venv docker
 	$(BIN)/python -m bench.status
 	$(BIN)/python -m bench.deploy
 	$(BIN)/python -m bench.switch
+
+# 200 switches under load, then status/deploy/switch over a slow, lossy link (~25 min).
+soak: venv docker
+	$(BIN)/python -m bench.soak --switches 200 --slow
 
 # The MCP server's container image (Dockerfile), tagged bluegreen-mcp:local.
 image: venv docker

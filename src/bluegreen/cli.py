@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -348,6 +349,80 @@ def history(ctx: click.Context, app: str, limit: int, as_json: bool) -> None:
         click.echo(result.model_dump_json(indent=2))
     else:
         print_history(Console(), result)
+
+
+@main.command()
+@click.argument("app")
+@click.pass_context
+def prompt(ctx: click.Context, app: str) -> None:
+    """Install the prompt that knows its role on both app hosts (/etc/profile.d/).
+
+    Login shells then show the host's colour and role (LIVE or STANDBY), read at every prompt
+    from the app dir's .env.display, which every switch rewrites. `status` says which hosts
+    have it.
+    """
+    with _service(ctx) as service:
+        for line in service.install_prompt(app):
+            click.echo(one_line(line, MESSAGE_MAX))
+
+
+@main.command()
+@click.argument("app")
+@click.option("--every", "every_s", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
+              help="Seconds between readings.")  # fmt: skip
+@click.option("--count", type=click.IntRange(1), help="Stop after this many readings.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per reading.")
+@click.pass_context
+def watch(ctx: click.Context, app: str, every_s: float, count: int | None, as_json: bool) -> None:
+    """Requests per second per colour, live, from HAProxy's runtime statistics (`show stat`).
+
+    During a switch the traffic moves from one colour's line to the other's. Ctrl-C stops.
+    """
+    from bluegreen.cli_traffic import traffic_line
+    from bluegreen.models import TrafficSample
+
+    scale = 1.0
+
+    def show(reading: TrafficSample) -> None:
+        nonlocal scale
+        if as_json:
+            click.echo(reading.model_dump_json())
+            return
+        scale = max([scale, *(c.per_second or 0.0 for c in reading.colours)])
+        click.echo(traffic_line(reading, scale))
+
+    # Ctrl-C is how a person stops watching.
+    with _service(ctx) as service, contextlib.suppress(KeyboardInterrupt):
+        service.watch_traffic(app, show, every_s=every_s, count=count)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Bind address; anything but loopback requires a token (as for `serve`).")  # fmt: skip
+@click.option("--port", type=click.IntRange(1, 65535), default=8766, show_default=True)
+@click.option("--token-env", default="BLUEGREEN_DASHBOARD_TOKEN", show_default=True, metavar="VAR",
+              help="Environment variable holding the login token.")  # fmt: skip
+@click.option("--token-file", type=click.Path(dir_okay=False),
+              help="File holding the login token (wins over --token-env).")  # fmt: skip
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Extra Host name browsers use to reach the dashboard.")  # fmt: skip
+@click.pass_context
+def dashboard(
+    ctx: click.Context, host: str, port: int, token_env: str, token_file: str | None,
+    allow_hosts: tuple[str, ...],
+) -> None:  # fmt: skip
+    """The operator's view in a browser: LIVE/STANDBY, history, the switch plan, approvals.
+
+    Listens on 127.0.0.1 by default. With a token, people log in with it and their name (recorded
+    with their approvals); without, approvals are recorded as the OS user running the dashboard.
+    """
+    from bluegreen.dashboard.server import run
+    from bluegreen.mcp_http import load_token, token_hint
+
+    token = load_token(token_env, token_file, hint=token_hint(token_env))
+    with _service(ctx) as service:
+        run(service, host=host, port=port, token=token, os_user=_os_user(),
+            allow_hosts=allow_hosts, hint=token_hint(token_env))  # fmt: skip
 
 
 @main.command()

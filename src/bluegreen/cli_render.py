@@ -53,6 +53,12 @@ def print_status(console: Console, status: AppStatus) -> None:
             safe(server.ssh) + ("" if server.reachable is not False else " [red](down)[/]"),
         )
     console.print(table)
+    prompts = [
+        (s.color, s.prompt_installed) for s in status.servers if s.prompt_installed is not None
+    ]
+    if prompts:
+        shown = ", ".join(f"{color_text(c)} {'yes' if has else 'no'}" for c, has in prompts)
+        console.print(f"role prompt (`bluegreen prompt`): {shown}")
     sf = status.state_file
     state = "missing" if not sf.present else ("ok" if sf.valid else "[red]invalid[/]")
     console.print(

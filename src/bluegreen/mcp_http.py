@@ -33,10 +33,17 @@ logger = logging.getLogger("bluegreen.mcp")
 
 MIN_TOKEN_LENGTH = 16
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-BEARER_HINT = (
-    'create one with `python -c "import secrets; print(secrets.token_urlsafe(32))"` and put it in '
-    "the BLUEGREEN_MCP_TOKEN environment variable or a file passed as --token-file"
-)
+
+
+def token_hint(env: str) -> str:
+    """How to make a token for the server that reads it from `env` (or a --token-file)."""
+    return (
+        'create one with `python -c "import secrets; print(secrets.token_urlsafe(32))"` and put '
+        f"it in the {env} environment variable or a file passed as --token-file"
+    )
+
+
+BEARER_HINT = token_hint("BLUEGREEN_MCP_TOKEN")
 
 
 def is_loopback(host: str) -> bool:
@@ -48,49 +55,52 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _check_token(token: str, source: str) -> str:
+def _check_token(token: str, source: str, hint: str) -> str:
     if len(token) < MIN_TOKEN_LENGTH:
         raise ConfigError(
             f"the bearer token from {source} is too short ({len(token)} characters; at least "
             f"{MIN_TOKEN_LENGTH})",
-            hint=BEARER_HINT,
+            hint=hint,
         )
     if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
         raise ConfigError(
             f"the bearer token from {source} must be printable ASCII without spaces",
-            hint=BEARER_HINT,
+            hint=hint,
         )
     return token
 
 
 def load_token(
-    token_env: str | None, token_file: str | None, environ: Mapping[str, str] | None = None
+    token_env: str | None,
+    token_file: str | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    hint: str = BEARER_HINT,
 ) -> str | None:
-    """The bearer token: from the file when one is given, else from the environment variable."""
+    """The bearer token: from the file when one is given, else from the environment variable.
+    `hint`: how to make one, for the server that asks (the MCP server, the dashboard)."""
     if token_file:
         path = Path(token_file).expanduser()
         try:
             raw = path.read_text(encoding="utf-8")
             mode = path.stat().st_mode
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"cannot read the token file {path}: {exc}", hint=BEARER_HINT
-            ) from None
+            raise ConfigError(f"cannot read the token file {path}: {exc}", hint=hint) from None
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             logger.warning("token file %s is readable by others: chmod 600 it", path)
-        return _check_token(raw.strip(), f"the file {path}")
+        return _check_token(raw.strip(), f"the file {path}", hint)
     env = os.environ if environ is None else environ
     value = env.get(token_env or "", "").strip()
-    return _check_token(value, f"${token_env}") if value else None
+    return _check_token(value, f"${token_env}", hint) if value else None
 
 
-def check_exposure(host: str, token: str | None) -> None:
+def check_exposure(host: str, token: str | None, *, hint: str = BEARER_HINT) -> None:
     """Refuse to listen beyond loopback without a bearer token."""
     if token is None and not is_loopback(host):
         raise ConfigError(
             f"refusing to listen on {host} without a bearer token: anyone who can reach it could "
             "switch your production traffic",
-            hint=f"bind 127.0.0.1 (the default), or {BEARER_HINT}",
+            hint=f"bind 127.0.0.1 (the default), or {hint}",
         )
 
 

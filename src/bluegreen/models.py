@@ -5,9 +5,9 @@ One model per answer, so a person's `--json` and an assistant's structured conte
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 Role = Literal["LIVE", "STANDBY"]
 
@@ -51,6 +51,10 @@ class ServerStatus(BaseModel):
     )
     runtime_state: str | None = Field(
         default=None, description="HAProxy's running view, e.g. UP, MAINT."
+    )
+    prompt_installed: bool | None = Field(
+        default=None,
+        description="The host's shell prompt shows its colour and role (`bluegreen prompt`).",
     )
     error: str | None = None
 
@@ -233,9 +237,23 @@ class ApprovalRecord(BaseModel):
         description="terminal/operator: the OS user@host who said yes; elicitation: the MCP "
         "client's name and version (its yes, not proof of a person).",
     )
+    channel: str | None = Field(
+        default=None,
+        description="operator: where the person approved (terminal, dashboard); None before "
+        "channels were recorded.",
+    )
 
     def describe(self) -> str:
-        return f"{self.kind} ({self.by})" if self.by else self.kind
+        who = ", ".join(x for x in (self.by, self.channel and f"via {self.channel}") if x)
+        return f"{self.kind} ({who})" if who else self.kind
+
+    @model_serializer(mode="wrap")
+    def _without_unknown_channel(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Records without a channel keep the shape they had before channels were recorded.
+        data: dict[str, Any] = handler(self)
+        if data.get("channel") is None:
+            data.pop("channel", None)
+        return data
 
 
 class HistoryEntry(BaseModel):
@@ -280,3 +298,42 @@ class AppRouting(BaseModel):
     config_path: str
     routing: Routing
     lines: list[CfgLineView] = []
+
+
+class ColourTraffic(BaseModel):
+    color: str
+    role: Role | None = Field(default=None, description="From haproxy.cfg at this reading.")
+    backend: str | None = None
+    server: str | None = None
+    requests_total: int | None = Field(
+        default=None, description="HAProxy's `stot` for this server; None when not listed."
+    )
+    per_second: float | None = Field(
+        default=None, description="Requests per second since the previous reading."
+    )
+    haproxy_rate: int | None = Field(
+        default=None, description="HAProxy's own `rate`: sessions in the last second."
+    )
+
+
+class TrafficSample(BaseModel):
+    """One reading of HAProxy's runtime statistics for an app's two servers."""
+
+    app: str
+    at: str = Field(description="When it was read (ISO 8601, UTC).")
+    colours: list[ColourTraffic]
+    error: str | None = Field(default=None, description="Why the runtime API was not read.")
+
+
+class PendingApproval(BaseModel):
+    """An operator-mode switch plan waiting for a person's approval."""
+
+    token: str
+    app: str
+    from_live: str
+    to_live: str
+    emergency: bool = False
+    target_commit: str | None = None
+    plan_hash: str = Field(description="The plan approved: it must still be the current one.")
+    created: str
+    expires: str

@@ -20,7 +20,7 @@ from bluegreen.domain.approval import (
 )
 from bluegreen.domain.config import Config, McpLevel, load_config
 from bluegreen.domain.validate import validate_app_name, validate_reason, validate_ref
-from bluegreen.engine import approvals, history
+from bluegreen.engine import approvals, history, indicators, traffic_watch
 from bluegreen.engine import switch as switch_engine
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import deploy_to_standby
@@ -36,8 +36,10 @@ from bluegreen.models import (
     AppSummary,
     DeployResult,
     History,
+    PendingApproval,
     SwitchPlan,
     SwitchResult,
+    TrafficSample,
 )
 from bluegreen.transport.base import Runner
 
@@ -254,9 +256,28 @@ class Service:
         prepared = prepare_switch(ctx, app, emergency=emergency, mode=mode)
         return approvals.issue(ctx, prepared.plan, mode, app_cfg.token_ttl_s, from_cli=True)
 
-    def approve(self, token: str, who: str, confirm: Callable[[SwitchPlan], bool]) -> str:
-        """`bluegreen approve TOKEN`: the person at this terminal sees the plan as it is now (the
-        token's own plan, or a refusal if anything changed since) and says yes or no."""
+    def pending_approvals(self, app: str) -> list[PendingApproval]:
+        """Operator-mode plans for `app` waiting for a person (read-only)."""
+        validate_app_name(app)
+        self.config.app(app)
+        return [
+            PendingApproval(token=r.token, app=r.app, from_live=r.from_live, to_live=r.to_live,
+                            emergency=r.emergency, target_commit=r.target_commit,
+                            plan_hash=r.plan_hash, created=r.created, expires=r.expires)
+            for r in approvals.pending(self.context(), app)
+        ]  # fmt: skip
+
+    def approve(
+        self,
+        token: str,
+        who: str,
+        confirm: Callable[[SwitchPlan], bool],
+        *,
+        channel: str = "terminal",
+    ) -> str:
+        """`bluegreen approve TOKEN` (or the dashboard's Approve): the person sees the plan as it
+        is now (the token's own plan, or a refusal if anything changed since) and says yes or no.
+        `channel`: where they said it, recorded with their name."""
         ctx = self.context()
         record = approvals.approvable(ctx, validate_token(token))
         plan = prepare_switch(ctx, record.app, emergency=record.emergency,
@@ -268,9 +289,42 @@ class Service:
         if not confirm(plan.model_copy(update={"confirm_token": token,
                                                "token_expires_at": record.expires})):  # fmt: skip
             return "not approved: nothing changed"
-        approvals.approve(ctx, record, who)
+        approvals.approve(ctx, record, who, channel)
         return (f"approved: {record.app} switch {record.from_live.upper()} -> "
                 f"{record.to_live.upper()} (token valid until {record.expires})")  # fmt: skip
+
+    def traffic(self, app: str, previous: TrafficSample | None = None) -> TrafficSample:
+        """Requests per colour from HAProxy's runtime statistics; rates against `previous`."""
+        validate_app_name(app)
+        return traffic_watch.sample(self.context(), app, previous)
+
+    def watch_traffic(
+        self,
+        app: str,
+        on_sample: Callable[[TrafficSample], None],
+        *,
+        every_s: float = 1.0,
+        count: int | None = None,
+    ) -> None:
+        """`bluegreen watch`: a reading every `every_s` seconds, `count` times or until stopped."""
+        validate_app_name(app)
+        traffic_watch.watch(self.context(), app, on_sample, every_s=every_s, count=count)
+
+    def install_prompt(self, app: str) -> list[str]:
+        """`bluegreen prompt`: the prompt snippet on both app hosts, and, when LIVE and STANDBY
+        are certain now, each host's `.env.display` (a switch rewrites it from then on)."""
+        validate_app_name(app)
+        self._allowed("deploy", app)  # writes on the app hosts, as a deploy does
+        ctx = self.context()
+        app_cfg = self.config.app(app)
+        done = [f"prompt snippet at {where}" for where in indicators.install_prompt(ctx, app_cfg)]
+        status = get_status(ctx, app)
+        if status.certain:
+            roles = {s.color: s.role for s in status.servers if s.role}
+            done.append(indicators.write_roles(ctx, app_cfg, roles, ctx.now()))
+        else:
+            done.append("roles not written: LIVE/STANDBY is not certain now (see status)")
+        return done
 
     def history(self, app: str, limit: int = 20) -> History:
         validate_app_name(app)

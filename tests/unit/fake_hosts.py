@@ -73,6 +73,7 @@ class FakeHosts:
         self.unmeasurable: set[str] = set()  # colours whose probe times out on our SSH path
         self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
         self.commits = {"blue": "a1" * 20, "green": "b2" * 20}  # checked out (and running)
+        self.requests = {"blue": 0, "green": 0}  # `show stat` stot of each colour's server
         self.runner.on(lambda c: True, respond=self.respond)
 
     def live_color(self) -> str:
@@ -100,10 +101,20 @@ class FakeHosts:
             return Reply(
                 exit_status=1, stderr="connect(5, AF=1 /run/haproxy/master.sock): Permission denied"
             )
+        if argv[0] == "socat" and command.stdin == b"show stat\n":
+            rows = "".join(f"bk_{c},{c},{n},3,UP,2\n" for c, n in self.requests.items())
+            return Reply(stdout="# pxname,svname,stot,rate,status,type\n" + rows)
         if argv[0] == "socat":
             return Reply(
                 stdout="#<PID> <type> <reloads> <uptime> <version>\n1 master 0 [failed: 0] 0d00h00m01s 2.6\n# workers\n42 worker 0 0d00h00m01s 2.6\n# old workers\n"
             )
+        if argv[0] == "ls":  # the approvals directory: each entry's name, directories once
+            prefix = argv[-1].rstrip("/") + "/"
+            names = {p[len(prefix) :].split("/")[0] for p in self.runner.paths(HP)
+                     if p.startswith(prefix) and len(p) > len(prefix)}  # fmt: skip
+            if not names:
+                return Reply(exit_status=2, stderr=f"ls: cannot access '{argv[-1]}'")
+            return Reply(stdout="".join(f"{n}\n" for n in sorted(names)))
         if argv[0] in ("rm", "test", "mkdir"):
             if argv[0] == "test":
                 return Reply(
@@ -149,6 +160,7 @@ class FakeHosts:
                 return Reply(exit_status=1)
             self.runner.put_file(host, args[0] + "/", b"")
             self.runner.put_file(host, args[0] + "/by", stdin)
+            self.runner.put_file(host, args[0] + "/channel", args[1].encode())
             return Reply()
         if name == "bluegreen-consume":
             if self.runner.file(host, args[0] + "/") is not None:

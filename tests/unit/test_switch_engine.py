@@ -204,7 +204,7 @@ def test_operator_mode_needs_a_person_first() -> None:
     assert shown[0].diff and shown[0].target_commit == hosts.commits["green"]
     assert svc.switch(APP, SwitchRequest(confirm_token=token)).ok
     entry = history_entries(hosts)[-1]
-    assert entry["approval"] == {"kind": "operator", "by": "ops@terminal"}
+    assert entry["approval"] == {"kind": "operator", "by": "ops@terminal", "channel": "terminal"}
 
 
 def test_elicitation_decides() -> None:

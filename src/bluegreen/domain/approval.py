@@ -24,7 +24,8 @@ from bluegreen.errors import ApprovalError, ValidationError
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _CONSUME = 'mkdir -- "$1" 2>/dev/null'
-_APPROVE = 'mkdir -- "$1" 2>/dev/null && cat > "$1/by"'
+_APPROVE = 'mkdir -- "$1" 2>/dev/null && cat > "$1/by" && printf %s "$2" > "$1/channel"'
+CHANNELS = ("terminal", "dashboard")  # where a person approves an operator-mode plan
 
 
 def plan_hash(app: str, from_live: str, to_live: str, emergency: bool, routing: bytes,
@@ -127,9 +128,44 @@ def consume_command(work_dir: str, token: str, sudo: bool = False) -> Command:
                       sudo=sudo)  # fmt: skip
 
 
-def approve_command(work_dir: str, token: str, who: str, sudo: bool = False) -> Command:
+def channel_path(work_dir: str, token: str) -> str:
+    """Where the person approved (written by approve_command)."""
+    return posixpath.join(approved_marker(work_dir, token), "channel")
+
+
+def parse_channel(raw: bytes | None) -> str | None:
+    """Only a channel this tool writes; anything else on the host is not trusted as one."""
+    text = (raw or b"").decode(errors="replace").strip()
+    return text if text in CHANNELS else None
+
+
+def approve_command(
+    work_dir: str, token: str, who: str, channel: str = "terminal", sudo: bool = False
+) -> Command:
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown approval channel {channel!r}")
     return Command.of("sh", "-c", _APPROVE, "bluegreen-approve", approved_marker(work_dir, token),
-                      stdin=who.encode(), sudo=sudo)  # fmt: skip
+                      channel, stdin=who.encode(), sudo=sudo)  # fmt: skip
+
+
+def list_command(work_dir: str, sudo: bool = False) -> Command:
+    """The approvals directory's entries, one a line (records, .used and .approved markers)."""
+    return Command.of("ls", "-1A", "--", token_dir(work_dir), mutating=False, sudo=sudo)
+
+
+def unanswered_tokens(listing: str) -> tuple[str, ...]:
+    """Tokens in an `ls -1A` of the approvals directory that have a record and were neither
+    approved nor used (the candidates for an operator's approval)."""
+    names = set(listing.split())
+    tokens = sorted(n[: -len(".json")] for n in names if n.endswith(".json"))
+    return tuple(
+        t for t in tokens
+        if TOKEN_RE.fullmatch(t) and f"{t}.used" not in names and f"{t}.approved" not in names
+    )  # fmt: skip
+
+
+def awaits_operator(record: TokenRecord, app: str, now: datetime) -> bool:
+    return record.app == app and record.mode == "operator" and not record.expired(now)
 
 
 def token_dir_command(work_dir: str, sudo: bool = False) -> Command:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bluegreen.domain import approval as dapproval
 from bluegreen.engine.context import Context
 from bluegreen.errors import ApprovalError
 from bluegreen.models import ApprovalRecord, SwitchPlan
+from bluegreen.transport.parallel import parallel
 
 
 def issue(
@@ -52,11 +55,36 @@ def approvable(ctx: Context, token: str) -> dapproval.TokenRecord:
     return record
 
 
-def approve(ctx: Context, record: dapproval.TokenRecord, who: str) -> None:
-    """A person on a terminal approved this operator-mode plan (after seeing it): record who."""
+def pending(ctx: Context, app: str) -> list[dapproval.TokenRecord]:
+    """Operator-mode plans for `app` that await a person: issued, not approved, not used, not
+    expired (oldest first)."""
+    hp = ctx.config.haproxy
+    listed = ctx.runner.run(hp.ssh, dapproval.list_command(hp.work_dir, hp.sudo))
+    if not listed.ok:  # no approvals directory yet: no plan was ever issued
+        return []
+
+    def read(token: str) -> Callable[[], bytes | None]:
+        return lambda: ctx.runner.read_file(hp.ssh, dapproval.record_path(hp.work_dir, token))
+
+    # Expired plans nobody answered stay in the directory: their records are read side by side.
+    raws = parallel([read(t) for t in dapproval.unanswered_tokens(listed.stdout)])
+    records = [
+        record for raw in raws if not isinstance(raw, Exception)
+        and (record := dapproval.parse_token_record(raw))
+        and dapproval.awaits_operator(record, app, ctx.now())
+    ]  # fmt: skip
+    return sorted(records, key=lambda r: r.created)
+
+
+def approve(
+    ctx: Context, record: dapproval.TokenRecord, who: str, channel: str = "terminal"
+) -> None:
+    """A person approved this operator-mode plan (after seeing it): record who, and where."""
     token = record.token
     hp = ctx.config.haproxy
-    result = ctx.runner.run(hp.ssh, dapproval.approve_command(hp.work_dir, token, who, hp.sudo))
+    result = ctx.runner.run(
+        hp.ssh, dapproval.approve_command(hp.work_dir, token, who, channel, hp.sudo)
+    )
     if not result.ok:
         raise ApprovalError("this token was already approved")
 
@@ -99,7 +127,9 @@ def consume(
                 hint=f"a person runs `bluegreen approve {token}` on a terminal, then call again",
             )
         by = ctx.runner.read_file(hp.ssh, dapproval.approver_path(hp.work_dir, token))
-        approval = ApprovalRecord(kind="operator", by=(by or b"").decode(errors="replace") or None)
+        channel = ctx.runner.read_file(hp.ssh, dapproval.channel_path(hp.work_dir, token))
+        approval = ApprovalRecord(kind="operator", by=(by or b"").decode(errors="replace") or None,
+                                  channel=dapproval.parse_channel(channel))  # fmt: skip
     used = ctx.runner.run(hp.ssh, dapproval.consume_command(hp.work_dir, token, hp.sudo))
     if not used.ok:
         raise ApprovalError(

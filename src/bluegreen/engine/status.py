@@ -114,6 +114,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
                 commit=deployed.commit,
                 deployed_at=deployed.since,
                 runtime_state=row.state if row else None,
+                prompt_installed=deployed.prompt,
                 error=host_error,
             )
         )

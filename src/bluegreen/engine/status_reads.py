@@ -17,6 +17,7 @@ from bluegreen.domain.config import AppConfig, HAProxySettings
 from bluegreen.domain.deployed_commit import deployed_command
 from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
 from bluegreen.domain.probe import HealthResult, unknown_health
+from bluegreen.domain.prompt_snippet import snippet_path
 from bluegreen.domain.runtime import (
     RuntimeOutputError,
     ServerState,
@@ -118,7 +119,9 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
         return lambda: http_probe(runner, hp.ssh, url, timeout_s, expect_status)
 
     def deployed(host: str, app_dir: str) -> Callable[[], CommandResult]:
-        return lambda: runner.run(host, deployed_command(app_dir), timeout=30)
+        # The same read says whether the prompt snippet is installed (`bluegreen prompt`).
+        command = deployed_command(app_dir, snippet_path(app_dir))
+        return lambda: runner.run(host, command, timeout=30)
 
     out = parallel(
         [

@@ -16,7 +16,6 @@ The plan and the re-plans are in switch_plan.py; reload, verify and drain in tra
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bluegreen.domain.config import AppConfig
@@ -29,13 +28,13 @@ from bluegreen.domain.switch_commands import (
     cfg_backup_name,
     check_command,
     check_path,
-    env_display,
     frontend_url,
     not_found,
     remove_command,
 )
 from bluegreen.engine import history
 from bluegreen.engine.context import Context
+from bluegreen.engine.indicators import write_roles
 from bluegreen.engine.lock import OperationLock, cfg_lock
 from bluegreen.engine.probing import http_probe
 from bluegreen.engine.steps import StepRecorder, internal_error
@@ -49,7 +48,6 @@ from bluegreen.errors import (
     TransportError,
 )
 from bluegreen.models import ApprovalRecord, SwitchPlan, SwitchResult
-from bluegreen.transport.parallel import parallel
 
 WATCH_FAILURES = 3  # consecutive failures during the watch that trigger the auto-rollback
 # After a failure from the replace on, how long to keep trying to reach the HAProxy host again to
@@ -279,19 +277,8 @@ def _finish(
         steps.run("drain", lambda: drain(ctx, app.drain_s), hp.ssh)
     _write_state(ctx, steps, prepared, prepared.to_live, result, reread=False)
 
-    def indicators() -> str:
-        roles = {prepared.to_live: "LIVE", prepared.from_live: "STANDBY"}
-
-        def write(color: str, role: str) -> Callable[[], None]:
-            path = f"{app.on(color).app_dir}/.env.display"
-            data = env_display(role, color, now)
-            return lambda: ctx.runner.write_file_atomic(app.servers[color].ssh, path, data)
-
-        outcomes = parallel([write(c, r) for c, r in roles.items()])
-        failed = [str(o) for o in outcomes if isinstance(o, Exception)]
-        return "; ".join(failed) if failed else "both hosts show their new role"
-
-    steps.run("indicators", indicators)
+    roles = {prepared.to_live: "LIVE", prepared.from_live: "STANDBY"}
+    steps.run("indicators", lambda: write_roles(ctx, app, roles, now))
 
 
 def _write_state(
