@@ -653,9 +653,18 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
     except FileNotFoundError:
         pytest.fail("ssh-agent is needed: apt-get install openssh-client")
-    for _ in range(250):
-        if sock.exists():
-            break
+    # Ready when it accepts a connection: the socket file exists from bind(), before listen(),
+    # and an `ssh-add` in that gap is refused (seen under load as a rare failure of these tests).
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(sock))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"ssh-agent did not listen on {sock} within 30 s")
         time.sleep(0.02)
     monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
 
