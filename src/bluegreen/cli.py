@@ -12,6 +12,8 @@ import click
 from rich.console import Console
 
 from bluegreen import __version__
+from bluegreen.cli_lab import demo, lab
+from bluegreen.cli_serve import serve
 from bluegreen.cli_text import safe, safe_block
 from bluegreen.domain.display_text import MESSAGE_MAX, one_line
 from bluegreen.domain.validate import REASON_MAX
@@ -23,7 +25,6 @@ from bluegreen.errors import (
     ApprovalError,
     BlueGreenError,
 )
-from bluegreen.lab.layouts import DEFAULT_LAYOUT, LAYOUTS
 from bluegreen.log_format import SafeFormatter
 from bluegreen.models import SwitchPlan
 
@@ -425,150 +426,9 @@ def dashboard(
             allow_hosts=allow_hosts, hint=token_hint(token_env))  # fmt: skip
 
 
-@main.command()
-@click.option(
-    "--transport",
-    type=click.Choice(["stdio", "http", "sse"]),
-    default="stdio",
-    show_default=True,
-    help="stdio for a local client; http (streamable HTTP, /mcp) to listen; sse (/sse) is "
-    "deprecated.",
-)
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    help="HTTP/SSE bind address; anything but loopback requires a bearer token.",
-)
-@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
-@click.option(
-    "--token-env",
-    default="BLUEGREEN_MCP_TOKEN",
-    show_default=True,
-    metavar="VAR",
-    help="Environment variable holding the HTTP/SSE bearer token.",
-)
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False),
-    help="File holding the bearer token (wins over --token-env).",
-)
-@click.option(
-    "--allow-host",
-    "allow_hosts",
-    multiple=True,
-    metavar="NAME",
-    help="Extra Host name clients use to reach this server (DNS-rebinding protection).",
-)
-@click.option(
-    "--allow",
-    type=click.Choice(["read-only", "deploy", "full"]),
-    default="full",
-    show_default=True,
-    help="What MCP clients may do: read-only (status, list, history), deploy (also "
-    "deploy_to_standby), full (also switch_traffic). Each app's `mcp` key can only narrow it.",
-)
-@click.option("--read-only", is_flag=True, help="Same as --allow read-only.")
-@click.pass_context
-def serve(
-    ctx: click.Context, transport: str, host: str, port: int, token_env: str,
-    token_file: str | None, allow_hosts: tuple[str, ...], allow: str, read_only: bool,
-) -> None:  # fmt: skip
-    """Run the MCP server (tools for AI assistants); logs go to stderr.
-
-    HTTP listens on 127.0.0.1 by default; with a token set, every request needs
-    `Authorization: Bearer <token>`. SSE is deprecated: use http. The safety mode binds MCP
-    clients only; the CLI's own commands are for people and are not restricted by it.
-    """
-    from bluegreen.mcp_server import serve as run_server
-
-    if read_only and allow not in ("full", "read-only"):
-        raise click.UsageError(f"--read-only contradicts --allow {allow}")
-    run_server(
-        ctx.obj["config"], transport=transport, host=host, port=port,  # type: ignore[arg-type]
-        token_env=token_env, token_file=token_file, allow_hosts=allow_hosts,
-        allow="read-only" if read_only else allow,  # type: ignore[arg-type]
-        debug=ctx.obj["debug"],
-    )  # fmt: skip
-
-
-@main.group()
-@click.option("--prefix", default="bluegreen-lab", show_default=True, help="Container name prefix.")
-@click.pass_context
-def lab(ctx: click.Context, prefix: str) -> None:
-    """The Docker lab: HAProxy + BLUE + GREEN + a git origin, on 127.0.0.1."""
-    ctx.obj["prefix"] = prefix
-
-
-def _lab(ctx: click.Context) -> Any:
-    from bluegreen.lab.controller import Lab
-
-    return Lab(ctx.obj["prefix"])
-
-
-@lab.command("up")
-@click.option(
-    "--layout",
-    type=click.Choice(LAYOUTS),
-    default=DEFAULT_LAYOUT,
-    show_default=True,
-    help="shared: the users' shape (two apps on one Host-routed frontend); single: one app.",
-)
-@click.pass_context
-def lab_up(ctx: click.Context, layout: str) -> None:
-    """Start a fresh lab; the last line printed is the path of its bluegreen config."""
-    info = _lab(ctx).up(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"), layout=layout)
-    err.print(f"[green]lab up[/]: frontend {info.frontend}; use it with:")
-    err.print(f"  export BLUEGREEN_CONFIG={info.config_path}", soft_wrap=True)
-    click.echo(info.config_path)
-
-
-@lab.command("down")
-@click.pass_context
-def lab_down(ctx: click.Context) -> None:
-    """Remove every container, network and file of the lab."""
-    count = _lab(ctx).down(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"))
-    err.print(f"lab down: {count} docker objects removed")
-
-
-@lab.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def lab_status(ctx: click.Context, as_json: bool) -> None:
-    """Where the lab's frontend and hosts are, and whether their containers run."""
-    status = _lab(ctx).status()
-    if as_json:
-        click.echo(json.dumps(status, indent=2))
-        return
-    click.echo(f"frontend  {status['frontend']}")
-    click.echo(f"config    {status['config']}")
-    click.echo(f"layout    {status['layout']}")
-    for name, app in status["apps"].items():
-        previews = ", ".join(f"{c} {h}" for c, h in app["preview"].items())
-        click.echo(f"app       {name}: Host {app['host']} (preview: {previews})")
-    for role, host in status["hosts"].items():
-        ssh = host["ssh"] or "-"
-        click.echo(f"{role:8}  {host['state']:8}  ssh {ssh:18}  {host['container']}")
-
-
-@lab.command("commit")
-@click.option("--break", "breakage", type=click.Choice(["build", "health"]), help="Make it fail.")
-@click.pass_context
-def lab_commit(ctx: click.Context, breakage: str | None) -> None:
-    """Make a new commit of the sample app on the origin; the last line printed is its sha."""
-    sha = _lab(ctx).commit(breakage)
-    click.echo(sha)
-
-
-@main.command()
-@click.option("--keep", is_flag=True, help="Leave the lab running afterwards.")
-@click.pass_context
-def demo(ctx: click.Context, keep: bool) -> None:
-    """Run the demo on a fresh Docker lab."""
-    from bluegreen.lab.demo import run_demo
-
-    code = run_demo(lambda msg: err.print(msg, soft_wrap=True), keep=keep)
-    sys.exit(code)
+main.add_command(serve)
+main.add_command(lab)
+main.add_command(demo)
 
 
 def mcp_main() -> None:
