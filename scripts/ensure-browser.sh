@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's headless chromium for the dashboard's browser test (tests/lab/test_dashboard_browser.py).
+# Debian's headless chromium for the dashboard's browser test (tests/lab/test_operator_view.py).
 # Idempotent; the browser comes from apt, never from a download at test time.
 set -euo pipefail
 
