@@ -33,7 +33,9 @@ def runner_for(info: LabInfo) -> SSHRunner:
     )
 
 
-def test_reads_haproxy_cfg_over_ssh_with_strict_host_keys(lab_info: LabInfo) -> None:
+def test_reads_haproxy_cfg_over_ssh_with_strict_host_keys(
+    fresh_lab: Lab, lab_info: LabInfo
+) -> None:
     with runner_for(lab_info) as runner:
         cfg = runner.read_file(f"root@{lab_info.hosts['haproxy'].ssh}", "/etc/haproxy/haproxy.cfg")
     assert cfg is not None
@@ -42,7 +44,8 @@ def test_reads_haproxy_cfg_over_ssh_with_strict_host_keys(lab_info: LabInfo) -> 
     assert re.search(r"^\s*default_backend bk_blue\s*$", text, re.M)
 
 
-def test_frontend_is_answered_by_blue(lab_info: LabInfo) -> None:
+def test_frontend_is_answered_by_blue(fresh_lab: Lab, lab_info: LabInfo) -> None:
+    # `fresh_lab`: the lab as `up` left it, whatever ran before in the session (a switch, a deploy)
     response = httpx.get(lab_info.frontend + "/health", timeout=5)
     assert response.status_code == 200
     body = response.json()
