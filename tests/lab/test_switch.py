@@ -97,8 +97,11 @@ def test_indicators_and_state_file_after_switch(fresh_lab: Lab, lab_info: LabInf
 def test_mismatched_token_refused(fresh_lab: Lab, lab_service: Service) -> None:
     plan = lab_service.switch(APP).plan
     assert plan and plan.confirm_token
-    # The situation changes after the plan was issued: the token must not apply to it.
-    fresh_lab.exec("haproxy", ["sh", "-c", "echo '# edited by hand' >> /etc/haproxy/haproxy.cfg"])
+    # This app's routing changes after the plan was issued (its STANDBY's server line, by hand):
+    # the token must not apply to it. (Other apps' lines are not part of an approval.)
+    edit = "s/^\\(\\s*server green green:3001 .*\\)$/\\1 weight 100/"
+    fresh_lab.exec("haproxy", ["sed", "-i", edit, "/etc/haproxy/haproxy.cfg"])
+    assert "weight 100" in fresh_lab.exec("haproxy", ["cat", "/etc/haproxy/haproxy.cfg"])
     with pytest.raises(ApprovalError, match="does not match"):
         lab_service.switch(APP, SwitchRequest(confirm_token=plan.confirm_token))
     with pytest.raises(ValidationError, match="not a token"):
