@@ -6,7 +6,8 @@ Three labs of the single layout, each its own prefix (`<prefix>-one`, `-pair`, `
   pair  2 HAProxy nodes (same cfg), 1 server a colour
   pool  1 HAProxy node, 3 servers a colour
 The switch section runs `one` and `pair` (then `pair` goes down), the deploy section `one` and
-`pool`, so at most two labs run at a time on the machine.
+`pool`, so at most two labs run at a time on the machine; `--only switch` or `--only deploy` runs
+one section.
 
 switch   the approved switch of bench.switch (t0 = the approval) under a steady load of 4 threads:
          on `pair` spread over both nodes' frontends (half the threads each, keep-alive and fresh
@@ -71,6 +72,7 @@ LABS = {
 SWITCH_TARGET = 1.3
 DEPLOY_TARGET = 1.3
 LOAD_THREADS = 4
+SECTIONS = ("switch", "deploy")
 
 
 def nodes_apart_ms(samples: Sequence[Sample], t0: float, new: str, returned: float) -> float:
@@ -169,37 +171,40 @@ def run(args: argparse.Namespace, labs: contextlib.ExitStack) -> dict[str, Any]:
         return arm
 
     one = lab("one", labs)
-    switch_one = Series("switch, 1 HAProxy node: approval -> 100% on new LIVE")
-    switch_pair = Series("switch, 2 HAProxy nodes: approval -> 100% on new LIVE (both)")
-    with contextlib.ExitStack() as pair_lab:  # down before the pool comes up
-        pair = lab("pair", pair_lab)
-        say(f"scale-out: {args.rounds} switch rounds on one and pair")
-        interleave(
-            args.rounds, [(switch_pair, pair.switch), (switch_one, one.switch)], progress=say
+    rows: list[Comparison] = []
+    switch_labs: dict[str, tuple[Rounds, Series]] = {}
+    if "switch" in args.only:
+        switch_one = Series("switch, 1 HAProxy node: approval -> 100% on new LIVE")
+        switch_pair = Series("switch, 2 HAProxy nodes: approval -> 100% on new LIVE (both)")
+        with contextlib.ExitStack() as pair_lab:  # down before the pool comes up
+            pair = lab("pair", pair_lab)
+            say(f"scale-out: {args.rounds} switch rounds on one and pair")
+            arms = [(switch_pair, pair.switch), (switch_one, one.switch)]
+            interleave(args.rounds, arms, progress=say)
+        rows += [
+            Comparison("switch to 100%, 2 nodes vs 1", switch_pair, switch_one, SWITCH_TARGET),
+            Comparison(
+                "  info: switch t0 -> return (incl. drain, watch)",
+                Series("pair: t0 -> return", pair.rounds.call_ms),
+                Series("one: t0 -> return", one.rounds.call_ms),
+                None,
+            ),
+        ]
+        switch_labs = {"pair": (pair.rounds, switch_pair), "one": (one.rounds, switch_one)}
+    if "deploy" in args.only:
+        pool = lab("pool", labs)
+        deploy_one = Series("deploy to 1 server a colour")
+        deploy_pool = Series("deploy to 3 servers a colour")
+        say(f"scale-out: {args.rounds} deploy rounds on one and pool")
+        arms = [(deploy_pool, pool.deploy), (deploy_one, one.deploy)]
+        interleave(args.rounds, arms, progress=say)
+        rows.append(
+            Comparison("deploy, 3 servers a colour vs 1", deploy_pool, deploy_one, DEPLOY_TARGET)
         )
-    pool = lab("pool", labs)
-    deploy_one = Series("deploy to 1 server a colour")
-    deploy_pool = Series("deploy to 3 servers a colour")
-    say(f"scale-out: {args.rounds} deploy rounds on one and pool")
-    interleave(args.rounds, [(deploy_pool, pool.deploy), (deploy_one, one.deploy)], progress=say)
-
-    rows = [
-        Comparison("switch to 100%, 2 nodes vs 1", switch_pair, switch_one, SWITCH_TARGET),
-        Comparison(
-            "  info: switch t0 -> return (incl. drain, watch)",
-            Series("pair: t0 -> return", pair.rounds.call_ms),
-            Series("one: t0 -> return", one.rounds.call_ms),
-            None,
-        ),
-        Comparison("deploy, 3 servers a colour vs 1", deploy_pool, deploy_one, DEPLOY_TARGET),
-    ]
     for row in rows:
         failed = len(row.tool.failures) + len(row.baseline.failures)
         row.errors, row.checked = failed, row.tool.n + row.baseline.n + failed
-    return {
-        "rows": rows,
-        "switch_labs": {"pair": (pair.rounds, switch_pair), "one": (one.rounds, switch_one)},
-    }
+    return {"rows": rows, "switch_labs": switch_labs}
 
 
 def _session(args: argparse.Namespace, name: str) -> contextlib.AbstractContextManager[Any]:
@@ -266,7 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="seconds of all-new answers to observe after each switch (default %(default)s)",
     )
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        action="append",
+        help="run only this section (repeatable; default: both)",
+    )
     args = parser.parse_args(argv)
+    args.only = args.only or list(SECTIONS)
     if args.rounds < 1 or args.settle <= 0:
         parser.error("--rounds must be at least 1, --settle positive")
 
@@ -285,15 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(rows))
     print()
-    print(f"requests during the switches (load: {LOAD_THREADS} threads over every frontend)")
-    print(requests_table(result["switch_labs"]))
-    print()
+    if result["switch_labs"]:
+        print(f"requests during the switches (load: {LOAD_THREADS} threads over every frontend)")
+        print(requests_table(result["switch_labs"]))
+        print()
     print(LEGEND)
     notes = failure_notes([s for row in rows for s in (row.tool, row.baseline)], measured)
     if notes:
         print()
         print("\n".join(notes))
-    pair_rounds, pair_series = result["switch_labs"]["pair"]
     finish(
         "scale_out",
         args,
@@ -301,7 +313,10 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         switch_rounds=[record for r, _ in result["switch_labs"].values() for record in r.records],
     )
-    failed_ok = failed_verdict(pair_rounds.failed, len(pair_series.failures)).startswith("PASS")
+    failed_ok = True
+    if "pair" in result["switch_labs"]:
+        pair_rounds, pair_series = result["switch_labs"]["pair"]
+        failed_ok = failed_verdict(pair_rounds.failed, len(pair_series.failures)).startswith("PASS")
     return 0 if failed_ok and all(not math.isnan(r.ratio) for r in rows) else 1
 
 
