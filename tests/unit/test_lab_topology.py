@@ -13,6 +13,7 @@ import pytest
 
 from bluegreen.domain.haproxy_cfg import parse, server_line
 from bluegreen.errors import LabError
+from bluegreen.lab import keepalived
 from bluegreen.lab.lab_info import HostInfo, LabInfo
 from bluegreen.lab.layouts import LAYOUTS, SHARED_APPS, layout_haproxy_cfg, render_config
 from bluegreen.lab.readiness import servers_not_up
@@ -209,3 +210,23 @@ def test_load_goes_to_the_virtual_ip_or_else_to_every_frontend() -> None:
     assert len(info.traffic_urls()) == 2
     info.vip = "172.24.255.254"
     assert info.traffic_urls() == ["http://172.24.255.254"]
+
+
+class NoNetAdminNode:
+    """A container whose processes lack NET_ADMIN; anything written to it fails the test."""
+
+    name = "lab-haproxy"
+
+    def exec_run(self, argv: list[str], demux: bool = False) -> tuple[int, bytes]:
+        assert argv == ["cat", "/proc/self/status"], argv  # only the capability is read
+        return 0, b"Name:\tcat\nCapEff:\t00000000a80425fb\n"
+
+    def put_archive(self, *_args: object) -> None:
+        raise AssertionError("nothing is written where keepalived cannot run")
+
+
+def test_without_net_admin_there_is_no_virtual_ip_and_the_reason_says_why() -> None:
+    nodes = {"haproxy": NoNetAdminNode(), "haproxy2": NoNetAdminNode()}
+    vip, reason = keepalived.start(nodes, "172.24.0.0/16")
+    assert vip is None
+    assert reason is not None and "NET_ADMIN" in reason and "every node's frontend" in reason
