@@ -30,7 +30,6 @@ from bluegreen.lab.containers import (
     put_file,
 )
 from bluegreen.lab.host_scripts import FIRST_DEPLOY, RESET_APP, RESET_HAPROXY, checkouts
-from bluegreen.lab.keepalived import network_subnet
 from bluegreen.lab.keys import generate_keypair, known_hosts_line
 from bluegreen.lab.lab_info import HostInfo, LabInfo, default_state_dir
 from bluegreen.lab.layouts import (
@@ -189,7 +188,9 @@ class Lab:
         vip: str | None = None
         vip_reason: str | None = ONE_NODE
         if len(nodes) > 1:
-            vip, vip_reason = keepalived.start(nodes, network_subnet(self.client, network.name))
+            vip, vip_reason = keepalived.start(
+                nodes, keepalived.network_subnet(self.client, network.name)
+            )
             say(f"virtual IP {vip} on {keepalived.holder(nodes, vip)}" if vip else str(vip_reason))
         info = LabInfo(
             prefix=self.prefix,
@@ -298,8 +299,9 @@ class Lab:
         return exec_checked(self.container("origin"), argv).strip().splitlines()[-1]
 
     def reset(self) -> None:
-        """Back to the state `up` left: every container running, the initial haproxy.cfg loaded,
-        no state file, lock, history or backups, BLUE and GREEN on the initial commit."""
+        """Back to the state `up` left: every container running, the initial haproxy.cfg loaded
+        on every node, no state file, lock, history or backups, every BLUE and GREEN server on
+        the initial commit, the virtual IP (if any) on the PRIMARY."""
         info = self.info()
         topology = info.topology
         servers = [role for color in COLORS for role in topology.server_roles(color)]
@@ -315,7 +317,8 @@ class Lab:
         for node in topology.node_roles():
             exec_checked(self.container(node), ["sh", "-c", RESET_HAPROXY])
         if info.vip:  # a node restarted above runs no keepalived, maybe at a new address
-            keepalived.start(self._nodes(info), network_subnet(self.client, info.network))
+            subnet = keepalived.network_subnet(self.client, info.network)
+            keepalived.start(self._nodes(info), subnet)
         self._wait_until_served(info)
 
     def exec(self, role: str, argv: list[str]) -> str:
