@@ -67,7 +67,11 @@ def test_the_page_shows_status_plan_and_history_escaped() -> None:
     assert_safe(text)
     assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text
     assert 'id="live"' in text and "LIVE: BLUE" in text and "STANDBY: GREEN" in text
-    assert "test STANDBY now: <code>http://green:3001</code>" in text
+    assert (
+        "test STANDBY now: <code>curl -H &#x27;Host: green.theoshift.com&#x27; "
+        "http://10.92.3.33:80/</code> (through the frontend with its preview Host "
+        "(/etc/haproxy/haproxy.cfg:9))" in text
+    )
     assert "switch plan: BLUE &rarr; GREEN" in text  # preview_switch, with its diff
     assert "-    default_backend bk_blue" in text and "+    default_backend bk_green" in text
     assert 'id="pending"' not in text  # not an operator app

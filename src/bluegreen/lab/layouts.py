@@ -114,8 +114,9 @@ stdout_logfile_backups=1
     return "\n".join(blocks)
 
 
-def shared_app_sections(ssh: dict[str, str]) -> list[str]:
-    """The config of every app of the shared layout; `ssh`: each colour's `host:port`."""
+def shared_app_sections(ssh: dict[str, str], frontend_url: str) -> list[str]:
+    """The config of every app of the shared layout; `ssh`: each colour's `host:port`;
+    `frontend_url`: where the lab publishes HAProxy's frontend."""
     lines: list[str] = []
     for app in SHARED_APPS:
         lines += [
@@ -125,6 +126,7 @@ def shared_app_sections(ssh: dict[str, str]) -> list[str]:
             f'frontend = "{SHARED_FRONTEND}"',
             f'rule = "{app.rule}"',
             f'hosts = ["{app.host}"]',
+            f'frontend_url = "{frontend_url}"',
             f'app_dir = "{app.app_dir}"',
             'branch = "main"',
             'build = "python3 build.py"',
@@ -174,16 +176,20 @@ def render_config(info: LabInfo) -> str:
         'work_dir = "/var/lib/bluegreen"',
     ]
     ssh = {color: info.hosts[color].ssh for color in COLORS}
-    lines += shared_app_sections(ssh) if info.layout == "shared" else single_app_section(ssh)
+    if info.layout == "shared":
+        lines += shared_app_sections(ssh, info.frontend)
+    else:
+        lines += single_app_section(ssh, info.frontend)
     return "\n".join(lines) + "\n"
 
 
-def single_app_section(ssh: dict[str, str]) -> list[str]:
+def single_app_section(ssh: dict[str, str], frontend_url: str) -> list[str]:
     lines = [
         "",
         f"[apps.{APP}]",
         'state_file = "/var/lib/haproxy/jw-deployment-state.json"',
         'frontend = "http-in"',
+        f'frontend_url = "{frontend_url}"',
         f'app_dir = "{APP_DIR}"',
         'branch = "main"',
         'build = "python3 build.py"',
