@@ -42,7 +42,7 @@ class AppPage:
     pending: list[Pending]
     csrf: str
     notices: list[str]
-    job: str | None
+    job: dict[str, object] | None  # the job this page follows (Jobs.get's view)
 
 
 def layout(title: str, body: str, notices: Sequence[str] = ()) -> str:
@@ -190,17 +190,19 @@ def _actions(page: AppPage) -> str:
     app = e(page.status.app)
     return (
         f'<section id="actions"><form method="post" action="/app/{app}/deploy">'
-        f"{_hidden(page.csrf)}<button id=deploy type=submit>deploy to STANDBY</button></form>"
-        "</section>"
+        f'{_hidden(page.csrf)}<label>git ref <input id="ref" name="ref" maxlength="200" '
+        'placeholder="branch, tag or commit (default: the app\'s branch)" size="40"></label> '
+        "<button id=deploy type=submit>deploy to STANDBY</button></form></section>"
     )
 
 
-def _job(job: str | None) -> str:
+def _job(job: dict[str, object] | None) -> str:
     if not job:
         return ""
+    detail = f": {e(job['detail'])}" if job.get("detail") else ""
     return (
-        f'<section id="job" data-job="{e(job)}"><h2>progress</h2><ol class="steps"></ol>'
-        '<p class="outcome"></p></section>'
+        f'<section id="job" data-job="{e(job["id"])}"><h2>progress: {e(job["kind"])}{detail}'
+        '</h2><ol class="steps"></ol><p class="outcome"></p></section>'
     )
 
 
@@ -262,7 +264,7 @@ def _history(history: History) -> str:
             f"{e(h.from_live and h.from_live.upper())} &rarr; {e(h.to_live and h.to_live.upper())}"
             if h.operation == "switch"
             else f"{e(h.color and h.color.upper())}: {e(short(h.commit_before))} &rarr; "
-            f"{e(short(h.commit_after))}"
+            f"{e(short(h.commit_after))}" + (f" (ref <code>{e(h.ref)}</code>)" if h.ref else "")
         )
         approval = f"; approved by {e(h.approval.describe())}" if h.approval else ""
         took = f" in {h.duration_s:.1f}s" if h.duration_s is not None else ""
