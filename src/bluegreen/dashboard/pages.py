@@ -191,7 +191,7 @@ def _actions(page: AppPage) -> str:
     return (
         f'<section id="actions"><form method="post" action="/app/{app}/deploy">'
         f'{_hidden(page.csrf)}<label>git ref <input id="ref" name="ref" maxlength="200" '
-        'placeholder="branch, tag or commit (default: the app\'s branch)" size="40"></label> '
+        'placeholder="branch, tag or commit (default: the configured branch)" size="40"></label> '
         "<button id=deploy type=submit>deploy to STANDBY</button></form></section>"
     )
 
