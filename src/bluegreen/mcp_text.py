@@ -112,6 +112,10 @@ def status_text(status: AppStatus) -> str:
             lines += _server_lines(server.role or "role unknown", server)
     if status.certain:
         lines.append(f"Routing: {_m(status.routing.summary)}")
+    for server in status.servers:
+        rules = ", ".join(f"{_f(', '.join(p.hosts) or '(no exact Host)')} ({_f(p.line)})"
+                          for p in server.preview)  # fmt: skip
+        lines.append(f"Preview {_c(server.color)}: {rules or 'no preview rule in haproxy.cfg'}")
     lines.extend(f"Routing note: {_m(note)}" for note in status.routing.notes)
     if status.lock:
         stale = " (STALE: breakLock=true can clear it)" if status.lock.stale else ""

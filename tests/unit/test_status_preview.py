@@ -150,6 +150,8 @@ def test_cli_and_mcp_status_show_how_to_test_each_colour() -> None:
     shown = buffer.getvalue()
     assert "test GREEN now: curl -H 'Host: green.theoshift.com' http://haproxy:80/" in shown
     assert "test BLUE now: curl -H 'Host: blue.theoshift.com' http://haproxy:80/" in shown
+    assert f"preview GREEN: green.theoshift.com ({PATH}:36)" in shown
+    assert f"Preview GREEN: green.theoshift.com ({PATH}:36)" in status_text(status)
     assert (
         "Test STANDBY GREEN before switching with `curl -H 'Host: green.theoshift.com' "
         "http://haproxy:80/` (through the frontend with its preview Host" in status_text(status)

@@ -205,7 +205,7 @@ def _routing(
     return analysis, routing_model(analysis, public_frontend_url(app.frontend_url, bind, host))
 
 
-def routing_model(analysis: RoutingAnalysis, frontend_url: str | None = None) -> Routing:
+def routing_model(analysis: RoutingAnalysis, frontend_url: str | None) -> Routing:
     return Routing(
         certain=analysis.certain,
         style=analysis.style,
