@@ -160,3 +160,14 @@ def test_cli_approvals_prune(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert shown.output == f"removed 2 expired token(s) nobody answered: {A}, {E}\n"
     again = CliRunner().invoke(cli.main, ["--config", str(path), "approvals", "prune", "--json"])
     assert json.loads(again.output) == {"removed": []}
+
+
+def test_a_record_naming_another_token_than_its_file_is_left_alone() -> None:
+    lab = FakeHosts()
+    put_token(lab, A, expired=True)
+    record = lab.runner.file(HP, record_path(WORK, A)) or b""
+    lab.runner.put_file(HP, record_path(WORK, B), record)  # B's file holds A's record
+    lab.runner.remove_file(HP, record_path(WORK, A))
+    svc = service(lab, allow_unapproved=False, approval="operator")
+    assert svc.prune_approvals() == []
+    assert records(lab) == {B}

@@ -73,10 +73,13 @@ def _unanswered(ctx: Context) -> list[dapproval.TokenRecord]:
     def read(token: str) -> Callable[[], bytes | None]:
         return lambda: ctx.runner.read_file(hp.ssh, dapproval.record_path(hp.work_dir, token))
 
-    raws = parallel([read(t) for t in dapproval.unanswered_tokens(listed.stdout)])
+    tokens = dapproval.unanswered_tokens(listed.stdout)
+    raws = parallel([read(t) for t in tokens])
+    # A record that names another token than its file is not one this tool wrote: skipped.
     return [
-        record for raw in raws
+        record for token, raw in zip(tokens, raws, strict=True)
         if not isinstance(raw, Exception) and (record := dapproval.parse_token_record(raw))
+        and record.token == token
     ]  # fmt: skip
 
 
