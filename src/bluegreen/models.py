@@ -88,7 +88,7 @@ class Routing(BaseModel):
     summary: str
     problems: list[str] = []
     notes: list[str] = Field(
-        default_factory=list, description="Facts about the routing that leave it certain."
+        default_factory=list, description="Remarks of the analysis that do not make it uncertain."
     )
     frontend_url: str | None = Field(
         default=None,
