@@ -7,7 +7,9 @@ orchestration runs end to end without a network. Faults are switched on by attri
 
 from __future__ import annotations
 
+import base64
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from bluegreen.domain.command import Command
@@ -52,6 +54,39 @@ address = "green:3001"
 """
 
 
+def cfg_read_reply(
+    runner: FakeRunner, host: str, paths: Sequence[str], argv: Sequence[str] | None
+) -> Reply:
+    """What the HAProxy host answers to `read_cfg` (domain/haproxy_files.py): each path's bytes,
+    a directory's `*.cfg` files (a fake directory: the files under its path), then `argv`, the
+    running HAProxy's arguments (None: unreadable)."""
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    lines = ["bluegreen-cfg-read 1"]
+    for path in paths:
+        data = runner.file(host, path)
+        prefix = path.rstrip("/") + "/"
+        names = sorted(p[len(prefix) :] for p in runner.paths(host) if p.startswith(prefix))
+        if data is None and names:
+            lines.append("file dir")
+            lines += [f"entry {b64(n.encode())} {b64(runner.file(host, prefix + n) or b'')}"
+                      for n in names if "/" not in n and n.endswith(".cfg") and n[0] != "."]  # fmt: skip
+        else:
+            lines.append("file -" if data is None else f"file {b64(data)}")
+    lines.append("cmdline " + (b64("\0".join(argv).encode() + b"\0") if argv else "-"))
+    return Reply(stdout="\n".join(lines) + "\n")
+
+
+def serve_cfg_reads(
+    runner: FakeRunner, host: str = HP, argv: Sequence[str] | None = ("haproxy", "-f", CFG_PATH)
+) -> None:
+    """Script `host` to answer `read_cfg` from its fake files (see cfg_read_reply)."""
+    runner.on(lambda c: "bluegreen-cfg-read" in c.argv, host=host,
+              respond=lambda h, c: cfg_read_reply(runner, h, c.argv[5:], argv))  # fmt: skip
+
+
 def config(**app_changes: object) -> Config:
     cfg = parse_config(CONFIG_TOML, "test")
     if not app_changes:
@@ -74,6 +109,8 @@ class FakeHosts:
         self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
         self.commits = {"blue": "a1" * 20, "green": "b2" * 20}  # checked out (and running)
         self.requests = {"blue": 0, "green": 0}  # `show stat` stot of each colour's server
+        # The running HAProxy's arguments (None: /proc or the runtime API cannot be read).
+        self.running_args: tuple[str, ...] | None = ("haproxy", "-W", "-f", CFG_PATH)
         self.runner.on(lambda c: True, respond=self.respond)
 
     def live_color(self) -> str:
@@ -130,6 +167,8 @@ class FakeHosts:
 
     def script(self, host: str, name: str, args: tuple[str, ...], stdin: bytes) -> Reply:
         """A fixed script, told apart by its name (its $0); `args` are "$1", "$2", ..."""
+        if name == "bluegreen-cfg-read":  # every file HAProxy loads (read_cfg)
+            return cfg_read_reply(self.runner, host, args[1:], self.running_args)
         if name == "bluegreen-deployed":  # the deployed commit (status, switch plan)
             color = host.split("@")[1]
             return Reply(stdout=f"{self.commits[color]} HEAD@{{2025-12-21T10:00:00+00:00}}\n")

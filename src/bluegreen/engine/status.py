@@ -15,8 +15,15 @@ from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.deployed_commit import Deployed, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig
+from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.reconcile import reconcile
-from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
+from bluegreen.domain.routing import (
+    LoadedConfig,
+    RoutingAnalysis,
+    ServerSpec,
+    analyze_routing,
+    describe,
+)
 from bluegreen.domain.runtime import StatRow
 from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
@@ -25,7 +32,7 @@ from bluegreen.engine.lock import is_stale
 from bluegreen.engine.probing import as_health
 from bluegreen.engine.status_next_step import next_step
 from bluegreen.engine.status_reads import Reads, lock_holder_path, probe_key, read_everything
-from bluegreen.errors import BlueGreenError
+from bluegreen.errors import BlueGreenError, HAProxyConfigError
 from bluegreen.models import (
     AppStatus,
     DriftItem,
@@ -45,10 +52,18 @@ def server_specs(app: AppConfig) -> list[ServerSpec]:
     ]
 
 
-def app_routing(cfg: HAProxyConfig, app: AppConfig) -> RoutingAnalysis:
+def app_routing(cfg: HAProxyConfig | LoadedConfig, app: AppConfig) -> RoutingAnalysis:
     """How `cfg` routes the app's users: in a shared frontend, the requests its rule and Host
     headers select."""
     return analyze_routing(cfg, app.frontend, server_specs(app), rule=app.rule, hosts=app.hosts)
+
+
+def files_routing(
+    files: HAProxyFiles, app: AppConfig, loaded: LoadedConfig | None = None
+) -> RoutingAnalysis:
+    """How every file HAProxy loads routes the app, never certain when the running HAProxy
+    loads other files than the configured ones (`loaded`: the files already parsed)."""
+    return files.checked(app_routing(loaded or files.loaded(), app))
 
 
 def get_status(ctx: Context, app_name: str) -> AppStatus:
@@ -67,7 +82,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     problems: list[str] = []
     hp = ctx.config.haproxy
 
-    analysis, routing = _routing(reads, hp.ssh, hp.config_path, app, problems)
+    analysis, routing = _routing(reads, hp.ssh, hp.files, app, problems)
     reading, state_view = _state(reads.file(app.state_file), app, problems)
     drift = []
     if reading is not None:
@@ -156,7 +171,7 @@ def _standby(analysis: RoutingAnalysis | None) -> str | None:
 
 
 def _routing(
-    reads: Reads, host: str, path: str, app: AppConfig, problems: list[str]
+    reads: Reads, host: str, paths: tuple[str, ...], app: AppConfig, problems: list[str]
 ) -> tuple[RoutingAnalysis | None, Routing]:
     def unknown(reason: str) -> tuple[None, Routing]:
         problems.append(reason)
@@ -164,16 +179,15 @@ def _routing(
             certain=False, frontend=app.frontend, summary=reason, problems=[reason]
         )
 
-    raw = reads.file(path)
-    if isinstance(raw, Exception):
-        return unknown(f"cannot read haproxy.cfg from {host}: {raw}")
-    if raw is None:
-        return unknown(f"haproxy.cfg not found at {path} on {host}")
+    files = reads.haproxy_files(paths)
+    if isinstance(files, HAProxyConfigError):
+        return unknown(str(files))
+    if isinstance(files, Exception):
+        return unknown(f"cannot read haproxy.cfg from {host}: {files}")
     try:
-        cfg = reads.parsed_cfg(raw.decode(errors="replace"))
-        analysis = app_routing(cfg, app)
+        analysis = files_routing(files, app, reads.loaded(files))
     except BlueGreenError as exc:
-        return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
+        return unknown(f"haproxy.cfg ({', '.join(paths)}) cannot be analysed: {exc}")
     problems.extend(analysis.problems)
     return analysis, routing_model(analysis)
 
@@ -185,6 +199,7 @@ def routing_model(analysis: RoutingAnalysis) -> Routing:
         frontend=analysis.frontend,
         summary=describe(analysis),
         problems=list(analysis.problems),
+        notes=list(analysis.notes),
     )
 
 

@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 
 from bluegreen.domain.config import AppConfig
-from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.state_file import parse_state, updated_for_switch
 from bluegreen.domain.switch_commands import (
     COMMAND_NOT_FOUND,
@@ -38,7 +37,7 @@ from bluegreen.engine.indicators import write_roles
 from bluegreen.engine.lock import OperationLock, cfg_lock
 from bluegreen.engine.probing import http_probe
 from bluegreen.engine.steps import StepRecorder, internal_error
-from bluegreen.engine.switch_plan import Prepared, check_target, plan_rollback, replan
+from bluegreen.engine.switch_plan import CfgSwap, Prepared, check_target, plan_rollback, replan
 from bluegreen.engine.traffic import drain, reload, verify
 from bluegreen.errors import (
     BlueGreenError,
@@ -82,7 +81,8 @@ def execute(
     started = time.monotonic()
     steps = StepRecorder(ctx)
     with OperationLock(ctx, app_name, "switch", break_lock=break_lock) as lock:
-        cfg = cfg_lock(ctx, app_name, "switch", break_lock=break_lock)
+        path = approved.cfg_file or ctx.config.haproxy.config_path  # the file the plan replaces
+        cfg = cfg_lock(ctx, app_name, "switch", path, break_lock=break_lock)
         with cfg:
             prepared = steps.run("plan", lambda: replan(ctx, app_name, emergency, approved))
             result = SwitchResult(app=app_name, executed=False, ok=False, plan=prepared.plan,
@@ -96,8 +96,8 @@ def execute(
                 result.duration_s = round(time.monotonic() - started, 3)
                 return result
             forced = bool(force and not prepared.plan.target_healthy)
-            applied = _apply(ctx, steps, prepared.app, prepared.cfg_raw, prepared.new_cfg,
-                             prepared.from_live, prepared.to_live, emergency, forced)  # fmt: skip
+            applied = _apply(ctx, steps, prepared.app, prepared.swap, prepared.from_live,
+                             prepared.to_live, emergency, forced)  # fmt: skip
         # The cfg lock is released here: other apps switch during this one's drain and watch.
         result.executed = applied.touched
         rollback: Applied | None = None
@@ -158,32 +158,34 @@ def _outcome(result: SwitchResult, rollback: Applied | None) -> str:
 
 
 def _apply(
-    ctx: Context, steps: StepRecorder, app: AppConfig, old: bytes, new: bytes, from_live: str,
+    ctx: Context, steps: StepRecorder, app: AppConfig, swap: CfgSwap, from_live: str,
     to_live: str, emergency: bool, forced: bool = False,
 ) -> Applied:  # fmt: skip
-    """Put `new` in place of `old` and make traffic reach `to_live`. Runs under the cfg lock.
+    """Put `swap.new` in place of `swap.old` (the one file `swap.path`) and make traffic reach
+    `to_live`. Runs under the cfg lock of that file.
 
     A touched cfg is restored to `old` on failure (retrying while the host cannot be reached), so
     HAProxy is never left with an unchecked or unapplied cfg without the result saying so."""
     hp = ctx.config.haproxy
     runner = ctx.runner
-    candidate = check_path(hp.config_path)
-    frontend = frontend_url(parse(new.decode(errors="replace")), app.frontend)
+    path, old, new = swap.path, swap.old, swap.new
+    candidate = check_path(path)
+    frontend = frontend_url(swap.after.loaded().cfg, app.frontend)
 
     def backup() -> str:
-        name = cfg_backup_name(ctx.now(), from_live, to_live)
-        r = runner.run(
-            hp.ssh, backup_cfg_command(hp.config_path, hp.work_dir, name, hp.cfg_backups, hp.sudo)
-        )
+        name = cfg_backup_name(ctx.now(), from_live, to_live, path)
+        r = runner.run(hp.ssh, backup_cfg_command(path, hp.work_dir, name, hp.cfg_backups, hp.sudo))
         if not r.ok:
-            raise CommandFailed("backing up haproxy.cfg failed", host=hp.ssh,
+            raise CommandFailed(f"backing up {path} failed", host=hp.ssh,
                                 exit_status=r.exit_status, output_tail=r.tail())  # fmt: skip
         return name
 
     def validate() -> str:
         runner.write_file_atomic(hp.ssh, candidate, new)
         try:
-            r = runner.run(hp.ssh, check_command(hp.check, candidate, hp.sudo), timeout=60)
+            # Every file HAProxy loads, the candidate in place of the one it replaces.
+            check = check_command(hp.check, swap.check_paths, hp.sudo)
+            r = runner.run(hp.ssh, check, timeout=60)
         finally:
             runner.run(hp.ssh, remove_command(candidate, hp.sudo))
         what = ("the new cfg could not be checked: " + not_found(hp.check[0])
@@ -195,10 +197,10 @@ def _apply(
 
     def compare() -> str:
         # The compare-and-swap: under the cfg lock, so no bluegreen writer comes in between.
-        if runner.read_file(hp.ssh, hp.config_path) != old:
-            raise CfgChanged("haproxy.cfg changed since the plan",
+        if runner.read_file(hp.ssh, path) != old:
+            raise CfgChanged(f"{path} changed since the plan",
                              hint="another writer came in between: ask for a new plan")  # fmt: skip
-        return "haproxy.cfg is the file the plan read"
+        return f"{path} is the file the plan read"
 
     try:
         saved = steps.run("backup-cfg", backup, hp.ssh)
@@ -208,9 +210,7 @@ def _apply(
         return Applied(f"{exc} (haproxy.cfg untouched)")
 
     try:
-        steps.run(
-            "replace-cfg", lambda: runner.write_file_atomic(hp.ssh, hp.config_path, new), hp.ssh
-        )
+        steps.run("replace-cfg", lambda: runner.write_file_atomic(hp.ssh, path, new), hp.ssh)
         steps.run("reload", lambda: reload(ctx), hp.ssh)
         steps.run("verify", lambda: verify(ctx, app, frontend, to_live, emergency, forced), hp.ssh)
         return Applied(touched=True)
@@ -219,7 +219,7 @@ def _apply(
 
     def restore() -> str:
         # Read back first: after a failed or interrupted replace the file may still be the old one.
-        now = runner.read_file(hp.ssh, hp.config_path)
+        now = runner.read_file(hp.ssh, path)
         if now == old:
             return "haproxy.cfg is the previous one"
         if now != new:
@@ -228,7 +228,7 @@ def _apply(
                 "writer changed it, so it is left as it is and not reloaded by this switch",
                 hint="run status and decide by hand",
             )
-        runner.write_file_atomic(hp.ssh, hp.config_path, old)
+        runner.write_file_atomic(hp.ssh, path, old)
         return "the previous haproxy.cfg is written back"
 
     deadline = time.monotonic() + RESTORE_RETRY_S
@@ -316,7 +316,7 @@ def _watch(
     if app.watch_s <= 0:
         return None
     hp = ctx.config.haproxy
-    frontend = frontend_url(parse(prepared.edit.text), app.frontend)
+    frontend = frontend_url(prepared.swap.after.loaded().cfg, app.frontend)
     if frontend is None:
         return None
     url = frontend + app.health.path
@@ -370,9 +370,10 @@ def _roll_back(
     """Route the app back to its previous LIVE, under the cfg lock taken again."""
     hp = ctx.config.haproxy
     try:
-        with cfg_lock(ctx, prepared.app_name, "auto-rollback", break_lock=break_lock) as lock:
-            now, back = steps.run("rollback-plan", lambda: plan_rollback(ctx, prepared), hp.ssh)
-            applied = _apply(ctx, steps, prepared.app, now, back, prepared.to_live,
+        path = prepared.swap.path
+        with cfg_lock(ctx, prepared.app_name, "auto-rollback", path, break_lock=break_lock) as lock:
+            back = steps.run("rollback-plan", lambda: plan_rollback(ctx, prepared), hp.ssh)
+            applied = _apply(ctx, steps, prepared.app, back, prepared.to_live,
                              prepared.from_live, True)  # fmt: skip
     except BlueGreenError as exc:  # the cfg lock not had, or a cfg that is no longer ours
         return Applied(str(exc))
