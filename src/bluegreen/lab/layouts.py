@@ -167,6 +167,8 @@ def render_config(info: LabInfo) -> str:
         "[haproxy]",
         f'ssh = "root@{hp}"',
         'config_path = "/etc/haproxy/haproxy.cfg"',
+        # What the lab's HAProxy runs with (-f haproxy.cfg -f conf.d): the files it loads.
+        'config_files = ["/etc/haproxy/haproxy.cfg", "/etc/haproxy/conf.d"]',
         'reload = ["/usr/local/sbin/haproxy-reload"]',
         'master_socket = "/run/haproxy/master.sock"',
         'check = ["haproxy", "-c", "-f"]',
