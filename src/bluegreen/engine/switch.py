@@ -207,7 +207,7 @@ def _apply(
         steps.run("check-cfg", validate, hp.ssh)
         steps.run("compare-cfg", compare, hp.ssh)
     except BlueGreenError as exc:
-        return Applied(f"{exc} (haproxy.cfg untouched)")
+        return Applied(f"{exc} ({path} untouched)")
 
     try:
         steps.run("replace-cfg", lambda: runner.write_file_atomic(hp.ssh, path, new), hp.ssh)
