@@ -18,6 +18,7 @@ from tests.unit.test_snapshot import run_locally
 from bluegreen.domain import lock as dlock
 from bluegreen.domain.config import Config, parse_config
 from bluegreen.domain.haproxy_files import FileRead, collect, parse_read, read_command
+from bluegreen.domain.routing import load_order
 from bluegreen.domain.snapshot import parse_snapshot, snapshot_command
 from bluegreen.engine.deploy_plan import resolve_roles
 from bluegreen.engine.status import files_routing
@@ -153,6 +154,15 @@ def test_the_cfg_age_is_the_newest_file_haproxy_loads(tmp_path: Path) -> None:
     command = snapshot_command((str(main), str(conf)), str(tmp_path / "no.sock"), [])
     snap = parse_snapshot(run_locally(command.render()).stdout, [])
     assert snap.cfg_mtime is not None and abs(snap.cfg_mtime - time.time()) < 60
+
+
+def test_a_directory_is_its_cfg_files_in_lexical_order_without_dot_files() -> None:
+    names = ["20-b.cfg", ".10-hidden.cfg", "10-a.cfg", "notes.txt"]
+    assert load_order((CFG_PATH, CONF_D), {CONF_D: names}) == (
+        CFG_PATH,
+        f"{CONF_D}/10-a.cfg",
+        f"{CONF_D}/20-b.cfg",
+    )
 
 
 def test_a_missing_or_unreadable_file_is_named() -> None:

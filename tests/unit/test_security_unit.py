@@ -36,6 +36,7 @@ from bluegreen.domain import lock as dlock
 from bluegreen.domain.approval import consume_command, validate_token
 from bluegreen.domain.command import MASK, Command
 from bluegreen.domain.deployed_commit import deployed_command
+from bluegreen.domain.haproxy_files import read_command
 from bluegreen.domain.history_file import append_command
 from bluegreen.domain.secrets import redact, snippet_secrets
 from bluegreen.domain.snapshot import snapshot_command
@@ -92,7 +93,8 @@ def builders(root: Path, value: str) -> list[Command]:
         dlock.break_command(path, "shop"),
         consume_command(path, value),
         deployed_command(path),
-        snapshot_command([path], path + ".sock", [path, path + ".state", value]),
+        snapshot_command([path, value], path + ".sock", [path, path + ".state", value]),
+        read_command([path, value], value + ".sock"),
         append_command(path + ".jsonl", b"{}\n", sudo=False),
         Command.of("printf", "%s", value, cwd=str(root), sudo=False),
     ]
