@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,11 @@ from bluegreen.domain.config import Config, parse_config
 from bluegreen.domain.haproxy_files import FileRead, collect, parse_read, read_command
 from bluegreen.domain.routing import load_order
 from bluegreen.domain.snapshot import parse_snapshot, snapshot_command
+from bluegreen.domain.switch_commands import backup_cfg_command, cfg_backup_name
 from bluegreen.engine.deploy_plan import resolve_roles
 from bluegreen.engine.status import files_routing
 from bluegreen.errors import ConfigError, HAProxyConfigError
+from bluegreen.mcp_text import status_text
 from bluegreen.service import Service, SwitchRequest
 
 APP_FILE = f"{CONF_D}/50-jw.cfg"
@@ -186,6 +189,28 @@ def test_other_running_arguments_name_the_files_and_the_key_to_set() -> None:
     assert f"does not load {CONF_D}" in (fewer.mismatch() or "")
 
 
+def test_each_file_keeps_its_own_newest_backups(tmp_path: Path) -> None:
+    """The backup prunes the copies of the file it backs up, never another file's."""
+    source = tmp_path / "50-jw.cfg"
+    backups = tmp_path / "work" / "cfg-backups"
+    backups.mkdir(parents=True)
+    (backups / "haproxy.cfg.20260101T000000.000000Z.blue-to-green").write_text("other file")
+    for i in range(4):
+        source.write_text(f"version {i}\n")
+        os.utime(source, (1_000_000 + i, 1_000_000 + i))
+        name = cfg_backup_name(
+            datetime(2026, 1, 1, 0, 0, i, tzinfo=UTC), "blue", "green", str(source)
+        )
+        command = backup_cfg_command(str(source), str(tmp_path / "work"), name, 2, False)
+        assert run_locally(command.render()).returncode == 0
+    kept = sorted(p.name for p in backups.iterdir())
+    assert kept == [
+        "50-jw.cfg.20260101T000002.000000Z.blue-to-green",
+        "50-jw.cfg.20260101T000003.000000Z.blue-to-green",
+        "haproxy.cfg.20260101T000000.000000Z.blue-to-green",
+    ]
+
+
 # ---- the engine on the fake hosts --------------------------------------------------------------
 
 
@@ -228,6 +253,7 @@ def test_arguments_that_cannot_be_read_are_a_note() -> None:
     status = service.status(APP)
     assert status.certain
     assert any("could not be read" in n for n in status.routing.notes)
+    assert "Note: The running HAProxy's arguments could not be read" in status_text(status)
 
 
 def test_the_switch_replaces_only_the_file_holding_the_deciding_line() -> None:

@@ -1,8 +1,10 @@
 """switch_traffic: make STANDBY the new LIVE, atomically, verified, with an instant way back.
 
-Order of work (each a step event): app lock -> haproxy.cfg lock -> re-plan under the locks and
-compare with what was approved -> target check -> back up haproxy.cfg -> check the candidate cfg
-with `haproxy -c` -> compare haproxy.cfg with the bytes the plan read -> atomic replace ->
+The cfg file is the one file HAProxy loads that holds the app's deciding line (haproxy.cfg, or
+e.g. a conf.d file); the others are never written. Order of work (each a step event): app lock ->
+that file's lock -> re-plan under the locks and compare with what was approved -> target check ->
+back up the file -> check the candidate with `haproxy -c` and every other file HAProxy loads ->
+compare the file with the bytes the plan read -> atomic replace ->
 seamless reload -> verify through the frontend that the new LIVE answers -> release the cfg lock
 -> drain -> state file -> environment indicators -> post-switch watch (auto-rollback, under the
 cfg lock again) -> history.
