@@ -244,28 +244,33 @@ def _apply(
             break
         except TransportError as exc:  # the host cannot be reached (yet): reconnect and retry
             if time.monotonic() >= deadline:
-                return Applied(_restore_failed(ctx, failure, exc, saved, from_live, to_live), True)
+                return Applied(
+                    _restore_failed(ctx, failure, exc, path, saved, from_live, to_live), True
+                )
             steps.info("restore-cfg", f"{exc}; retrying")
             time.sleep(1.0)
         except CfgChanged as exc:
             return Applied(f"{failure}; {exc}", touched=True)
         except BlueGreenError as exc:
-            return Applied(_restore_failed(ctx, failure, exc, saved, from_live, to_live), True)
+            return Applied(
+                _restore_failed(ctx, failure, exc, path, saved, from_live, to_live), True
+            )
     return Applied(
         f"{failure}; the previous haproxy.cfg is back and {from_live.upper()} serves", True, True
     )
 
 
 def _restore_failed(
-    ctx: Context, failure: str, exc: BlueGreenError, backup: str, from_live: str, to_live: str
-) -> str:
+    ctx: Context, failure: str, exc: BlueGreenError, path: str, backup: str, from_live: str,
+    to_live: str,
+) -> str:  # fmt: skip
     hp = ctx.config.haproxy
     return (
-        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. haproxy.cfg on {hp.ssh} may "
+        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. {path} on {hp.ssh} may "
         f"now be the new one (routing to {to_live.upper()}, checked with `haproxy -c`) while "
         f"HAProxy, not reloaded, may still route to {from_live.upper()}: run status (it reports a "
-        f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} or "
-        "reload HAProxy"
+        f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} as {path} "
+        "or reload HAProxy"
     )
 
 

@@ -97,12 +97,12 @@ def prepare(
          lambda: ctx.runner.read_file(hp.ssh, app.state_file),
          *(_read_checkout(ctx, app, color) for color in app.servers)]
     )  # fmt: skip
-    files, state_raw = outcomes[0], cast("bytes | Exception | None", outcomes[1])
+    files = cast("HAProxyFiles | Exception", outcomes[0])
+    state_raw = cast("bytes | Exception | None", outcomes[1])
     commits = {color: deployed_of(cast("CommandResult | Exception", checkout))
                for color, checkout in zip(app.servers, outcomes[2:], strict=True)}  # fmt: skip
     if isinstance(files, Exception):
         raise files
-    assert isinstance(files, HAProxyFiles)
     state_bytes = None if isinstance(state_raw, Exception) else state_raw
     loaded = files.loaded()
     analysis = files_routing(files, app, loaded)
