@@ -148,13 +148,16 @@ def test_without_the_runtime_api_the_arguments_are_unknown_not_a_failure(tmp_pat
 
 def test_the_cfg_age_is_the_newest_file_haproxy_loads(tmp_path: Path) -> None:
     """An edit of a conf.d file after the worker started is an edit not reloaded, like one of
-    haproxy.cfg."""
+    haproxy.cfg; a file HAProxy does not load (a switch's candidate next to it) is not."""
     main, conf = loaded_dir(tmp_path)
     old = time.time() - 3600
     for path in (main, conf, *conf.iterdir()):
         os.utime(path, (old, old))
-    (conf / "20-b.cfg").write_text("backend b2\n")
     command = snapshot_command((str(main), str(conf)), str(tmp_path / "no.sock"), [])
+    (conf / ".50-jw.cfg.bluegreen-candidate").write_text("a switch's candidate, not loaded\n")
+    snap = parse_snapshot(run_locally(command.render()).stdout, [])
+    assert snap.cfg_mtime is not None and abs(snap.cfg_mtime - old) < 1
+    (conf / "20-b.cfg").write_text("backend b2\n")
     snap = parse_snapshot(run_locally(command.render()).stdout, [])
     assert snap.cfg_mtime is not None and abs(snap.cfg_mtime - time.time()) < 60
 

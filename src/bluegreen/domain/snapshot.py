@@ -40,13 +40,15 @@ _SCRIPT = (
 sock=$1; query=$2; n=$3; shift 3
 nl='
 '
-# The newest change among the first $n paths (HAProxy's -f arguments) and a directory's files.
+# The newest change among the files of the first $n paths (HAProxy's -f arguments; a directory:
+# its *.cfg files). Not a directory's own time: a switch stages its candidate there.
 newest() {
   i=0
   for f; do
     i=$((i + 1)); [ "$i" -le "$n" ] || break
-    stat -c %.9Y -- "$f" 2>/dev/null
-    if [ -d "$f" ]; then for g in "$f"/*.cfg; do [ -f "$g" ] && stat -c %.9Y -- "$g"; done; fi
+    if [ -d "$f" ]; then for g in "$f"/*.cfg; do [ -f "$g" ] && stat -c %.9Y -- "$g"; done
+    else stat -c %.9Y -- "$f"
+    fi
   done 2>/dev/null | sort -n | tail -n 1
 }
 echo 'bluegreen-snapshot 1'
