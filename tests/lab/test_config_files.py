@@ -130,11 +130,16 @@ def test_a_file_failing_haproxy_c_elsewhere_leaves_every_file_unchanged(
     fresh_lab: Lab, lab_info: LabInfo
 ) -> None:
     """The candidate is checked together with every other file HAProxy loads: a broken file in
-    conf.d (written, not reloaded) fails the check, so nothing is replaced."""
+    conf.d (written, not reloaded: status says so) fails the check, so nothing is replaced."""
     with Service(confd_config(lab_info)) as service:
         add_confd(fresh_lab, service)
         write(fresh_lab, f"{CONF_D}/60-broken.cfg", BROKEN_CFG, reload=False)
         before = {path: read(service, path) for path in (CFG, CONFD_FILE)}
+        # Status sees the conf.d file written after the worker started, and checks every file.
+        status = service.status(CONFD)
+        assert not status.certain
+        assert any("not reloaded" in p for p in status.problems), status.problems
+        assert any("does not pass `haproxy -c`" in p for p in status.problems), status.problems
 
         result = service.switch(CONFD, SwitchRequest(require_approval=False))
         assert not result.ok and not result.executed
