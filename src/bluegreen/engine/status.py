@@ -16,6 +16,7 @@ from bluegreen.domain.config import AppConfig
 from bluegreen.domain.deployed_commit import Deployed, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig
 from bluegreen.domain.haproxy_files import HAProxyFiles
+from bluegreen.domain.preview import preview_command, public_frontend_url
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import (
     LoadedConfig,
@@ -24,9 +25,11 @@ from bluegreen.domain.routing import (
     analyze_routing,
     describe,
 )
+from bluegreen.domain.routing.model import file_line
 from bluegreen.domain.runtime import StatRow
 from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
+from bluegreen.domain.switch_commands import frontend_bind
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
 from bluegreen.engine.probing import as_health
@@ -37,6 +40,7 @@ from bluegreen.models import (
     AppStatus,
     DriftItem,
     LockHolder,
+    PreviewRoute,
     Role,
     Routing,
     ServerStatus,
@@ -115,6 +119,10 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
+        preview = _preview(analysis, color)
+        rule = next((p for p in preview if p.hosts), None)
+        reach = preview_command(routing.frontend_url, rule.hosts if rule else [],
+                                rule.line if rule else None, server.address)  # fmt: skip
         servers.append(
             ServerStatus(
                 color=color,
@@ -131,6 +139,9 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
                 runtime_state=row.state if row else None,
                 prompt_installed=deployed.prompt,
                 error=host_error,
+                preview=preview,
+                preview_command=reach.command,
+                preview_note=reach.note,
             )
         )
         label = f"{color.upper()}" + (f" ({role})" if role else "")
@@ -166,6 +177,21 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     return status
 
 
+def _preview(analysis: RoutingAnalysis | None, color: str) -> list[PreviewRoute]:
+    """The cfg's fixed rules to `color`, each named by its file and line."""
+    if analysis is None or not analysis.locations:
+        return []
+    path = analysis.locations[0][0]  # the one file, when HAProxy loads only one
+    return [
+        PreviewRoute(
+            hosts=list(rule.hosts), line=file_line(analysis.locations, rule.line, path),
+            text=rule.text,
+        )
+        for rule in analysis.preview
+        if rule.color == color
+    ]  # fmt: skip
+
+
 def _standby(analysis: RoutingAnalysis | None) -> str | None:
     return analysis.standby if analysis else None
 
@@ -176,8 +202,9 @@ def _routing(
     def unknown(reason: str) -> tuple[None, Routing]:
         problems.append(reason)
         return None, Routing(
-            certain=False, frontend=app.frontend, summary=reason, problems=[reason]
-        )
+            certain=False, frontend=app.frontend, summary=reason, problems=[reason],
+            frontend_url=app.frontend_url,
+        )  # fmt: skip
 
     files = reads.haproxy_files(paths)
     if isinstance(files, HAProxyConfigError):
@@ -185,14 +212,16 @@ def _routing(
     if isinstance(files, Exception):
         return unknown(f"cannot read haproxy.cfg from {host}: {files}")
     try:
-        analysis = files_routing(files, app, reads.loaded(files))
+        loaded = reads.loaded(files)
+        analysis = files_routing(files, app, loaded)
     except BlueGreenError as exc:
         return unknown(f"haproxy.cfg ({', '.join(paths)}) cannot be analysed: {exc}")
     problems.extend(analysis.problems)
-    return analysis, routing_model(analysis)
+    bind = frontend_bind(loaded.cfg, app.frontend)
+    return analysis, routing_model(analysis, public_frontend_url(app.frontend_url, bind, host))
 
 
-def routing_model(analysis: RoutingAnalysis) -> Routing:
+def routing_model(analysis: RoutingAnalysis, frontend_url: str | None) -> Routing:
     return Routing(
         certain=analysis.certain,
         style=analysis.style,
@@ -200,6 +229,7 @@ def routing_model(analysis: RoutingAnalysis) -> Routing:
         summary=describe(analysis),
         problems=list(analysis.problems),
         notes=list(analysis.notes),
+        frontend_url=frontend_url,
     )
 
 
