@@ -53,8 +53,6 @@ def print_status(console: Console, status: AppStatus) -> None:
             safe(server.ssh) + ("" if server.reachable is not False else " [red](down)[/]"),
         )
     console.print(table)
-    for note in status.routing.notes:  # e.g. the running HAProxy's -f list could not be read
-        console.print(f"[dim]i {safe(note, MESSAGE_MAX)}[/]")
     prompts = [
         (s.color, s.prompt_installed) for s in status.servers if s.prompt_installed is not None
     ]

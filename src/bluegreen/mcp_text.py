@@ -132,7 +132,6 @@ def status_text(status: AppStatus) -> str:
         for problem in status.problems
         if problem != status.routing.summary
     )
-    lines.extend(f"Note: {_m(note)}" for note in status.routing.notes)
     if status.next_step:
         lines.append(f"Next: {_m(status.next_step)}")
     return "\n".join(lines)

@@ -256,7 +256,7 @@ def test_arguments_that_cannot_be_read_are_a_note() -> None:
     status = service.status(APP)
     assert status.certain
     assert any("could not be read" in n for n in status.routing.notes)
-    assert "Note: The running HAProxy's arguments could not be read" in status_text(status)
+    assert "Routing note: The running HAProxy's arguments could not be read" in status_text(status)
 
 
 def test_the_switch_replaces_only_the_file_holding_the_deciding_line() -> None:
