@@ -22,6 +22,7 @@ from bluegreen.domain.haproxy_files import FileRead, collect, parse_read, read_c
 from bluegreen.domain.routing import load_order
 from bluegreen.domain.snapshot import parse_snapshot, snapshot_command
 from bluegreen.domain.switch_commands import backup_cfg_command, cfg_backup_name
+from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import resolve_roles
 from bluegreen.engine.status import files_routing
 from bluegreen.errors import ConfigError, HAProxyConfigError
@@ -313,3 +314,26 @@ def test_the_analysis_numbers_lines_through_every_file() -> None:
     assert (
         analysis.certain and analysis.where(analysis.deciding_lines[0]) == f"line 3 of {APP_FILE}"
     )
+
+
+def test_an_auto_rollback_puts_back_only_that_file() -> None:
+    """The new LIVE fails the post-switch watch: the rollback re-reads every file under that
+    file's lock and writes back only the conf.d file, byte for byte."""
+    hosts, _ = conf_d_hosts()
+    config = files_config()
+    app = config.apps[APP].model_copy(update={"watch_s": 5.0, "auto_rollback": True})
+    service = Service(config.model_copy(update={"apps": {APP: app}}), runner=hosts.runner)
+    before = {p: hosts.runner.file(HP, p) for p in (CFG_PATH, APP_FILE)}
+
+    def break_green(event: StepEvent) -> None:
+        if event.step == "indicators" and event.status == "ok":
+            hosts.healthy["green"] = False
+
+    result = service.switch(APP, SwitchRequest(require_approval=False), progress=break_green)
+    assert not result.ok and result.auto_rollback, result.error
+    assert hosts.live_color() == "blue"
+    assert {p: hosts.runner.file(HP, p) for p in before} == before
+    writes = [c.line for c in hosts.runner.calls_to(HP, "write")]
+    assert writes.count(APP_FILE) == 2 and CFG_PATH not in writes  # the switch, the rollback
+    locks = [c.line for c in hosts.runner.calls_to(HP) if "bluegreen-lock" in c.line]
+    assert sum(dlock.cfg_lock_key(APP_FILE) in line for line in locks) == 2
