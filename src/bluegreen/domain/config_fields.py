@@ -85,6 +85,18 @@ def _check_ident(value: str) -> str:
     return value
 
 
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _check_node_name(value: str) -> str:
+    if not _NODE_NAME.fullmatch(value):
+        raise ValueError(
+            "expected a node name (letters, digits, '-', '_', '.', starting with a letter or "
+            f"digit, at most 63 characters), got {show(value)}"
+        )
+    return value
+
+
 def _check_host_header(value: str) -> str:
     if not _HOST_HEADER.fullmatch(value):
         raise ValueError(f"expected a host name as the Host header carries it, got {show(value)}")
@@ -127,6 +139,7 @@ Address = Annotated[StrictStr, AfterValidator(_check_address)]
 RemotePath = Annotated[StrictStr, AfterValidator(_check_remote_path)]
 LocalPath = Annotated[Path, BeforeValidator(_expand_local_path)]
 Ident = Annotated[StrictStr, AfterValidator(_check_ident)]
+NodeName = Annotated[StrictStr, AfterValidator(_check_node_name)]
 HostHeader = Annotated[StrictStr, AfterValidator(_check_host_header)]
 Snippet = Annotated[StrictStr, AfterValidator(_check_snippet)]
 Argv = Annotated[tuple[StrictStr, ...], Field(min_length=1), AfterValidator(_check_argv)]
