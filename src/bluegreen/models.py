@@ -91,6 +91,22 @@ class LockHolder(BaseModel):
     stale: bool = False
 
 
+class NodeStatus(BaseModel):
+    """One HAProxy node's own view of an app, when [haproxy.nodes] names several."""
+
+    name: str
+    ssh: str
+    primary: bool = Field(description="The node that keeps the locks, history and approvals.")
+    reachable: bool
+    live: str | None = Field(
+        default=None, description="The colour this node's haproxy.cfg routes users to."
+    )
+    certain: bool = Field(description="This node's LIVE is known: read, certain, reloaded.")
+    not_reloaded: bool = False
+    state_file_live: str | None = Field(default=None, description="LIVE as its state file says.")
+    problems: list[str] = []
+
+
 class AppStatus(BaseModel):
     app: str
     certain: bool = Field(description="True when LIVE/STANDBY are known without doubt.")
@@ -102,6 +118,9 @@ class AppStatus(BaseModel):
     runtime_error: str | None = None
     state_file: StateFileView
     drift: list[DriftItem] = []
+    nodes: list[NodeStatus] = Field(
+        default_factory=list, description="Each HAProxy node, when several are configured."
+    )
     lock: LockHolder | None = None
     last_switch: str | None = None
     switch_count: int | None = None

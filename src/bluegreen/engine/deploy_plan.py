@@ -13,6 +13,7 @@ from bluegreen.domain.lock import Holder
 from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import Context
 from bluegreen.engine.guard import GuardedRunner, machine
+from bluegreen.engine.nodes import refuse_disagreeing_nodes
 from bluegreen.engine.status import app_routing
 from bluegreen.engine.status_reads import cfg_not_reloaded
 from bluegreen.errors import (
@@ -174,6 +175,12 @@ def refuse_unreloaded_cfg(ctx: Context, broken: Holder | None) -> None:
         hint="check the edit (`haproxy -c`) and reload HAProxy, or put the previous cfg back; "
         "then run status and deploy again",
     )
+
+
+def refuse_nodes_unsure(ctx: Context, app: AppConfig) -> None:
+    """Several HAProxy nodes: STANDBY must be STANDBY on every one of them (users reach whichever
+    holds the virtual IP), so a node that disagrees, cannot be read or was not reloaded refuses."""
+    refuse_disagreeing_nodes(ctx, app, "deploy", lambda text: app_routing(parse(text), app))
 
 
 def refuse_shared_host(app: AppConfig, roles: Roles) -> None:

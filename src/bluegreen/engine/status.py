@@ -22,6 +22,7 @@ from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
+from bluegreen.engine.nodes import NodeRead, node_problems, node_view, state_drift
 from bluegreen.engine.probing import as_health
 from bluegreen.engine.status_next_step import next_step
 from bluegreen.engine.status_reads import Reads, lock_holder_path, probe_key, read_everything
@@ -30,6 +31,7 @@ from bluegreen.models import (
     AppStatus,
     DriftItem,
     LockHolder,
+    NodeStatus,
     Role,
     Routing,
     ServerStatus,
@@ -86,6 +88,9 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     # The running HAProxy may route differently from the file: LIVE is not known for certain.
     not_reloaded = bool(reads.not_reloaded)
     problems += runtime_findings
+    nodes = _nodes(ctx, app, reads)
+    nodes_unsure = node_problems(nodes)
+    problems += nodes_unsure + state_drift(nodes)
     holder = _lock(reads.file(lock_holder_path(hp, app_name)), ctx, problems)
 
     servers: list[ServerStatus] = []
@@ -131,7 +136,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     state = reading.state if reading else None
     status = AppStatus(
         app=app_name,
-        certain=bool(analysis and analysis.certain) and not not_reloaded,
+        certain=bool(analysis and analysis.certain) and not not_reloaded and not nodes_unsure,
         live=live,
         standby=standby,
         servers=servers,
@@ -140,6 +145,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         runtime_error=runtime_error,
         state_file=state_view,
         drift=drift,
+        nodes=nodes,
         lock=holder,
         last_switch=format_timestamp(state.last_switch) if state and state.last_switch else None,
         switch_count=state.switch_count if state else None,
@@ -149,6 +155,23 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     )
     status.next_step = next_step(status)
     return status
+
+
+def _nodes(ctx: Context, app: AppConfig, reads: Reads) -> list[NodeStatus]:
+    """Each HAProxy node's view when several are configured (none with one: the status is it)."""
+    hp = ctx.config.haproxy
+    if not reads.others:
+        return []
+    primary_name = next(iter(hp.node_targets))
+    node_reads = [
+        NodeRead(primary_name, reads.host, reads.file(hp.config_path), reads.file(app.state_file),
+                 reads.not_reloaded),
+        *(NodeRead(n.name, n.host, n.file(hp.config_path), n.file(app.state_file), n.not_reloaded)
+          for n in reads.others),
+    ]  # fmt: skip
+    return [
+        node_view(r, app, hp, lambda t: app_routing(reads.parsed_cfg(t), app)) for r in node_reads
+    ]
 
 
 def _standby(analysis: RoutingAnalysis | None) -> str | None:

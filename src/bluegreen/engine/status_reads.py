@@ -1,8 +1,8 @@
 """One round of status reads: everything the statuses of some apps need, read all at once.
 
-ONE command on the HAProxy host (cfg, state files, lock holders, runtime API, clocks), the health
-probes and one `git log` per app host and app dir run in parallel, so status costs about one round
-trip. A read that fails is kept as its exception: status reports it, it never fails the answer.
+ONE command on the HAProxy host (cfg, state files, lock holders, runtime API, clocks), one on each
+other HAProxy node, the health probes and one `git log` per app host and app dir run in parallel,
+so status costs about one round trip. A read that fails is kept as its exception: status reports it, it never fails the answer.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
@@ -41,6 +42,20 @@ def lock_holder_path(hp: HAProxySettings, app_name: str) -> str:
     return lock_mod.holder_path(hp.work_dir, app_name)
 
 
+@dataclass(frozen=True)
+class NodeSnapshot:
+    """Another HAProxy node's snapshot (its cfg and the apps' state files), and the findings when
+    its cfg was edited and not reloaded."""
+
+    name: str
+    host: str
+    snapshot: Snapshot | Exception
+    not_reloaded: list[str]
+
+    def file(self, path: str) -> bytes | Exception | None:
+        return snapshot_file(self.snapshot, self.host, path)
+
+
 @dataclass
 class Reads:
     """What one round of reads brought back, shared by every app of a multi-app status."""
@@ -50,6 +65,7 @@ class Reads:
     not_reloaded: list[str]
     health: dict[tuple[str, int, float], HealthResult]  # by probe_key()
     deployed: dict[tuple[str, str], CommandResult | Exception]  # by (ssh target, app dir)
+    others: list[NodeSnapshot] = field(default_factory=list)  # the other HAProxy nodes
     _parsed: dict[str, HAProxyConfig] = field(default_factory=dict, repr=False)
 
     def parsed_cfg(self, text: str) -> HAProxyConfig:
@@ -85,18 +101,24 @@ class Reads:
         return rows, states, error
 
     def file(self, path: str) -> bytes | Exception | None:
-        if isinstance(self.snapshot, Exception):
-            return self.snapshot
-        read = self.snapshot.files[path]
-        if read.error is not None:
-            return TransportError(f"reading {path} failed: {read.error}", host=self.host)
-        return read.data
+        return snapshot_file(self.snapshot, self.host, path)
+
+
+def snapshot_file(snap: Snapshot | Exception, host: str, path: str) -> bytes | Exception | None:
+    """One file of a snapshot: its bytes, None when absent, or why it could not be read."""
+    if isinstance(snap, Exception):
+        return snap
+    read = snap.files[path]
+    if read.error is not None:
+        return TransportError(f"reading {path} failed: {read.error}", host=host)
+    return read.data
 
 
 def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Reads:
     """Every read the statuses of `apps` need, all at once: ONE command on the HAProxy host
-    (cfg, state files, lock holders, runtime API, clocks), the health probes (over the HAProxy
-    host's own connections) and one `git log` per app host and app dir."""
+    (cfg, state files, lock holders, runtime API, clocks), one on each other HAProxy node (cfg,
+    state files), the health probes (over the HAProxy host's own connections) and one `git log`
+    per app host and app dir."""
     hp = ctx.config.haproxy
     runner = ctx.runner
     files = list(
@@ -111,8 +133,14 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
         dict.fromkeys((s.ssh, app.on(c).app_dir) for _, app in apps for c, s in app.servers.items())
     )
 
+    others = list(hp.node_targets.items())[1:]
+    node_files = [hp.config_path, *dict.fromkeys(app.state_file for _, app in apps)]
+
     def snapshot() -> Snapshot:
         return read_snapshot(ctx, files)
+
+    def node_snapshot(host: str) -> Callable[[], Snapshot]:
+        return lambda: read_snapshot(ctx, node_files, host)
 
     def probe(key: tuple[str, int, float]) -> Callable[[], HealthResult]:
         url, expect_status, timeout_s = key
@@ -126,11 +154,17 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     out = parallel(
         [
             snapshot,
+            *(node_snapshot(host) for _, host in others),
             *(probe(key) for key in probes),
             *(deployed(host, app_dir) for host, app_dir in checkouts),
         ]
     )
     snap = out[0]
+    nodes = [
+        _node_snapshot(ctx, name, host, cast("Snapshot | Exception", node))
+        for (name, host), node in zip(others, out[1 : 1 + len(others)], strict=True)
+    ]
+    out = [snap, *out[1 + len(others) :]]  # the primary, then probes and checkouts as before
     health: dict[tuple[str, int, float], HealthResult] = {}
     for key, outcome in zip(probes, out[1 : 1 + len(probes)], strict=True):
         health[key] = (
@@ -142,7 +176,13 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
         not_reloaded=not_reloaded(ctx, snap) if isinstance(snap, Snapshot) else [],
         health=health,
         deployed=dict(zip(checkouts, out[1 + len(probes) :], strict=True)),  # type: ignore[arg-type]
+        others=nodes,
     )
+
+
+def _node_snapshot(ctx: Context, name: str, host: str, snap: Snapshot | Exception) -> NodeSnapshot:
+    found = not_reloaded(ctx, snap, host) if isinstance(snap, Snapshot) else []
+    return NodeSnapshot(name, host, snap, found)
 
 
 def probe_key(app: AppConfig, color: str) -> tuple[str, int, float]:
@@ -150,17 +190,19 @@ def probe_key(app: AppConfig, color: str) -> tuple[str, int, float]:
     return (dc.server_health_url(app, color), app.health.expect_status, app.health.timeout_s)
 
 
-def read_snapshot(ctx: Context, files: list[str]) -> Snapshot:
-    """The HAProxy host's snapshot (see domain/snapshot.py); TransportError when unreadable."""
+def read_snapshot(ctx: Context, files: list[str], host: str | None = None) -> Snapshot:
+    """An HAProxy node's snapshot (see domain/snapshot.py), the primary's unless `host` says;
+    TransportError when unreadable."""
     hp = ctx.config.haproxy
+    host = host or hp.ssh
     command = snapshot_command(hp.config_path, hp.runtime_socket, files, sudo=hp.sudo)
-    result = ctx.runner.run(hp.ssh, command, timeout=15)
+    result = ctx.runner.run(host, command, timeout=15)
     try:
         return parse_snapshot(result.stdout, files)
     except SnapshotError as exc:
         raise TransportError(
             f"reading the HAProxy host failed (exit {result.exit_status}): {exc}; {result.tail(3)}",
-            host=hp.ssh,
+            host=host,
             hint="the read needs a POSIX sh with base64, stat, getconf and socat on the host",
         ) from exc
 
@@ -170,9 +212,10 @@ def cfg_not_reloaded(ctx: Context) -> list[str]:
     return not_reloaded(ctx, read_snapshot(ctx, []))
 
 
-def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
+def not_reloaded(ctx: Context, snap: Snapshot, host: str | None = None) -> list[str]:
     """The cfg file changed after the running HAProxy worker started: edited and not reloaded.
-    Only then it is also checked (would a reload even work?)."""
+    Only then it is also checked (would a reload even work?). `host`: the node (the primary's
+    unless it says)."""
     ages = snap.ages()
     if ages is None:
         return []
@@ -188,7 +231,7 @@ def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
     if hp.check:
         check = check_command(hp.check, hp.config_path, hp.sudo)
         try:
-            result = ctx.runner.run(hp.ssh, check, timeout=30)
+            result = ctx.runner.run(host or hp.ssh, check, timeout=30)
         except BlueGreenError:
             return findings
         if result.exit_status == COMMAND_NOT_FOUND:

@@ -1,0 +1,159 @@
+"""Several HAProxy nodes ([haproxy.nodes]): each node's own view of an app, and whether the nodes
+agree. Users reach whichever node holds the virtual IP, so LIVE is only certain when every node
+is read, routes the app for certain to the same colour, and runs the cfg on its disk.
+
+Pure assessment here (node_view, node_problems); status reads the nodes in its own round, deploy
+and switch through read_nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bluegreen.domain.config import AppConfig, HAProxySettings
+from bluegreen.domain.routing import RoutingAnalysis
+from bluegreen.domain.snapshot import Snapshot
+from bluegreen.domain.state_file import parse_state
+from bluegreen.engine.context import Context
+from bluegreen.engine.status_reads import not_reloaded, read_snapshot, snapshot_file
+from bluegreen.errors import BlueGreenError, UnsafeOperationError
+from bluegreen.models import NodeStatus
+from bluegreen.transport.parallel import parallel
+
+RECONCILE_HINT = (
+    "bring them back to one answer with an approved reconcile plan (`bluegreen switch APP "
+    "--reconcile`, MCP switch_traffic reconcile=true), which shows every node's diff"
+)
+
+
+@dataclass(frozen=True)
+class NodeRead:
+    """What was read from one node for one app: its cfg, its state file, and the findings when
+    its cfg was edited and not reloaded."""
+
+    name: str
+    host: str
+    cfg: bytes | Exception | None
+    state: bytes | Exception | None
+    not_reloaded: Sequence[str] = ()
+
+
+# haproxy.cfg's text -> how it routes the app (status.app_routing over a parse).
+Analyse = Callable[[str], RoutingAnalysis]
+
+
+def node_view(read: NodeRead, app: AppConfig, hp: HAProxySettings, analyse: Analyse) -> NodeStatus:
+    """One node's LIVE for `app`, or why it is not known."""
+    problems: list[str] = []
+    live: str | None = None
+    if isinstance(read.cfg, Exception):
+        problems.append(f"cannot be read: {read.cfg}")
+    elif read.cfg is None:
+        problems.append(f"has no haproxy.cfg at {hp.config_path}")
+    else:
+        try:
+            analysis = analyse(read.cfg.decode(errors="replace"))
+        except BlueGreenError as exc:
+            problems.append(f"its haproxy.cfg cannot be analysed: {exc}")
+        else:
+            if analysis.certain:
+                live = analysis.live
+            else:
+                problems.append("its routing is not certain: " + "; ".join(analysis.problems))
+    problems += read.not_reloaded
+    state_live = None
+    if isinstance(read.state, bytes):
+        state_live = parse_state(read.state, list(app.servers)).state.live
+    return NodeStatus(
+        name=read.name,
+        ssh=read.host,
+        primary=read.host == hp.ssh,
+        reachable=not isinstance(read.cfg, Exception),
+        live=live,
+        certain=live is not None and not read.not_reloaded,
+        not_reloaded=bool(read.not_reloaded),
+        state_file_live=state_live,
+        problems=problems,
+    )
+
+
+def node_problems(views: Sequence[NodeStatus]) -> list[str]:
+    """What makes LIVE uncertain across the nodes, each naming its node. The primary's own
+    problems are the status's own, so only the other nodes' are listed, then the disagreement."""
+    out = [
+        f"HAProxy node {v.name} ({v.ssh}) {p}" for v in views if not v.primary for p in v.problems
+    ]
+    lives = {v.live for v in views if v.live}
+    if len(lives) > 1:
+        said = ", ".join(f"{v.name} routes to {v.live.upper()}" for v in views if v.live)
+        out.append(
+            f"the HAProxy nodes disagree ({said}): after a failover users would reach the other "
+            f"colour; {RECONCILE_HINT}"
+        )
+    return out
+
+
+def state_drift(views: Sequence[NodeStatus]) -> list[str]:
+    """Other nodes whose state file says another LIVE than their cfg (the next switch repairs
+    it; the primary's drift is the status's own)."""
+    return [
+        f"HAProxy node {v.name}'s state file says {v.state_file_live.upper()} is LIVE but its "
+        f"haproxy.cfg routes to {v.live.upper()}"
+        for v in views
+        if not v.primary and v.live and v.state_file_live and v.state_file_live != v.live
+    ]
+
+
+def read_nodes(ctx: Context, app: AppConfig) -> list[NodeRead]:
+    """Every node's cfg and state file for `app`, and its not-reloaded findings, in parallel."""
+    hp = ctx.config.haproxy
+    files = [hp.config_path, app.state_file]
+
+    def read(host: str) -> Callable[[], tuple[Snapshot, list[str]]]:
+        def one() -> tuple[Snapshot, list[str]]:
+            snap = read_snapshot(ctx, files, host)
+            return snap, not_reloaded(ctx, snap, host)
+
+        return one
+
+    targets = hp.node_targets
+    out = parallel([read(host) for host in targets.values()])
+    reads = []
+    for (name, host), outcome in zip(targets.items(), out, strict=True):
+        if isinstance(outcome, Exception):
+            reads.append(NodeRead(name, host, outcome, outcome))
+        else:
+            snap, findings = outcome
+            reads.append(
+                NodeRead(
+                    name,
+                    host,
+                    snapshot_file(snap, host, hp.config_path),
+                    snapshot_file(snap, host, app.state_file),
+                    findings,
+                )
+            )
+    return reads
+
+
+def refuse_disagreeing_nodes(
+    ctx: Context, app: AppConfig, action: str, analyse: Analyse
+) -> list[NodeStatus]:
+    """Several nodes: refuse `action` unless every node routes the app for certain to the same
+    colour. Returns the views (empty with one node: the primary's checks cover it)."""
+    hp = ctx.config.haproxy
+    if not hp.several_nodes:
+        return []
+    views = [node_view(r, app, hp, analyse) for r in read_nodes(ctx, app)]
+    primary = [
+        f"HAProxy node {v.name} ({v.ssh}) {p}" for v in views if v.primary for p in v.problems
+    ]
+    problems = primary + node_problems(views)
+    if problems:
+        raise UnsafeOperationError(
+            f"refusing to {action}: LIVE is not the same for certain on every HAProxy node: "
+            + "; ".join(problems),
+            hint="run status; fix or reload the node named, or " + RECONCILE_HINT,
+        )
+    return views
