@@ -236,6 +236,11 @@ class SwitchResult(BaseModel):
     rolled_back: bool = False
     auto_rollback: bool = False
     state_file_written: bool = False
+    split_window_ms: float | None = Field(
+        default=None,
+        description="Several HAProxy nodes: how long they routed the app to different colours "
+        "(the spread between the nodes' reload completions).",
+    )
     error: str | None = None
     message: str = ""
     duration_s: float = 0.0
@@ -294,6 +299,9 @@ class HistoryEntry(BaseModel):
     emergency: bool = False
     reason: str | None = None
     duration_s: float | None = None
+    split_window_ms: float | None = Field(
+        default=None, description="switch on several HAProxy nodes: see SwitchResult."
+    )
     steps: list[StepResult] = []
     error: str | None = None
 

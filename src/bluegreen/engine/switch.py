@@ -16,6 +16,7 @@ The plan and the re-plans are in switch_plan.py; reload, verify and drain in tra
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bluegreen.domain.config import AppConfig
@@ -38,6 +39,7 @@ from bluegreen.engine.indicators import write_roles
 from bluegreen.engine.lock import OperationLock, cfg_lock
 from bluegreen.engine.probing import http_probe
 from bluegreen.engine.steps import StepRecorder, internal_error
+from bluegreen.engine.switch_nodes import NodeChange, on_every_node, spread_ms
 from bluegreen.engine.switch_plan import Prepared, check_target, plan_rollback, replan
 from bluegreen.engine.traffic import drain, reload, verify
 from bluegreen.errors import (
@@ -64,6 +66,7 @@ class Applied:
     error: str | None = None
     touched: bool = False
     restored: bool = False
+    window_ms: float | None = None  # several nodes: how long they routed to different colours
 
 
 def execute(
@@ -96,10 +99,11 @@ def execute(
                 result.duration_s = round(time.monotonic() - started, 3)
                 return result
             forced = bool(force and not prepared.plan.target_healthy)
-            applied = _apply(ctx, steps, prepared.app, prepared.cfg_raw, prepared.new_cfg,
-                             prepared.from_live, prepared.to_live, emergency, forced)  # fmt: skip
+            applied = _apply(ctx, steps, prepared.app, prepared.changes, prepared.from_live,
+                             prepared.to_live, emergency, forced)  # fmt: skip
         # The cfg lock is released here: other apps switch during this one's drain and watch.
         result.executed = applied.touched
+        result.split_window_ms = applied.window_ms
         rollback: Applied | None = None
         if applied.error is not None:
             result.error = applied.error
@@ -132,6 +136,7 @@ def execute(
             to_live=prepared.to_live, from_commit=prepared.plan.live_commit,
             to_commit=prepared.plan.target_commit, approval=approval, emergency=emergency,
             reason=reason, duration_s=result.duration_s, steps=steps.steps, error=result.error,
+            split_window_ms=result.split_window_ms,
         )  # fmt: skip
         if err:
             result.message += f" ({err})"
@@ -158,108 +163,121 @@ def _outcome(result: SwitchResult, rollback: Applied | None) -> str:
 
 
 def _apply(
-    ctx: Context, steps: StepRecorder, app: AppConfig, old: bytes, new: bytes, from_live: str,
-    to_live: str, emergency: bool, forced: bool = False,
+    ctx: Context, steps: StepRecorder, app: AppConfig, changes: Sequence[NodeChange],
+    from_live: str, to_live: str, emergency: bool, forced: bool = False,
 ) -> Applied:  # fmt: skip
-    """Put `new` in place of `old` and make traffic reach `to_live`. Runs under the cfg lock.
+    """Put each node's `new` in place of its `old` and make traffic reach `to_live` through every
+    node. Runs under the cfg lock. Every node is backed up, checked and compared before any node
+    changes; then each step runs on every node at once.
 
-    A touched cfg is restored to `old` on failure (retrying while the host cannot be reached), so
-    HAProxy is never left with an unchecked or unapplied cfg without the result saying so."""
+    A touched cfg is restored to `old` on failure (retrying while a node cannot be reached), on
+    every node, so HAProxy is never left with an unchecked or unapplied cfg without the result
+    saying so."""
     hp = ctx.config.haproxy
     runner = ctx.runner
     candidate = check_path(hp.config_path)
-    frontend = frontend_url(parse(new.decode(errors="replace")), app.frontend)
 
-    def backup() -> str:
-        name = cfg_backup_name(ctx.now(), from_live, to_live)
-        r = runner.run(
-            hp.ssh, backup_cfg_command(hp.config_path, hp.work_dir, name, hp.cfg_backups, hp.sudo)
-        )
+    def frontend(change: NodeChange) -> str | None:
+        return frontend_url(parse(change.new.decode(errors="replace")), app.frontend)
+
+    saved = cfg_backup_name(ctx.now(), from_live, to_live)
+
+    def backup(change: NodeChange) -> str:
+        command = backup_cfg_command(hp.config_path, hp.work_dir, saved, hp.cfg_backups, hp.sudo)
+        r = runner.run(change.host, command)
         if not r.ok:
-            raise CommandFailed("backing up haproxy.cfg failed", host=hp.ssh,
+            raise CommandFailed("backing up haproxy.cfg failed", host=change.host,
                                 exit_status=r.exit_status, output_tail=r.tail())  # fmt: skip
-        return name
+        return saved
 
-    def validate() -> str:
-        runner.write_file_atomic(hp.ssh, candidate, new)
+    def validate(change: NodeChange) -> str:
+        runner.write_file_atomic(change.host, candidate, change.new)
         try:
-            r = runner.run(hp.ssh, check_command(hp.check, candidate, hp.sudo), timeout=60)
+            r = runner.run(change.host, check_command(hp.check, candidate, hp.sudo), timeout=60)
         finally:
-            runner.run(hp.ssh, remove_command(candidate, hp.sudo))
+            runner.run(change.host, remove_command(candidate, hp.sudo))
         what = ("the new cfg could not be checked: " + not_found(hp.check[0])
                 if r.exit_status == COMMAND_NOT_FOUND else "`haproxy -c` on the new cfg failed")  # fmt: skip
         if not r.ok:
-            raise CommandFailed(what, host=hp.ssh, exit_status=r.exit_status,
+            raise CommandFailed(what, host=change.host, exit_status=r.exit_status,
                                 output_tail=r.tail())  # fmt: skip
         return "the new cfg is valid"
 
-    def compare() -> str:
+    def compare(change: NodeChange) -> str:
         # The compare-and-swap: under the cfg lock, so no bluegreen writer comes in between.
-        if runner.read_file(hp.ssh, hp.config_path) != old:
+        if runner.read_file(change.host, hp.config_path) != change.old:
             raise CfgChanged("haproxy.cfg changed since the plan",
                              hint="another writer came in between: ask for a new plan")  # fmt: skip
         return "haproxy.cfg is the file the plan read"
 
     try:
-        saved = steps.run("backup-cfg", backup, hp.ssh)
-        steps.run("check-cfg", validate, hp.ssh)
-        steps.run("compare-cfg", compare, hp.ssh)
+        on_every_node(steps, "backup-cfg", changes, backup)
+        on_every_node(steps, "check-cfg", changes, validate)
+        on_every_node(steps, "compare-cfg", changes, compare)
     except BlueGreenError as exc:
         return Applied(f"{exc} (haproxy.cfg untouched)")
 
+    def replace(change: NodeChange) -> str:
+        runner.write_file_atomic(change.host, hp.config_path, change.new)
+        return ""
+
     try:
-        steps.run(
-            "replace-cfg", lambda: runner.write_file_atomic(hp.ssh, hp.config_path, new), hp.ssh
-        )
-        steps.run("reload", lambda: reload(ctx), hp.ssh)
-        steps.run("verify", lambda: verify(ctx, app, frontend, to_live, emergency, forced), hp.ssh)
-        return Applied(touched=True)
+        on_every_node(steps, "replace-cfg", changes, replace)
+        reloaded = on_every_node(steps, "reload", changes, lambda c: reload(ctx, c.host))
+        window = spread_ms(reloaded)
+        if window is not None:
+            steps.info("reload", f"the nodes routed to different colours for {window:g} ms")
+        on_every_node(steps, "verify", changes,
+                      lambda c: verify(ctx, app, frontend(c), to_live, emergency, forced, c.host))  # fmt: skip
+        return Applied(touched=True, window_ms=window)
     except BlueGreenError as exc:
         failure = str(exc)
 
-    def restore() -> str:
+    def restore(change: NodeChange) -> str:
         # Read back first: after a failed or interrupted replace the file may still be the old one.
-        now = runner.read_file(hp.ssh, hp.config_path)
-        if now == old:
+        now = runner.read_file(change.host, hp.config_path)
+        if now == change.old:
             return "haproxy.cfg is the previous one"
-        if now != new:
+        if now != change.new:
             raise CfgChanged(
                 "haproxy.cfg is neither the file this switch read nor the one it wrote: another "
                 "writer changed it, so it is left as it is and not reloaded by this switch",
                 hint="run status and decide by hand",
             )
-        runner.write_file_atomic(hp.ssh, hp.config_path, old)
+        runner.write_file_atomic(change.host, hp.config_path, change.old)
         return "the previous haproxy.cfg is written back"
 
     deadline = time.monotonic() + RESTORE_RETRY_S
     while True:
         try:
-            steps.run("restore-cfg", restore, hp.ssh)
-            steps.run("reload-restored", lambda: reload(ctx), hp.ssh)
-            steps.run(
-                "verify-restored", lambda: verify(ctx, app, frontend, from_live, True), hp.ssh
-            )
+            on_every_node(steps, "restore-cfg", changes, restore)
+            on_every_node(steps, "reload-restored", changes, lambda c: reload(ctx, c.host))
+            on_every_node(steps, "verify-restored", changes,
+                          lambda c: verify(ctx, app, frontend(c), from_live, True, node=c.host))  # fmt: skip
             break
-        except TransportError as exc:  # the host cannot be reached (yet): reconnect and retry
+        except TransportError as exc:  # a node cannot be reached (yet): reconnect and retry
             if time.monotonic() >= deadline:
-                return Applied(_restore_failed(ctx, failure, exc, saved, from_live, to_live), True)
+                return Applied(_restore_failed(ctx, changes, failure, exc, saved, from_live, to_live), True)  # fmt: skip
             steps.info("restore-cfg", f"{exc}; retrying")
             time.sleep(1.0)
         except CfgChanged as exc:
             return Applied(f"{failure}; {exc}", touched=True)
         except BlueGreenError as exc:
-            return Applied(_restore_failed(ctx, failure, exc, saved, from_live, to_live), True)
+            return Applied(_restore_failed(ctx, changes, failure, exc, saved, from_live, to_live), True)  # fmt: skip
+    where = "haproxy.cfg is" if len(changes) == 1 else "haproxy.cfg of every node is"
     return Applied(
-        f"{failure}; the previous haproxy.cfg is back and {from_live.upper()} serves", True, True
+        f"{failure}; the previous {where} back and {from_live.upper()} serves", True, True
     )
 
 
 def _restore_failed(
-    ctx: Context, failure: str, exc: BlueGreenError, backup: str, from_live: str, to_live: str
-) -> str:
+    ctx: Context, changes: Sequence[NodeChange], failure: str, exc: BlueGreenError, backup: str,
+    from_live: str, to_live: str,
+) -> str:  # fmt: skip
     hp = ctx.config.haproxy
+    hosts = ", ".join(c.host for c in changes)
     return (
-        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. haproxy.cfg on {hp.ssh} may "
+        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. haproxy.cfg on {hosts} may "
         f"now be the new one (routing to {to_live.upper()}, checked with `haproxy -c`) while "
         f"HAProxy, not reloaded, may still route to {from_live.upper()}: run status (it reports a "
         f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} or "
@@ -285,22 +303,24 @@ def _write_state(
     ctx: Context, steps: StepRecorder, prepared: Prepared, live: str, result: SwitchResult, *,
     reread: bool,
 ) -> None:  # fmt: skip
-    """Record `live` in the app's state file, starting from the file the plan read or (`reread`,
-    after the switch's own write) from the file as it is now. Never raises: traffic already
-    moved, and the result and the history line must still be written; a failure is said."""
+    """Record `live` in the app's state file on every HAProxy node, starting from the file the
+    plan read on the primary or (`reread`, after the switch's own write; other nodes) from the
+    file as it is now. Never raises: traffic already moved, and the result and the history line
+    must still be written; a failure is said."""
     hp = ctx.config.haproxy
     app = prepared.app
     standby = prepared.from_live if live == prepared.to_live else prepared.to_live
 
-    def write() -> str:
-        raw = ctx.runner.read_file(hp.ssh, app.state_file) if reread else prepared.state_raw
+    def write(node: NodeChange) -> str:
+        fresh = reread or node.host != hp.ssh
+        raw = ctx.runner.read_file(node.host, app.state_file) if fresh else prepared.state_raw
         reading = parse_state(raw, list(app.servers))
         data = updated_for_switch(reading.state, live, standby, ctx.now())
-        ctx.runner.write_file_atomic(hp.ssh, app.state_file, data)
+        ctx.runner.write_file_atomic(node.host, app.state_file, data)
         return f"{app.state_file}: live={live}"
 
     try:
-        steps.run("state-file", write, hp.ssh)
+        on_every_node(steps, "state-file", prepared.changes, write)
         result.state_file_written = True
     except BlueGreenError as exc:
         result.state_file_written = False
@@ -371,8 +391,8 @@ def _roll_back(
     hp = ctx.config.haproxy
     try:
         with cfg_lock(ctx, prepared.app_name, "auto-rollback", break_lock=break_lock) as lock:
-            now, back = steps.run("rollback-plan", lambda: plan_rollback(ctx, prepared), hp.ssh)
-            applied = _apply(ctx, steps, prepared.app, now, back, prepared.to_live,
+            back = steps.run("rollback-plan", lambda: plan_rollback(ctx, prepared), hp.ssh)
+            applied = _apply(ctx, steps, prepared.app, back, prepared.to_live,
                              prepared.from_live, True)  # fmt: skip
     except BlueGreenError as exc:  # the cfg lock not had, or a cfg that is no longer ours
         return Applied(str(exc))

@@ -2,7 +2,9 @@
 are now, the routing, the minimal edit, the target's health and the plan (with its hash, which
 approval binds). Reads only; switch.py executes the plan.
 
-Also the re-plans made under the locks: the one the executed switch must match, and the one an
+With several HAProxy nodes the plan covers every node: each node's cfg is read and must route the
+app for certain to the same LIVE; each gets its own minimal edit, and the hash binds every node's
+lines. Also the re-plans made under the locks: the one the executed switch must match, and the one an
 auto-rollback makes from the cfg as it is by then (another app may have switched meanwhile).
 """
 
@@ -19,12 +21,31 @@ from bluegreen.domain.deployed_commit import deployed_command
 from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, app_lines, plan_switch
 from bluegreen.engine.context import Context
+from bluegreen.engine.nodes import RECONCILE_HINT
 from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.engine.status import app_routing, deployed_of
-from bluegreen.errors import ApprovalError, CfgChanged, HAProxyConfigError, UnsafeOperationError
+from bluegreen.engine.switch_nodes import NodeChange
+from bluegreen.errors import (
+    ApprovalError,
+    CfgChanged,
+    HAProxyConfigError,
+    TransportError,
+    UnsafeOperationError,
+)
 from bluegreen.models import Health, SwitchPlan
 from bluegreen.transport.base import CommandResult
 from bluegreen.transport.parallel import parallel
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """One HAProxy node's part of a switch: the cfg read there and its minimal edit."""
+
+    name: str
+    host: str
+    cfg_raw: bytes
+    edit: SwitchEdit
+    lines: bytes  # routing.app_lines: what an approval binds on this node
 
 
 @dataclass
@@ -33,11 +54,22 @@ class Prepared:
 
     app_name: str
     app: AppConfig
-    cfg_raw: bytes
     state_raw: bytes | None
-    analysis: RoutingAnalysis
-    edit: SwitchEdit
+    analysis: RoutingAnalysis  # the primary's
     plan: SwitchPlan
+    nodes: tuple[NodePlan, ...]  # every HAProxy node, the primary first
+
+    @property
+    def cfg_raw(self) -> bytes:
+        return self.nodes[0].cfg_raw
+
+    @property
+    def edit(self) -> SwitchEdit:
+        return self.nodes[0].edit
+
+    @property
+    def changes(self) -> list[NodeChange]:
+        return [NodeChange(n.name, n.host, n.cfg_raw, n.edit.text.encode()) for n in self.nodes]
 
     @property
     def from_live(self) -> str:
@@ -46,10 +78,6 @@ class Prepared:
     @property
     def to_live(self) -> str:
         return self.plan.to_live
-
-    @property
-    def new_cfg(self) -> bytes:
-        return self.edit.text.encode()
 
 
 def _probe_health(ctx: Context, app: AppConfig, color: str, timeout_s: float) -> Health:
@@ -64,14 +92,17 @@ def prepare(
     """Read cfg, state and target health (in parallel) and build the plan. Changes nothing."""
     app = ctx.config.app(app_name)
     hp = ctx.config.haproxy
+    others = list(hp.node_targets.items())[1:]
     outcomes = parallel(
         [lambda: ctx.runner.read_file(hp.ssh, hp.config_path),
          lambda: ctx.runner.read_file(hp.ssh, app.state_file),
-         *(_read_checkout(ctx, app, color) for color in app.servers)]
+         *(_read_checkout(ctx, app, color) for color in app.servers),
+         *(_read_cfg(ctx, host) for _, host in others)]
     )  # fmt: skip
     cfg_raw, state_raw = cast("list[bytes | Exception | None]", outcomes[:2])
+    n = 2 + len(app.servers)
     commits = {color: deployed_of(cast("CommandResult | Exception", checkout))
-               for color, checkout in zip(app.servers, outcomes[2:], strict=True)}  # fmt: skip
+               for color, checkout in zip(app.servers, outcomes[2:n], strict=True)}  # fmt: skip
     if isinstance(cfg_raw, Exception):
         raise cfg_raw
     if cfg_raw is None:
@@ -87,6 +118,18 @@ def prepare(
         )
     target = analysis.standby
     edit = plan_switch(cfg, analysis, target)
+    primary = NodePlan(
+        next(iter(hp.node_targets)), hp.ssh, cfg_raw, edit, app_lines(cfg, analysis, edit)
+    )
+    nodes = (
+        primary,
+        *(
+            _node_plan(
+                app, name, host, cast("bytes | Exception | None", raw), primary, analysis, target
+            )
+            for (name, host), raw in zip(others, outcomes[n:], strict=True)
+        ),
+    )
     health = _probe_health(ctx, app, target, app.health.timeout_s)
     warnings: list[str] = []
     if not health.healthy:
@@ -111,7 +154,7 @@ def prepare(
         from_live=analysis.live,
         to_live=target,
         emergency=emergency,
-        diff=edit.diff,
+        diff=_diff(nodes),
         target_healthy=health.healthy,
         target_health=health,
         target_commit=target_commit,
@@ -122,13 +165,65 @@ def prepare(
             analysis.live,
             target,
             emergency,
-            app_lines(cfg, analysis, edit),
+            _lines(nodes),
             state_bytes,
             (target_commit, health.commit),
         ),
         approval=mode,
     )
-    return Prepared(app_name, app, cfg_raw, state_bytes, analysis, edit, plan)
+    return Prepared(app_name, app, state_bytes, analysis, plan, nodes)
+
+
+def _read_cfg(ctx: Context, host: str) -> Callable[[], bytes | None]:
+    return lambda: ctx.runner.read_file(host, ctx.config.haproxy.config_path)
+
+
+def _node_plan(
+    app: AppConfig, name: str, host: str, raw: bytes | Exception | None, primary: NodePlan,
+    primary_analysis: RoutingAnalysis, target: str,
+) -> NodePlan:  # fmt: skip
+    """Another node's edit to `target`. Refuses (nothing changes on any node) when the node cannot
+    be read, is not certain, or does not route the app where the primary does."""
+    where = f"HAProxy node {name} ({host})"
+    if isinstance(raw, Exception):
+        raise TransportError(
+            f"refusing to switch: {where} cannot be read ({raw}): no node is changed",
+            host=host,
+            hint="a switch changes every node or none: bring the node back, then retry",
+        )
+    if raw is None:
+        raise HAProxyConfigError(f"refusing to switch: {where} has no haproxy.cfg")
+    cfg = parse(raw.decode(errors="replace"))
+    analysis = app_routing(cfg, app)
+    if not analysis.certain or analysis.live is None:
+        raise HAProxyConfigError(
+            f"refusing to switch: the routing of {where} is not certain: "
+            + "; ".join(analysis.problems),
+            hint="fix that node's haproxy.cfg by hand, then retry",
+        )
+    if analysis.live != primary_analysis.live:
+        assert primary_analysis.live is not None
+        raise UnsafeOperationError(
+            f"refusing to switch: the HAProxy nodes disagree ({primary.name} routes to "
+            f"{primary_analysis.live.upper()}, {name} routes to {analysis.live.upper()})",
+            hint=RECONCILE_HINT,
+        )
+    edit = plan_switch(cfg, analysis, target)
+    return NodePlan(name, host, raw, edit, app_lines(cfg, analysis, edit))
+
+
+def _diff(nodes: tuple[NodePlan, ...]) -> str:
+    """The change; with several nodes, each node's under its name."""
+    if len(nodes) == 1:
+        return nodes[0].edit.diff
+    return "\n".join(f"# HAProxy node {n.name} ({n.host})\n{n.edit.diff}" for n in nodes)
+
+
+def _lines(nodes: tuple[NodePlan, ...]) -> bytes:
+    """What the approval binds: the app's lines on every node (one node: as ever)."""
+    if len(nodes) == 1:
+        return nodes[0].lines
+    return b"".join(f"node {n.name}\n".encode() + n.lines for n in nodes)
 
 
 def _read_checkout(ctx: Context, app: AppConfig, color: str) -> Callable[[], CommandResult]:
@@ -168,16 +263,28 @@ def check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
     raise UnsafeOperationError(f"refusing to switch: {target} {verdict}: {error}", hint=hint)
 
 
-def plan_rollback(ctx: Context, prepared: Prepared) -> tuple[bytes, bytes]:
-    """(haproxy.cfg now, the cfg that routes the app back), read under the cfg lock.
+def plan_rollback(ctx: Context, prepared: Prepared) -> list[NodeChange]:
+    """Per node: haproxy.cfg now and the cfg that routes the app back, read under the cfg lock.
+    Every node is read before any changes: one that cannot be rolled back stops them all."""
+    outcomes = parallel([_rollback_of(ctx, prepared, node) for node in prepared.nodes])
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return cast("list[NodeChange]", outcomes)
 
-    The file this switch wrote goes back to the one it read, byte for byte. A file another app's
+
+def _rollback_of(ctx: Context, prepared: Prepared, node: NodePlan) -> Callable[[], NodeChange]:
+    return lambda: NodeChange(node.name, node.host, *_node_rollback(ctx, prepared, node))
+
+
+def _node_rollback(ctx: Context, prepared: Prepared, node: NodePlan) -> tuple[bytes, bytes]:
+    """The file this switch wrote goes back to the one it read, byte for byte. A file another app's
     switch changed since is edited the same minimal way instead (only this app's deciding line),
     so that switch is kept; a file that no longer routes this app to the new LIVE is left alone."""
     hp = ctx.config.haproxy
-    now = ctx.runner.read_file(hp.ssh, hp.config_path)
-    if now == prepared.new_cfg:
-        return now, prepared.cfg_raw
+    now = ctx.runner.read_file(node.host, hp.config_path)
+    if now == node.edit.text.encode():
+        return now, node.cfg_raw
     if now is None:
         raise CfgChanged(f"haproxy.cfg is gone from {hp.config_path}: nothing rolled back")
     cfg = parse(now.decode(errors="replace"))
