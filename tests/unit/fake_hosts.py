@@ -1,21 +1,25 @@
-"""A scripted HAProxy host + two app hosts on the FakeRunner, for fast engine unit tests.
+"""A scripted HAProxy host (or several: FakeHosts(nodes=2) with config_nodes()) + two app hosts
+on the FakeRunner, for fast engine unit tests.
 
 It interprets the few commands the engine sends (lock mkdir, backups, `haproxy -c`, reload,
-curl probes, socat, history appends) against the fake file system, so the engine's real
-orchestration runs end to end without a network. Faults are switched on by attributes.
+curl probes, socat, history appends, the status snapshot) against the fake file system, so the
+engine's real orchestration runs end to end without a network. Each HAProxy node has its own
+files and its own running cfg. Faults are switched on by attributes.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, parse_config
-from bluegreen.errors import CommandTimeout
+from bluegreen.errors import CommandTimeout, TransportError
 from bluegreen.transport.fake import FakeRunner, Reply
 
 HP = "root@haproxy"
+HP2 = "root@haproxy2"  # the second HAProxy node of config_nodes()
 BLUE = "root@blue"
 GREEN = "root@green"
 CFG_PATH = "/etc/haproxy/haproxy.cfg"
@@ -52,8 +56,29 @@ address = "green:3001"
 """
 
 
+def nodes_toml(count: int) -> str:
+    """CONFIG_TOML with [haproxy.nodes]: `haproxy` (HP, the primary), `haproxy2` (HP2), ..."""
+    hosts = node_hosts(count)
+    tables = "".join(f'[haproxy.nodes.{host.split("@")[1]}]\nssh = "{host}"\n' for host in hosts)
+    text = CONFIG_TOML.replace(f'ssh = "{HP}"\n', "", 1)
+    return text.replace(f"[apps.{APP}]\n", f"{tables}[apps.{APP}]\n", 1)
+
+
+def node_hosts(count: int) -> list[str]:
+    return [HP, HP2, *(f"root@haproxy{i}" for i in range(3, count + 1))][:count]
+
+
 def config(**app_changes: object) -> Config:
-    cfg = parse_config(CONFIG_TOML, "test")
+    return _config(CONFIG_TOML, app_changes)
+
+
+def config_nodes(count: int, **app_changes: object) -> Config:
+    """config() with `count` HAProxy nodes (HP the primary, HP2, ...)."""
+    return _config(nodes_toml(count), app_changes)
+
+
+def _config(text: str, app_changes: dict[str, object]) -> Config:
+    cfg = parse_config(text, "test")
     if not app_changes:
         return cfg
     app = cfg.apps[APP].model_copy(update=app_changes)
@@ -61,41 +86,59 @@ def config(**app_changes: object) -> Config:
 
 
 class FakeHosts:
-    def __init__(self) -> None:
+    def __init__(self, nodes: int = 1) -> None:
         self.runner = FakeRunner()
-        self.runner.put_file(HP, CFG_PATH, LAB_CFG)
+        self.nodes = node_hosts(nodes)
+        for node in self.nodes:
+            self.runner.put_file(node, CFG_PATH, LAB_CFG)
+        self.running = dict.fromkeys(self.nodes, LAB_CFG)  # what each node's HAProxy serves from
+        self.down: set[str] = set()  # nodes that cannot be reached over SSH
         self.healthy = {"blue": True, "green": True}
         self.check_fails = False
+        self.check_fails_on: set[str] = set()  # nodes where `haproxy -c` refuses the candidate
         self.reload_fails = 0  # how many reloads fail from now on
         self.frontend_stuck = False  # the frontend keeps answering the old LIVE
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.check_missing = False  # `haproxy` is not in the login's PATH
         self.unmeasurable: set[str] = set()  # colours whose probe times out on our SSH path
-        self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
         self.commits = {"blue": "a1" * 20, "green": "b2" * 20}  # checked out (and running)
         self.requests = {"blue": 0, "green": 0}  # `show stat` stot of each colour's server
         self.runner.on(lambda c: True, respond=self.respond)
 
-    def live_color(self) -> str:
-        match = re.search(r"default_backend bk_(\w+)", self.running_cfg)
+    @property
+    def running_cfg(self) -> str:
+        """What the primary's running HAProxy serves from."""
+        return self.running[HP]
+
+    def live_color(self, node: str = HP) -> str:
+        match = re.search(r"default_backend bk_(\w+)", self.running[node])
         assert match
         return match.group(1)
 
+    def take_down(self, node: str) -> None:
+        """`node` stops answering SSH: commands and file reads and writes fail."""
+        self.down.add(node)
+        for path in {CFG_PATH, STATE, *self.runner.paths(node)}:
+            self.runner.fail_file(node, path, TransportError(f"{node} is down", host=node))
+
     def respond(self, host: str, command: Command) -> Reply:
+        if host in self.down:
+            raise TransportError(f"connecting to {host} timed out", host=host)
         argv = command.argv
         if argv[:2] == ("sh", "-c"):
             return self.script(host, argv[3], argv[4:], command.stdin or b"")
         if argv[0] == "curl":
-            return self.curl(argv[-1])
+            return self.curl(argv[-1]) if host == HP else self.curl_on(host, argv[-1])
         if argv[0] == "haproxy" and self.check_missing:
             return Reply(exit_status=127, stderr="sh: 1: haproxy: not found")
         if argv[0] == "haproxy":
-            return Reply(exit_status=1, stderr="[ALERT] bad cfg") if self.check_fails else Reply()
+            fails = self.check_fails or host in self.check_fails_on
+            return Reply(exit_status=1, stderr="[ALERT] bad cfg") if fails else Reply()
         if argv[0] == "/usr/local/sbin/haproxy-reload":
             if self.reload_fails:
                 self.reload_fails -= 1
                 return Reply(exit_status=1, stderr="reload failed")
-            self.running_cfg = (self.runner.file(HP, CFG_PATH) or b"").decode()
+            self.running[host] = (self.runner.file(host, CFG_PATH) or b"").decode()
             return Reply(stdout="haproxy-reload: new worker 42 running\n")
         if argv[0] == "socat" and self.master_cli_fails:
             return Reply(
@@ -122,9 +165,9 @@ class FakeHosts:
                 )
             if argv[0] == "mkdir":
                 return Reply()
-            for path in self.runner.paths(HP):
+            for path in self.runner.paths(host):
                 if path == argv[-1] or path.startswith(argv[-1].rstrip("/") + "/"):
-                    self.runner.remove_file(HP, path)
+                    self.runner.remove_file(host, path)
             return Reply()
         raise AssertionError(f"unexpected command on {host}: {command.render()}")
 
@@ -133,6 +176,8 @@ class FakeHosts:
         if name == "bluegreen-deployed":  # the deployed commit (status, switch plan)
             color = host.split("@")[1]
             return Reply(stdout=f"{self.commits[color]} HEAD@{{2025-12-21T10:00:00+00:00}}\n")
+        if name == "bluegreen-snapshot":
+            return self.snapshot(host, list(args[3:]))
         if name == "bluegreen-lock":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
@@ -169,9 +214,25 @@ class FakeHosts:
             return Reply()
         raise AssertionError(f"unexpected script on {host}: {name}")
 
+    def snapshot(self, host: str, files: list[str]) -> Reply:
+        """The status read: a cfg changed after the worker started when it is not the one the
+        node's HAProxy runs (edited and not reloaded); no runtime API."""
+        edited = (self.runner.file(host, CFG_PATH) or b"").decode() != self.running[host]
+        lines = ["bluegreen-snapshot 1", "now 10000.0", "uptime 1000.0", "ticks 100"]
+        lines += [f"cfgmtime {9999.0 if edited else 9000.0}", f"workerstart {500 * 100}"]
+        for path in files:
+            data = self.runner.file(host, path)
+            lines.append("file " + (base64.b64encode(data).decode() if data is not None else "-"))
+        lines += ["runtime 1", "socat: not found"]
+        return Reply(stdout="\n".join(lines) + "\n")
+
     def curl(self, url: str) -> Reply:
+        return self.curl_on(HP, url)
+
+    def curl_on(self, node: str, url: str) -> Reply:
+        """A GET from `node`: its own frontend answers from its running cfg."""
         if url.startswith("http://127.0.0.1"):
-            color = self.live_color() if not self.frontend_stuck else "blue"
+            color = self.live_color(node) if not self.frontend_stuck else "blue"
         else:
             color = url.split("//")[1].split(":")[0]
         if color in self.unmeasurable:

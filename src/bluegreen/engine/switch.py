@@ -146,9 +146,12 @@ def execute(
         result.message += f" ({lock.release_error})"
     if result.ok:
         # What went wrong after the verified switch (state file, history, lock) stays said.
+        window = result.split_window_ms
+        apart = ("" if window is None else f" (the {len(prepared.nodes)} HAProxy nodes routed "
+                 f"to different colours for {window:g} ms)")  # fmt: skip
         result.message = (f"{prepared.to_live.upper()} is LIVE; {prepared.from_live.upper()} is "
                           "STANDBY, untouched: switching back is the instant rollback"
-                          + result.message)  # fmt: skip
+                          + apart + result.message)  # fmt: skip
         result.next_step = (f"Watch the app; to roll back, switch_traffic again (emergency=true "
                             f"goes straight back to {prepared.from_live.upper()}).")  # fmt: skip
     return result

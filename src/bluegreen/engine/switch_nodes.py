@@ -9,7 +9,6 @@ thread: the MCP progress bridge only delivers from there.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,7 +57,7 @@ def on_every_node(
         ]
         if failed:
             raise combined(failed, len(changes))
-        return "; ".join(f"{c.name}: {o}" for c, o in zip(changes, outcomes, strict=True))
+        return "; ".join(f"{c.name}: {o or 'done'}" for c, o in zip(changes, outcomes, strict=True))
 
     steps.run(name, all_nodes)
     return done
@@ -77,7 +76,10 @@ def combined(failed: Sequence[tuple[NodeChange, Exception]], total: int) -> Blue
         error = item[1]
         return 0 if isinstance(error, CfgChanged) else 2 if isinstance(error, TransportError) else 1
 
-    lead = copy.copy(min(errors, key=rank)[1])
+    first = min(errors, key=rank)[1]
+    # The same class and fields (host, exit status, output), without its __init__ (keyword-only).
+    lead = type(first).__new__(type(first))
+    lead.__dict__.update(first.__dict__)
     said = "; ".join(f"node {c.name} ({c.host}): {e}" for c, e in errors)
     lead.message = f"{len(errors)} of {total} HAProxy nodes failed: {said}"
     lead.hint = None
