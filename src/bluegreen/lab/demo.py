@@ -119,7 +119,7 @@ def run_demo(say: Say, keep: bool = False, prefix: str = "bluegreen-lab") -> int
             "try the MCP server on a lab (`bluegreen demo --keep` or `bluegreen lab up` leaves one up):"
         )
         say(
-            f"   npx @modelcontextprotocol/inspector --cli -e BLUEGREEN_CONFIG={info.config_path} "
+            f"   npx -y @modelcontextprotocol/inspector --cli -e BLUEGREEN_CONFIG={info.config_path} "
             "bluegreen serve -- --method tools/list"
         )
         say(f"   BLUEGREEN_CONFIG={info.config_path} bluegreen status")
