@@ -200,7 +200,12 @@ class SwitchPlan(BaseModel):
     from_live: str
     to_live: str
     emergency: bool = False
-    diff: str = Field(description="The exact haproxy.cfg change.")
+    reconcile: bool = Field(
+        default=False,
+        description="Several HAProxy nodes that disagree: only the nodes that route elsewhere "
+        "change, to the primary's LIVE (to_live).",
+    )
+    diff: str = Field(description="The exact haproxy.cfg change (each node's, under its name).")
     target_healthy: bool
     target_health: Health | None = None
     target_commit: str | None = Field(
@@ -297,6 +302,7 @@ class HistoryEntry(BaseModel):
     to_commit: str | None = Field(default=None, description="switch: the new LIVE's commit.")
     approval: ApprovalRecord | None = None
     emergency: bool = False
+    reconcile: bool = False
     reason: str | None = None
     duration_s: float | None = None
     split_window_ms: float | None = Field(

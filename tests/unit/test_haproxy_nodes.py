@@ -21,7 +21,7 @@ from tests.unit.fake_hosts import (
 )
 
 from bluegreen.engine.deploy_plan import DeployOptions
-from bluegreen.errors import TransportError, UnsafeOperationError
+from bluegreen.errors import TransportError, UnsafeOperationError, ValidationError
 from bluegreen.models import SwitchResult
 from bluegreen.service import Service, SwitchRequest
 
@@ -202,3 +202,68 @@ def test_switch_refuses_nodes_that_disagree_pointing_at_reconcile() -> None:
         switch(svc)
     assert "haproxy2 routes to GREEN" in str(caught.value) and "--reconcile" in str(caught.value)
     assert cfg_writes(hosts) == []
+
+
+# ---- reconcile ----------------------------------------------------------------------------------
+
+
+def disagreeing_pair(**changes: Any) -> tuple[FakeHosts, Service]:
+    hosts, svc = pair(**changes)
+    hosts.runner.put_file(HP2, CFG_PATH, GREEN_CFG)
+    hosts.running[HP2] = GREEN_CFG
+    return hosts, svc
+
+
+def test_status_points_at_the_reconcile_plan() -> None:
+    _, svc = disagreeing_pair()
+    assert f"bluegreen switch {APP} --reconcile" in svc.status(APP).next_step
+
+
+def test_reconcile_is_an_approved_plan_showing_the_nodes_it_changes() -> None:
+    hosts, svc = disagreeing_pair(allow_unapproved=False)
+    first = svc.switch(APP, SwitchRequest(reconcile=True))
+    plan = first.plan
+    assert not first.executed and plan is not None and plan.confirm_token and plan.reconcile
+    assert (plan.from_live, plan.to_live) == ("green", "blue")  # the primary's LIVE is the answer
+    assert f"# HAProxy node haproxy2 ({HP2})" in plan.diff and "haproxy (" not in plan.diff
+    assert "+    default_backend bk_blue" in plan.diff
+    assert any("RECONCILE: only haproxy2 change" in w for w in plan.warnings)
+    assert cfg_writes(hosts) == []  # nothing changes before the approval
+    # The token of a reconcile plan does not execute a normal switch, nor the other way round.
+    result = svc.switch(APP, SwitchRequest(reconcile=True, confirm_token=plan.confirm_token))
+    assert result.ok and result.verified, result.error
+    assert "every HAProxy node routes to BLUE (haproxy2 changed)" in result.message
+    for node in (HP, HP2):
+        assert hosts.runner.file(node, CFG_PATH) == LAB_CFG.encode()
+        assert hosts.live_color(node) == "blue"
+    assert cfg_writes(hosts) == [HP2]  # the primary is not touched
+    assert json.loads(hosts.runner.file(HP2, STATE) or b"{}")["live"] == "blue"
+    entry = json.loads((hosts.runner.file(HP, HISTORY) or b"").decode().splitlines()[-1])
+    assert entry["reconcile"] is True
+    assert svc.status(APP).certain
+
+
+def test_a_normal_token_does_not_execute_a_reconcile() -> None:
+    hosts, svc = disagreeing_pair(allow_unapproved=False)
+    token = svc.switch(APP, SwitchRequest(reconcile=True)).plan
+    assert token is not None and token.confirm_token
+    with pytest.raises(UnsafeOperationError, match="nodes disagree"):
+        svc.switch(APP, SwitchRequest(confirm_token=token.confirm_token))
+    assert cfg_writes(hosts) == []
+
+
+def test_reconcile_refuses_when_nothing_disagrees_or_a_node_is_down() -> None:
+    hosts, svc = pair()
+    with pytest.raises(UnsafeOperationError, match="nothing to reconcile"):
+        svc.switch(APP, SwitchRequest(require_approval=False, reconcile=True))
+    hosts.take_down(HP2)
+    with pytest.raises(TransportError, match="haproxy2"):
+        svc.switch(APP, SwitchRequest(require_approval=False, reconcile=True))
+    assert cfg_writes(hosts) == []
+
+
+def test_reconcile_needs_several_nodes() -> None:
+    hosts = FakeHosts()
+    svc = Service(config(), runner=hosts.runner)
+    with pytest.raises(ValidationError, match="several HAProxy nodes"):
+        svc.switch(APP, SwitchRequest(require_approval=False, reconcile=True))

@@ -116,7 +116,8 @@ def execute(
             result.verified = True
             try:
                 _finish(ctx, steps, prepared, emergency, result)
-                if not emergency:
+                # A reconcile moves no user of the primary: its LIVE was already the target.
+                if not emergency and not prepared.plan.reconcile:
                     rollback = _watch(ctx, steps, prepared, break_lock, result)
             except Exception as exc:  # traffic moved: the state file and history line still come
                 error = (
@@ -135,6 +136,7 @@ def execute(
             ctx, "switch", app_name, _outcome(result, rollback), from_live=prepared.from_live,
             to_live=prepared.to_live, from_commit=prepared.plan.live_commit,
             to_commit=prepared.plan.target_commit, approval=approval, emergency=emergency,
+            reconcile=prepared.plan.reconcile,
             reason=reason, duration_s=result.duration_s, steps=steps.steps, error=result.error,
             split_window_ms=result.split_window_ms,
         )  # fmt: skip
@@ -149,9 +151,12 @@ def execute(
         window = result.split_window_ms
         apart = ("" if window is None else f" (the {len(prepared.nodes)} HAProxy nodes routed "
                  f"to different colours for {window:g} ms)")  # fmt: skip
-        result.message = (f"{prepared.to_live.upper()} is LIVE; {prepared.from_live.upper()} is "
-                          "STANDBY, untouched: switching back is the instant rollback"
-                          + apart + result.message)  # fmt: skip
+        head = (f"{prepared.to_live.upper()} is LIVE; {prepared.from_live.upper()} is STANDBY, "
+                "untouched: switching back is the instant rollback")  # fmt: skip
+        if prepared.plan.reconcile:
+            changed = ", ".join(n.name for n in prepared.nodes)
+            head = f"every HAProxy node routes to {prepared.to_live.upper()} ({changed} changed)"
+        result.message = head + apart + result.message
         result.next_step = (f"Watch the app; to roll back, switch_traffic again (emergency=true "
                             f"goes straight back to {prepared.from_live.upper()}).")  # fmt: skip
     return result

@@ -31,6 +31,7 @@ from bluegreen.errors import (
     HAProxyConfigError,
     TransportError,
     UnsafeOperationError,
+    ValidationError,
 )
 from bluegreen.models import Health, SwitchPlan
 from bluegreen.transport.base import CommandResult
@@ -87,9 +88,11 @@ def _probe_health(ctx: Context, app: AppConfig, color: str, timeout_s: float) ->
 
 
 def prepare(
-    ctx: Context, app_name: str, *, emergency: bool = False, mode: str = "token"
-) -> Prepared:
-    """Read cfg, state and target health (in parallel) and build the plan. Changes nothing."""
+    ctx: Context, app_name: str, *, emergency: bool = False, mode: str = "token",
+    reconcile: bool = False,
+) -> Prepared:  # fmt: skip
+    """Read cfg, state and target health (in parallel) and build the plan. Changes nothing.
+    `reconcile`: the plan that brings the nodes routing elsewhere back to the primary's LIVE."""
     app = ctx.config.app(app_name)
     hp = ctx.config.haproxy
     others = list(hp.node_targets.items())[1:]
@@ -116,20 +119,31 @@ def prepare(
             + "; ".join(analysis.problems),
             hint="fix haproxy.cfg by hand, check it with `bluegreen inspect-cfg`, then retry",
         )
-    target = analysis.standby
-    edit = plan_switch(cfg, analysis, target)
-    primary = NodePlan(
-        next(iter(hp.node_targets)), hp.ssh, cfg_raw, edit, app_lines(cfg, analysis, edit)
-    )
-    nodes = (
-        primary,
-        *(
-            _node_plan(
-                app, name, host, cast("bytes | Exception | None", raw), primary, analysis, target
-            )
-            for (name, host), raw in zip(others, outcomes[n:], strict=True)
-        ),
-    )
+    name = next(iter(hp.node_targets))
+    if reconcile:
+        # The primary's answer is the one: only the nodes that route elsewhere change.
+        source, target = analysis.standby, analysis.live
+        mine = None
+    else:
+        source, target = analysis.live, analysis.standby
+        edit = plan_switch(cfg, analysis, target)
+        mine = NodePlan(name, hp.ssh, cfg_raw, edit, app_lines(cfg, analysis, edit))
+    others_plans = [
+        _node_plan(app, node, host, cast("bytes | Exception | None", raw), (name, analysis.live),
+                   target, reconcile)
+        for (node, host), raw in zip(others, outcomes[n:], strict=True)
+    ]  # fmt: skip
+    nodes = tuple(p for p in (mine, *others_plans) if p is not None)
+    if reconcile and not hp.several_nodes:
+        raise ValidationError(
+            "reconcile brings several HAProxy nodes back to one answer; this config names one",
+            hint="switch without reconcile",
+        )
+    if not nodes:
+        raise UnsafeOperationError(
+            f"nothing to reconcile: every HAProxy node routes {app_name} to {target.upper()}",
+            hint="run status; a normal switch moves every node",
+        )
     health = _probe_health(ctx, app, target, app.health.timeout_s)
     warnings: list[str] = []
     if not health.healthy:
@@ -149,23 +163,29 @@ def prepare(
         warnings.append("the state file is missing or unreadable: the switch writes a fresh one")
     if emergency:
         warnings.append("EMERGENCY: drain wait and slow checks are skipped; marked in history")
+    if reconcile:
+        changed = ", ".join(p.name for p in nodes)
+        warnings.append(f"RECONCILE: only {changed} change, to route to {target.upper()} as the "
+                        f"primary {name} does; users on those nodes move from {source.upper()}")  # fmt: skip
+    several = hp.several_nodes
     plan = SwitchPlan(
         app=app_name,
-        from_live=analysis.live,
+        from_live=source,
         to_live=target,
         emergency=emergency,
-        diff=_diff(nodes),
+        reconcile=reconcile,
+        diff=_diff(nodes, several),
         target_healthy=health.healthy,
         target_health=health,
         target_commit=target_commit,
-        live_commit=commits[analysis.live].commit,
+        live_commit=commits[source].commit,
         warnings=warnings,
         plan_hash=plan_hash(
             app_name,
-            analysis.live,
+            source,
             target,
             emergency,
-            _lines(nodes),
+            (b"reconcile\n" if reconcile else b"") + _lines(nodes, several),
             state_bytes,
             (target_commit, health.commit),
         ),
@@ -179,11 +199,12 @@ def _read_cfg(ctx: Context, host: str) -> Callable[[], bytes | None]:
 
 
 def _node_plan(
-    app: AppConfig, name: str, host: str, raw: bytes | Exception | None, primary: NodePlan,
-    primary_analysis: RoutingAnalysis, target: str,
-) -> NodePlan:  # fmt: skip
-    """Another node's edit to `target`. Refuses (nothing changes on any node) when the node cannot
-    be read, is not certain, or does not route the app where the primary does."""
+    app: AppConfig, name: str, host: str, raw: bytes | Exception | None,
+    primary: tuple[str, str], target: str, reconcile: bool,
+) -> NodePlan | None:  # fmt: skip
+    """Another node's edit to `target` (None: reconciling, and it routes there already). Refuses
+    (nothing changes on any node) when the node cannot be read or is not certain, and, unless
+    reconciling, when it does not route the app where the primary does."""
     where = f"HAProxy node {name} ({host})"
     if isinstance(raw, Exception):
         raise TransportError(
@@ -201,27 +222,29 @@ def _node_plan(
             + "; ".join(analysis.problems),
             hint="fix that node's haproxy.cfg by hand, then retry",
         )
-    if analysis.live != primary_analysis.live:
-        assert primary_analysis.live is not None
+    if reconcile and analysis.live == target:
+        return None
+    primary_name, primary_live = primary
+    if not reconcile and analysis.live != primary_live:
         raise UnsafeOperationError(
-            f"refusing to switch: the HAProxy nodes disagree ({primary.name} routes to "
-            f"{primary_analysis.live.upper()}, {name} routes to {analysis.live.upper()})",
+            f"refusing to switch: the HAProxy nodes disagree ({primary_name} routes to "
+            f"{primary_live.upper()}, {name} routes to {analysis.live.upper()})",
             hint=RECONCILE_HINT,
         )
     edit = plan_switch(cfg, analysis, target)
     return NodePlan(name, host, raw, edit, app_lines(cfg, analysis, edit))
 
 
-def _diff(nodes: tuple[NodePlan, ...]) -> str:
+def _diff(nodes: tuple[NodePlan, ...], several: bool) -> str:
     """The change; with several nodes, each node's under its name."""
-    if len(nodes) == 1:
+    if not several:
         return nodes[0].edit.diff
     return "\n".join(f"# HAProxy node {n.name} ({n.host})\n{n.edit.diff}" for n in nodes)
 
 
-def _lines(nodes: tuple[NodePlan, ...]) -> bytes:
-    """What the approval binds: the app's lines on every node (one node: as ever)."""
-    if len(nodes) == 1:
+def _lines(nodes: tuple[NodePlan, ...], several: bool) -> bytes:
+    """What the approval binds: the app's lines on every node that changes (one node: as ever)."""
+    if not several:
         return nodes[0].lines
     return b"".join(f"node {n.name}\n".encode() + n.lines for n in nodes)
 
@@ -236,7 +259,7 @@ def _read_checkout(ctx: Context, app: AppConfig, color: str) -> Callable[[], Com
 def replan(ctx: Context, app_name: str, emergency: bool, approved: SwitchPlan) -> Prepared:
     """The plan again, under the locks: it must be the one that was approved (the target's
     deployed commit included)."""
-    prepared = prepare(ctx, app_name, emergency=emergency)
+    prepared = prepare(ctx, app_name, emergency=emergency, reconcile=approved.reconcile)
     if prepared.plan.plan_hash != approved.plan_hash:
         raise ApprovalError(
             stale_plan_reason(
