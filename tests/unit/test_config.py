@@ -523,3 +523,11 @@ def test_node_problems_name_their_key(haproxy: dict[str, Any], expected: str) ->
     message = problems_of({**MINIMAL, "haproxy": haproxy})
     assert expected in message
     assert message.count("\n  - ") == 1, message  # no second error about a key not written
+
+
+def test_the_readme_pair_example_loads() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Several HAProxy nodes", 1)[1]
+    pair = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = parse_config(pair + "[apps." + FULL.split("[apps.", 1)[1], "README.md")
+    assert list(config.haproxy.node_targets) == ["haproxy", "haproxy-standby"]
