@@ -53,6 +53,8 @@ def print_status(console: Console, status: AppStatus) -> None:
             safe(server.ssh) + ("" if server.reachable is not False else " [red](down)[/]"),
         )
     console.print(table)
+    for node in status.nodes:
+        console.print(safe(node.summary(), MESSAGE_MAX))
     prompts = [
         (s.color, s.prompt_installed) for s in status.servers if s.prompt_installed is not None
     ]

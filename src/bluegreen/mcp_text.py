@@ -112,6 +112,7 @@ def status_text(status: AppStatus) -> str:
             lines += _server_lines(server.role or "role unknown", server)
     if status.certain:
         lines.append(f"Routing: {_m(status.routing.summary)}")
+    lines.extend(_m(node.summary()) for node in status.nodes)
     if status.lock:
         stale = " (STALE: breakLock=true can clear it)" if status.lock.stale else ""
         lines.append(

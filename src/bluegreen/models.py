@@ -106,6 +106,17 @@ class NodeStatus(BaseModel):
     state_file_live: str | None = Field(default=None, description="LIVE as its state file says.")
     problems: list[str] = []
 
+    def summary(self) -> str:
+        """One line for people and models: the node, its LIVE and what makes it uncertain."""
+        role = " (primary)" if self.primary else ""
+        live = f"routes to {self.live.upper()}" if self.live else "LIVE unknown"
+        if not self.reachable:
+            live = "cannot be read"
+        elif self.not_reloaded:
+            live += ", cfg edited and not reloaded"
+        state = f"; state file says {self.state_file_live.upper()}" if self.state_file_live else ""
+        return f"HAProxy node {self.name}{role} {self.ssh}: {live}{state}"
+
 
 class AppStatus(BaseModel):
     app: str

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from rich.console import Console
 from tests.unit.fake_hosts import (
     APP,
     CFG_PATH,
@@ -20,8 +21,11 @@ from tests.unit.fake_hosts import (
     config_nodes,
 )
 
+from bluegreen.cli_render import print_status
+from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import TransportError, UnsafeOperationError, ValidationError
+from bluegreen.mcp_text import status_text
 from bluegreen.models import SwitchResult
 from bluegreen.service import Service, SwitchRequest
 
@@ -63,6 +67,24 @@ def test_status_reads_every_node_once_and_reports_each_nodes_live() -> None:
     for node in (HP, HP2):  # the one read per host stays
         snapshots = [c for c in hosts.runner.calls_to(node) if "bluegreen-snapshot" in c.line]
         assert len(snapshots) == 1
+
+
+def test_each_nodes_line_and_its_state_file(capsys: pytest.CaptureFixture[str]) -> None:
+    hosts, svc = pair()
+    assert switch(svc).ok
+    hosts.runner.put_file(HP2, STATE, b'{"live": "blue", "standby": "green"}')
+    status = svc.status(APP)
+    assert status.certain  # the state file is a witness: reported, repaired by the next switch
+    assert status.nodes[1].state_file_live == "blue"
+    assert (
+        "HAProxy node haproxy2's state file says BLUE is LIVE but its haproxy.cfg routes to GREEN"
+        in status.problems
+    )
+    text = status_text(status)
+    assert f"HAProxy node haproxy (primary) {HP}: routes to GREEN; state file says GREEN" in text
+    assert f"HAProxy node haproxy2 {HP2}: routes to GREEN; state file says BLUE" in text
+    print_status(Console(width=200), status)
+    assert f"HAProxy node haproxy2 {HP2}: routes to GREEN" in capsys.readouterr().out
 
 
 def test_one_node_status_lists_no_nodes() -> None:
@@ -115,8 +137,12 @@ def test_a_node_that_cannot_be_read_is_named_and_deploy_refuses() -> None:
 
 def test_switch_changes_every_node_and_measures_the_window() -> None:
     hosts, svc = pair()
-    result = switch(svc)
+    events: list[StepEvent] = []
+    result = svc.switch(APP, SwitchRequest(require_approval=False), progress=events.append)
     assert result.ok and result.verified, result.error
+    said = [e.message for e in events if e.step == "reload" and e.status == "info"]
+    assert said == [f"the nodes routed to different colours for {result.split_window_ms:g} ms"]
+    assert "the 2 HAProxy nodes routed to different colours" in result.message
     for node in (HP, HP2):
         assert hosts.runner.file(node, CFG_PATH) == GREEN_CFG.encode()
         assert hosts.live_color(node) == "green"
