@@ -3,7 +3,7 @@ agree. Users reach whichever node holds the virtual IP, so LIVE is only certain 
 is read, routes the app for certain to the same colour, and runs the cfg on its disk.
 
 Pure assessment here (node_view, node_problems); status reads the nodes in its own round, deploy
-and switch through read_nodes.
+through read_nodes; a switch plans every node itself (switch_plan.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from bluegreen.domain.routing import RoutingAnalysis
 from bluegreen.domain.snapshot import Snapshot
 from bluegreen.domain.state_file import parse_state
 from bluegreen.engine.context import Context
-from bluegreen.engine.status_reads import not_reloaded, read_snapshot, snapshot_file
+from bluegreen.engine.status_reads import NodeSnapshot, node_snapshot, read_snapshot
 from bluegreen.errors import BlueGreenError, UnsafeOperationError
 from bluegreen.models import NodeStatus
 from bluegreen.transport.parallel import parallel
@@ -37,6 +37,11 @@ class NodeRead:
     cfg: bytes | Exception | None
     state: bytes | Exception | None
     not_reloaded: Sequence[str] = ()
+
+    @classmethod
+    def of(cls, node: NodeSnapshot, app: AppConfig, hp: HAProxySettings) -> NodeRead:
+        return cls(node.name, node.host, node.file(hp.config_path), node.file(app.state_file),
+                   node.not_reloaded)  # fmt: skip
 
 
 # haproxy.cfg's text -> how it routes the app (status.app_routing over a parse).
@@ -110,41 +115,23 @@ def read_nodes(ctx: Context, app: AppConfig) -> list[NodeRead]:
     hp = ctx.config.haproxy
     files = [hp.config_path, app.state_file]
 
-    def read(host: str) -> Callable[[], tuple[Snapshot, list[str]]]:
-        def one() -> tuple[Snapshot, list[str]]:
-            snap = read_snapshot(ctx, files, host)
-            return snap, not_reloaded(ctx, snap, host)
-
-        return one
+    def read(host: str) -> Callable[[], Snapshot]:
+        return lambda: read_snapshot(ctx, files, host)
 
     targets = hp.node_targets
-    out = parallel([read(host) for host in targets.values()])
-    reads = []
-    for (name, host), outcome in zip(targets.items(), out, strict=True):
-        if isinstance(outcome, Exception):
-            reads.append(NodeRead(name, host, outcome, outcome))
-        else:
-            snap, findings = outcome
-            reads.append(
-                NodeRead(
-                    name,
-                    host,
-                    snapshot_file(snap, host, hp.config_path),
-                    snapshot_file(snap, host, app.state_file),
-                    findings,
-                )
-            )
-    return reads
+    snaps = parallel([read(host) for host in targets.values()])
+    return [
+        NodeRead.of(node_snapshot(ctx, name, host, snap), app, hp)
+        for (name, host), snap in zip(targets.items(), snaps, strict=True)
+    ]
 
 
-def refuse_disagreeing_nodes(
-    ctx: Context, app: AppConfig, action: str, analyse: Analyse
-) -> list[NodeStatus]:
+def refuse_disagreeing_nodes(ctx: Context, app: AppConfig, action: str, analyse: Analyse) -> None:
     """Several nodes: refuse `action` unless every node routes the app for certain to the same
-    colour. Returns the views (empty with one node: the primary's checks cover it)."""
+    colour (with one node the primary's own checks cover it)."""
     hp = ctx.config.haproxy
     if not hp.several_nodes:
-        return []
+        return
     views = [node_view(r, app, hp, analyse) for r in read_nodes(ctx, app)]
     primary = [
         f"HAProxy node {v.name} ({v.ssh}) {p}" for v in views if v.primary for p in v.problems
@@ -156,4 +143,3 @@ def refuse_disagreeing_nodes(
             + "; ".join(problems),
             hint="run status; fix or reload the node named, or " + RECONCILE_HINT,
         )
-    return views

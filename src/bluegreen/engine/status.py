@@ -162,15 +162,12 @@ def _nodes(ctx: Context, app: AppConfig, reads: Reads) -> list[NodeStatus]:
     hp = ctx.config.haproxy
     if not reads.others:
         return []
-    primary_name = next(iter(hp.node_targets))
-    node_reads = [
-        NodeRead(primary_name, reads.host, reads.file(hp.config_path), reads.file(app.state_file),
-                 reads.not_reloaded),
-        *(NodeRead(n.name, n.host, n.file(hp.config_path), n.file(app.state_file), n.not_reloaded)
-          for n in reads.others),
-    ]  # fmt: skip
+    nodes = reads.all_nodes(next(iter(hp.node_targets)))
     return [
-        node_view(r, app, hp, lambda t: app_routing(reads.parsed_cfg(t), app)) for r in node_reads
+        node_view(
+            NodeRead.of(node, app, hp), app, hp, lambda t: app_routing(reads.parsed_cfg(t), app)
+        )
+        for node in nodes
     ]
 
 

@@ -103,6 +103,10 @@ class Reads:
     def file(self, path: str) -> bytes | Exception | None:
         return snapshot_file(self.snapshot, self.host, path)
 
+    def all_nodes(self, primary: str) -> list[NodeSnapshot]:
+        """Every HAProxy node's snapshot, the primary (named `primary`) first."""
+        return [NodeSnapshot(primary, self.host, self.snapshot, self.not_reloaded), *self.others]
+
 
 def snapshot_file(snap: Snapshot | Exception, host: str, path: str) -> bytes | Exception | None:
     """One file of a snapshot: its bytes, None when absent, or why it could not be read."""
@@ -139,7 +143,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     def snapshot() -> Snapshot:
         return read_snapshot(ctx, files)
 
-    def node_snapshot(host: str) -> Callable[[], Snapshot]:
+    def read_node(host: str) -> Callable[[], Snapshot]:
         return lambda: read_snapshot(ctx, node_files, host)
 
     def probe(key: tuple[str, int, float]) -> Callable[[], HealthResult]:
@@ -154,14 +158,14 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     out = parallel(
         [
             snapshot,
-            *(node_snapshot(host) for _, host in others),
+            *(read_node(host) for _, host in others),
             *(probe(key) for key in probes),
             *(deployed(host, app_dir) for host, app_dir in checkouts),
         ]
     )
     snap = out[0]
     nodes = [
-        _node_snapshot(ctx, name, host, cast("Snapshot | Exception", node))
+        node_snapshot(ctx, name, host, cast("Snapshot | Exception", node))
         for (name, host), node in zip(others, out[1 : 1 + len(others)], strict=True)
     ]
     out = [snap, *out[1 + len(others) :]]  # the primary, then probes and checkouts as before
@@ -180,7 +184,8 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     )
 
 
-def _node_snapshot(ctx: Context, name: str, host: str, snap: Snapshot | Exception) -> NodeSnapshot:
+def node_snapshot(ctx: Context, name: str, host: str, snap: Snapshot | Exception) -> NodeSnapshot:
+    """A node's snapshot with its not-reloaded findings (they check the cfg when it was edited)."""
     found = not_reloaded(ctx, snap, host) if isinstance(snap, Snapshot) else []
     return NodeSnapshot(name, host, snap, found)
 
