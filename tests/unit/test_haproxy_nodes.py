@@ -157,6 +157,22 @@ def test_switch_changes_every_node_and_measures_the_window() -> None:
     assert "haproxy:" in verify.message and "haproxy2:" in verify.message
 
 
+def test_an_auto_rollback_puts_every_node_back() -> None:
+    hosts, svc = pair(watch_s=5.0, auto_rollback=True)
+
+    def break_green(event: StepEvent) -> None:
+        if event.step == "indicators" and event.status == "ok":
+            hosts.healthy["green"] = False
+
+    result = svc.switch(APP, SwitchRequest(require_approval=False), progress=break_green)
+    assert not result.ok and result.auto_rollback, result.error
+    assert "rolled back automatically" in (result.error or "")
+    for node in (HP, HP2):
+        assert hosts.runner.file(node, CFG_PATH) == LAB_CFG.encode()
+        assert hosts.live_color(node) == "blue"
+        assert json.loads(hosts.runner.file(node, STATE) or b"{}")["live"] == "blue"
+
+
 def test_the_plan_shows_and_binds_every_nodes_lines() -> None:
     hosts, svc = pair(allow_unapproved=False)
     plan = svc.switch(APP).plan
