@@ -127,6 +127,8 @@ class FakeHosts:
         argv = command.argv
         if argv[:2] == ("sh", "-c"):
             return self.script(host, argv[3], argv[4:], command.stdin or b"")
+        if argv[0] == "git" and "rev-parse" in argv:  # the commit checked out (a dry run)
+            return Reply(stdout=self.commits[host.split("@")[1]] + "\n")
         if argv[0] == "curl":
             return self.curl(argv[-1]) if host == HP else self.curl_on(host, argv[-1])
         if argv[0] == "haproxy" and self.check_missing:

@@ -25,7 +25,7 @@ from bluegreen.cli_render import print_status
 from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import TransportError, UnsafeOperationError, ValidationError
-from bluegreen.mcp_text import status_text
+from bluegreen.mcp_text import plan_text, status_text
 from bluegreen.models import SwitchResult
 from bluegreen.service import Service, SwitchRequest
 
@@ -105,6 +105,18 @@ def test_nodes_that_disagree_make_status_uncertain_naming_them_and_deploy_refuse
     with pytest.raises(UnsafeOperationError, match="haproxy2 routes to GREEN"):
         svc.deploy(APP, DeployOptions())
     assert not any(c.host.endswith(("blue", "green")) and c.mutating for c in hosts.runner.calls)
+
+
+def test_a_dry_run_says_a_real_deploy_refuses_while_the_nodes_disagree() -> None:
+    hosts, svc = pair()
+    hosts.runner.put_file(HP2, CFG_PATH, GREEN_CFG)
+    hosts.running[HP2] = GREEN_CFG
+    plan = svc.deploy(APP, DeployOptions(dry_run=True))
+    assert plan.ok and plan.dry_run
+    assert any(
+        w.startswith("a real deploy refuses now") and "haproxy2 routes to GREEN" in w
+        for w in plan.warnings
+    )
 
 
 def test_a_node_with_a_cfg_edited_and_not_reloaded_is_named() -> None:
@@ -270,6 +282,7 @@ def test_reconcile_is_an_approved_plan_showing_the_nodes_it_changes() -> None:
     assert f"# HAProxy node haproxy2 ({HP2})" in plan.diff and "haproxy (" not in plan.diff
     assert "+    default_backend bk_blue" in plan.diff
     assert any("RECONCILE: only haproxy2 change" in w for w in plan.warnings)
+    assert plan_text(plan).startswith(f"Reconcile {APP}: the HAProxy nodes that route to GREEN")
     assert cfg_writes(hosts) == []  # nothing changes before the approval
     # The token of a reconcile plan does not execute a normal switch, nor the other way round.
     result = svc.switch(APP, SwitchRequest(reconcile=True, confirm_token=plan.confirm_token))

@@ -121,6 +121,10 @@ def plan_deploy(
     warnings = request_warnings(app, options, roles.standby)
     if machine(live.ssh) == machine(std.ssh):
         warnings.append(f"{label} and LIVE share one ssh host: a real deploy refuses to run")
+    try:
+        refuse_nodes_unsure(ctx, app)
+    except UnsafeOperationError as exc:
+        warnings.append(f"a real deploy refuses now: {exc.message}")
     commit: str | None = None
     try:
         head = runner.run(std.ssh, dc.head_command(app.app_dir, std.sudo), timeout=READ_TIMEOUT_S)
