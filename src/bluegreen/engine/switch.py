@@ -11,6 +11,10 @@ Any failure from the replace on puts the previous cfg back, reloads, and verifie
 but never writes over a file that is neither the one this switch read nor the one it wrote. Once
 traffic moved, the state file write is attempted and the history line written whatever fails.
 The plan and the re-plans are in switch_plan.py; reload, verify and drain in traffic.py.
+
+With several HAProxy nodes each cfg step runs on every node at once (switch_nodes.py): backup,
+check and compare on all of them before any replace, and a failure on any node restores every
+node. The locks, drain, watch and history stay on the PRIMARY; the state file is every node's.
 """
 
 from __future__ import annotations
