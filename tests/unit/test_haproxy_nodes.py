@@ -209,6 +209,20 @@ def test_second_node_unreachable_before_the_change_changes_nothing() -> None:
     assert cfg_writes(hosts) == []
 
 
+def test_second_node_lost_after_the_plan_changes_nothing() -> None:
+    hosts, svc = pair()
+
+    def lose_haproxy2(event: StepEvent) -> None:
+        if event.step == "backup-cfg" and event.status == "start":
+            hosts.take_down(HP2)
+
+    result = svc.switch(APP, SwitchRequest(require_approval=False), progress=lose_haproxy2)
+    assert not result.ok and not result.executed and not result.rolled_back
+    assert result.error and "node haproxy2" in result.error and "untouched" in result.error
+    assert hosts.runner.file(HP, CFG_PATH) == LAB_CFG.encode() and hosts.live_color() == "blue"
+    assert cfg_writes(hosts) == []
+
+
 def test_candidate_failing_on_one_node_changes_no_node() -> None:
     hosts, svc = pair()
     hosts.check_fails_on = {HP2}
