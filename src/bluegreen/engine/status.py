@@ -15,11 +15,14 @@ from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.deployed_commit import Deployed, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig
+from bluegreen.domain.preview import preview_command, public_frontend_url
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
+from bluegreen.domain.routing.model import file_line
 from bluegreen.domain.runtime import StatRow
 from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
+from bluegreen.domain.switch_commands import frontend_bind
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
 from bluegreen.engine.nodes import NodeRead, node_problems, node_view, state_drift
@@ -32,6 +35,7 @@ from bluegreen.models import (
     DriftItem,
     LockHolder,
     NodeStatus,
+    PreviewRoute,
     Role,
     Routing,
     ServerStatus,
@@ -105,6 +109,10 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
+        preview = _preview(analysis, color, hp.config_path)
+        rule = next((p for p in preview if p.hosts), None)
+        reach = preview_command(routing.frontend_url, rule.hosts if rule else [],
+                                rule.line if rule else None, server.address)  # fmt: skip
         servers.append(
             ServerStatus(
                 color=color,
@@ -121,6 +129,9 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
                 runtime_state=row.state if row else None,
                 prompt_installed=deployed.prompt,
                 error=host_error,
+                preview=preview,
+                preview_command=reach.command,
+                preview_note=reach.note,
             )
         )
         label = f"{color.upper()}" + (f" ({role})" if role else "")
@@ -171,6 +182,20 @@ def _nodes(ctx: Context, app: AppConfig, reads: Reads) -> list[NodeStatus]:
     ]
 
 
+def _preview(analysis: RoutingAnalysis | None, color: str, path: str) -> list[PreviewRoute]:
+    """The cfg's fixed rules to `color` (`path`: the file status reads)."""
+    if analysis is None:
+        return []
+    return [
+        PreviewRoute(
+            hosts=list(rule.hosts), line=file_line(analysis.locations, rule.line, path),
+            text=rule.text,
+        )
+        for rule in analysis.preview
+        if rule.color == color
+    ]  # fmt: skip
+
+
 def _standby(analysis: RoutingAnalysis | None) -> str | None:
     return analysis.standby if analysis else None
 
@@ -181,8 +206,9 @@ def _routing(
     def unknown(reason: str) -> tuple[None, Routing]:
         problems.append(reason)
         return None, Routing(
-            certain=False, frontend=app.frontend, summary=reason, problems=[reason]
-        )
+            certain=False, frontend=app.frontend, summary=reason, problems=[reason],
+            frontend_url=app.frontend_url,
+        )  # fmt: skip
 
     raw = reads.file(path)
     if isinstance(raw, Exception):
@@ -195,16 +221,19 @@ def _routing(
     except BlueGreenError as exc:
         return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
     problems.extend(analysis.problems)
-    return analysis, routing_model(analysis)
+    bind = frontend_bind(cfg, app.frontend)
+    return analysis, routing_model(analysis, public_frontend_url(app.frontend_url, bind, host))
 
 
-def routing_model(analysis: RoutingAnalysis) -> Routing:
+def routing_model(analysis: RoutingAnalysis, frontend_url: str | None) -> Routing:
     return Routing(
         certain=analysis.certain,
         style=analysis.style,
         frontend=analysis.frontend,
         summary=describe(analysis),
         problems=list(analysis.problems),
+        notes=list(analysis.notes),
+        frontend_url=frontend_url,
     )
 
 
