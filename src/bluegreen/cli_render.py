@@ -111,7 +111,7 @@ def print_plan(console: Console, plan: SwitchPlan) -> None:
             f"target {safe(plan.to_live.upper())}: {verdict}, "
             f"commit {safe((plan.target_commit or '?')[:12])}"
         )
-    console.print("haproxy.cfg change:")
+    console.print(f"{safe(plan.cfg_file or 'haproxy.cfg')} change (the only file replaced):")
     for line in safe_block(plan.diff.rstrip()).splitlines():  # only \n is left to split on
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
         console.print(f"[{style}]{line}[/]", highlight=False)

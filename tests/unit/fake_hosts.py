@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from bluegreen.domain.command import Command
@@ -23,6 +24,7 @@ HP2 = "root@haproxy2"  # the second HAProxy node of config_nodes()
 BLUE = "root@blue"
 GREEN = "root@green"
 CFG_PATH = "/etc/haproxy/haproxy.cfg"
+CONF_D = "/etc/haproxy/conf.d"
 STATE = "/var/lib/haproxy/jw-deployment-state.json"
 WORK = "/var/lib/bluegreen"
 APP = "jw-attendant"
@@ -54,6 +56,59 @@ address = "blue:3001"
 ssh = "{GREEN}"
 address = "green:3001"
 """
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def cfg_read_reply(
+    runner: FakeRunner, host: str, paths: Sequence[str], argv: Sequence[str] | None
+) -> Reply:
+    """What the HAProxy host answers to `read_cfg` (domain/haproxy_files.py): each path's bytes,
+    a directory's `*.cfg` files (a fake directory: the files under its path), then `argv`, the
+    running HAProxy's arguments (None: unreadable)."""
+    lines = ["bluegreen-cfg-read 1", *file_lines(runner, host, paths), cmdline_line(argv)]
+    return Reply(stdout="\n".join(lines) + "\n")
+
+
+def snapshot_reply(
+    runner: FakeRunner, host: str, args: Sequence[str], running: Sequence[str] | None
+) -> Reply:
+    """The status snapshot (domain/snapshot.py) from the fake files: no clocks, no runtime API
+    (`args`: the script's "$1"...: socket, query, the count of config files, them, the files)."""
+    count = int(args[2])
+    lines = ["bluegreen-snapshot 1", *file_lines(runner, host, args[3 + count :])]
+    lines += [cmdline_line(running), "runtime 1", "socat: not found"]
+    return Reply(stdout="\n".join(lines) + "\n")
+
+
+def cmdline_line(argv: Sequence[str] | None) -> str:
+    return "cmdline " + (_b64("\0".join(argv).encode() + b"\0") if argv else "-")
+
+
+def file_lines(runner: FakeRunner, host: str, paths: Sequence[str]) -> list[str]:
+    """A `file` line per path; a fake directory (files under its path) as HAProxy reads one."""
+    lines = []
+    for path in paths:
+        data = runner.file(host, path)
+        prefix = path.rstrip("/") + "/"
+        names = sorted(p[len(prefix) :] for p in runner.paths(host) if p.startswith(prefix))
+        if data is None and names:  # a directory (an empty one: its "<path>/" entry alone)
+            lines.append("file dir")
+            lines += [f"entry {_b64(n.encode())} {_b64(runner.file(host, prefix + n) or b'')}"
+                      for n in names if "/" not in n and n.endswith(".cfg") and n[0] != "."]  # fmt: skip
+        else:
+            lines.append("file -" if data is None else f"file {_b64(data)}")
+    return lines
+
+
+def serve_cfg_reads(
+    runner: FakeRunner, host: str = HP, argv: Sequence[str] | None = ("haproxy", "-f", CFG_PATH)
+) -> None:
+    """Script `host` to answer `read_cfg` from its fake files (see cfg_read_reply)."""
+    runner.on(lambda c: "bluegreen-cfg-read" in c.argv, host=host,
+              respond=lambda h, c: cfg_read_reply(runner, h, c.argv[5:], argv))  # fmt: skip
 
 
 def nodes_toml(count: int) -> str:
@@ -104,6 +159,12 @@ class FakeHosts:
         self.unmeasurable: set[str] = set()  # colours whose probe times out on our SSH path
         self.commits = {"blue": "a1" * 20, "green": "b2" * 20}  # checked out (and running)
         self.requests = {"blue": 0, "green": 0}  # `show stat` stot of each colour's server
+        # The running HAProxy's arguments (None: /proc or the runtime API cannot be read).
+        self.running_args: tuple[str, ...] | None = ("haproxy", "-W", "-f", CFG_PATH)
+        # Answer status's snapshot (from the fake files; always with several nodes, with clocks
+        # that tell a node's cfg edited and not reloaded).
+        self.snapshots = nodes > 1
+        self.checks: list[tuple[str, ...]] = []  # every `haproxy -c` argv
         self.runner.on(lambda c: True, respond=self.respond)
 
     @property
@@ -111,10 +172,20 @@ class FakeHosts:
         """What the primary's running HAProxy serves from."""
         return self.running[HP]
 
+    @running_cfg.setter
+    def running_cfg(self, text: str) -> None:
+        self.running[HP] = text
+
     def live_color(self, node: str = HP) -> str:
         match = re.search(r"default_backend bk_(\w+)", self.running[node])
         assert match
         return match.group(1)
+
+    def loaded_text(self, node: str = HP) -> str:
+        """What a reload loads: haproxy.cfg, then the *.cfg files of conf.d (CONF_D)."""
+        paths = self.runner.paths(node)
+        names = sorted(p for p in paths if p.startswith(CONF_D + "/") and p.endswith(".cfg"))
+        return "".join((self.runner.file(node, p) or b"").decode() for p in [CFG_PATH, *names])
 
     def take_down(self, node: str) -> None:
         """`node` stops answering SSH: commands and file reads and writes fail."""
@@ -135,13 +206,14 @@ class FakeHosts:
         if argv[0] == "haproxy" and self.check_missing:
             return Reply(exit_status=127, stderr="sh: 1: haproxy: not found")
         if argv[0] == "haproxy":
+            self.checks.append(argv)
             fails = self.check_fails or host in self.check_fails_on
             return Reply(exit_status=1, stderr="[ALERT] bad cfg") if fails else Reply()
         if argv[0] == "/usr/local/sbin/haproxy-reload":
             if self.reload_fails:
                 self.reload_fails -= 1
                 return Reply(exit_status=1, stderr="reload failed")
-            self.running[host] = (self.runner.file(host, CFG_PATH) or b"").decode()
+            self.running[host] = self.loaded_text(host)
             return Reply(stdout="haproxy-reload: new worker 42 running\n")
         if argv[0] == "socat" and self.master_cli_fails:
             return Reply(
@@ -176,11 +248,14 @@ class FakeHosts:
 
     def script(self, host: str, name: str, args: tuple[str, ...], stdin: bytes) -> Reply:
         """A fixed script, told apart by its name (its $0); `args` are "$1", "$2", ..."""
+        if name == "bluegreen-snapshot" and self.snapshots:
+            reply = snapshot_reply(self.runner, host, args, self.running_args)
+            return reply if len(self.nodes) == 1 else self.with_clocks(host, reply)
+        if name == "bluegreen-cfg-read":  # every file HAProxy loads (read_cfg)
+            return cfg_read_reply(self.runner, host, args[1:], self.running_args)
         if name == "bluegreen-deployed":  # the deployed commit (status, switch plan)
             color = host.split("@")[1]
             return Reply(stdout=f"{self.commits[color]} HEAD@{{2025-12-21T10:00:00+00:00}}\n")
-        if name == "bluegreen-snapshot":
-            return self.snapshot(host, list(args[3:]))
         if name == "bluegreen-lock":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
@@ -228,17 +303,14 @@ class FakeHosts:
             return Reply()
         raise AssertionError(f"unexpected script on {host}: {name}")
 
-    def snapshot(self, host: str, files: list[str]) -> Reply:
-        """The status read: a cfg changed after the worker started when it is not the one the
-        node's HAProxy runs (edited and not reloaded); no runtime API."""
-        edited = (self.runner.file(host, CFG_PATH) or b"").decode() != self.running[host]
-        lines = ["bluegreen-snapshot 1", "now 10000.0", "uptime 1000.0", "ticks 100"]
-        lines += [f"cfgmtime {9999.0 if edited else 9000.0}", f"workerstart {500 * 100}"]
-        for path in files:
-            data = self.runner.file(host, path)
-            lines.append("file " + (base64.b64encode(data).decode() if data is not None else "-"))
-        lines += ["runtime 1", "socat: not found"]
-        return Reply(stdout="\n".join(lines) + "\n")
+    def with_clocks(self, host: str, reply: Reply) -> Reply:
+        """The snapshot with clocks: a cfg changed after the worker started when it is not the
+        one the node's HAProxy runs (edited and not reloaded)."""
+        edited = self.loaded_text(host) != self.running[host]
+        clocks = ["now 10000.0", "uptime 1000.0", "ticks 100", f"workerstart {500 * 100}",
+                  f"cfgmtime {9999.0 if edited else 9000.0}"]  # fmt: skip
+        magic, rest = reply.stdout.split("\n", 1)
+        return Reply(stdout="\n".join([magic, *clocks, rest]))
 
     def curl(self, url: str) -> Reply:
         return self.curl_on(HP, url)

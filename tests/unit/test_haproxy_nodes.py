@@ -89,6 +89,7 @@ def test_each_nodes_line_and_its_state_file(capsys: pytest.CaptureFixture[str]) 
 
 def test_one_node_status_lists_no_nodes() -> None:
     hosts = FakeHosts()
+    hosts.snapshots = True
     status = Service(config(), runner=hosts.runner).status(APP)
     assert status.certain and status.nodes == []
 

@@ -5,6 +5,7 @@ Every model forbids unknown keys, so a typo is an error rather than a silently i
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -46,6 +47,9 @@ from bluegreen.domain.config_fields import (
 from bluegreen.domain.validate import show
 from bluegreen.errors import ConfigError
 
+# Bounds the HAProxy host's read (every file, in one command) and a mistyped long list.
+MAX_CONFIG_FILES: Final = 64
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,6 +84,11 @@ class HAProxySettings(_Model):
     ssh: SshTarget  # the PRIMARY's target: the first node's when `nodes` is given
     nodes: Annotated[dict[NodeName, HAProxyNode], Field(min_length=1)] = {}
     config_path: RemotePath = "/etc/haproxy/haproxy.cfg"
+    # HAProxy's `-f` arguments, in order (files, or directories: their *.cfg files); None: just
+    # config_path. Status compares them with the running HAProxy's own arguments.
+    config_files: (
+        Annotated[tuple[RemotePath, ...], Field(min_length=1, max_length=MAX_CONFIG_FILES)] | None
+    ) = None
     reload: Argv = ("systemctl", "reload", "haproxy")
     check: Argv = ("haproxy", "-c", "-f")  # the cfg path to check is appended
     runtime_socket: RemotePath = "/run/haproxy/admin.sock"
@@ -133,6 +142,20 @@ class HAProxySettings(_Model):
     @property
     def several_nodes(self) -> bool:
         return len(self.nodes) > 1
+
+    @field_validator("config_files")
+    @classmethod
+    def _distinct_files(cls, paths: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        seen = [posixpath.normpath(p) for p in paths or ()]
+        double = next((p for i, p in enumerate(seen) if p in seen[:i]), None)
+        if double is not None:
+            raise ValueError(f"{show(double)} is listed twice: HAProxy would load it twice")
+        return paths
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """What HAProxy loads (its `-f` arguments, in order): config_files, else config_path."""
+        return self.config_files or (self.config_path,)
 
 
 class HealthCheck(_Model):

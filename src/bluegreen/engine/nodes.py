@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bluegreen.domain.config import AppConfig, HAProxySettings
+from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.routing import RoutingAnalysis
 from bluegreen.domain.snapshot import Snapshot
 from bluegreen.domain.state_file import parse_state
 from bluegreen.engine.context import Context
 from bluegreen.engine.status_reads import NodeSnapshot, node_snapshot, read_snapshot
-from bluegreen.errors import BlueGreenError, UnsafeOperationError
+from bluegreen.errors import BlueGreenError, TransportError, UnsafeOperationError
 from bluegreen.models import NodeStatus
 from bluegreen.transport.parallel import parallel
 
@@ -34,31 +35,29 @@ class NodeRead:
 
     name: str
     host: str
-    cfg: bytes | Exception | None
+    files: HAProxyFiles | Exception  # every file HAProxy loads there
     state: bytes | Exception | None
     not_reloaded: Sequence[str] = ()
 
     @classmethod
     def of(cls, node: NodeSnapshot, app: AppConfig, hp: HAProxySettings) -> NodeRead:
-        return cls(node.name, node.host, node.file(hp.config_path), node.file(app.state_file),
+        return cls(node.name, node.host, node.haproxy_files(hp.files), node.file(app.state_file),
                    node.not_reloaded)  # fmt: skip
 
 
-# haproxy.cfg's text -> how it routes the app (status.app_routing over a parse).
-Analyse = Callable[[str], RoutingAnalysis]
+# The files HAProxy loads -> how they route the app (status.files_routing).
+Analyse = Callable[[HAProxyFiles], RoutingAnalysis]
 
 
 def node_view(read: NodeRead, app: AppConfig, hp: HAProxySettings, analyse: Analyse) -> NodeStatus:
     """One node's LIVE for `app`, or why it is not known."""
     problems: list[str] = []
     live: str | None = None
-    if isinstance(read.cfg, Exception):
-        problems.append(f"cannot be read: {read.cfg}")
-    elif read.cfg is None:
-        problems.append(f"has no haproxy.cfg at {hp.config_path}")
+    if isinstance(read.files, Exception):
+        problems.append(f"cannot be read: {read.files}")
     else:
         try:
-            analysis = analyse(read.cfg.decode(errors="replace"))
+            analysis = analyse(read.files)
         except BlueGreenError as exc:
             problems.append(f"its haproxy.cfg cannot be analysed: {exc}")
         else:
@@ -74,7 +73,7 @@ def node_view(read: NodeRead, app: AppConfig, hp: HAProxySettings, analyse: Anal
         name=read.name,
         ssh=read.host,
         primary=read.host == hp.ssh,
-        reachable=not isinstance(read.cfg, Exception),
+        reachable=not isinstance(read.files, TransportError),
         live=live,
         certain=live is not None and not read.not_reloaded,
         not_reloaded=bool(read.not_reloaded),
@@ -113,7 +112,7 @@ def state_drift(views: Sequence[NodeStatus]) -> list[str]:
 def read_nodes(ctx: Context, app: AppConfig) -> list[NodeRead]:
     """Every node's cfg and state file for `app`, and its not-reloaded findings, in parallel."""
     hp = ctx.config.haproxy
-    files = [hp.config_path, app.state_file]
+    files = [*hp.files, app.state_file]
 
     def read(host: str) -> Callable[[], Snapshot]:
         return lambda: read_snapshot(ctx, files, host)

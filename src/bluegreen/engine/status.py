@@ -15,9 +15,16 @@ from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.deployed_commit import Deployed, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig
+from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.preview import preview_command, public_frontend_url
 from bluegreen.domain.reconcile import reconcile
-from bluegreen.domain.routing import RoutingAnalysis, ServerSpec, analyze_routing, describe
+from bluegreen.domain.routing import (
+    LoadedConfig,
+    RoutingAnalysis,
+    ServerSpec,
+    analyze_routing,
+    describe,
+)
 from bluegreen.domain.routing.model import file_line
 from bluegreen.domain.runtime import StatRow
 from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
@@ -29,7 +36,7 @@ from bluegreen.engine.nodes import NodeRead, node_problems, node_view, state_dri
 from bluegreen.engine.probing import as_health
 from bluegreen.engine.status_next_step import next_step
 from bluegreen.engine.status_reads import Reads, lock_holder_path, probe_key, read_everything
-from bluegreen.errors import BlueGreenError
+from bluegreen.errors import BlueGreenError, HAProxyConfigError
 from bluegreen.models import (
     AppStatus,
     DriftItem,
@@ -51,10 +58,18 @@ def server_specs(app: AppConfig) -> list[ServerSpec]:
     ]
 
 
-def app_routing(cfg: HAProxyConfig, app: AppConfig) -> RoutingAnalysis:
+def app_routing(cfg: HAProxyConfig | LoadedConfig, app: AppConfig) -> RoutingAnalysis:
     """How `cfg` routes the app's users: in a shared frontend, the requests its rule and Host
     headers select."""
     return analyze_routing(cfg, app.frontend, server_specs(app), rule=app.rule, hosts=app.hosts)
+
+
+def files_routing(
+    files: HAProxyFiles, app: AppConfig, loaded: LoadedConfig | None = None
+) -> RoutingAnalysis:
+    """How every file HAProxy loads routes the app, never certain when the running HAProxy
+    loads other files than the configured ones (`loaded`: the files already parsed)."""
+    return files.checked(app_routing(loaded or files.loaded(), app))
 
 
 def get_status(ctx: Context, app_name: str) -> AppStatus:
@@ -73,7 +88,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     problems: list[str] = []
     hp = ctx.config.haproxy
 
-    analysis, routing = _routing(reads, hp.ssh, hp.config_path, app, problems)
+    analysis, routing = _routing(reads, hp.ssh, hp.files, app, problems)
     reading, state_view = _state(reads.file(app.state_file), app, problems)
     drift = []
     if reading is not None:
@@ -109,7 +124,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
-        preview = _preview(analysis, color, hp.config_path)
+        preview = _preview(analysis, color)
         rule = next((p for p in preview if p.hosts), None)
         reach = preview_command(routing.frontend_url, rule.hosts if rule else [],
                                 rule.line if rule else None, server.address)  # fmt: skip
@@ -173,19 +188,19 @@ def _nodes(ctx: Context, app: AppConfig, reads: Reads) -> list[NodeStatus]:
     hp = ctx.config.haproxy
     if not reads.others:
         return []
+
+    def analyse(files: HAProxyFiles) -> RoutingAnalysis:
+        return files_routing(files, app, reads.loaded(files))
+
     nodes = reads.all_nodes(next(iter(hp.node_targets)))
-    return [
-        node_view(
-            NodeRead.of(node, app, hp), app, hp, lambda t: app_routing(reads.parsed_cfg(t), app)
-        )
-        for node in nodes
-    ]
+    return [node_view(NodeRead.of(node, app, hp), app, hp, analyse) for node in nodes]
 
 
-def _preview(analysis: RoutingAnalysis | None, color: str, path: str) -> list[PreviewRoute]:
-    """The cfg's fixed rules to `color` (`path`: the file status reads)."""
-    if analysis is None:
+def _preview(analysis: RoutingAnalysis | None, color: str) -> list[PreviewRoute]:
+    """The cfg's fixed rules to `color`, each named by its file and line."""
+    if analysis is None or not analysis.locations:
         return []
+    path = analysis.locations[0][0]  # the one file, when HAProxy loads only one
     return [
         PreviewRoute(
             hosts=list(rule.hosts), line=file_line(analysis.locations, rule.line, path),
@@ -201,7 +216,7 @@ def _standby(analysis: RoutingAnalysis | None) -> str | None:
 
 
 def _routing(
-    reads: Reads, host: str, path: str, app: AppConfig, problems: list[str]
+    reads: Reads, host: str, paths: tuple[str, ...], app: AppConfig, problems: list[str]
 ) -> tuple[RoutingAnalysis | None, Routing]:
     def unknown(reason: str) -> tuple[None, Routing]:
         problems.append(reason)
@@ -210,18 +225,18 @@ def _routing(
             frontend_url=app.frontend_url,
         )  # fmt: skip
 
-    raw = reads.file(path)
-    if isinstance(raw, Exception):
-        return unknown(f"cannot read haproxy.cfg from {host}: {raw}")
-    if raw is None:
-        return unknown(f"haproxy.cfg not found at {path} on {host}")
+    files = reads.haproxy_files(paths)
+    if isinstance(files, HAProxyConfigError):
+        return unknown(str(files))
+    if isinstance(files, Exception):
+        return unknown(f"cannot read haproxy.cfg from {host}: {files}")
     try:
-        cfg = reads.parsed_cfg(raw.decode(errors="replace"))
-        analysis = app_routing(cfg, app)
+        loaded = reads.loaded(files)
+        analysis = files_routing(files, app, loaded)
     except BlueGreenError as exc:
-        return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
+        return unknown(f"haproxy.cfg ({', '.join(paths)}) cannot be analysed: {exc}")
     problems.extend(analysis.problems)
-    bind = frontend_bind(cfg, app.frontend)
+    bind = frontend_bind(loaded.cfg, app.frontend)
     return analysis, routing_model(analysis, public_frontend_url(app.frontend_url, bind, host))
 
 

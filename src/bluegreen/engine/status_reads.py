@@ -1,8 +1,9 @@
 """One round of status reads: everything the statuses of some apps need, read all at once.
 
-ONE command on the HAProxy host (cfg, state files, lock holders, runtime API, clocks), one on each
-other HAProxy node, the health probes and one `git log` per app host and app dir run in parallel,
-so status costs about one round trip. A read that fails is kept as its exception: status reports it, it never fails the answer.
+ONE command on the HAProxy host (every file HAProxy loads and its arguments, state files, lock
+holders, runtime API, clocks), one on each other HAProxy node (its files and the state files), the
+health probes and one `git log` per app host and app dir run in parallel, so status costs about one
+round trip. A read that fails is kept as its exception: status reports it, it never fails the answer.
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.config import AppConfig, HAProxySettings
 from bluegreen.domain.deployed_commit import deployed_command
-from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
+from bluegreen.domain.haproxy_files import (
+    FileReadError,
+    HAProxyFiles,
+    collect,
+    parse_read,
+    read_command,
+)
 from bluegreen.domain.probe import HealthResult, unknown_health
 from bluegreen.domain.prompt_snippet import snippet_path
+from bluegreen.domain.routing import LoadedConfig
 from bluegreen.domain.runtime import (
     RuntimeOutputError,
     ServerState,
@@ -30,8 +38,8 @@ from bluegreen.domain.snapshot import Snapshot, SnapshotError, parse_snapshot, s
 from bluegreen.domain.switch_commands import COMMAND_NOT_FOUND, check_command, not_found
 from bluegreen.engine.context import Context
 from bluegreen.engine.probing import http_probe
-from bluegreen.errors import BlueGreenError, TransportError
-from bluegreen.transport.base import CommandResult
+from bluegreen.errors import BlueGreenError, HAProxyConfigError, TransportError
+from bluegreen.transport.base import CommandResult, Runner
 from bluegreen.transport.parallel import parallel
 
 # 50 ms: the kernel's process start time ticks in 10 ms.
@@ -44,8 +52,8 @@ def lock_holder_path(hp: HAProxySettings, app_name: str) -> str:
 
 @dataclass(frozen=True)
 class NodeSnapshot:
-    """Another HAProxy node's snapshot (its cfg and the apps' state files), and the findings when
-    its cfg was edited and not reloaded."""
+    """Another HAProxy node's snapshot (the files it loads, the apps' state files), and the
+    findings when its cfg was edited and not reloaded."""
 
     name: str
     host: str
@@ -54,6 +62,9 @@ class NodeSnapshot:
 
     def file(self, path: str) -> bytes | Exception | None:
         return snapshot_file(self.snapshot, self.host, path)
+
+    def haproxy_files(self, configured: Sequence[str]) -> HAProxyFiles | Exception:
+        return snapshot_haproxy_files(self.snapshot, self.host, configured)
 
 
 @dataclass
@@ -66,13 +77,9 @@ class Reads:
     health: dict[tuple[str, int, float], HealthResult]  # by probe_key()
     deployed: dict[tuple[str, str], CommandResult | Exception]  # by (ssh target, app dir)
     others: list[NodeSnapshot] = field(default_factory=list)  # the other HAProxy nodes
-    _parsed: dict[str, HAProxyConfig] = field(default_factory=dict, repr=False)
-
-    def parsed_cfg(self, text: str) -> HAProxyConfig:
-        """haproxy.cfg parsed once for all the apps of this round (the parse is immutable)."""
-        if text not in self._parsed:
-            self._parsed[text] = parse(text)
-        return self._parsed[text]
+    _loaded: dict[tuple[tuple[str, bytes], ...], LoadedConfig] = field(
+        default_factory=dict, repr=False
+    )
 
     @cached_property
     def runtime_tables(
@@ -103,9 +110,20 @@ class Reads:
     def file(self, path: str) -> bytes | Exception | None:
         return snapshot_file(self.snapshot, self.host, path)
 
+    def haproxy_files(self, configured: Sequence[str]) -> HAProxyFiles | Exception:
+        """Every file HAProxy loads (read in this round) and the running HAProxy's arguments,
+        or why they could not be read (a missing or unreadable file: HAProxyConfigError)."""
+        return snapshot_haproxy_files(self.snapshot, self.host, configured)
+
     def all_nodes(self, primary: str) -> list[NodeSnapshot]:
         """Every HAProxy node's snapshot, the primary (named `primary`) first."""
         return [NodeSnapshot(primary, self.host, self.snapshot, self.not_reloaded), *self.others]
+
+    def loaded(self, files: HAProxyFiles) -> LoadedConfig:
+        """The files parsed once for all the apps of this round (the parse is immutable)."""
+        if files.files not in self._loaded:
+            self._loaded[files.files] = files.loaded()
+        return self._loaded[files.files]
 
 
 def snapshot_file(snap: Snapshot | Exception, host: str, path: str) -> bytes | Exception | None:
@@ -113,21 +131,35 @@ def snapshot_file(snap: Snapshot | Exception, host: str, path: str) -> bytes | E
     if isinstance(snap, Exception):
         return snap
     read = snap.files[path]
-    if read.error is not None:
-        return TransportError(f"reading {path} failed: {read.error}", host=host)
+    if read.error is not None or read.entries is not None:
+        why = read.error or "is a directory"
+        return TransportError(f"reading {path} failed: {why}", host=host)
     return read.data
+
+
+def snapshot_haproxy_files(
+    snap: Snapshot | Exception, host: str, configured: Sequence[str]
+) -> HAProxyFiles | Exception:
+    """Every file HAProxy loads, from a snapshot, or why they could not be read."""
+    if isinstance(snap, Exception):
+        return snap
+    reads = [snap.files[path] for path in configured]
+    try:
+        return collect(configured, reads, snap.cmdline, host)
+    except HAProxyConfigError as exc:
+        return exc
 
 
 def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Reads:
     """Every read the statuses of `apps` need, all at once: ONE command on the HAProxy host
-    (cfg, state files, lock holders, runtime API, clocks), one on each other HAProxy node (cfg,
-    state files), the health probes (over the HAProxy host's own connections) and one `git log`
-    per app host and app dir."""
+    (cfg, state files, lock holders, runtime API, clocks), one on each other HAProxy node (its
+    files, state files), the health probes (over the HAProxy host's own connections) and one
+    `git log` per app host and app dir."""
     hp = ctx.config.haproxy
     runner = ctx.runner
     files = list(
         dict.fromkeys(
-            [hp.config_path]
+            [*hp.files]
             + [p for name, app in apps for p in (app.state_file, lock_holder_path(hp, name))]
         )
     )
@@ -138,7 +170,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     )
 
     others = list(hp.node_targets.items())[1:]
-    node_files = [hp.config_path, *dict.fromkeys(app.state_file for _, app in apps)]
+    node_files = list(dict.fromkeys([*hp.files, *(app.state_file for _, app in apps)]))
 
     def snapshot() -> Snapshot:
         return read_snapshot(ctx, files)
@@ -200,7 +232,7 @@ def read_snapshot(ctx: Context, files: list[str], host: str | None = None) -> Sn
     TransportError when unreadable."""
     hp = ctx.config.haproxy
     host = host or hp.ssh
-    command = snapshot_command(hp.config_path, hp.runtime_socket, files, sudo=hp.sudo)
+    command = snapshot_command(hp.files, hp.runtime_socket, files, sudo=hp.sudo)
     result = ctx.runner.run(host, command, timeout=15)
     try:
         return parse_snapshot(result.stdout, files)
@@ -210,6 +242,25 @@ def read_snapshot(ctx: Context, files: list[str], host: str | None = None) -> Sn
             host=host,
             hint="the read needs a POSIX sh with base64, stat, getconf and socat on the host",
         ) from exc
+
+
+def read_cfg(ctx: Context, runner: Runner | None = None, host: str | None = None) -> HAProxyFiles:
+    """Every file HAProxy loads, in its load order, and the running HAProxy's arguments: ONE
+    command on an HAProxy node, the primary unless `host` says (a directory is listed and read
+    in the same command)."""
+    hp = ctx.config.haproxy
+    host = host or hp.ssh
+    command = read_command(hp.files, hp.runtime_socket, sudo=hp.sudo)
+    result = (runner or ctx.runner).run(host, command, timeout=30)
+    try:
+        reads, argv = parse_read(result.stdout, hp.files)
+    except FileReadError as exc:
+        raise TransportError(
+            f"reading haproxy.cfg failed (exit {result.exit_status}): {exc}; {result.tail(3)}",
+            host=host,
+            hint="the read needs a POSIX sh with base64 on the HAProxy host",
+        ) from exc
+    return collect(hp.files, reads, argv, host)
 
 
 def cfg_not_reloaded(ctx: Context) -> list[str]:
@@ -234,7 +285,7 @@ def not_reloaded(ctx: Context, snap: Snapshot, host: str | None = None) -> list[
     ]
     hp = ctx.config.haproxy
     if hp.check:
-        check = check_command(hp.check, hp.config_path, hp.sudo)
+        check = check_command(hp.check, hp.files, hp.sudo)
         try:
             result = ctx.runner.run(host or hp.ssh, check, timeout=30)
         except BlueGreenError:

@@ -1,8 +1,10 @@
 """switch_traffic: make STANDBY the new LIVE, atomically, verified, with an instant way back.
 
-Order of work (each a step event): app lock -> haproxy.cfg lock -> re-plan under the locks and
-compare with what was approved -> target check -> back up haproxy.cfg -> check the candidate cfg
-with `haproxy -c` -> compare haproxy.cfg with the bytes the plan read -> atomic replace ->
+The cfg file is the one file HAProxy loads that holds the app's deciding line (haproxy.cfg, or
+e.g. a conf.d file); the others are never written. Order of work (each a step event): app lock ->
+that file's lock -> re-plan under the locks and compare with what was approved -> target check ->
+back up the file -> check the candidate with `haproxy -c` and every other file HAProxy loads ->
+compare the file with the bytes the plan read -> atomic replace ->
 seamless reload -> verify through the frontend that the new LIVE answers -> release the cfg lock
 -> drain -> state file -> environment indicators -> post-switch watch (auto-rollback, under the
 cfg lock again) -> history.
@@ -24,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bluegreen.domain.config import AppConfig
-from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.state_file import parse_state, updated_for_switch
 from bluegreen.domain.switch_commands import (
     COMMAND_NOT_FOUND,
@@ -43,8 +44,14 @@ from bluegreen.engine.indicators import write_roles
 from bluegreen.engine.lock import OperationLock, cfg_lock
 from bluegreen.engine.probing import http_probe
 from bluegreen.engine.steps import StepRecorder, internal_error
-from bluegreen.engine.switch_nodes import NodeChange, on_every_node, spread_ms
-from bluegreen.engine.switch_plan import Prepared, check_target, plan_rollback, replan
+from bluegreen.engine.switch_nodes import on_every_node, spread_ms
+from bluegreen.engine.switch_plan import (
+    NodeChange,
+    Prepared,
+    check_target,
+    plan_rollback,
+    replan,
+)
 from bluegreen.engine.traffic import drain, reload, verify
 from bluegreen.errors import (
     BlueGreenError,
@@ -89,7 +96,8 @@ def execute(
     started = time.monotonic()
     steps = StepRecorder(ctx)
     with OperationLock(ctx, app_name, "switch", break_lock=break_lock) as lock:
-        cfg = cfg_lock(ctx, app_name, "switch", break_lock=break_lock)
+        path = approved.cfg_file or ctx.config.haproxy.config_path  # the file the plan replaces
+        cfg = cfg_lock(ctx, app_name, "switch", path, break_lock=break_lock)
         with cfg:
             prepared = steps.run("plan", lambda: replan(ctx, app_name, emergency, approved))
             result = SwitchResult(app=app_name, executed=False, ok=False, plan=prepared.plan,
@@ -178,34 +186,39 @@ def _apply(
     ctx: Context, steps: StepRecorder, app: AppConfig, changes: Sequence[NodeChange],
     from_live: str, to_live: str, emergency: bool, forced: bool = False,
 ) -> Applied:  # fmt: skip
-    """Put each node's `new` in place of its `old` and make traffic reach `to_live` through every
-    node. Runs under the cfg lock. Every node is backed up, checked and compared before any node
-    changes; then each step runs on every node at once.
+    """On each node, put `swap.new` in place of `swap.old` (the one file `swap.path`) and make
+    traffic reach `to_live` through every node. Runs under the cfg lock of that file. Every node
+    is backed up, checked and compared before any node changes; then each step runs on every
+    node at once.
 
     A touched cfg is restored to `old` on failure (retrying while a node cannot be reached), on
     every node, so HAProxy is never left with an unchecked or unapplied cfg without the result
     saying so."""
     hp = ctx.config.haproxy
     runner = ctx.runner
-    candidate = check_path(hp.config_path)
+    path = changes[0].swap.path  # the same file on every node (the lab and a VRRP pair)
+    saved = cfg_backup_name(ctx.now(), from_live, to_live, path)
 
     def frontend(change: NodeChange) -> str | None:
-        return frontend_url(parse(change.new.decode(errors="replace")), app.frontend)
-
-    saved = cfg_backup_name(ctx.now(), from_live, to_live)
+        return frontend_url(change.swap.after.loaded().cfg, app.frontend)
 
     def backup(change: NodeChange) -> str:
-        command = backup_cfg_command(hp.config_path, hp.work_dir, saved, hp.cfg_backups, hp.sudo)
+        swap = change.swap
+        command = backup_cfg_command(swap.path, hp.work_dir, saved, hp.cfg_backups, hp.sudo)
         r = runner.run(change.host, command)
         if not r.ok:
-            raise CommandFailed("backing up haproxy.cfg failed", host=change.host,
+            raise CommandFailed(f"backing up {swap.path} failed", host=change.host,
                                 exit_status=r.exit_status, output_tail=r.tail())  # fmt: skip
         return saved
 
     def validate(change: NodeChange) -> str:
-        runner.write_file_atomic(change.host, candidate, change.new)
+        swap = change.swap
+        candidate = check_path(swap.path)
+        runner.write_file_atomic(change.host, candidate, swap.new)
         try:
-            r = runner.run(change.host, check_command(hp.check, candidate, hp.sudo), timeout=60)
+            # Every file HAProxy loads, the candidate in place of the one it replaces.
+            check = check_command(hp.check, swap.check_paths, hp.sudo)
+            r = runner.run(change.host, check, timeout=60)
         finally:
             runner.run(change.host, remove_command(candidate, hp.sudo))
         what = ("the new cfg could not be checked: " + not_found(hp.check[0])
@@ -217,20 +230,20 @@ def _apply(
 
     def compare(change: NodeChange) -> str:
         # The compare-and-swap: under the cfg lock, so no bluegreen writer comes in between.
-        if runner.read_file(change.host, hp.config_path) != change.old:
-            raise CfgChanged("haproxy.cfg changed since the plan",
+        if runner.read_file(change.host, change.swap.path) != change.swap.old:
+            raise CfgChanged(f"{change.swap.path} changed since the plan",
                              hint="another writer came in between: ask for a new plan")  # fmt: skip
-        return "haproxy.cfg is the file the plan read"
+        return f"{change.swap.path} is the file the plan read"
 
     try:
         on_every_node(steps, "backup-cfg", changes, backup)
         on_every_node(steps, "check-cfg", changes, validate)
         on_every_node(steps, "compare-cfg", changes, compare)
     except BlueGreenError as exc:
-        return Applied(f"{exc} (haproxy.cfg untouched)")
+        return Applied(f"{exc} ({path} untouched)")
 
     def replace(change: NodeChange) -> str:
-        runner.write_file_atomic(change.host, hp.config_path, change.new)
+        runner.write_file_atomic(change.host, change.swap.path, change.swap.new)
         return ""
 
     try:
@@ -247,16 +260,16 @@ def _apply(
 
     def restore(change: NodeChange) -> str:
         # Read back first: after a failed or interrupted replace the file may still be the old one.
-        now = runner.read_file(change.host, hp.config_path)
-        if now == change.old:
+        now = runner.read_file(change.host, change.swap.path)
+        if now == change.swap.old:
             return "haproxy.cfg is the previous one"
-        if now != change.new:
+        if now != change.swap.new:
             raise CfgChanged(
                 "haproxy.cfg is neither the file this switch read nor the one it wrote: another "
                 "writer changed it, so it is left as it is and not reloaded by this switch",
                 hint="run status and decide by hand",
             )
-        runner.write_file_atomic(change.host, hp.config_path, change.old)
+        runner.write_file_atomic(change.host, change.swap.path, change.swap.old)
         return "the previous haproxy.cfg is written back"
 
     deadline = time.monotonic() + RESTORE_RETRY_S
@@ -287,13 +300,14 @@ def _restore_failed(
     from_live: str, to_live: str,
 ) -> str:  # fmt: skip
     hp = ctx.config.haproxy
+    path = changes[0].swap.path
     hosts = ", ".join(c.host for c in changes)
     return (
-        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. haproxy.cfg on {hosts} may "
+        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. {path} on {hosts} may "
         f"now be the new one (routing to {to_live.upper()}, checked with `haproxy -c`) while "
         f"HAProxy, not reloaded, may still route to {from_live.upper()}: run status (it reports a "
-        f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} or "
-        "reload HAProxy"
+        f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} as {path} "
+        "or reload HAProxy"
     )
 
 
@@ -348,7 +362,7 @@ def _watch(
     if app.watch_s <= 0:
         return None
     hp = ctx.config.haproxy
-    frontend = frontend_url(parse(prepared.edit.text), app.frontend)
+    frontend = frontend_url(prepared.swap.after.loaded().cfg, app.frontend)
     if frontend is None:
         return None
     url = frontend + app.health.path
@@ -402,7 +416,8 @@ def _roll_back(
     """Route the app back to its previous LIVE, under the cfg lock taken again."""
     hp = ctx.config.haproxy
     try:
-        with cfg_lock(ctx, prepared.app_name, "auto-rollback", break_lock=break_lock) as lock:
+        path = prepared.swap.path
+        with cfg_lock(ctx, prepared.app_name, "auto-rollback", path, break_lock=break_lock) as lock:
             back = steps.run("rollback-plan", lambda: plan_rollback(ctx, prepared), hp.ssh)
             applied = _apply(ctx, steps, prepared.app, back, prepared.to_live,
                              prepared.from_live, True)  # fmt: skip

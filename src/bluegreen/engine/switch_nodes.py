@@ -11,34 +11,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from bluegreen.engine.steps import StepRecorder, internal_error
 from bluegreen.errors import BlueGreenError, CfgChanged, TransportError
 from bluegreen.transport.parallel import parallel
 
 
-@dataclass(frozen=True)
-class NodeChange:
-    """One node's part of a cfg change: the file read there (`old`) and the one to put (`new`)."""
+class Node(Protocol):
+    """What a step on every node needs of each node: its name and its ssh target."""
 
-    name: str
-    host: str
-    old: bytes
-    new: bytes
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+
+N = TypeVar("N", bound=Node)
 
 
 def on_every_node(
     steps: StepRecorder,
     name: str,
-    changes: Sequence[NodeChange],
-    action: Callable[[NodeChange], str],
+    changes: Sequence[N],
+    action: Callable[[N], str],
 ) -> dict[str, float]:
     """Step `name`: `action` on every node (in parallel when several). Returns when each node's
     action finished (time.monotonic(), by node name); raises when any failed."""
     done: dict[str, float] = {}
 
-    def timed(change: NodeChange) -> Callable[[], str]:
+    def timed(change: N) -> Callable[[], str]:
         def run() -> str:
             message = action(change)
             done[change.name] = time.monotonic()
@@ -63,7 +66,7 @@ def on_every_node(
     return done
 
 
-def combined(failed: Sequence[tuple[NodeChange, Exception]], total: int) -> BlueGreenError:
+def combined(failed: Sequence[tuple[Node, Exception]], total: int) -> BlueGreenError:
     """One error for the nodes that failed, each named, of the kind that decides what follows:
     a cfg another writer changed first, then any other refusal, then a host not reached (which
     the restore retries)."""
@@ -72,7 +75,7 @@ def combined(failed: Sequence[tuple[NodeChange, Exception]], total: int) -> Blue
         for c, e in failed
     ]
 
-    def rank(item: tuple[NodeChange, BlueGreenError]) -> int:
+    def rank(item: tuple[Node, BlueGreenError]) -> int:
         error = item[1]
         return 0 if isinstance(error, CfgChanged) else 2 if isinstance(error, TransportError) else 1
 

@@ -1,10 +1,13 @@
-"""What a switch will do, decided before anything changes: haproxy.cfg and the state file as they
-are now, the routing, the minimal edit, the target's health and the plan (with its hash, which
-approval binds). Reads only; switch.py executes the plan.
+"""What a switch will do, decided before anything changes: every file HAProxy loads and the state
+file as they are now, the routing, the minimal edit (of the one file that holds the deciding
+line), the target's health and the plan (with its hash, which approval binds). Reads only;
+switch.py executes the plan.
 
-With several HAProxy nodes the plan covers every node: each node's cfg is read and must route the
-app for certain to the same LIVE; each gets its own minimal edit, and the hash binds every node's
-lines. Also the re-plans made under the locks: the one the executed switch must match, and the one an
+With several HAProxy nodes the plan covers every node: each node's files are read and must route
+the app for certain to the same LIVE; each gets its own minimal edit, and the hash binds every
+node's lines. A reconcile plan changes only the nodes that route elsewhere than the primary.
+
+Also the re-plans made under the locks: the one the executed switch must match, and the one an
 auto-rollback makes from the cfg as it is by then (another app may have switched meanwhile).
 """
 
@@ -18,13 +21,14 @@ from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_reason
 from bluegreen.domain.config import AppConfig
 from bluegreen.domain.deployed_commit import deployed_command
-from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, app_lines, plan_switch
+from bluegreen.domain.switch_commands import check_path
 from bluegreen.engine.context import Context
 from bluegreen.engine.nodes import RECONCILE_HINT
 from bluegreen.engine.probing import as_health, http_probe
-from bluegreen.engine.status import app_routing, deployed_of
-from bluegreen.engine.switch_nodes import NodeChange
+from bluegreen.engine.status import deployed_of, files_routing
+from bluegreen.engine.status_reads import read_cfg
 from bluegreen.errors import (
     ApprovalError,
     CfgChanged,
@@ -39,14 +43,53 @@ from bluegreen.transport.parallel import parallel
 
 
 @dataclass(frozen=True)
-class NodePlan:
-    """One HAProxy node's part of a switch: the cfg read there and its minimal edit."""
+class CfgSwap:
+    """One file's replacement: `path` (one of `files`, every file HAProxy loads) goes from its
+    bytes in `files` to `new`; the others stay as they are."""
+
+    files: HAProxyFiles
+    path: str
+    new: bytes
+
+    @property
+    def old(self) -> bytes:
+        return self.files.data(self.path)
+
+    @property
+    def after(self) -> HAProxyFiles:
+        return self.files.replaced(self.path, self.new)
+
+    @property
+    def check_paths(self) -> tuple[str, ...]:
+        """Every file HAProxy loads, in order, the candidate (staged next to `path`) in its
+        place: what `haproxy -c` checks."""
+        candidate = check_path(self.path)
+        return tuple(candidate if p == self.path else p for p in self.files.paths)
+
+
+def edit_swap(files: HAProxyFiles, edit: SwitchEdit) -> CfgSwap:
+    return CfgSwap(files, edit.path, edit.text.encode())
+
+
+@dataclass(frozen=True)
+class NodeChange:
+    """One HAProxy node's part of a cfg change (the switch's, or its rollback's)."""
 
     name: str
     host: str
-    cfg_raw: bytes
+    swap: CfgSwap
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """One HAProxy node's part of a switch: its files as read, its minimal edit, and what an
+    approval binds there (routing.app_lines)."""
+
+    name: str
+    host: str
+    swap: CfgSwap
     edit: SwitchEdit
-    lines: bytes  # routing.app_lines: what an approval binds on this node
+    lines: bytes
 
 
 @dataclass
@@ -58,19 +101,15 @@ class Prepared:
     state_raw: bytes | None
     analysis: RoutingAnalysis  # the primary's
     plan: SwitchPlan
-    nodes: tuple[NodePlan, ...]  # every HAProxy node, the primary first
+    nodes: tuple[NodePlan, ...]  # every HAProxy node that changes, the primary first
 
     @property
-    def cfg_raw(self) -> bytes:
-        return self.nodes[0].cfg_raw
-
-    @property
-    def edit(self) -> SwitchEdit:
-        return self.nodes[0].edit
+    def swap(self) -> CfgSwap:
+        return self.nodes[0].swap
 
     @property
     def changes(self) -> list[NodeChange]:
-        return [NodeChange(n.name, n.host, n.cfg_raw, n.edit.text.encode()) for n in self.nodes]
+        return [NodeChange(n.name, n.host, n.swap) for n in self.nodes]
 
     @property
     def from_live(self) -> str:
@@ -97,22 +136,21 @@ def prepare(
     hp = ctx.config.haproxy
     others = list(hp.node_targets.items())[1:]
     outcomes = parallel(
-        [lambda: ctx.runner.read_file(hp.ssh, hp.config_path),
+        [lambda: read_cfg(ctx),
          lambda: ctx.runner.read_file(hp.ssh, app.state_file),
          *(_read_checkout(ctx, app, color) for color in app.servers),
-         *(_read_cfg(ctx, host) for _, host in others)]
+         *(_read_node(ctx, host) for _, host in others)]
     )  # fmt: skip
-    cfg_raw, state_raw = cast("list[bytes | Exception | None]", outcomes[:2])
+    files = cast("HAProxyFiles | Exception", outcomes[0])
+    state_raw = cast("bytes | Exception | None", outcomes[1])
     n = 2 + len(app.servers)
     commits = {color: deployed_of(cast("CommandResult | Exception", checkout))
                for color, checkout in zip(app.servers, outcomes[2:n], strict=True)}  # fmt: skip
-    if isinstance(cfg_raw, Exception):
-        raise cfg_raw
-    if cfg_raw is None:
-        raise HAProxyConfigError(f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}")
+    if isinstance(files, Exception):
+        raise files
     state_bytes = None if isinstance(state_raw, Exception) else state_raw
-    cfg = parse(cfg_raw.decode(errors="replace"))
-    analysis = app_routing(cfg, app)
+    loaded = files.loaded()
+    analysis = files_routing(files, app, loaded)
     if not analysis.certain or analysis.live is None or analysis.standby is None:
         raise HAProxyConfigError(
             "refusing to switch: haproxy.cfg's routing for this app is not certain: "
@@ -126,12 +164,13 @@ def prepare(
         mine = None
     else:
         source, target = analysis.live, analysis.standby
-        edit = plan_switch(cfg, analysis, target)
-        mine = NodePlan(name, hp.ssh, cfg_raw, edit, app_lines(cfg, analysis, edit))
+        edit = plan_switch(loaded, analysis, target)
+        lines = app_lines(loaded.cfg, analysis, edit)
+        mine = NodePlan(name, hp.ssh, edit_swap(files, edit), edit, lines)
     others_plans = [
-        _node_plan(app, node, host, cast("bytes | Exception | None", raw), (name, analysis.live),
+        _node_plan(app, node, host, cast("HAProxyFiles | Exception", read), (name, analysis.live),
                    target, reconcile)
-        for (node, host), raw in zip(others, outcomes[n:], strict=True)
+        for (node, host), read in zip(others, outcomes[n:], strict=True)
     ]  # fmt: skip
     nodes = tuple(p for p in (mine, *others_plans) if p is not None)
     if reconcile and not hp.several_nodes:
@@ -175,6 +214,7 @@ def prepare(
         emergency=emergency,
         reconcile=reconcile,
         diff=_diff(nodes, several),
+        cfg_file=nodes[0].edit.path,
         target_healthy=health.healthy,
         target_health=health,
         target_commit=target_commit,
@@ -194,28 +234,28 @@ def prepare(
     return Prepared(app_name, app, state_bytes, analysis, plan, nodes)
 
 
-def _read_cfg(ctx: Context, host: str) -> Callable[[], bytes | None]:
-    return lambda: ctx.runner.read_file(host, ctx.config.haproxy.config_path)
+def _read_node(ctx: Context, host: str) -> Callable[[], HAProxyFiles]:
+    return lambda: read_cfg(ctx, host=host)
 
 
 def _node_plan(
-    app: AppConfig, name: str, host: str, raw: bytes | Exception | None,
+    app: AppConfig, name: str, host: str, files: HAProxyFiles | Exception,
     primary: tuple[str, str], target: str, reconcile: bool,
 ) -> NodePlan | None:  # fmt: skip
     """Another node's edit to `target` (None: reconciling, and it routes there already). Refuses
     (nothing changes on any node) when the node cannot be read or is not certain, and, unless
     reconciling, when it does not route the app where the primary does."""
     where = f"HAProxy node {name} ({host})"
-    if isinstance(raw, Exception):
+    if isinstance(files, TransportError):
         raise TransportError(
-            f"refusing to switch: {where} cannot be read ({raw}): no node is changed",
+            f"refusing to switch: {where} cannot be read ({files}): no node is changed",
             host=host,
             hint="a switch changes every node or none: bring the node back, then retry",
         )
-    if raw is None:
-        raise HAProxyConfigError(f"refusing to switch: {where} has no haproxy.cfg")
-    cfg = parse(raw.decode(errors="replace"))
-    analysis = app_routing(cfg, app)
+    if isinstance(files, Exception):
+        raise HAProxyConfigError(f"refusing to switch: {where}: {files}: no node is changed")
+    loaded = files.loaded()
+    analysis = files_routing(files, app, loaded)
     if not analysis.certain or analysis.live is None:
         raise HAProxyConfigError(
             f"refusing to switch: the routing of {where} is not certain: "
@@ -231,8 +271,8 @@ def _node_plan(
             f"{primary_live.upper()}, {name} routes to {analysis.live.upper()})",
             hint=RECONCILE_HINT,
         )
-    edit = plan_switch(cfg, analysis, target)
-    return NodePlan(name, host, raw, edit, app_lines(cfg, analysis, edit))
+    edit = plan_switch(loaded, analysis, target)
+    return NodePlan(name, host, edit_swap(files, edit), edit, app_lines(loaded.cfg, analysis, edit))
 
 
 def _diff(nodes: tuple[NodePlan, ...], several: bool) -> str:
@@ -287,8 +327,8 @@ def check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
 
 
 def plan_rollback(ctx: Context, prepared: Prepared) -> list[NodeChange]:
-    """Per node: haproxy.cfg now and the cfg that routes the app back, read under the cfg lock.
-    Every node is read before any changes: one that cannot be rolled back stops them all."""
+    """Per node, the swap that routes the app back, read under the cfg lock. Every node is read
+    before any changes: one that cannot be rolled back stops them all."""
     outcomes = parallel([_rollback_of(ctx, prepared, node) for node in prepared.nodes])
     for outcome in outcomes:
         if isinstance(outcome, Exception):
@@ -297,25 +337,40 @@ def plan_rollback(ctx: Context, prepared: Prepared) -> list[NodeChange]:
 
 
 def _rollback_of(ctx: Context, prepared: Prepared, node: NodePlan) -> Callable[[], NodeChange]:
-    return lambda: NodeChange(node.name, node.host, *_node_rollback(ctx, prepared, node))
+    return lambda: NodeChange(node.name, node.host, _node_rollback(ctx, prepared, node))
 
 
-def _node_rollback(ctx: Context, prepared: Prepared, node: NodePlan) -> tuple[bytes, bytes]:
-    """The file this switch wrote goes back to the one it read, byte for byte. A file another app's
+def _node_rollback(ctx: Context, prepared: Prepared, node: NodePlan) -> CfgSwap:
+    """The swap that routes the app back on `node`, from every file HAProxy loads there as read
+    under the cfg lock of the file the switch replaced.
+
+    The file this switch wrote goes back to the one it read, byte for byte. A file another app's
     switch changed since is edited the same minimal way instead (only this app's deciding line),
     so that switch is kept; a file that no longer routes this app to the new LIVE is left alone."""
-    hp = ctx.config.haproxy
-    now = ctx.runner.read_file(node.host, hp.config_path)
-    if now == node.edit.text.encode():
-        return now, node.cfg_raw
-    if now is None:
-        raise CfgChanged(f"haproxy.cfg is gone from {hp.config_path}: nothing rolled back")
-    cfg = parse(now.decode(errors="replace"))
-    analysis = app_routing(cfg, prepared.app)
+    path = node.swap.path
+    try:
+        files = read_cfg(ctx, host=node.host)
+    except HAProxyConfigError as exc:
+        raise CfgChanged(
+            f"{exc}: nothing rolled back", hint="run status and decide by hand"
+        ) from exc
+    if path not in files.paths:
+        raise CfgChanged(f"{path} is no longer loaded by HAProxy: nothing rolled back")
+    if files.data(path) == node.swap.new:
+        return CfgSwap(files, path, node.swap.old)
+    loaded = files.loaded()
+    analysis = files_routing(files, prepared.app, loaded)
     if not analysis.certain or analysis.live != prepared.to_live:
         raise CfgChanged(
             f"haproxy.cfg was changed since the switch and no longer routes {prepared.app_name} "
             f"to {prepared.to_live.upper()} for certain: left as it is, nothing rolled back",
             hint="run status and decide by hand",
         )
-    return now, plan_switch(cfg, analysis, prepared.from_live).text.encode()
+    back = plan_switch(loaded, analysis, prepared.from_live)
+    if back.path != path:
+        raise CfgChanged(
+            f"{prepared.app_name}'s deciding line moved from {path} to {back.path} since the "
+            "switch: left as it is, nothing rolled back",
+            hint="run status and decide by hand",
+        )
+    return edit_swap(files, back)
