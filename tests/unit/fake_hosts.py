@@ -1,8 +1,10 @@
-"""A scripted HAProxy host + two app hosts on the FakeRunner, for fast engine unit tests.
+"""A scripted HAProxy host (or several: FakeHosts(nodes=2) with config_nodes()) + two app hosts
+on the FakeRunner, for fast engine unit tests.
 
 It interprets the few commands the engine sends (lock mkdir, backups, `haproxy -c`, reload,
-curl probes, socat, history appends) against the fake file system, so the engine's real
-orchestration runs end to end without a network. Faults are switched on by attributes.
+curl probes, socat, history appends, the status snapshot) against the fake file system, so the
+engine's real orchestration runs end to end without a network. Each HAProxy node has its own
+files and its own running cfg. Faults are switched on by attributes.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from pathlib import Path
 
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, parse_config
-from bluegreen.errors import CommandTimeout
+from bluegreen.errors import CommandTimeout, TransportError
 from bluegreen.transport.fake import FakeRunner, Reply
 
 HP = "root@haproxy"
+HP2 = "root@haproxy2"  # the second HAProxy node of config_nodes()
 BLUE = "root@blue"
 GREEN = "root@green"
 CFG_PATH = "/etc/haproxy/haproxy.cfg"
@@ -108,8 +111,29 @@ def serve_cfg_reads(
               respond=lambda h, c: cfg_read_reply(runner, h, c.argv[5:], argv))  # fmt: skip
 
 
+def nodes_toml(count: int) -> str:
+    """CONFIG_TOML with [haproxy.nodes]: `haproxy` (HP, the primary), `haproxy2` (HP2), ..."""
+    hosts = node_hosts(count)
+    tables = "".join(f'[haproxy.nodes.{host.split("@")[1]}]\nssh = "{host}"\n' for host in hosts)
+    text = CONFIG_TOML.replace(f'ssh = "{HP}"\n', "", 1)
+    return text.replace(f"[apps.{APP}]\n", f"{tables}[apps.{APP}]\n", 1)
+
+
+def node_hosts(count: int) -> list[str]:
+    return [HP, HP2, *(f"root@haproxy{i}" for i in range(3, count + 1))][:count]
+
+
 def config(**app_changes: object) -> Config:
-    cfg = parse_config(CONFIG_TOML, "test")
+    return _config(CONFIG_TOML, app_changes)
+
+
+def config_nodes(count: int, **app_changes: object) -> Config:
+    """config() with `count` HAProxy nodes (HP the primary, HP2, ...)."""
+    return _config(nodes_toml(count), app_changes)
+
+
+def _config(text: str, app_changes: dict[str, object]) -> Config:
+    cfg = parse_config(text, "test")
     if not app_changes:
         return cfg
     app = cfg.apps[APP].model_copy(update=app_changes)
@@ -117,53 +141,79 @@ def config(**app_changes: object) -> Config:
 
 
 class FakeHosts:
-    def __init__(self) -> None:
+    def __init__(self, nodes: int = 1) -> None:
         self.runner = FakeRunner()
-        self.runner.put_file(HP, CFG_PATH, LAB_CFG)
+        self.nodes = node_hosts(nodes)
+        for node in self.nodes:
+            self.runner.put_file(node, CFG_PATH, LAB_CFG)
+        self.running = dict.fromkeys(self.nodes, LAB_CFG)  # what each node's HAProxy serves from
+        self.down: set[str] = set()  # nodes that cannot be reached over SSH
         self.healthy = {"blue": True, "green": True}
         self.check_fails = False
+        self.check_fails_on: set[str] = set()  # nodes where `haproxy -c` refuses the candidate
         self.reload_fails = 0  # how many reloads fail from now on
         self.frontend_stuck = False  # the frontend keeps answering the old LIVE
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.check_missing = False  # `haproxy` is not in the login's PATH
         self.prune_fails = False  # removing expired approval tokens is refused
         self.unmeasurable: set[str] = set()  # colours whose probe times out on our SSH path
-        self.running_cfg = LAB_CFG  # what the "running HAProxy" serves from
         self.commits = {"blue": "a1" * 20, "green": "b2" * 20}  # checked out (and running)
         self.requests = {"blue": 0, "green": 0}  # `show stat` stot of each colour's server
         # The running HAProxy's arguments (None: /proc or the runtime API cannot be read).
         self.running_args: tuple[str, ...] | None = ("haproxy", "-W", "-f", CFG_PATH)
-        self.snapshots = False  # answer status's snapshot (from the fake files)
+        # Answer status's snapshot (from the fake files; always with several nodes, with clocks
+        # that tell a node's cfg edited and not reloaded).
+        self.snapshots = nodes > 1
         self.checks: list[tuple[str, ...]] = []  # every `haproxy -c` argv
         self.runner.on(lambda c: True, respond=self.respond)
 
-    def live_color(self) -> str:
-        match = re.search(r"default_backend bk_(\w+)", self.running_cfg)
+    @property
+    def running_cfg(self) -> str:
+        """What the primary's running HAProxy serves from."""
+        return self.running[HP]
+
+    @running_cfg.setter
+    def running_cfg(self, text: str) -> None:
+        self.running[HP] = text
+
+    def live_color(self, node: str = HP) -> str:
+        match = re.search(r"default_backend bk_(\w+)", self.running[node])
         assert match
         return match.group(1)
 
-    def loaded_text(self) -> str:
+    def loaded_text(self, node: str = HP) -> str:
         """What a reload loads: haproxy.cfg, then the *.cfg files of conf.d (CONF_D)."""
-        paths = self.runner.paths(HP)
+        paths = self.runner.paths(node)
         names = sorted(p for p in paths if p.startswith(CONF_D + "/") and p.endswith(".cfg"))
-        return "".join((self.runner.file(HP, p) or b"").decode() for p in [CFG_PATH, *names])
+        return "".join((self.runner.file(node, p) or b"").decode() for p in [CFG_PATH, *names])
+
+    def take_down(self, node: str) -> None:
+        """`node` stops answering SSH: commands and file reads and writes fail."""
+        self.down.add(node)
+        for path in {CFG_PATH, STATE, *self.runner.paths(node)}:
+            self.runner.fail_file(node, path, TransportError(f"{node} is down", host=node))
 
     def respond(self, host: str, command: Command) -> Reply:
+        if host in self.down:
+            raise TransportError(f"connecting to {host} timed out", host=host)
         argv = command.argv
         if argv[:2] == ("sh", "-c"):
             return self.script(host, argv[3], argv[4:], command.stdin or b"")
+        if argv[0] == "git" and "rev-parse" in argv:  # the commit checked out (a dry run)
+            return Reply(stdout=self.commits[host.split("@")[1]] + "\n")
         if argv[0] == "curl":
-            return self.curl(argv[-1])
+            return self.curl(argv[-1]) if host == HP else self.curl_on(host, argv[-1])
         if argv[0] == "haproxy" and self.check_missing:
             return Reply(exit_status=127, stderr="sh: 1: haproxy: not found")
         if argv[0] == "haproxy":
             self.checks.append(argv)
-            return Reply(exit_status=1, stderr="[ALERT] bad cfg") if self.check_fails else Reply()
+            fails = self.check_fails or host in self.check_fails_on
+            return Reply(exit_status=1, stderr="[ALERT] bad cfg") if fails else Reply()
         if argv[0] == "/usr/local/sbin/haproxy-reload":
             if self.reload_fails:
                 self.reload_fails -= 1
                 return Reply(exit_status=1, stderr="reload failed")
-            self.running_cfg = self.loaded_text()
+            self.running[host] = self.loaded_text(host)
             return Reply(stdout="haproxy-reload: new worker 42 running\n")
         if argv[0] == "socat" and self.master_cli_fails:
             return Reply(
@@ -190,16 +240,17 @@ class FakeHosts:
                 )
             if argv[0] == "mkdir":
                 return Reply()
-            for path in self.runner.paths(HP):
+            for path in self.runner.paths(host):
                 if path == argv[-1] or path.startswith(argv[-1].rstrip("/") + "/"):
-                    self.runner.remove_file(HP, path)
+                    self.runner.remove_file(host, path)
             return Reply()
         raise AssertionError(f"unexpected command on {host}: {command.render()}")
 
     def script(self, host: str, name: str, args: tuple[str, ...], stdin: bytes) -> Reply:
         """A fixed script, told apart by its name (its $0); `args` are "$1", "$2", ..."""
         if name == "bluegreen-snapshot" and self.snapshots:
-            return snapshot_reply(self.runner, host, args, self.running_args)
+            reply = snapshot_reply(self.runner, host, args, self.running_args)
+            return reply if len(self.nodes) == 1 else self.with_clocks(host, reply)
         if name == "bluegreen-cfg-read":  # every file HAProxy loads (read_cfg)
             return cfg_read_reply(self.runner, host, args[1:], self.running_args)
         if name == "bluegreen-deployed":  # the deployed commit (status, switch plan)
@@ -252,9 +303,22 @@ class FakeHosts:
             return Reply()
         raise AssertionError(f"unexpected script on {host}: {name}")
 
+    def with_clocks(self, host: str, reply: Reply) -> Reply:
+        """The snapshot with clocks: a cfg changed after the worker started when it is not the
+        one the node's HAProxy runs (edited and not reloaded)."""
+        edited = self.loaded_text(host) != self.running[host]
+        clocks = ["now 10000.0", "uptime 1000.0", "ticks 100", f"workerstart {500 * 100}",
+                  f"cfgmtime {9999.0 if edited else 9000.0}"]  # fmt: skip
+        magic, rest = reply.stdout.split("\n", 1)
+        return Reply(stdout="\n".join([magic, *clocks, rest]))
+
     def curl(self, url: str) -> Reply:
+        return self.curl_on(HP, url)
+
+    def curl_on(self, node: str, url: str) -> Reply:
+        """A GET from `node`: its own frontend answers from its running cfg."""
         if url.startswith("http://127.0.0.1"):
-            color = self.live_color() if not self.frontend_stuck else "blue"
+            color = self.live_color(node) if not self.frontend_stuck else "blue"
         else:
             color = url.split("//")[1].split(":")[0]
         if color in self.unmeasurable:

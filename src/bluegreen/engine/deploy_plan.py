@@ -12,6 +12,7 @@ from bluegreen.domain.lock import Holder
 from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import Context
 from bluegreen.engine.guard import GuardedRunner, machine
+from bluegreen.engine.nodes import refuse_disagreeing_nodes
 from bluegreen.engine.status import files_routing
 from bluegreen.engine.status_reads import cfg_not_reloaded, read_cfg
 from bluegreen.errors import (
@@ -112,6 +113,10 @@ def plan_deploy(
     warnings = request_warnings(app, options, roles.standby)
     if machine(live.ssh) == machine(std.ssh):
         warnings.append(f"{label} and LIVE share one ssh host: a real deploy refuses to run")
+    try:
+        refuse_nodes_unsure(ctx, app)
+    except UnsafeOperationError as exc:
+        warnings.append(f"a real deploy refuses now: {exc.message}")
     commit: str | None = None
     try:
         head = runner.run(std.ssh, dc.head_command(app.app_dir, std.sudo), timeout=READ_TIMEOUT_S)
@@ -166,6 +171,12 @@ def refuse_unreloaded_cfg(ctx: Context, broken: Holder | None) -> None:
         hint="check the edit (`haproxy -c`) and reload HAProxy, or put the previous cfg back; "
         "then run status and deploy again",
     )
+
+
+def refuse_nodes_unsure(ctx: Context, app: AppConfig) -> None:
+    """Several HAProxy nodes: STANDBY must be STANDBY on every one of them (users reach whichever
+    holds the virtual IP), so a node that disagrees, cannot be read or was not reloaded refuses."""
+    refuse_disagreeing_nodes(ctx, app, "deploy", lambda files: files_routing(files, app))
 
 
 def refuse_shared_host(app: AppConfig, roles: Roles) -> None:
