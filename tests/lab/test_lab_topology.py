@@ -16,10 +16,11 @@ import httpx
 import pytest
 
 from bluegreen.lab.controller import LABEL, Lab, LabInfo
-from bluegreen.lab.layouts import LAYOUTS, SHARED_APPS, SHARED_HEALTH_PATH
+from bluegreen.lab.layouts import APP, LAYOUTS, SHARED_APPS, SHARED_HEALTH_PATH
 from bluegreen.lab.load import Load
 from bluegreen.lab.readiness import SHOW_STAT, servers_not_up
 from bluegreen.lab.topology import Topology
+from bluegreen.service import Service
 
 pytestmark = pytest.mark.lab
 
@@ -133,6 +134,13 @@ def test_the_virtual_ip_moves_to_the_backup_when_the_master_stops(
         assert address not in ipaddress.ip_network("10.92.3.0/24")  # never the users' addresses
         assert vip["holder"] == "haproxy"
         assert info.traffic_urls() == [vip["url"]]
+        with Service.from_path(info.config_path) as service:  # the config names both nodes
+            status = service.status(APP)
+        assert status.certain, status.problems
+        assert [(n.name, n.live) for n in status.nodes] == [
+            ("haproxy", "blue"),
+            ("haproxy2", "blue"),
+        ]
 
         # without a virtual IP the load goes to both frontends: every request answered by BLUE
         frontends = [url + "/health" for url in info.frontends.values()]
