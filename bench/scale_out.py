@@ -19,6 +19,9 @@ nodes    the window in which the pair's frontends answered with different colour
          load: the spread of the instants each frontend reached 100% on the new LIVE.
 deploy   Service.deploy(app) of a fresh commit to STANDBY (every server of the pool on `pool`),
          checked on each STANDBY server's own port. Target: pool <= 1.3x one.
+by hand  the same host work with no tool (fetch, checkout, build, restart, until the new commit
+         answers), in every STANDBY server at once over `docker exec`: the floor the lab's
+         containers, sharing the machine's CPUs, put under the pool's ratio (info).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import contextlib
 import math
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,6 +63,7 @@ from bench.common import (
 from bench.cutover import cutover, wait_settled
 from bench.switch import OTHER, approved_switch
 from bluegreen.lab.controller import Lab
+from bluegreen.lab.layouts import APP_DIR
 from bluegreen.lab.load import Load, Sample
 from bluegreen.lab.topology import Topology
 from bluegreen.service import Service
@@ -102,6 +107,27 @@ class Rounds:
     apart_ms: list[float] = field(default_factory=list)
     call_ms: list[float] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
+
+
+# $1 the app dir, $2 its supervisor program: what bench.deploy's baseline runs on STANDBY.
+BY_HAND = """set -e
+cd "$1"
+git fetch -q --prune --tags origin
+git checkout -q --force --detach origin/main
+git clean -qfd
+python3 build.py >/dev/null
+supervisorctl restart "$2" >/dev/null
+"""
+
+
+def wait_for_commit(url: str, sha: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            if httpx.get(url, timeout=2).json().get("commit") == sha:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} never answered {sha[:12]}")
 
 
 class LabArm:
@@ -160,6 +186,32 @@ class LabArm:
                 raise RuntimeError(f"{self.name}: {role} runs {commit[:12]}, not {sha[:12]}")
         return ms
 
+    def by_hand(self) -> float:
+        """The deploy's host work alone (fetch, checkout, build, restart, until the new commit
+        answers), by hand in every STANDBY server at once over `docker exec`: what the servers of
+        a pool cost each other on this machine, with no tool around it."""
+        standby = self.info.topology.server_roles(OTHER[self.live_color()])
+        sha = self.lab.commit()
+        errors: list[str] = []
+
+        def deploy(role: str) -> None:
+            try:
+                self.lab.exec(role, ["sh", "-c", BY_HAND, "by-hand", APP_DIR, APP])
+                wait_for_commit(f"{self.info.hosts[role].app}/health", sha)
+            except Exception as exc:  # reported below, after every thread ended
+                errors.append(f"{role}: {exc}")
+
+        start = now()
+        threads = [threading.Thread(target=deploy, args=(role,)) for role in standby]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        ms = ms_since(start)
+        if errors:
+            raise RuntimeError(f"{self.name}: by hand: {errors[0]}")
+        return ms
+
     def live_color(self) -> str:
         return str(httpx.get(self.info.frontend + "/health", timeout=5).json()["color"])
 
@@ -195,12 +247,22 @@ def run(args: argparse.Namespace, labs: contextlib.ExitStack) -> dict[str, Any]:
         pool = lab("pool", labs)
         deploy_one = Series("deploy to 1 server a colour")
         deploy_pool = Series("deploy to 3 servers a colour")
+        hand_one = Series("by hand on 1 server")
+        hand_pool = Series("by hand on 3 servers at once")
         say(f"scale-out: {args.rounds} deploy rounds on one and pool")
-        arms = [(deploy_pool, pool.deploy), (deploy_one, one.deploy)]
+        arms = [
+            (deploy_pool, pool.deploy),
+            (deploy_one, one.deploy),
+            (hand_pool, pool.by_hand),
+            (hand_one, one.by_hand),
+        ]
         interleave(args.rounds, arms, progress=say)
-        rows.append(
-            Comparison("deploy, 3 servers a colour vs 1", deploy_pool, deploy_one, DEPLOY_TARGET)
-        )
+        rows += [
+            Comparison("deploy, 3 servers a colour vs 1", deploy_pool, deploy_one, DEPLOY_TARGET),
+            Comparison(
+                "  info: the same host work by hand, 3 at once vs 1", hand_pool, hand_one, None
+            ),
+        ]
     for row in rows:
         failed = len(row.tool.failures) + len(row.baseline.failures)
         row.errors, row.checked = failed, row.tool.n + row.baseline.n + failed
@@ -255,6 +317,8 @@ nodes apart    the spread of the instants the pair's two frontends reached 100% 
                which users could get either colour depending on the node)
 deploy         Service.deploy of a fresh commit to STANDBY (every server of a pool), checked on
                each STANDBY server's own app port
+by hand        the same host work without the tool, in every STANDBY server at once (docker
+               exec): the pool ratio's floor on this machine, whose CPUs the containers share
 ratio          pair or pool median / one median; PASS when <= target"""
 
 
