@@ -225,7 +225,7 @@ class AppConfig(_Model):
                     continue
                 if value in seen:
                     first = seen[value]
-                    if len(members) == 2:  # the words of the one-server form
+                    if not (first.in_pool or member.in_pool):  # the one-server form's words
                         raise ValueError(f"both servers have {what} {value}: each needs its own")
                     raise ValueError(
                         f"{first.label} and {member.label} both have {what} {value}: each "

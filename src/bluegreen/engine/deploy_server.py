@@ -315,7 +315,7 @@ class ServerRun:
 
     @property
     def commit_after(self) -> str | None:
-        if self.failure is None:
+        if not self.s.stop.is_set():  # no server failed
             return self.deployed
         return self.commit_before if (self.restored or not self.changed) else self.deployed
 
