@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from bluegreen.lab.layouts import DEFAULT_LAYOUT, LAYOUTS
+from bluegreen.lab.topology import MAX_HAPROXY_NODES, MAX_SERVERS_PER_COLOUR, Topology
 
 err = Console(stderr=True)
 
@@ -18,7 +19,8 @@ err = Console(stderr=True)
 @click.option("--prefix", default="bluegreen-lab", show_default=True, help="Container name prefix.")
 @click.pass_context
 def lab(ctx: click.Context, prefix: str) -> None:
-    """The Docker lab: HAProxy + BLUE + GREEN + a git origin, on 127.0.0.1."""
+    """The Docker lab: HAProxy (or several nodes) + BLUE + GREEN (or pools) + a git origin, on
+    127.0.0.1."""
     ctx.obj["prefix"] = prefix
 
 
@@ -36,11 +38,30 @@ def _lab(ctx: click.Context) -> Any:
     show_default=True,
     help="shared: the users' shape (two apps on one Host-routed frontend); single: one app.",
 )
+@click.option(
+    "--haproxy-nodes",
+    type=click.IntRange(1, MAX_HAPROXY_NODES),
+    default=1,
+    show_default=True,
+    help="HAProxy nodes with the same cfg (haproxy, haproxy2...; the first is the PRIMARY).",
+)
+@click.option(
+    "--servers-per-colour",
+    type=click.IntRange(1, MAX_SERVERS_PER_COLOUR),
+    default=1,
+    show_default=True,
+    help="App servers a colour; more than 1 is a pool (blue1, blue2...).",
+)
 @click.pass_context
-def lab_up(ctx: click.Context, layout: str) -> None:
+def lab_up(ctx: click.Context, layout: str, haproxy_nodes: int, servers_per_colour: int) -> None:
     """Start a fresh lab; the last line printed is the path of its bluegreen config."""
-    info = _lab(ctx).up(progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"), layout=layout)
-    err.print(f"[green]lab up[/]: frontend {info.frontend}; use it with:")
+    info = _lab(ctx).up(
+        progress=lambda msg: err.print(f"[dim]lab:[/] {msg}"),
+        layout=layout,
+        topology=Topology(haproxy_nodes, servers_per_colour),
+    )
+    frontends = ", ".join(info.frontends.values())
+    err.print(f"[green]lab up[/]: frontend {frontends}; use it with:")
     err.print(f"  export BLUEGREEN_CONFIG={info.config_path}", soft_wrap=True)
     click.echo(info.config_path)
 
@@ -62,7 +83,10 @@ def lab_status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(status, indent=2))
         return
-    click.echo(f"frontend  {status['frontend']}")
+    for node, frontend in status["frontends"].items():
+        click.echo(
+            f"frontend  {frontend}" + (f"  ({node})" if len(status["frontends"]) > 1 else "")
+        )
     click.echo(f"config    {status['config']}")
     click.echo(f"layout    {status['layout']}")
     for name, app in status["apps"].items():

@@ -5,7 +5,8 @@ origin, BLUE, GREEN and HAProxy on a private network, publishes ssh, the app por
 and the HAProxy frontend on 127.0.0.1 only, installs a fresh key pair, records host keys in a lab
 known_hosts, deploys the sample app's first commit to both hosts and waits on real signals (sshd
 banners, BLUE answering through HAProxy). It writes a ready-to-use bluegreen config and `lab.json`
-describing it. The layout (layouts.py) is the users' shared frontend unless `single` is asked for.
+describing it. The layout (layouts.py) is the users' shared frontend unless `single` is asked for;
+the topology (topology.py) is one HAProxy node and one server a colour unless more are asked for.
 This module is the Lab's lifecycle; the Docker plumbing is in containers.py, the waits in
 readiness.py, the in-container scripts in host_scripts.py and what `up` built in lab_info.py.
 """
@@ -35,13 +36,21 @@ from bluegreen.lab.layouts import (
     APP_PORT,
     COLORS,
     DEFAULT_LAYOUT,
+    HAPROXY_CFG,
     LAYOUTS,
     REPO,
     SHARED_APPS,
+    layout_haproxy_cfg,
     render_config,
     supervisor_programs,
 )
-from bluegreen.lab.readiness import wait_for_file, wait_for_ssh_banner, wait_until_served
+from bluegreen.lab.readiness import (
+    wait_for_file,
+    wait_for_servers_up,
+    wait_for_ssh_banner,
+    wait_until_served,
+)
+from bluegreen.lab.topology import PRIMARY_NODE, Topology
 
 DEFAULT_PREFIX = "bluegreen-lab"
 LABEL = "bluegreen.lab"
@@ -71,20 +80,25 @@ class Lab:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def up(self, progress: Progress | None = None, layout: str = DEFAULT_LAYOUT) -> LabInfo:
+    def up(
+        self,
+        progress: Progress | None = None,
+        layout: str = DEFAULT_LAYOUT,
+        topology: Topology | None = None,
+    ) -> LabInfo:
         import docker.errors
 
         if layout not in LAYOUTS:
             raise LabError(f"unknown lab layout {layout!r}", hint=f"one of: {', '.join(LAYOUTS)}")
         try:
-            return self._up(progress or (lambda _msg: None), layout)
+            return self._up(progress or (lambda _msg: None), layout, topology or Topology())
         except docker.errors.DockerException as exc:
             raise LabError(
                 f"the lab could not be started: {exc}",
                 hint="see `docker ps -a` and the containers' logs; `bluegreen lab down` cleans up",
             ) from exc
 
-    def _up(self, say: Progress, layout: str) -> LabInfo:
+    def _up(self, say: Progress, layout: str, topology: Topology) -> LabInfo:
         self.remove_leftovers(say)
         tags = images.ensure_images(self.client, say)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -102,36 +116,47 @@ class Lab:
         shared = layout == "shared"
         app_hosts = {}
         for color in COLORS:
-            ports = {"22/tcp": loopback_port()}
-            if not shared:
-                ports[f"{APP_PORT}/tcp"] = loopback_port()
-            app_hosts[color] = self._run(
-                tags["app-host"],
-                color,
-                network.name,
-                ports=ports,
-                environment={"APP_COLOR": color},
-                files={"/etc/supervisor/conf.d/apps.conf": supervisor_programs(color)}
-                if shared
-                else {},
-            )
-        for color, container in app_hosts.items():
-            install_key(container, public_key)
-            for app_dir, program in checkouts(layout, color):
-                exec_checked(
-                    container, ["sh", "-c", FIRST_DEPLOY, "deploy", REPO, app_dir, program]
+            for role in topology.server_roles(color):
+                ports = {"22/tcp": loopback_port()}
+                if not shared:
+                    ports[f"{APP_PORT}/tcp"] = loopback_port()
+                app_hosts[role] = self._run(
+                    tags["app-host"],
+                    role,
+                    network.name,
+                    ports=ports,
+                    environment={"APP_COLOR": color},
+                    files={"/etc/supervisor/conf.d/apps.conf": supervisor_programs(color)}
+                    if shared
+                    else {},
                 )
-            say(f"{color.upper()} runs {initial[:12]}")
-        haproxy = self._run(
-            tags["haproxy"],
-            "haproxy",
-            network.name,
-            ports={"22/tcp": loopback_port(), "80/tcp": loopback_port()},
-            environment={"LAB_LAYOUT": layout},
+        for color in COLORS:
+            for role in topology.server_roles(color):
+                container = app_hosts[role]
+                install_key(container, public_key)
+                for app_dir, program in checkouts(layout, color):
+                    exec_checked(
+                        container, ["sh", "-c", FIRST_DEPLOY, "deploy", REPO, app_dir, program]
+                    )
+                say(f"{role.upper()} runs {initial[:12]}")
+        # A pool's cfg is written before the first start, so the entrypoint keeps it as initial.
+        cfg = topology.pool_cfg(layout_haproxy_cfg(layout)) if topology.pooled else None
+        cfg_files = (
+            {path: cfg for path in (HAPROXY_CFG, HAPROXY_CFG + ".lab-initial")} if cfg else {}
         )
-        install_key(haproxy, public_key)
+        nodes = {}
+        for role in topology.node_roles():
+            nodes[role] = self._run(
+                tags["haproxy"],
+                role,
+                network.name,
+                ports={"22/tcp": loopback_port(), "80/tcp": loopback_port()},
+                environment={"LAB_LAYOUT": layout},
+                files=cfg_files,
+            )
+            install_key(nodes[role], public_key)
 
-        containers = {"haproxy": haproxy, **app_hosts, "origin": origin}
+        containers = {**nodes, **app_hosts, "origin": origin}
         hosts: dict[str, HostInfo] = {}
         known_hosts = []
         for role, container in containers.items():
@@ -142,13 +167,17 @@ class Lab:
             port = host_port(container, "22/tcp")
             host_key = wait_for_file(container, "/etc/ssh/ssh_host_ed25519_key.pub")
             known_hosts.append(known_hosts_line("127.0.0.1", port, host_key))
-            app_url = None
-            if role in COLORS and not shared:
+            app_url = frontend = None
+            if role in app_hosts and not shared:
                 app_url = f"http://127.0.0.1:{host_port(container, f'{APP_PORT}/tcp')}"
-            hosts[role] = HostInfo(container=container.name, ssh=f"127.0.0.1:{port}", app=app_url)
+            if role in nodes:
+                frontend = f"http://127.0.0.1:{host_port(container, '80/tcp')}"
+            hosts[role] = HostInfo(
+                container=container.name, ssh=f"127.0.0.1:{port}", app=app_url, frontend=frontend
+            )
         (self.state_dir / "known_hosts").write_text("".join(known_hosts))
 
-        frontend = f"http://127.0.0.1:{host_port(haproxy, '80/tcp')}"
+        frontend = str(hosts[PRIMARY_NODE].frontend)
         for role, host in hosts.items():
             if host.ssh:
                 wait_for_ssh_banner(host.ssh, role)
@@ -163,9 +192,11 @@ class Lab:
             initial_commit=initial,
             layout=layout,
             apps={app.name: app.describe() for app in SHARED_APPS} if shared else {},
+            haproxy_nodes=topology.haproxy_nodes,
+            servers_per_colour=topology.servers_per_colour,
         )
-        wait_until_served(info)
-        say(f"HAProxy serves BLUE at {frontend} ({layout} layout)")
+        self._wait_until_served(info)
+        say(f"HAProxy serves BLUE at {', '.join(info.frontends.values())} ({layout} layout)")
         Path(info.config_path).write_text(render_config(info))
         self.info_path.write_text(json.dumps(info.to_json(), indent=2) + "\n")
         return info
@@ -226,6 +257,7 @@ class Lab:
             hosts[role] = entry
         return {
             "frontend": info.frontend,
+            "frontends": info.frontends,
             "config": info.config_path,
             "layout": info.layout,
             "apps": info.apps,
@@ -252,19 +284,29 @@ class Lab:
         """Back to the state `up` left: every container running, the initial haproxy.cfg loaded,
         no state file, lock, history or backups, BLUE and GREEN on the initial commit."""
         info = self.info()
-        for role in ("origin", *COLORS, "haproxy"):
+        topology = info.topology
+        servers = [role for color in COLORS for role in topology.server_roles(color)]
+        for role in ("origin", *servers, *topology.node_roles()):
             container = self.container(role)
             if container.status != "running":
                 container.start()
         for color in COLORS:
-            for app_dir, program in checkouts(info.layout, color):
-                argv = ["sh", "-c", RESET_APP, "reset", info.initial_commit, app_dir, program]
-                exec_checked(self.container(color), argv)
-        exec_checked(self.container("haproxy"), ["sh", "-c", RESET_HAPROXY])
-        wait_until_served(info)
+            for role in topology.server_roles(color):
+                for app_dir, program in checkouts(info.layout, color):
+                    argv = ["sh", "-c", RESET_APP, "reset", info.initial_commit, app_dir, program]
+                    exec_checked(self.container(role), argv)
+        for node in topology.node_roles():
+            exec_checked(self.container(node), ["sh", "-c", RESET_HAPROXY])
+        self._wait_until_served(info)
 
     def exec(self, role: str, argv: list[str]) -> str:
         return exec_checked(self.container(role), argv)
+
+    def _wait_until_served(self, info: LabInfo) -> None:
+        """Every node's HAProxy sees every server of its backends UP, and serves every app."""
+        for node in info.topology.node_roles():
+            wait_for_servers_up(self.container(node))
+        wait_until_served(info)
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -7,25 +7,39 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bluegreen.lab.topology import Topology
+
 
 @dataclass
 class HostInfo:
     container: str
     ssh: str  # 127.0.0.1:PORT
     app: str | None = None  # http://127.0.0.1:PORT of the app, for app hosts
+    frontend: str | None = None  # http://127.0.0.1:PORT of HAProxy's frontend, for HAProxy nodes
 
 
 @dataclass
 class LabInfo:
     prefix: str
     network: str
-    frontend: str
+    frontend: str  # the PRIMARY node's
     hosts: dict[str, HostInfo]
     config_path: str
     state_dir: str
     initial_commit: str
     layout: str = "single"
     apps: dict[str, Any] = field(default_factory=dict)  # the shared layout's apps, by name
+    haproxy_nodes: int = 1
+    servers_per_colour: int = 1
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(self.haproxy_nodes, self.servers_per_colour)
+
+    @property
+    def frontends(self) -> dict[str, str]:
+        """Every HAProxy node's frontend, by node, the PRIMARY first."""
+        return {role: host.frontend for role, host in self.hosts.items() if host.frontend}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,8 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bluegreen.lab.images import docker_dir
+
 if TYPE_CHECKING:
     from bluegreen.lab.lab_info import LabInfo
+
+# Each colour's app hosts as (role, `host:port` of its sshd), in order.
+Servers = dict[str, list[tuple[str, str]]]
 
 LAYOUTS = ("shared", "single")
 COLORS = ("blue", "green")
@@ -27,6 +32,10 @@ REPO = "git://origin/jw-attendant.git"  # every lab app is the sample app, each 
 APP = "jw-attendant"
 APP_DIR = "/opt/jw-attendant"
 APP_PORT = 3001
+
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+# Each layout's haproxy.cfg in the image's build context (docker/haproxy/).
+LAYOUT_CFG_FILES = {"shared": "shared.cfg", "single": "haproxy.cfg"}
 
 SHARED_FRONTEND = "https_frontend"
 SHARED_HEALTH_PATH = "/api/health"
@@ -89,6 +98,11 @@ SHARED_APPS = (
 )
 
 
+def layout_haproxy_cfg(layout: str) -> str:
+    """The haproxy.cfg a layout starts with (the HAProxy image's entrypoint installs the same)."""
+    return (docker_dir() / "haproxy" / LAYOUT_CFG_FILES[layout]).read_text()
+
+
 def supervisor_programs(color: str) -> str:
     """The app host's supervisor programs of the shared layout (the lab starts them after the
     first build; a deploy's restart names the host's own program)."""
@@ -114,8 +128,8 @@ stdout_logfile_backups=1
     return "\n".join(blocks)
 
 
-def shared_app_sections(ssh: dict[str, str]) -> list[str]:
-    """The config of every app of the shared layout; `ssh`: each colour's `host:port`."""
+def shared_app_sections(servers: Servers) -> list[str]:
+    """The config of every app of the shared layout."""
     lines: list[str] = []
     for app in SHARED_APPS:
         lines += [
@@ -136,26 +150,64 @@ def shared_app_sections(ssh: dict[str, str]) -> list[str]:
             "attempts = 20 }",
         ]
         for color in ("blue", "green"):
-            lines += [
-                "",
-                f"[apps.{app.name}.servers.{color}]",
-                f'ssh = "root@{ssh[color]}"',
-                f'address = "{color}:{app.port}"',
-                f'backend = "{app.backend(color)}"',
-                f'server = "{app.server(color)}"',
-            ]
+            own = []
             if color == "green":
-                lines += [
+                own = [
                     f'restart = "supervisorctl restart {app.program(color)}"',
                     f'log_file = "{app.log_file(color)}"',
                 ]
+            lines += colour_section(
+                f"apps.{app.name}.servers.{color}",
+                servers[color],
+                app.port,
+                backend=app.backend(color),
+                server=app.server(color),
+                own=own,
+            )
+    return lines
+
+
+def colour_section(
+    table: str,
+    servers: list[tuple[str, str]],
+    port: int,
+    *,
+    backend: str,
+    server: str,
+    own: list[str],
+) -> list[str]:
+    """A colour's servers table: `servers` are its app hosts' (role, ssh target). One server is
+    the one-server form (HAProxy server name `server`, address its role's); several are a `pool`,
+    each named after its role (schema of issue #14)."""
+    if len(servers) == 1:
+        role, ssh = servers[0]
+        return [
+            "",
+            f"[{table}]",
+            f'ssh = "root@{ssh}"',
+            f'address = "{role}:{port}"',
+            f'backend = "{backend}"',
+            f'server = "{server}"',
+            *own,
+        ]
+    lines = ["", f"[{table}]", f'backend = "{backend}"', *own]
+    for role, ssh in servers:
+        lines += [
+            "",
+            f"[[{table}.pool]]",
+            f'server = "{role}"',
+            f'ssh = "root@{ssh}"',
+            f'address = "{role}:{port}"',
+        ]
     return lines
 
 
 def render_config(info: LabInfo) -> str:
-    """The bluegreen config for this lab (TOML)."""
+    """The bluegreen config for this lab (TOML): one node is `[haproxy] ssh`, several are
+    `[haproxy.nodes.<role>]` (the first, `haproxy`, the PRIMARY); one server a colour is the
+    one-server form, several a `pool`."""
     state = Path(info.state_dir)
-    hp = info.hosts["haproxy"].ssh
+    nodes = info.topology.node_roles()
     lines = [
         f"# bluegreen config for the lab {info.prefix!r}, written by `bluegreen lab up`.",
         "[ssh]",
@@ -165,20 +217,31 @@ def render_config(info: LabInfo) -> str:
         "connect_timeout_s = 10",
         "",
         "[haproxy]",
-        f'ssh = "root@{hp}"',
-        'config_path = "/etc/haproxy/haproxy.cfg"',
+    ]
+    if len(nodes) == 1:
+        lines.append(f'ssh = "root@{info.hosts[nodes[0]].ssh}"')
+    lines += [
+        f'config_path = "{HAPROXY_CFG}"',
         'reload = ["/usr/local/sbin/haproxy-reload"]',
         'master_socket = "/run/haproxy/master.sock"',
         'check = ["haproxy", "-c", "-f"]',
         'runtime_socket = "/run/haproxy/admin.sock"',
         'work_dir = "/var/lib/bluegreen"',
     ]
-    ssh = {color: info.hosts[color].ssh for color in COLORS}
-    lines += shared_app_sections(ssh) if info.layout == "shared" else single_app_section(ssh)
+    if len(nodes) > 1:
+        for node in nodes:
+            lines += ["", f"[haproxy.nodes.{node}]", f'ssh = "root@{info.hosts[node].ssh}"']
+    servers = {
+        color: [(role, info.hosts[role].ssh) for role in info.topology.server_roles(color)]
+        for color in COLORS
+    }
+    lines += (
+        shared_app_sections(servers) if info.layout == "shared" else single_app_section(servers)
+    )
     return "\n".join(lines) + "\n"
 
 
-def single_app_section(ssh: dict[str, str]) -> list[str]:
+def single_app_section(servers: Servers) -> list[str]:
     lines = [
         "",
         f"[apps.{APP}]",
@@ -193,12 +256,12 @@ def single_app_section(ssh: dict[str, str]) -> list[str]:
         f'health = {{ path = "/health", port = {APP_PORT}, expect_status = 200, timeout_s = 3, attempts = 20 }}',
     ]
     for color in COLORS:
-        lines += [
-            "",
-            f"[apps.{APP}.servers.{color}]",
-            f'ssh = "root@{ssh[color]}"',
-            f'address = "{color}:{APP_PORT}"',
-            f'backend = "bk_{color}"',
-            f'server = "{color}"',
-        ]
+        lines += colour_section(
+            f"apps.{APP}.servers.{color}",
+            servers[color],
+            APP_PORT,
+            backend=f"bk_{color}",
+            server=color,
+            own=[],
+        )
     return lines

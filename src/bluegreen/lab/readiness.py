@@ -28,20 +28,54 @@ def wait_for_file(container: Any, path: str) -> str:
 
 
 def wait_until_served(info: LabInfo) -> None:
-    """Every app answers on each host and, through HAProxy, BLUE serves its users (and each
-    preview host its own colour)."""
+    """Every app answers on each host and, through every HAProxy node, BLUE serves its users (and
+    each preview host its own colour)."""
     if info.layout == "shared":
-        url = info.frontend + SHARED_HEALTH_PATH
-        for app in SHARED_APPS:
-            wait_for_color(url, "blue", host=app.host)
-            for color in COLORS:
-                wait_for_color(url, color, host=app.preview(color))
+        for frontend in info.frontends.values():
+            url = frontend + SHARED_HEALTH_PATH
+            for app in SHARED_APPS:
+                wait_for_color(url, "blue", host=app.host)
+                for color in COLORS:
+                    wait_for_color(url, color, host=app.preview(color))
         return
     for color in COLORS:
-        app_url = info.hosts[color].app
-        assert app_url is not None
-        wait_for_color(app_url + "/health", color)
-    wait_for_color(info.frontend + "/health", "blue")
+        for role in info.topology.server_roles(color):
+            app_url = info.hosts[role].app
+            assert app_url is not None
+            wait_for_color(app_url + "/health", color)
+    for frontend in info.frontends.values():
+        wait_for_color(frontend + "/health", "blue")
+
+
+def wait_for_servers_up(node: Any) -> None:
+    """Until the HAProxy node's health checks see every server UP (a pool member that is not yet
+    would get no traffic, and a test would start on a half-ready pool)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    down: list[str] = []
+    while time.monotonic() < deadline:
+        code, output = node.exec_run(["sh", "-c", SHOW_STAT])
+        down = servers_not_up(output.decode(errors="replace")) if code == 0 else ["(no stats)"]
+        if not down:
+            return
+        time.sleep(0.2)
+    raise LabError(f"{node.name}: servers never UP in HAProxy: {', '.join(down)}")
+
+
+SHOW_STAT = "echo 'show stat' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock"
+
+
+def servers_not_up(stat_csv: str) -> list[str]:
+    """`backend/server` of every server that `show stat` (CSV) does not report UP."""
+    lines = [line for line in stat_csv.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        return ["(no stats)"]
+    columns = lines[0][2:].split(",")
+    name, server, status = (columns.index(c) for c in ("pxname", "svname", "status"))
+    return [
+        f"{row[name]}/{row[server]}"
+        for row in (line.split(",") for line in lines[1:])
+        if row[server] not in ("FRONTEND", "BACKEND") and not row[status].startswith("UP")
+    ]
 
 
 def wait_for_ssh_banner(target: str, role: str, timeout_s: float = READY_TIMEOUT_S) -> None:
