@@ -165,8 +165,9 @@ class FakeHosts:
                 exit_status=1, stderr="connect(5, AF=1 /run/haproxy/master.sock): Permission denied"
             )
         if argv[0] == "socat" and command.stdin == b"show stat\n":
-            rows = "".join(
-                f"bk_{name.rstrip('0123456789')},{name},{n},3,UP,2\n"
+            rows = "".join(  # HAProxy's own checks see an unhealthy server DOWN
+                f"bk_{name.rstrip('0123456789')},{name},{n},3,"
+                f"{'UP' if self.healthy[name] else 'DOWN'},2\n"
                 for name, n in self.requests.items()
             )
             return Reply(stdout="# pxname,svname,stot,rate,status,type\n" + rows)
@@ -274,8 +275,9 @@ class FakeHosts:
         raise AssertionError(f"unexpected script on {host}: {name}")
 
     def curl(self, url: str) -> Reply:
-        if url.startswith("http://127.0.0.1"):  # the frontend: the first server of the LIVE pool
-            name = self.names[self.live_color() if not self.frontend_stuck else "blue"][0]
+        if url.startswith("http://127.0.0.1"):  # the frontend: a server of LIVE, a healthy one
+            names = self.names[self.live_color() if not self.frontend_stuck else "blue"]
+            name = next((n for n in names if self.healthy[n]), names[0])
         else:
             name = url.split("//")[1].split(":")[0]
         if name in self.unmeasurable:

@@ -275,6 +275,15 @@ def test_switch_goes_on_with_min_healthy_servers_and_moves_only_the_deciding_lin
         assert f"ROLE={role}" in display.decode(), name
 
 
+def test_a_switch_with_the_first_target_server_down_verifies_on_the_others() -> None:
+    hosts = FakeHosts(per_colour=3)
+    hosts.healthy["green1"] = False
+    result = switch(hosts, min_healthy=2)
+    assert result.ok, result.error
+    verify = next(s for s in result.steps if s.name == "verify")
+    assert "bk_green/green1 DOWN, bk_green/green2 UP, bk_green/green3 UP" in verify.message
+
+
 def test_prompt_goes_to_every_server_of_a_pool() -> None:
     hosts = FakeHosts(per_colour=2)
     service = Service(pool_config(2), runner=hosts.runner)

@@ -58,6 +58,11 @@ class ColorRoute:
     deciding_lines: tuple[int, ...] = ()  # lines that make this colour LIVE or STANDBY
     pool_lines: tuple[PoolLine, ...] = ()  # a pool: each of its servers
 
+    @property
+    def server_names(self) -> list[str]:
+        """The HAProxy name of each of this colour's servers (one, or each of its pool)."""
+        return [p.server for p in self.pool_lines] or ([self.server] if self.server else [])
+
 
 @dataclass(frozen=True)
 class RuleNote:
