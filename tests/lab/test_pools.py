@@ -126,7 +126,7 @@ def test_a_pool_server_down_refuses_the_switch(fresh_pool: Lab) -> None:
 
 def test_switch_of_pools_under_load_loses_no_request(fresh_pool: Lab) -> None:
     info = fresh_pool.info()
-    before = sessions_by_server(fresh_pool, "haproxy")
+    reached: set[str] = set()  # pool servers that served users while their colour was LIVE
     with (
         service_with(info, allow_unapproved=True, watch_s=0.5, drain_s=2.0) as service,
         Load(info.frontend + "/health", threads=4) as load,
@@ -136,15 +136,14 @@ def test_switch_of_pools_under_load_loses_no_request(fresh_pool: Lab) -> None:
             result = service.switch(APP, SwitchRequest(require_approval=False))
             assert result.ok, (result.error, [s for s in result.steps if s.status == "failed"])
             assert result.to_live == expected
-            time.sleep(0.3)
+            time.sleep(0.5)
+            # A reload starts a worker with fresh counters: read them before the next switch.
+            served_now = sessions_by_server(fresh_pool, "haproxy")
+            reached |= {key for key, total in served_now.items() if total > 0}
         rate = load.rate()
     samples = load.snapshot()
     assert load.failures == [], load.failures[:5]
     assert len(samples) > 100
     # Both servers of each pool served users.
-    after = sessions_by_server(fresh_pool, "haproxy")
-    for color, names in (("blue", BLUES), ("green", GREENS)):
-        for name in names:
-            key = f"bk_{color}/{name}"
-            assert after[key] > before.get(key, 0), (key, before, after)
+    assert reached >= {f"bk_green/{n}" for n in GREENS} | {f"bk_blue/{n}" for n in BLUES}
     print(f"4 pool switches: {len(samples)} requests at {rate:.0f}/s, 0 failed")

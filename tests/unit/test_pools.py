@@ -11,9 +11,14 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from starlette.testclient import TestClient
 from tests.unit.fake_hosts import APP, CFG_PATH, HP, FakeHosts, pool_cfg, pool_config
+from tests.unit.test_dashboard import BASE as DASHBOARD
+from tests.unit.test_dashboard import PagedService
 
 from bluegreen.cli_render import print_plan, print_status
+from bluegreen.dashboard.guard import Guard
+from bluegreen.dashboard.server import Dashboard
 from bluegreen.domain.config import config_from_dict
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import POOL_PARALLEL, deploy_to_standby
@@ -334,3 +339,14 @@ def test_status_and_plan_texts_show_each_server_of_a_pool() -> None:
     assert "server green2 at green2:3001: NOT ready: not healthy" in plan_text(plan)
     print_plan(console, plan)
     assert "green1 green1:3001: ready" in console.export_text()
+
+
+def test_the_dashboard_shows_each_server_of_a_pool() -> None:
+    hosts = FakeHosts(per_colour=2)
+    hosts.healthy["green2"] = False
+    service = PagedService(pool_config(2), runner=hosts.runner)
+    service.shown = get_status(ctx(hosts, per_colour=2), APP)
+    guard = Guard("127.0.0.1", 8766, None, "ops@dashboard-host", ())
+    page = TestClient(Dashboard(service, guard).app(), base_url=DASHBOARD).get(f"/app/{APP}").text
+    assert "1 of 2 servers healthy: green1 healthy (b2b2b2b), green2 NOT healthy" in page
+    assert "<code>http://green1:3001</code> <code>http://green2:3001</code>" in page

@@ -139,7 +139,13 @@ def _server(dom_id: str, role: str, server: ServerStatus | None) -> str:
     if server is None:
         return f'<div id="{dom_id}" class="server"><h2>{role}</h2><p>unknown</p></div>'
     health = server.health
-    if health is None:
+    if server.pool:  # the pool's count, then each server's health and commit
+        each = ", ".join(
+            f"{m.server} {'healthy' if m.healthy else 'NOT healthy'} ({short(m.commit)})"
+            for m in server.pool
+        )
+        said = e(f"{server.pool_healthy} of {len(server.pool)} servers healthy: {each}", TEXT_MAX)
+    elif health is None:
         said = "not probed"
     elif health.healthy:
         said = f"healthy (HTTP {e(health.status_code)}, {health.latency_ms or 0:.0f} ms)"
@@ -147,7 +153,8 @@ def _server(dom_id: str, role: str, server: ServerStatus | None) -> str:
         said = f"UNHEALTHY: {e(health.error or health.status_code, TEXT_MAX)}"
     where = ""
     if role == "STANDBY":
-        where = (f'<p class="preview">test STANDBY now: <code>http://{e(server.address)}</code> '
+        urls = " ".join(f"<code>http://{e(m.address)}</code>" for m in server.pool or [server])
+        where = (f'<p class="preview">test STANDBY now: {urls} '
                  "(direct, as HAProxy reaches it)</p>")  # fmt: skip
     return (
         f'<div id="{dom_id}" class="server c-{e(server.color)}"><h2>{role}: '
