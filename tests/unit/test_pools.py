@@ -104,9 +104,12 @@ def test_pool_config_errors_name_the_keys() -> None:
             ]
         }
     )
-    assert "apps.web.servers.green.pool: must not be empty" in problems({"pool": []})
+    assert "apps.web.servers.green.pool: needs 1 to 32 servers, got 0" in problems({"pool": []})
     many = [{"server": f"g{i}", "ssh": f"g{i}", "address": f"10.0.1.{i}:3001"} for i in range(33)]
-    assert "apps.web.servers.green.pool" in problems({"pool": many})
+    assert "apps.web.servers.green.pool: needs 1 to 32 servers, got 33" in problems({"pool": many})
+    typo = problems({"pool": [{"server": "green1", "ssh": "g1", "adress": "10.0.0.2:3001"}]})
+    assert "apps.web.servers.green.pool[0].adress: unknown key (did you mean 'address'?)" in typo
+    assert "pool:" not in typo  # only the entry's own problems
     same = problems({"pool": [{"server": "green1", "ssh": "g1", "address": "10.0.0.1:3001"}]})
     assert "BLUE and GREEN green1 both have address 10.0.0.1:3001" in same
     assert "apps.web.min_healthy: is 3 but BLUE has 1 server(s)" in problems(min_healthy=3)

@@ -133,7 +133,7 @@ class ServerConfig(_Model):
 
     ssh: SshTarget | None = None
     address: Address | None = None
-    pool: Annotated[tuple[PoolServer, ...], Field(min_length=1, max_length=POOL_MAX)] | None = None
+    pool: tuple[PoolServer, ...] | None = None  # 1 to POOL_MAX servers
     backend: Ident | None = None  # explicit HAProxy backend, when detection needs help
     server: Ident | None = None  # explicit HAProxy server name (one-server form)
     sudo: StrictBool = False
@@ -150,6 +150,10 @@ class ServerConfig(_Model):
             if missing:
                 raise _key_errors([(key, "missing", None) for key in missing])
             return self
+        if not 1 <= len(self.pool) <= POOL_MAX:
+            raise _key_errors(
+                [("pool", "value_error", f"needs 1 to {POOL_MAX} servers, got {len(self.pool)}")]
+            )
         both = [key for key in ("ssh", "address", "server") if getattr(self, key) is not None]
         if both:
             keys = " and ".join(f"`{key}`" for key in both)
@@ -169,9 +173,10 @@ class ServerConfig(_Model):
 
 
 def _key_errors(problems: list[tuple[str, str, str | None]]) -> pydantic_core.ValidationError:
-    """Problems at keys of this table, so each names its own key path (`...servers.blue.ssh`)."""
+    """Problems at keys of the table being validated, each naming its own key path
+    (`apps.web.servers.blue.ssh`)."""
     return pydantic_core.ValidationError.from_exception_data(
-        "ServerConfig",
+        "config",
         [
             {"type": kind, "loc": (key,), "input": None}
             if message is None
@@ -269,6 +274,9 @@ class AppConfig(_Model):
     def members(self, name: str) -> tuple[Member, ...]:
         """Every server of colour `name` (one, or its pool)."""
         return self.server(name).members(name)
+
+    def is_pool(self, name: str) -> bool:
+        return self.server(name).pool is not None
 
     def health_port(self, member: Member) -> int:
         """The port the health probe of `member` uses."""

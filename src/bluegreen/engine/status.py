@@ -111,9 +111,10 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
             _member_status(app, member, role, route, reads, stat_rows, problems)
             for member in app.members(color)
         ]
-        pooled = app.members(color)[0].in_pool
         servers.append(
-            pool_status(color, role, members, app.min_healthy, problems) if pooled else members[0]
+            pool_status(color, role, members, app.min_healthy, problems)
+            if app.is_pool(color)
+            else members[0]
         )
 
     live = next((s for s in servers if s.role == "LIVE"), None)

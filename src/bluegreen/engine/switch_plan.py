@@ -91,15 +91,14 @@ def prepare(
     edit = plan_switch(cfg, analysis, target)
     warnings: list[str] = []
     outcome = "emergency switch" if emergency else "the switch will be refused"
-    pool = check_pool(ctx, app, target, deployed) if _is_pool(app, target) else None
-    if pool is not None:
-        health, target_commit = pool.health, pool.commit
-        witnesses = pool.witnesses
+    if app.is_pool(target):
+        pool = check_pool(ctx, app, target, deployed)
+        health, target_commit, witnesses = pool.health, pool.commit, pool.witnesses
         if not pool.healthy:
             said = pool_summary(pool.servers, pool.needed, pool.commit, target.upper())
-            warnings.append(f"target {said} "
-                            f"({pool.health.error}): {outcome}")  # fmt: skip
+            warnings.append(f"target {said} ({pool.health.error}): {outcome}")
     else:
+        pool = None
         (member,) = app.members(target)
         health = _probe_health(ctx, app, member, app.health.timeout_s)
         if not health.healthy:
@@ -151,10 +150,6 @@ def _read_checkout(ctx: Context, app: AppConfig, member: Member) -> Callable[[],
     return lambda: ctx.runner.run(
         member.ssh, deployed_command(app.on(member.color).app_dir), timeout=30
     )
-
-
-def _is_pool(app: AppConfig, color: str) -> bool:
-    return app.members(color)[0].in_pool
 
 
 def _colour_commit(app: AppConfig, color: str, deployed: Mapping[Member, Deployed]) -> str | None:
