@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bluegreen.domain.command import Command
 from bluegreen.domain.config import Config, parse_config
-from bluegreen.errors import CommandTimeout
+from bluegreen.errors import CommandTimeout, TransportError
 from bluegreen.transport.fake import FakeRunner, Reply
 
 HP = "root@haproxy"
@@ -133,6 +133,7 @@ class FakeHosts:
         self.origin = "c3" * 20  # what the branch resolves to on origin
         self.build_fails: set[str] = set()  # servers whose build fails
         self.on_build: Callable[[str], object] | None = None  # called with the server's name
+        self.unreachable: set[str] = set()  # app servers SSH cannot reach
         self.backups: dict[str, str] = {}  # each server's backup: the commit it holds
         self.runner.on(lambda c: True, respond=self.respond)
 
@@ -197,6 +198,10 @@ class FakeHosts:
 
     def app_host(self, name: str, command: Command) -> Reply:
         """A deploy's (and status') commands on the app host `name`."""
+        if name in self.unreachable:
+            raise TransportError(
+                f"ssh: connect to host {name} port 22: No route to host", host=name
+            )
         argv, script = command.argv, command.argv[3] if command.argv[:2] == ("sh", "-c") else None
         if script == "bluegreen-deployed":  # status, the switch plan
             return Reply(stdout=f"{self.commits[name]} HEAD@{{2025-12-21T10:00:00+00:00}}\n")

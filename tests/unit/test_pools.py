@@ -12,19 +12,27 @@ from typing import Any
 import pytest
 from rich.console import Console
 from starlette.testclient import TestClient
-from tests.unit.fake_hosts import APP, CFG_PATH, HP, FakeHosts, pool_cfg, pool_config
+from tests.unit.fake_hosts import (
+    APP,
+    CFG_PATH,
+    HP,
+    FakeHosts,
+    pool_cfg,
+    pool_config,
+    pool_toml,
+)
 from tests.unit.test_dashboard import BASE as DASHBOARD
 from tests.unit.test_dashboard import PagedService
 
 from bluegreen.cli_render import print_plan, print_status
 from bluegreen.dashboard.guard import Guard
 from bluegreen.dashboard.server import Dashboard
-from bluegreen.domain.config import config_from_dict
+from bluegreen.domain.config import config_from_dict, parse_config
 from bluegreen.engine.context import Context, StepEvent
 from bluegreen.engine.deploy import POOL_PARALLEL, deploy_to_standby
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.status import get_status
-from bluegreen.errors import ConfigError
+from bluegreen.errors import ConfigError, UnsafeOperationError
 from bluegreen.mcp_text import plan_text, status_text
 from bluegreen.service import Service, SwitchRequest
 
@@ -353,3 +361,27 @@ def test_the_dashboard_shows_each_server_of_a_pool() -> None:
     page = TestClient(Dashboard(service, guard).app(), base_url=DASHBOARD).get(f"/app/{APP}").text
     assert "1 of 2 servers healthy: green1 healthy (b2b2b2b), green2 NOT healthy" in page
     assert "<code>http://green1:3001</code> <code>http://green2:3001</code>" in page
+
+
+def test_one_unreachable_standby_server_stops_the_deploy_before_any_change() -> None:
+    hosts = FakeHosts(per_colour=3)
+    hosts.unreachable.add("green3")
+    result = deploy_to_standby(ctx(hosts), APP, sleep=lambda _: None)
+    assert not result.ok and (result.failed_step, result.failed_server) == ("preflight", "green3")
+    assert result.restored is None  # nothing was changed, so nothing to restore
+    assert "No route to host" in (result.error or "")
+    for name in GREENS:
+        hosts.runner.assert_read_only(f"root@{name}")
+        assert hosts.commits[name] == OLD
+
+
+def test_two_standby_servers_on_one_host_are_refused() -> None:
+    hosts = FakeHosts(per_colour=2)
+    text = pool_toml(2).replace('ssh = "root@green2"', 'ssh = "deploy@green1"')
+    context = Context(config=parse_config(text, "test"), runner=hosts.runner)
+    with pytest.raises(
+        UnsafeOperationError, match="GREEN green1 and STANDBY GREEN green2 are the same ssh host"
+    ):
+        deploy_to_standby(context, APP)
+    for name in GREENS[:2]:
+        hosts.runner.assert_read_only(f"root@{name}")

@@ -84,10 +84,11 @@ def deploy_to_standby(
 
 
 class _Deploy:
-    """One run of the pipeline on every server of the STANDBY colour, in three phases: preflight
-    to build on every server, migrations once (on the first), restart and health on every
-    server. A phase starts only when the previous one worked on every server, so a build that
-    fails on one server leaves none restarted; then every server this run changed is restored."""
+    """One run of the pipeline on every server of the STANDBY colour, in phases: preflight on
+    every server, backup to build on every server, migrations once (on the first), restart and
+    health on every server. A phase starts only when the previous one worked on every server: a
+    server that fails its preflight leaves every server unchanged, a build that fails on one
+    leaves none restarted; then every server this run changed is restored."""
 
     def __init__(
         self,
@@ -114,8 +115,8 @@ class _Deploy:
         opts, app, lead = self.shared.options, self.shared.app, self.runs[0]
         once = None if run is lead else f"runs once for the pool, on {lead.member.server}"
         return [
+            [("preflight", run.preflight, None)],
             [
-                ("preflight", run.preflight, None),
                 ("backup", run.backup, None if opts.backup else "backup is off"),
                 ("fetch", run.fetch, None if opts.pull else "pull is off"),
                 ("build", run.build, None if app.build else "no build configured"),
@@ -129,7 +130,7 @@ class _Deploy:
 
     def execute(self, started: float) -> DeployResult:
         s = self.shared
-        for phase in range(3):
+        for phase in range(len(self.phases(self.runs[0]))):
             if not all(_each(self.runs, partial(self.run_phase, phase))):
                 break
         failed = [r for r in self.runs if r.failure]
