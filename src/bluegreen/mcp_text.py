@@ -230,18 +230,23 @@ def deploy_text(result: DeployResult) -> str:
         )
         if result.backup_path:
             lines.append(f"Backup of the previous version: {_m(result.backup_path)}")
+        if result.servers:
+            lines.append("Servers: " + ", ".join(_f(s.server) for s in result.servers))
     else:
         lines.append(
             f"Deploy of {result.app} to {target} FAILED"
             + (f" at step {result.failed_step}" if result.failed_step else "")
+            + (f" on server {_f(result.failed_server)}" if result.failed_server else "")
             + (f": {_m(result.error)}" if result.error else ".")
         )
+        every = " (every server of the pool it changed)" if result.servers else ""
         if result.restored is not None:
             lines.append(
-                "STANDBY was restored from the backup and restarted."
+                f"STANDBY was restored from the backup and restarted{every}."
                 if result.restored
                 else "STANDBY was NOT restored: it may be down until the next deploy."
             )
+        lines.extend(f"- {_m(s.state)}" for s in result.servers if s.state)
         lines.append(f"LIVE {_c(result.live_color)} was not touched; users are unaffected.")
         lines.extend(_failed_steps(result.steps))
     if result.steps and not result.dry_run:

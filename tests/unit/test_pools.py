@@ -33,7 +33,7 @@ from bluegreen.engine.deploy import POOL_PARALLEL, deploy_to_standby
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.engine.status import get_status
 from bluegreen.errors import ConfigError, UnsafeOperationError
-from bluegreen.mcp_text import plan_text, status_text
+from bluegreen.mcp_text import deploy_text, plan_text, status_text
 from bluegreen.service import Service, SwitchRequest
 
 GREENS = ["green1", "green2", "green3"]
@@ -385,3 +385,13 @@ def test_two_standby_servers_on_one_host_are_refused() -> None:
         deploy_to_standby(context, APP)
     for name in GREENS[:2]:
         hosts.runner.assert_read_only(f"root@{name}")
+
+
+def test_the_deploy_text_names_the_server_that_failed() -> None:
+    hosts = FakeHosts(per_colour=2)
+    hosts.build_fails.add("green2")
+    started = threading.Barrier(2, timeout=10)
+    hosts.on_build = lambda _: started.wait()
+    text = deploy_text(deploy_to_standby(ctx(hosts, per_colour=2), APP, sleep=lambda _: None))
+    assert "FAILED at step build on server green2" in text
+    assert "- GREEN green1 was restored" in text and "- GREEN green2 was restored" in text

@@ -89,7 +89,8 @@ class ServerRun:
         return f"{step} {self.member.server}" if self.member.in_pool else step
 
     def run_steps(self, steps: list[Step]) -> bool:
-        """Run (or skip) each step in order; False once one failed or another server did."""
+        """Run (or skip) each step in order; False when one of them failed (the steps left are
+        skipped once another server failed)."""
         for step, action, skipped in steps:
             index = STEPS.index(step) + 1
             if self.s.stop.is_set():
