@@ -245,6 +245,10 @@ def test_status_reports_drift_between_pool_servers() -> None:
     assert [s.commit for s in live.pool] == ["a1" * 20, "d4" * 20]
     drift = [p for p in status.problems if "different commits" in p]
     assert len(drift) == 1 and "blue1 a1a1a1a1a1a1" in drift[0] and "blue2 d4d4d4d4d4d4" in drift[0]
+    assert status.next_step.startswith("LIVE BLUE's servers run different commits")
+    hosts.commits["green1"] = "e5" * 20
+    status = get_status(ctx(hosts, per_colour=2), APP)
+    assert status.next_step.startswith("STANDBY GREEN's servers run different commits")
 
 
 # ---- switch --------------------------------------------------------------------------------------
