@@ -16,7 +16,7 @@ import pytest
 
 from bluegreen.domain.config import load_config
 from bluegreen.lab.controller import Lab, LabInfo
-from bluegreen.lab.layouts import APP_DIR
+from bluegreen.lab.layouts import APP_DIR, SHARED_APPS
 from bluegreen.lab.load import Load
 from bluegreen.lab.topology import Topology
 from bluegreen.service import Service, SwitchRequest
@@ -147,3 +147,27 @@ def test_switch_of_pools_under_load_loses_no_request(fresh_pool: Lab) -> None:
     # Both servers of each pool served users.
     assert reached >= {f"bk_green/{n}" for n in GREENS} | {f"bk_blue/{n}" for n in BLUES}
     print(f"4 pool switches: {len(samples)} requests at {rate:.0f}/s, 0 failed")
+
+
+def test_pools_in_the_users_shared_frontend(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The users' shape (one frontend, two apps by Host, preview hosts) with a pool a colour:
+    both apps' routing is certain with every server found, and a deploy of one app reaches both
+    of its STANDBY servers while the other app's STANDBY keeps its commit."""
+    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-pool-shared"
+    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("pool-shared")) / prefix)
+    try:
+        info = lab.up(topology=Topology(servers_per_colour=2))
+        new = lab.commit()
+        with Service.from_path(info.config_path) as service:
+            statuses = service.status_many([app.name for app in SHARED_APPS])
+            result = service.deploy("theoshift")
+            other = service.status("ldc-tools")
+        for status in statuses:
+            assert status.certain, (status.app, status.problems)
+            assert status.live is not None and [m.server for m in status.live.pool] == [*BLUES]
+            assert status.standby is not None and status.standby.pool_healthy == 2
+        assert result.ok, (result.error, result.output_tail)
+        assert [(s.server, s.commit_after) for s in result.servers] == [(n, new) for n in GREENS]
+        assert other.standby is not None and other.standby.commit == info.initial_commit
+    finally:
+        lab.down()
