@@ -112,7 +112,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
             for member in app.members(color)
         ]
         servers.append(
-            pool_status(color, role, members, app.min_healthy, problems)
+            _pool_status(color, role, members, app.min_healthy, problems)
             if app.is_pool(color)
             else members[0]
         )
@@ -182,7 +182,7 @@ def _member_status(
     )
 
 
-def pool_status(
+def _pool_status(
     color: str,
     role: Role | None,
     members: list[ServerStatus],
