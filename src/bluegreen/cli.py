@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from bluegreen import __version__
+from bluegreen.cli_approvals import approvals
 from bluegreen.cli_lab import demo, lab
 from bluegreen.cli_serve import serve
 from bluegreen.cli_text import safe, safe_block
@@ -427,6 +428,7 @@ def dashboard(
 
 
 main.add_command(serve)
+main.add_command(approvals)
 main.add_command(lab)
 main.add_command(demo)
 

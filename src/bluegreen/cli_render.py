@@ -66,6 +66,19 @@ def print_status(console: Console, status: AppStatus) -> None:
     if prompts:
         shown = ", ".join(f"{color_text(c)} {'yes' if has else 'no'}" for c, has in prompts)
         console.print(f"role prompt (`bluegreen prompt`): {shown}")
+    for server in sorted(status.servers, key=lambda s: (s.role != "LIVE", s.color)):
+        rules = ", ".join(f"{safe(', '.join(p.hosts) or '(no exact Host)')} ({safe(p.line)})"
+                          for p in server.preview)  # fmt: skip
+        console.print(f"preview {color_text(server.color)}: {rules or 'none in haproxy.cfg'}",
+                      highlight=False)  # fmt: skip
+        if server.preview_command:
+            console.print(
+                f"test {color_text(server.color)} now: {safe(server.preview_command)}  "
+                f"[dim]{safe(server.preview_note, MESSAGE_MAX)}[/]",
+                highlight=False,
+            )
+    for note in status.routing.notes:
+        console.print(f"[dim]i[/] {safe(note, MESSAGE_MAX)}")
     sf = status.state_file
     state = "missing" if not sf.present else ("ok" if sf.valid else "[red]invalid[/]")
     console.print(

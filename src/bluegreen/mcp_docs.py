@@ -10,7 +10,7 @@ TOKEN_TTL_DEFAULT_S = int(AppConfig.model_fields["token_ttl_s"].default)
 INSTRUCTIONS = """\
 Blue/green releases behind HAProxy. BLUE and GREEN are server names; either can be LIVE (serving \
 users, per haproxy.cfg) or STANDBY. The release cycle: get_deployment_status -> deploy_to_standby \
-(touches STANDBY only) -> the user tests STANDBY at the address shown -> switch_traffic (STANDBY \
+(touches STANDBY only) -> the user tests STANDBY with the command shown -> switch_traffic (STANDBY \
 becomes LIVE after the user approves) -> get_deployment_status. The old LIVE stays untouched as \
 STANDBY, so switch_traffic again is the instant rollback. Never approve a switch on the user's \
 behalf: pass a confirmToken back only after the user explicitly agreed to the plan you showed."""
@@ -21,9 +21,10 @@ STATUS_DOC = """\
 Which server (BLUE or GREEN) of an app is LIVE (serving users) and which is STANDBY, read from \
 haproxy.cfg on the HAProxy host (the source of truth), with both servers' health, deployed commits, \
 HAProxy's runtime view, state-file drift and any operation lock. Read-only: changes nothing. Call it \
-first, before deploy_to_standby or switch_traffic, and afterwards to confirm. The summary names the \
-STANDBY address the user should test before a switch, and `next_step` says what to do next. If \
-`certain` is false the routing is ambiguous: do not deploy or switch until a person fixes it."""
+first, before deploy_to_standby or switch_traffic, and afterwards to confirm. Each server's \
+`preview_command` is how the user tests it now (through the frontend with its preview Host from \
+haproxy.cfg, else at its address); the summary names STANDBY's, and `next_step` says what to do \
+next. If `certain` is false the routing is ambiguous: do not deploy or switch until a person fixes it."""
 
 LIST_DOC = """\
 The apps this server manages (from its config file): name, HAProxy frontend and the two servers' \

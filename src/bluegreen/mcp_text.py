@@ -108,9 +108,9 @@ def status_text(status: AppStatus) -> str:
         )
         lines += _server_lines("LIVE", status.live) + _server_lines("STANDBY", status.standby)
         standby = status.standby
-        url = _f(standby.health.url if standby.health else f"http://{standby.address}/")
         lines.append(
-            f"Test STANDBY {_c(standby.color)} directly at {url} before switching; "
+            f"Test STANDBY {_c(standby.color)} before switching with "
+            f"`{_m(standby.preview_command)}` ({_m(standby.preview_note)}); "
             f"LIVE {_c(status.live.color)} serves the users."
         )
     else:
@@ -122,6 +122,11 @@ def status_text(status: AppStatus) -> str:
             lines += _server_lines(server.role or "role unknown", server)
     if status.certain:
         lines.append(f"Routing: {_m(status.routing.summary)}")
+    for server in status.servers:
+        rules = ", ".join(f"{_f(', '.join(p.hosts) or '(no exact Host)')} ({_f(p.line)})"
+                          for p in server.preview)  # fmt: skip
+        lines.append(f"Preview {_c(server.color)}: {rules or 'no preview rule in haproxy.cfg'}")
+    lines.extend(f"Routing note: {_m(note)}" for note in status.routing.notes)
     if status.lock:
         stale = " (STALE: breakLock=true can clear it)" if status.lock.stale else ""
         lines.append(

@@ -31,6 +31,17 @@ class Health(BaseModel):
     )
 
 
+class PreviewRoute(BaseModel):
+    """A fixed haproxy.cfg rule that sends requests to one colour whatever is LIVE."""
+
+    hosts: list[str] = Field(
+        description="The Host header values it routes; empty when its condition is not an "
+        "exact Host list."
+    )
+    line: str = Field(description="Where the rule is: FILE:LINE.")
+    text: str = Field(description="The rule as written (text from the HAProxy host).")
+
+
 class ServerStatus(BaseModel):
     color: str
     role: Role | None = Field(
@@ -57,6 +68,17 @@ class ServerStatus(BaseModel):
         description="The host's shell prompt shows its colour and role (`bluegreen prompt`).",
     )
     error: str | None = None
+    preview: list[PreviewRoute] = Field(
+        default_factory=list, description="haproxy.cfg's preview rules to this colour."
+    )
+    preview_command: str | None = Field(
+        default=None,
+        description="How to reach this colour now, whatever is LIVE: through the frontend with "
+        "its first preview Host, else (no preview rule) straight at its address.",
+    )
+    preview_note: str | None = Field(
+        default=None, description="Which way preview_command goes, in words."
+    )
     pool: list[ServerStatus] = Field(
         default_factory=list,
         description="A pool colour: each of its servers (the fields above then sum them up: "
@@ -73,6 +95,14 @@ class Routing(BaseModel):
     frontend: str
     summary: str
     problems: list[str] = []
+    notes: list[str] = Field(
+        default_factory=list, description="Remarks of the analysis that do not make it uncertain."
+    )
+    frontend_url: str | None = Field(
+        default=None,
+        description="Where people reach the frontend: the app's frontend_url, else its bind "
+        "on the HAProxy host.",
+    )
 
 
 class DriftItem(BaseModel):

@@ -275,6 +275,10 @@ class Service:
             for r in approvals.pending(self.context(), app)
         ]  # fmt: skip
 
+    def prune_approvals(self) -> list[str]:
+        """Remove expired tokens nobody answered (every app); returns the tokens removed."""
+        return approvals.prune(self.context())
+
     def approve(
         self,
         token: str,

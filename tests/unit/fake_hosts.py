@@ -121,6 +121,7 @@ class FakeHosts:
         self.frontend_stuck = False  # the frontend keeps answering the old LIVE
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.check_missing = False  # `haproxy` is not in the login's PATH
+        self.prune_fails = False  # removing expired approval tokens is refused
         self.unmeasurable: set[str] = set()  # servers whose probe times out on our SSH path
         self.running_cfg = cfg  # what the "running HAProxy" serves from
         self.commits = {  # checked out (and running)
@@ -272,6 +273,17 @@ class FakeHosts:
             self.runner.put_file(host, args[0] + "/by", stdin)
             self.runner.put_file(host, args[0] + "/channel", args[1].encode())
             return Reply()
+        if name == "bluegreen-prune-approvals" and self.prune_fails:
+            return Reply(exit_status=1, stderr="rm: cannot remove: Permission denied")
+        if name == "bluegreen-prune-approvals":
+            directory, removed = args[0], []
+            for token in args[1:]:
+                answered = (self.runner.file(host, f"{directory}/{token}.{m}/") is not None
+                            for m in ("used", "approved"))  # fmt: skip
+                if not any(answered):
+                    self.runner.remove_file(host, f"{directory}/{token}.json")
+                    removed.append(token)
+            return Reply(stdout="".join(f"{t}\n" for t in removed))
         if name == "bluegreen-consume":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)

@@ -26,7 +26,8 @@ def config_file(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "command",
     [[], ["status"], ["deploy"], ["switch"], ["approve"], ["history"], ["inspect-cfg"],
-     ["serve"], ["watch"], ["dashboard"], ["prompt"], ["lab"], ["lab", "up"], ["lab", "commit"], ["demo"]],
+     ["serve"], ["watch"], ["dashboard"], ["prompt"], ["lab"], ["lab", "up"], ["lab", "commit"], ["demo"],
+     ["approvals"], ["approvals", "prune"]],
 )  # fmt: skip
 def test_every_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])

@@ -4,6 +4,7 @@ person and the channel, stale plans refused, and a switch followed step by step.
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from typing import Any
@@ -16,8 +17,10 @@ from tests.unit.test_switch_engine import history_entries, token_of
 
 from bluegreen.dashboard.guard import Guard
 from bluegreen.dashboard.server import Dashboard, run
-from bluegreen.errors import ConfigError
-from bluegreen.models import AppStatus
+from bluegreen.domain.validate import validate_ref
+from bluegreen.engine.deploy_plan import DeployOptions
+from bluegreen.errors import ConfigError, ValidationError
+from bluegreen.models import AppStatus, DeployResult
 from bluegreen.service import Service
 
 BASE = "http://127.0.0.1:8766"
@@ -67,7 +70,11 @@ def test_the_page_shows_status_plan_and_history_escaped() -> None:
     assert_safe(text)
     assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text
     assert 'id="live"' in text and "LIVE: BLUE" in text and "STANDBY: GREEN" in text
-    assert "test STANDBY now: <code>http://green:3001</code>" in text
+    assert (
+        "test STANDBY now: <code>curl -H &#x27;Host: green.theoshift.com&#x27; "
+        "http://10.92.3.33:80/</code> (through the frontend with its preview Host "
+        "(/etc/haproxy/haproxy.cfg:9))" in text
+    )
     assert "switch plan: BLUE &rarr; GREEN" in text  # preview_switch, with its diff
     assert "-    default_backend bk_blue" in text and "+    default_backend bk_green" in text
     assert 'id="pending"' not in text  # not an operator app
@@ -186,3 +193,67 @@ def test_the_overview_lists_every_app_with_its_roles() -> None:
     assert (
         '<span class="c-blue">BLUE</span></td><td><span class="c-green">GREEN</span>' in page.text
     )
+
+
+class DeployRecorder(PagedService):
+    """Records what the page's deploy asks for; the deploy itself is the engine's (tested there)."""
+
+    asked: list[DeployOptions]
+
+    def deploy(self, app: str, options: DeployOptions | None = None, *,
+               progress: Any = None) -> DeployResult:  # fmt: skip
+        self.asked.append(options or DeployOptions())
+        ref = (options and options.ref) or "main"
+        return DeployResult(app=app, ok=True, color="green", host="root@green",
+                            address="green:3001", ref=ref, commit_after="c3" * 20,
+                            live_color="blue")  # fmt: skip
+
+
+def recorder(lab: FakeHosts) -> tuple[TestClient, DeployRecorder]:
+    svc = DeployRecorder(config(), runner=lab.runner)
+    svc.shown, svc.asked = hostile_status(), []
+    guard = Guard("127.0.0.1", 8766, None, "ops@dashboard-host", ())
+    return TestClient(Dashboard(svc, guard).app(), base_url=BASE), svc
+
+
+def test_a_deploy_from_the_page_takes_a_ref_shown_in_its_progress() -> None:
+    web, svc = recorder(FakeHosts())
+    page = web.get(f"/app/{APP}").text
+    assert '<input id="ref" name="ref"' in page
+    started = web.post(f"/app/{APP}/deploy", headers=ORIGIN, follow_redirects=False,
+                       data={"csrf": csrf(page), "ref": " v1.2 "})  # fmt: skip
+    job = started.headers["location"].split("job=")[1]
+    view = wait_for(web, job)
+    assert view["ok"] and view["detail"] == "ref v1.2", view
+    assert view["message"] == "GREEN now runs c3c3c3c (v1.2)"
+    assert [o.ref for o in svc.asked] == ["v1.2"]
+    assert "progress: deploy: ref v1.2" in web.get(f"/app/{APP}?job={job}").text
+    # No ref: the configured branch, as the CLI without --ref.
+    plain = web.post(f"/app/{APP}/deploy", headers=ORIGIN, follow_redirects=False,
+                     data={"csrf": csrf(page), "ref": ""})  # fmt: skip
+    assert wait_for(web, plain.headers["location"].split("job=")[1])["ok"]
+    assert svc.asked[-1].ref is None
+
+
+@pytest.mark.parametrize("ref", ["--upload-pack=evil", "main;reboot", "a b", "$(id)", "x..y"])
+def test_a_bad_ref_is_refused_as_the_cli_refuses_it_before_any_job(ref: str) -> None:
+    web, svc = recorder(FakeHosts())
+    page = web.get(f"/app/{APP}").text
+    refused = web.post(f"/app/{APP}/deploy", headers=ORIGIN, follow_redirects=False,
+                       data={"csrf": csrf(page), "ref": ref})  # fmt: skip
+    assert refused.status_code == 400
+    with pytest.raises(ValidationError) as cli_says:
+        validate_ref(ref)
+    assert html.escape(cli_says.value.message) in refused.text
+    assert svc.asked == []
+
+
+def test_the_history_shows_each_deploys_ref() -> None:
+    lab = seeded_lab()
+    lab.runner.put_file(
+        "root@haproxy", f"/var/lib/bluegreen/history/{APP}.jsonl",
+        b'{"time":"t","operation":"deploy","app":"jw-attendant","user":"u","host":"h",'
+        b'"outcome":"ok","color":"green","ref":"release-7","commit_after":"' + b"c3" * 20 + b'"}\n',
+    )  # fmt: skip
+    web, _ = client(lab)
+    assert "c3c3c3c (ref <code>release-7</code>)" in web.get(f"/app/{APP}").text

@@ -28,6 +28,7 @@ from bluegreen.models import (
     History,
     HistoryEntry,
     LockHolder,
+    PreviewRoute,
     Role,
     Routing,
     ServerStatus,
@@ -147,12 +148,18 @@ def hostile_status() -> AppStatus:
                           error=HOSTILE["crlf"]),
             commit=HOSTILE["clear screen"], deployed_at=HOSTILE["cr"],
             runtime_state=HOSTILE["line separator"], error=HOSTILE["next line"],
+            preview=[PreviewRoute(hosts=[f"{color}.theoshift.com", HOSTILE["crlf"]],
+                                  line="/etc/haproxy/haproxy.cfg:9",
+                                  text=HOSTILE["bidi override"])],
+            preview_command=f"curl -H 'Host: {color}.theoshift.com' http://10.92.3.33:80/",
+            preview_note="through the frontend with its preview Host (/etc/haproxy/haproxy.cfg:9)",
         )  # fmt: skip
 
     live, standby = server("blue", "LIVE"), server("green", "STANDBY")
     return AppStatus(
         app=APP, certain=True, live=live, standby=standby, servers=[live, standby],
-        routing=Routing(certain=True, frontend="http-in", summary=HOSTILE["bidi override"]),
+        routing=Routing(certain=True, frontend="http-in", summary=HOSTILE["bidi override"],
+                        notes=[HOSTILE["osc hyperlink"]]),
         state_file=StateFileView(path="/s.json", present=True, valid=True),
         lock=LockHolder(operation="switch", user=HOSTILE["crlf"], host=HOSTILE["clear screen"],
                         since=HOSTILE["bidi override"], pid=1),

@@ -105,6 +105,9 @@ class FakeService:
                 commit="a" * 40,
             ),
             commit="a" * 40,
+            preview_command=f"curl http://{address}/",
+            preview_note="straight at its address, as HAProxy reaches it (no preview rule with "
+            "a Host in haproxy.cfg)",
         )
 
     def status(self, app: str) -> AppStatus:
@@ -370,7 +373,10 @@ def test_read_only_tools_return_structured_content_and_text(mode: str) -> None:
     assert parsed.standby and parsed.standby.color == "green"
     text = text_of(status)
     assert "LIVE is BLUE, STANDBY is GREEN" in text
-    assert "Test STANDBY GREEN directly at http://10.0.0.2:3001/health" in text
+    assert (
+        "Test STANDBY GREEN before switching with `curl http://10.0.0.2:3001/` (straight at its "
+        "address, as HAProxy reaches it (no preview rule with a Host in haproxy.cfg))" in text
+    )
     assert "Next: Both servers run the same commit" in text
 
     assert History.model_validate(history.structured_content).entries[0].reason == "release 42"

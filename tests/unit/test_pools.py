@@ -364,7 +364,8 @@ def test_the_dashboard_shows_each_server_of_a_pool() -> None:
     guard = Guard("127.0.0.1", 8766, None, "ops@dashboard-host", ())
     page = TestClient(Dashboard(service, guard).app(), base_url=DASHBOARD).get(f"/app/{APP}").text
     assert "1 of 2 servers healthy: green1 healthy (b2b2b2b), green2 NOT healthy" in page
-    assert "<code>http://green1:3001</code> <code>http://green2:3001</code>" in page
+    assert "test STANDBY now: <code>curl http://green1:3001/</code>" in page
+    assert "green1, the first server of the pool" in page
 
 
 def test_one_unreachable_standby_server_stops_the_deploy_before_any_change() -> None:

@@ -63,9 +63,9 @@ def test_shared_frontend_answers_by_the_apps_own_rule(app: dict[str, object]) ->
     assert a.routed_backend == "theoshift_green"
     assert a.preview == (
         RuleNote(14, "use_backend theoshift_blue  if is_theoshift_blue     # preview, fixed",
-                 "theoshift_blue", "blue"),
+                 "theoshift_blue", "blue", ("blue.theoshift.com",)),
         RuleNote(15, "use_backend theoshift_green if is_theoshift_green    # preview, fixed",
-                 "theoshift_green", "green"),
+                 "theoshift_green", "green", ("green.theoshift.com",)),
     )  # fmt: skip
     assert [(o.line, o.backend) for o in a.others] == [(16, "ldc-tools-blue"), (17, "homepage")]
     assert describe(a) == (

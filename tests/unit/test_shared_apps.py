@@ -103,10 +103,11 @@ def test_the_shared_lab_config_names_each_app_s_rule_host_and_green_program() ->
     assert sorted(config.apps) == ["ldc-tools", "theoshift"]
     for lab_app in SHARED_APPS:
         app = config.apps[lab_app.name]
-        assert (app.frontend, app.rule, app.hosts) == (
+        assert (app.frontend, app.rule, app.hosts, app.frontend_url) == (
             SHARED_FRONTEND,
             lab_app.rule,
             (lab_app.host,),
+            "http://127.0.0.1:1",  # where the lab publishes the frontend
         )
         for color in ("blue", "green"):
             assert app.on(color).restart == f"supervisorctl restart {lab_app.name}-{color}"

@@ -19,6 +19,7 @@ class Job:
     id: str
     app: str
     kind: str  # "deploy" | "switch"
+    detail: str = ""  # what was asked, e.g. "ref v1.2" for a deploy
     events: list[StepEvent] = field(default_factory=list)
     done: bool = False
     ok: bool | None = None
@@ -26,7 +27,8 @@ class Job:
 
     def view(self) -> dict[str, object]:
         return {
-            "id": self.id, "app": self.app, "kind": self.kind, "done": self.done, "ok": self.ok,
+            "id": self.id, "app": self.app, "kind": self.kind, "detail": self.detail,
+            "done": self.done, "ok": self.ok,
             "message": self.message,
             "steps": [{"step": e.step, "status": e.status, "message": e.message,
                        "duration_s": e.duration_s} for e in self.events],
@@ -44,10 +46,14 @@ class Jobs:
             return job.view() if job else None
 
     def start(
-        self, app: str, kind: str, work: Callable[[Callable[[StepEvent], None]], tuple[bool, str]]
+        self,
+        app: str,
+        kind: str,
+        work: Callable[[Callable[[StepEvent], None]], tuple[bool, str]],
+        detail: str = "",
     ) -> str:
         """Run `work(progress)` in a thread; it returns (ok, message)."""
-        job = Job(id=secrets.token_urlsafe(12), app=app, kind=kind)
+        job = Job(id=secrets.token_urlsafe(12), app=app, kind=kind, detail=detail)
         with self._lock:
             self._jobs[job.id] = job
             for old in list(self._jobs)[:-KEEP_JOBS]:

@@ -42,7 +42,7 @@ class AppPage:
     pending: list[Pending]
     csrf: str
     notices: list[str]
-    job: str | None
+    job: dict[str, object] | None  # the job this page follows (Jobs.get's view)
 
 
 def layout(title: str, body: str, notices: Sequence[str] = ()) -> str:
@@ -99,6 +99,7 @@ def app_page(page: AppPage) -> str:
         + (f" (last {e(s.last_switch)})" if s.last_switch else "")
         + "</p>"
         + _problems(s)
+        + _notes(s)
         + f'<p class="next">next: {e(s.next_step, TEXT_MAX)}</p></section>'
         + '<section class="servers">'
         + _server("live", "LIVE", s.live)
@@ -135,6 +136,13 @@ def _problems(s: AppStatus) -> str:
     return f'<ul id="problems" class="problems">{lis}</ul>'
 
 
+def _notes(s: AppStatus) -> str:
+    if not s.routing.notes:
+        return ""
+    lis = "".join(f"<li>{e(n, TEXT_MAX)}</li>" for n in s.routing.notes)
+    return f'<ul id="notes" class="notes">{lis}</ul>'
+
+
 def _server(dom_id: str, role: str, server: ServerStatus | None) -> str:
     if server is None:
         return f'<div id="{dom_id}" class="server"><h2>{role}</h2><p>unknown</p></div>'
@@ -152,10 +160,14 @@ def _server(dom_id: str, role: str, server: ServerStatus | None) -> str:
     else:
         said = f"UNHEALTHY: {e(health.error or health.status_code, TEXT_MAX)}"
     where = ""
-    if role == "STANDBY":
-        urls = " ".join(f"<code>http://{e(m.address)}</code>" for m in server.pool or [server])
-        where = (f'<p class="preview">test STANDBY now: {urls} '
-                 "(direct, as HAProxy reaches it)</p>")  # fmt: skip
+    if role == "STANDBY" and server.preview_command:
+        where = (f'<p class="preview">test STANDBY now: <code>{e(server.preview_command, TEXT_MAX)}'
+                 f"</code> ({e(server.preview_note, TEXT_MAX)})</p>")  # fmt: skip
+    rules = "".join(
+        f'<li><span class="hosts">{e(", ".join(p.hosts) or "(no exact Host)")}</span> '
+        f"<code>{e(p.line)}</code> <code>{e(p.text, TEXT_MAX)}</code></li>"
+        for p in server.preview
+    )
     return (
         f'<div id="{dom_id}" class="server c-{e(server.color)}"><h2>{role}: '
         f"{e(server.color.upper())}</h2><dl>"
@@ -163,7 +175,8 @@ def _server(dom_id: str, role: str, server: ServerStatus | None) -> str:
         f"<dt>health</dt><dd>{said}</dd>"
         f"<dt>HAProxy</dt><dd>{e(server.runtime_state)} ({e(server.backend)}/{e(server.server)})</dd>"
         f"<dt>address</dt><dd>{e(server.address)} (ssh {e(server.ssh)})</dd>"
-        f"</dl>{where}</div>"
+        f'<dt>preview</dt><dd><ul class="preview-rules">{rules or "<li>none in haproxy.cfg</li>"}'
+        f"</ul></dd></dl>{where}</div>"
     )
 
 
@@ -183,17 +196,19 @@ def _actions(page: AppPage) -> str:
     app = e(page.status.app)
     return (
         f'<section id="actions"><form method="post" action="/app/{app}/deploy">'
-        f"{_hidden(page.csrf)}<button id=deploy type=submit>deploy to STANDBY</button></form>"
-        "</section>"
+        f'{_hidden(page.csrf)}<label>git ref <input id="ref" name="ref" maxlength="200" '
+        'placeholder="branch, tag or commit (default: the configured branch)" size="40"></label> '
+        "<button id=deploy type=submit>deploy to STANDBY</button></form></section>"
     )
 
 
-def _job(job: str | None) -> str:
+def _job(job: dict[str, object] | None) -> str:
     if not job:
         return ""
+    detail = f": {e(job['detail'])}" if job.get("detail") else ""
     return (
-        f'<section id="job" data-job="{e(job)}"><h2>progress</h2><ol class="steps"></ol>'
-        '<p class="outcome"></p></section>'
+        f'<section id="job" data-job="{e(job["id"])}"><h2>progress: {e(job["kind"])}{detail}'
+        '</h2><ol class="steps"></ol><p class="outcome"></p></section>'
     )
 
 
@@ -255,7 +270,7 @@ def _history(history: History) -> str:
             f"{e(h.from_live and h.from_live.upper())} &rarr; {e(h.to_live and h.to_live.upper())}"
             if h.operation == "switch"
             else f"{e(h.color and h.color.upper())}: {e(short(h.commit_before))} &rarr; "
-            f"{e(short(h.commit_after))}"
+            f"{e(short(h.commit_after))}" + (f" (ref <code>{e(h.ref)}</code>)" if h.ref else "")
         )
         approval = f"; approved by {e(h.approval.describe())}" if h.approval else ""
         took = f" in {h.duration_s:.1f}s" if h.duration_s is not None else ""

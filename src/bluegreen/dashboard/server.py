@@ -24,7 +24,9 @@ from bluegreen.dashboard.guard import SESSION_COOKIE, Guard, Session
 from bluegreen.dashboard.jobs import Jobs
 from bluegreen.domain.approval import short, stale_plan_reason
 from bluegreen.domain.display_text import MESSAGE_MAX, one_line
+from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import StepEvent
+from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import ApprovalError, BlueGreenError
 from bluegreen.models import SwitchPlan, TrafficSample
 from bluegreen.service import Service, SwitchRequest
@@ -148,7 +150,7 @@ class Dashboard:
         return pages.AppPage(
             status=status, history=svc.history(app, 30), plan=plan, plan_error=plan_error,
             operator=operator, pending=pending, csrf=session.csrf, notices=notices,
-            job=job if job and self.jobs.get(job) else None,
+            job=self.jobs.get(job) if job else None,
         )  # fmt: skip
 
     def _plan(self, app: str, *, emergency: bool) -> tuple[SwitchPlan | None, str | None]:
@@ -159,17 +161,21 @@ class Dashboard:
 
     # --- actions ----------------------------------------------------------------------------
 
-    async def _deploy(self, request: Request, session: Session, _: FormData | None) -> Response:
+    async def _deploy(self, request: Request, session: Session, form: FormData | None) -> Response:
         app = request.path_params["app"]
-        self.service.config.app(app)  # an unknown app is refused before a job starts
+        # An unknown app or a bad ref (the CLI's --ref check) is refused before a job starts.
+        self.service.config.app(app)
+        asked = str(form.get("ref", "")).strip() if form else ""
+        ref = validate_ref(asked) if asked else None
 
         def work(progress: Callable[[StepEvent], None]) -> tuple[bool, str]:
-            r = self.service.deploy(app, progress=progress)
+            r = self.service.deploy(app, DeployOptions(ref=ref), progress=progress)
             if r.ok:
-                return True, f"{r.color.upper()} now runs {short(r.commit_after)}"
+                return True, f"{r.color.upper()} now runs {short(r.commit_after)} ({r.ref})"
             return False, r.error or "deploy failed"
 
-        return self._follow(app, self.jobs.start(app, "deploy", work))
+        detail = f"ref {ref}" if ref else "the configured branch"
+        return self._follow(app, self.jobs.start(app, "deploy", work, detail))
 
     async def _approve(self, request: Request, session: Session, form: FormData | None) -> Response:
         app = request.path_params["app"]

@@ -14,7 +14,7 @@ import json
 import posixpath
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -25,6 +25,12 @@ from bluegreen.errors import ApprovalError, ValidationError
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _CONSUME = 'mkdir -- "$1" 2>/dev/null'
 _APPROVE = 'mkdir -- "$1" 2>/dev/null && cat > "$1/by" && printf %s "$2" > "$1/channel"'
+# Each token's record goes only while it is still unanswered (no marker appeared since it was
+# listed); the names removed are printed, one a line.
+_PRUNE = (
+    'd=$1; shift; for t; do [ -e "$d/$t.used" ] || [ -e "$d/$t.approved" ] || '
+    '{ rm -f -- "$d/$t.json" && echo "$t"; }; done'
+)
 CHANNELS = ("terminal", "dashboard")  # where a person approves an operator-mode plan
 
 
@@ -162,6 +168,15 @@ def unanswered_tokens(listing: str) -> tuple[str, ...]:
         t for t in tokens
         if TOKEN_RE.fullmatch(t) and f"{t}.used" not in names and f"{t}.approved" not in names
     )  # fmt: skip
+
+
+def prune_command(work_dir: str, tokens: Sequence[str], sudo: bool = False) -> Command:
+    """Removes the records of these (expired, unanswered) tokens, unless one was used or
+    approved meanwhile; prints each token removed."""
+    for token in tokens:
+        validate_token(token)
+    return Command.of("sh", "-c", _PRUNE, "bluegreen-prune-approvals", token_dir(work_dir),
+                      *tokens, sudo=sudo)  # fmt: skip
 
 
 def awaits_operator(record: TokenRecord, app: str, now: datetime) -> bool:

@@ -34,6 +34,11 @@ _ADDRESS = re.compile(
     r"(?P<host>[A-Za-z0-9][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])"  # host, IPv4 or [IPv6]
     r":(?P<port>[0-9]{1,5})"
 )
+# Where people reach a frontend: scheme, host (DNS name, IPv4 or [IPv6]) and optional port.
+_FRONTEND_URL = re.compile(
+    r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?/?"
+)
 _HAPROXY_IDENT = re.compile(r"[A-Za-z0-9_.:-]+")  # HAProxy's own rule for proxy/server names
 # A Host header value: a DNS name or IPv4, with an optional port (sent as a header, never resolved).
 _HOST_HEADER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
@@ -51,6 +56,15 @@ def _check_address(value: str) -> str:
     if not match or not _port_ok(match.group("port")):
         raise ValueError(f"expected host:port as HAProxy sees it (port 1-65535), got {show(value)}")
     return value
+
+
+def _check_frontend_url(value: str) -> str:
+    match = _FRONTEND_URL.fullmatch(value)
+    if not match or not _port_ok(match.group("port")):
+        raise ValueError(
+            f"expected http://host[:port] or https://host[:port] (no path), got {show(value)}"
+        )
+    return value.rstrip("/")
 
 
 def _port_ok(port: str | None) -> bool:
@@ -128,6 +142,7 @@ RemotePath = Annotated[StrictStr, AfterValidator(_check_remote_path)]
 LocalPath = Annotated[Path, BeforeValidator(_expand_local_path)]
 Ident = Annotated[StrictStr, AfterValidator(_check_ident)]
 HostHeader = Annotated[StrictStr, AfterValidator(_check_host_header)]
+FrontendUrl = Annotated[StrictStr, AfterValidator(_check_frontend_url)]
 Snippet = Annotated[StrictStr, AfterValidator(_check_snippet)]
 Argv = Annotated[tuple[StrictStr, ...], Field(min_length=1), AfterValidator(_check_argv)]
 AppName = Annotated[StrictStr, _name_check("app name")]

@@ -26,6 +26,7 @@ from bluegreen.domain.config_fields import (
     AppName,
     Approval,
     Argv,
+    FrontendUrl,
     GitRef,
     HostHeader,
     Ident,
@@ -193,6 +194,9 @@ class AppConfig(_Model):
     # LIVE, and the Host header(s) of its users (probes through the frontend send the first).
     rule: Ident | None = None
     hosts: tuple[HostHeader, ...] = ()
+    # Where people reach that frontend (e.g. the HAProxy VIP): the preview commands status shows
+    # use it; unset, the frontend's bind on the HAProxy host.
+    frontend_url: FrontendUrl | None = None
     app_dir: RemotePath
     branch: GitRef = "main"
     build: Snippet | None = None

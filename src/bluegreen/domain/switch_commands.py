@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bluegreen.domain.command import Command
@@ -62,8 +63,20 @@ def reload_command(reload: Sequence[str], sudo: bool) -> Command:
     return Command.of(*reload, sudo=sudo)
 
 
-def frontend_url(cfg: HAProxyConfig, frontend: str) -> str | None:
-    """Where to send a request to the frontend from the HAProxy host itself: its first bind."""
+@dataclass(frozen=True)
+class Bind:
+    """A frontend's first TCP bind: `host` is None for a wildcard (`*:80`, `:::80`)."""
+
+    scheme: str
+    host: str | None
+    port: int
+
+    def url(self, wildcard_host: str) -> str:
+        return f"{self.scheme}://{self.host or wildcard_host}:{self.port}"
+
+
+def frontend_bind(cfg: HAProxyConfig, frontend: str) -> Bind | None:
+    """The first TCP `bind` of the frontend (or listen section), None when it has none."""
     section = cfg.section("frontend", frontend) or cfg.section("listen", frontend)
     if section is None:
         return None
@@ -76,11 +89,16 @@ def frontend_url(cfg: HAProxyConfig, frontend: str) -> str | None:
             continue
         if host.startswith(("unix@", "abns@", "fd@", "sockpair@")):
             continue
-        if host in ("", "*", "0.0.0.0", "::", "[::]"):  # noqa: S104 - reading a bind, not binding
-            host = "127.0.0.1"
+        wildcard = host in ("", "*", "0.0.0.0", "::", "[::]")  # noqa: S104 - reading a bind
         scheme = "https" if "ssl" in args[1:] else "http"
-        return f"{scheme}://{host}:{port}"
+        return Bind(scheme, None if wildcard else host, int(port))
     return None
+
+
+def frontend_url(cfg: HAProxyConfig, frontend: str) -> str | None:
+    """Where to send a request to the frontend from the HAProxy host itself: its first bind."""
+    bind = frontend_bind(cfg, frontend)
+    return bind.url("127.0.0.1") if bind else None
 
 
 def env_display(role: str, color: str, since: datetime) -> bytes:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from bluegreen.domain import approval as dapproval
 from bluegreen.engine.context import Context
-from bluegreen.errors import ApprovalError
+from bluegreen.errors import ApprovalError, BlueGreenError, CommandFailed
 from bluegreen.models import ApprovalRecord, SwitchPlan
 from bluegreen.transport.parallel import parallel
+
+log = logging.getLogger("bluegreen.approvals")
 
 
 def issue(
@@ -23,6 +26,10 @@ def issue(
     ctx.runner.write_file_atomic(
         hp.ssh, dapproval.record_path(hp.work_dir, record.token), record.to_json(), mode=0o600
     )
+    try:  # expired tokens nobody answered go; the new plan stands even if that fails
+        prune(ctx)
+    except BlueGreenError as exc:
+        log.warning("expired approval tokens were not removed: %s", exc)
     return plan.model_copy(
         update={"confirm_token": record.token, "token_expires_at": record.expires, "approval": mode}
     )
@@ -55,9 +62,9 @@ def approvable(ctx: Context, token: str) -> dapproval.TokenRecord:
     return record
 
 
-def pending(ctx: Context, app: str) -> list[dapproval.TokenRecord]:
-    """Operator-mode plans for `app` that await a person: issued, not approved, not used, not
-    expired (oldest first)."""
+def _unanswered(ctx: Context) -> list[dapproval.TokenRecord]:
+    """Every record in the approvals directory that was neither approved nor used (any app,
+    expired ones included), read side by side."""
     hp = ctx.config.haproxy
     listed = ctx.runner.run(hp.ssh, dapproval.list_command(hp.work_dir, hp.sudo))
     if not listed.ok:  # no approvals directory yet: no plan was ever issued
@@ -66,14 +73,41 @@ def pending(ctx: Context, app: str) -> list[dapproval.TokenRecord]:
     def read(token: str) -> Callable[[], bytes | None]:
         return lambda: ctx.runner.read_file(hp.ssh, dapproval.record_path(hp.work_dir, token))
 
-    # Expired plans nobody answered stay in the directory: their records are read side by side.
-    raws = parallel([read(t) for t in dapproval.unanswered_tokens(listed.stdout)])
-    records = [
-        record for raw in raws if not isinstance(raw, Exception)
-        and (record := dapproval.parse_token_record(raw))
-        and dapproval.awaits_operator(record, app, ctx.now())
+    tokens = dapproval.unanswered_tokens(listed.stdout)
+    raws = parallel([read(t) for t in tokens])
+    # A record that names another token than its file is not one this tool wrote: skipped.
+    return [
+        record for token, raw in zip(tokens, raws, strict=True)
+        if not isinstance(raw, Exception) and (record := dapproval.parse_token_record(raw))
+        and record.token == token
     ]  # fmt: skip
+
+
+def pending(ctx: Context, app: str) -> list[dapproval.TokenRecord]:
+    """Operator-mode plans for `app` that await a person: issued, not approved, not used, not
+    expired (oldest first)."""
+    now = ctx.now()
+    records = [r for r in _unanswered(ctx) if dapproval.awaits_operator(r, app, now)]
     return sorted(records, key=lambda r: r.created)
+
+
+def prune(ctx: Context) -> list[str]:
+    """Remove the records of expired tokens nobody answered (every app); never a used, approved
+    or still valid one. Returns the tokens removed."""
+    hp = ctx.config.haproxy
+    now = ctx.now()
+    expired = [r.token for r in _unanswered(ctx) if r.expired(now)]
+    if not expired:
+        return []
+    result = ctx.runner.run(hp.ssh, dapproval.prune_command(hp.work_dir, expired, hp.sudo))
+    if not result.ok:
+        raise CommandFailed(
+            f"removing expired approval tokens in {dapproval.token_dir(hp.work_dir)} on "
+            f"{hp.ssh} failed",
+            host=hp.ssh, exit_status=result.exit_status, output_tail=result.tail(),
+            hint="check that directory's permissions; the tokens stay refused once expired",
+        )  # fmt: skip
+    return result.stdout.split()
 
 
 def approve(

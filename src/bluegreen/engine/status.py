@@ -15,6 +15,7 @@ from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.config import AppConfig, Member
 from bluegreen.domain.deployed_commit import Deployed, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig
+from bluegreen.domain.preview import preview_command, public_frontend_url
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import (
     ColorRoute,
@@ -23,9 +24,11 @@ from bluegreen.domain.routing import (
     analyze_routing,
     describe,
 )
+from bluegreen.domain.routing.model import file_line
 from bluegreen.domain.runtime import StatRow
 from bluegreen.domain.runtime_compare import CfgServer, runtime_disagreements
 from bluegreen.domain.state_file import StateReading, format_timestamp, parse_state
+from bluegreen.domain.switch_commands import frontend_bind
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
 from bluegreen.engine.probing import as_health
@@ -36,6 +39,7 @@ from bluegreen.models import (
     AppStatus,
     DriftItem,
     LockHolder,
+    PreviewRoute,
     Role,
     Routing,
     ServerStatus,
@@ -111,11 +115,18 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
             _member_status(app, member, role, route, reads, stat_rows, problems)
             for member in app.members(color)
         ]
-        servers.append(
-            _pool_status(color, role, members, app.min_healthy, problems)
-            if app.is_pool(color)
-            else members[0]
-        )
+        preview = _preview(analysis, color, hp.config_path)
+        rule = next((p for p in preview if p.hosts), None)
+        reach = preview_command(routing.frontend_url, rule.hosts if rule else [],
+                                rule.line if rule else None, members[0].address)  # fmt: skip
+        note = reach.note
+        colour = members[0]
+        if app.is_pool(color):
+            colour = _pool_status(color, role, members, app.min_healthy, problems)
+            if rule is None or routing.frontend_url is None:  # straight at the first's address
+                note += f"; {members[0].server}, the first server of the pool"
+        where = {"preview": preview, "preview_command": reach.command, "preview_note": note}
+        servers.append(colour.model_copy(update=where))
 
     live = next((s for s in servers if s.role == "LIVE"), None)
     standby = next((s for s in servers if s.role == "STANDBY"), None)
@@ -221,6 +232,20 @@ def _pool_status(
     )
 
 
+def _preview(analysis: RoutingAnalysis | None, color: str, path: str) -> list[PreviewRoute]:
+    """The cfg's fixed rules to `color` (`path`: the file status reads)."""
+    if analysis is None:
+        return []
+    return [
+        PreviewRoute(
+            hosts=list(rule.hosts), line=file_line(analysis.locations, rule.line, path),
+            text=rule.text,
+        )
+        for rule in analysis.preview
+        if rule.color == color
+    ]  # fmt: skip
+
+
 def _standby(analysis: RoutingAnalysis | None) -> str | None:
     return analysis.standby if analysis else None
 
@@ -231,8 +256,9 @@ def _routing(
     def unknown(reason: str) -> tuple[None, Routing]:
         problems.append(reason)
         return None, Routing(
-            certain=False, frontend=app.frontend, summary=reason, problems=[reason]
-        )
+            certain=False, frontend=app.frontend, summary=reason, problems=[reason],
+            frontend_url=app.frontend_url,
+        )  # fmt: skip
 
     raw = reads.file(path)
     if isinstance(raw, Exception):
@@ -245,16 +271,19 @@ def _routing(
     except BlueGreenError as exc:
         return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
     problems.extend(analysis.problems)
-    return analysis, routing_model(analysis)
+    bind = frontend_bind(cfg, app.frontend)
+    return analysis, routing_model(analysis, public_frontend_url(app.frontend_url, bind, host))
 
 
-def routing_model(analysis: RoutingAnalysis) -> Routing:
+def routing_model(analysis: RoutingAnalysis, frontend_url: str | None) -> Routing:
     return Routing(
         certain=analysis.certain,
         style=analysis.style,
         frontend=analysis.frontend,
         summary=describe(analysis),
         problems=list(analysis.problems),
+        notes=list(analysis.notes),
+        frontend_url=frontend_url,
     )
 
 

@@ -215,10 +215,13 @@ class Lab:
         by_label = self.client.containers.list(
             all=True, filters={"label": f"{LABEL}={self.prefix}"}
         )
+        # By name: leftovers without the label; another lab whose prefix starts with this one
+        # (`bg` and `bg-shared`) carries its own label and is not ours to remove.
         by_name = [
             c
             for c in self.client.containers.list(all=True, filters={"name": f"^{self.prefix}-"})
             if c.name.startswith(f"{self.prefix}-")
+            and (c.labels or {}).get(LABEL, self.prefix) == self.prefix
         ]
         for container in {c.id: c for c in [*by_label, *by_name]}.values():
             try:

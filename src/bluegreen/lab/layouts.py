@@ -128,8 +128,9 @@ stdout_logfile_backups=1
     return "\n".join(blocks)
 
 
-def shared_app_sections(servers: Servers) -> list[str]:
-    """The config of every app of the shared layout."""
+def shared_app_sections(servers: Servers, frontend_url: str) -> list[str]:
+    """The config of every app of the shared layout; `frontend_url`: where the lab publishes
+    HAProxy's frontend."""
     lines: list[str] = []
     for app in SHARED_APPS:
         lines += [
@@ -139,6 +140,7 @@ def shared_app_sections(servers: Servers) -> list[str]:
             f'frontend = "{SHARED_FRONTEND}"',
             f'rule = "{app.rule}"',
             f'hosts = ["{app.host}"]',
+            f'frontend_url = "{frontend_url}"',
             f'app_dir = "{app.app_dir}"',
             'branch = "main"',
             'build = "python3 build.py"',
@@ -235,18 +237,20 @@ def render_config(info: LabInfo) -> str:
         color: [(role, info.hosts[role].ssh) for role in info.topology.server_roles(color)]
         for color in COLORS
     }
-    lines += (
-        shared_app_sections(servers) if info.layout == "shared" else single_app_section(servers)
-    )
+    if info.layout == "shared":
+        lines += shared_app_sections(servers, info.frontend)
+    else:
+        lines += single_app_section(servers, info.frontend)
     return "\n".join(lines) + "\n"
 
 
-def single_app_section(servers: Servers) -> list[str]:
+def single_app_section(servers: Servers, frontend_url: str) -> list[str]:
     lines = [
         "",
         f"[apps.{APP}]",
         'state_file = "/var/lib/haproxy/jw-deployment-state.json"',
         'frontend = "http-in"',
+        f'frontend_url = "{frontend_url}"',
         f'app_dir = "{APP_DIR}"',
         'branch = "main"',
         'build = "python3 build.py"',

@@ -108,6 +108,23 @@ def _branches(condition: Condition) -> list[list[tuple[bool, list[str]]]]:
     return branches
 
 
+def rule_hosts(section: Section, condition: Condition | None) -> tuple[str, ...]:
+    """The Host values that make a rule apply, when its condition is exactly "Host is one of
+    these" (`if is_x_blue`, `if { hdr(host) -i a }`, OR-ed); () when it is anything else."""
+    if condition is None or condition.kind != "if":
+        return ()
+    hosts: set[str] = set()
+    for branch in _branches(condition):
+        if len(branch) != 1 or branch[0][0]:
+            return ()
+        words = branch[0][1]
+        found = acl_hosts(section, words[0]) if len(words) == 1 else exact_hosts(words)
+        if found is None:
+            return ()
+        hosts |= found
+    return tuple(sorted(hosts))
+
+
 def matches(users: Users, section: Section, condition: Condition | None) -> Match:
     """Does a rule with this condition (None: unconditional) apply to the app's users?"""
     if condition is None:

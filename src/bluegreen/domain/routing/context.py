@@ -54,9 +54,16 @@ class Work:
             hosts = acl_hosts(where, self.traffic.rule) or frozenset()
         return Users(self.traffic.rule, hosts)
 
-    def keep(self, kind: str, line: Line, backend: str | None, color: str | None = None) -> None:
+    def keep(
+        self,
+        kind: str,
+        line: Line,
+        backend: str | None,
+        color: str | None = None,
+        hosts: tuple[str, ...] = (),
+    ) -> None:
         """Record a routing line that is reported, never moved (kind: preview or other)."""
-        note = RuleNote(line.number, line.text.strip(), backend, color)
+        note = RuleNote(line.number, line.text.strip(), backend, color, hosts)
         bucket = self.preview if kind == "preview" else self.others
         if note not in bucket:
             bucket.append(note)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bluegreen.domain.haproxy_cfg import Line, Section
-from bluegreen.domain.routing.acl import ALL, NONE, matches
+from bluegreen.domain.routing.acl import ALL, NONE, matches, rule_hosts
 from bluegreen.domain.routing.context import Work
 
 # backend name -> (who, colour): who names it in sentences ("BLUE", "backend app"); colour is
@@ -82,7 +82,7 @@ def decide(work: Work, front: Section, targets: Targets) -> Decision | None:
         if target is None:
             work.keep("other", line, backend)
         elif match == NONE:
-            work.keep("preview", line, backend, target[1])
+            work.keep("preview", line, backend, target[1], rule_hosts(front, line.condition))
         elif decision is not None and (
             decision.condition is None or _same_condition(decision, line)
         ):

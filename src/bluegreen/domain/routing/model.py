@@ -72,6 +72,7 @@ class RuleNote:
     text: str  # the line as written, stripped
     backend: str | None
     color: str | None = None  # the fixed colour a preview line sends its requests to
+    hosts: tuple[str, ...] = ()  # the Host values it routes, when its condition is exactly those
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,21 @@ def where(locations: tuple[tuple[str, int], ...], number: int) -> str:
     FILE` when there are several files (`locations`: each file and its first line's number)."""
     if len(locations) <= 1:
         return f"line {number}"
+    path, own = _in_file(locations, number)
+    return f"line {own} of {path}"
+
+
+def _in_file(locations: tuple[tuple[str, int], ...], number: int) -> tuple[str, int]:
     path, first = next((p, f) for p, f in reversed(locations) if f <= number)
-    return f"line {number - first + 1} of {path}"
+    return path, number - first + 1
+
+
+def file_line(locations: tuple[tuple[str, int], ...], number: int, path: str) -> str:
+    """`FILE:N` for line `number` of the combined configuration; `path` names a single file."""
+    if len(locations) <= 1:
+        return f"{path}:{number}"
+    name, own = _in_file(locations, number)
+    return f"{name}:{own}"
 
 
 @dataclass(frozen=True)
