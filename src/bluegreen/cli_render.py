@@ -118,7 +118,7 @@ def print_plan(console: Console, plan: SwitchPlan) -> None:
     for server in plan.target_servers:
         ready = "[green]ready[/]" if server.ready else f"[red]{safe(server.problem, TEXT_MAX)}[/]"
         console.print(f"  {safe(server.server)} {safe(server.address)}: {ready}")
-    console.print("haproxy.cfg change:")
+    console.print(f"{safe(plan.cfg_file or 'haproxy.cfg')} change (the only file replaced):")
     for line in safe_block(plan.diff.rstrip()).splitlines():  # only \n is left to split on
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
         console.print(f"[{style}]{line}[/]", highlight=False)

@@ -278,7 +278,8 @@ def plan_text(plan: SwitchPlan) -> str:
     ]
     lines.extend(f"Warning: {_m(warning)}" for warning in plan.warnings)
     if plan.diff:  # every line starts with a diff marker: no indent needed
-        lines.append("haproxy.cfg change:\n" + block(plan.diff.rstrip()))
+        changed = _m(plan.cfg_file or "haproxy.cfg")
+        lines.append(f"{changed} change (the only file replaced):\n" + block(plan.diff.rstrip()))
     return "\n".join(lines)
 
 

@@ -257,6 +257,9 @@ class SwitchPlan(BaseModel):
     to_live: str
     emergency: bool = False
     diff: str = Field(description="The exact haproxy.cfg change.")
+    cfg_file: str | None = Field(
+        default=None, description="The one file HAProxy loads that the switch replaces."
+    )
     target_healthy: bool
     target_health: Health | None = None
     target_commit: str | None = Field(
@@ -368,9 +371,10 @@ class History(BaseModel):
 
 
 class CfgLineView(BaseModel):
-    number: int = Field(description="1-based line number in haproxy.cfg.")
+    number: int = Field(description="1-based line number in its file.")
     text: str = Field(description="The line as it is in the file (text from the HAProxy host).")
     why: str = Field(description="Why this line matters for the app's routing.")
+    file: str = Field(description="The file HAProxy loads that holds the line.")
 
 
 class AppRouting(BaseModel):
@@ -378,6 +382,9 @@ class AppRouting(BaseModel):
 
     app: str
     config_path: str
+    config_files: list[str] = Field(
+        default=[], description="Every file (or directory) HAProxy loads, in its order."
+    )
     routing: Routing
     lines: list[CfgLineView] = []
 

@@ -15,9 +15,9 @@ request counters are kept per server name.
 
 from __future__ import annotations
 
+import base64
 import re
-from base64 import b64encode
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bluegreen.domain.command import Command
@@ -29,6 +29,7 @@ HP = "root@haproxy"
 BLUE = "root@blue"
 GREEN = "root@green"
 CFG_PATH = "/etc/haproxy/haproxy.cfg"
+CONF_D = "/etc/haproxy/conf.d"
 STATE = "/var/lib/haproxy/jw-deployment-state.json"
 WORK = "/var/lib/bluegreen"
 APP = "jw-attendant"
@@ -97,6 +98,59 @@ def pool_config(per_colour: int, min_healthy: int | None = None) -> Config:
     return parse_config(pool_toml(per_colour, min_healthy), "test")
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def cfg_read_reply(
+    runner: FakeRunner, host: str, paths: Sequence[str], argv: Sequence[str] | None
+) -> Reply:
+    """What the HAProxy host answers to `read_cfg` (domain/haproxy_files.py): each path's bytes,
+    a directory's `*.cfg` files (a fake directory: the files under its path), then `argv`, the
+    running HAProxy's arguments (None: unreadable)."""
+    lines = ["bluegreen-cfg-read 1", *file_lines(runner, host, paths), cmdline_line(argv)]
+    return Reply(stdout="\n".join(lines) + "\n")
+
+
+def snapshot_reply(
+    runner: FakeRunner, host: str, args: Sequence[str], running: Sequence[str] | None
+) -> Reply:
+    """The status snapshot (domain/snapshot.py) from the fake files: no clocks, no runtime API
+    (`args`: the script's "$1"...: socket, query, the count of config files, them, the files)."""
+    count = int(args[2])
+    lines = ["bluegreen-snapshot 1", *file_lines(runner, host, args[3 + count :])]
+    lines += [cmdline_line(running), "runtime 1", "socat: not found"]
+    return Reply(stdout="\n".join(lines) + "\n")
+
+
+def cmdline_line(argv: Sequence[str] | None) -> str:
+    return "cmdline " + (_b64("\0".join(argv).encode() + b"\0") if argv else "-")
+
+
+def file_lines(runner: FakeRunner, host: str, paths: Sequence[str]) -> list[str]:
+    """A `file` line per path; a fake directory (files under its path) as HAProxy reads one."""
+    lines = []
+    for path in paths:
+        data = runner.file(host, path)
+        prefix = path.rstrip("/") + "/"
+        names = sorted(p[len(prefix) :] for p in runner.paths(host) if p.startswith(prefix))
+        if data is None and names:  # a directory (an empty one: its "<path>/" entry alone)
+            lines.append("file dir")
+            lines += [f"entry {_b64(n.encode())} {_b64(runner.file(host, prefix + n) or b'')}"
+                      for n in names if "/" not in n and n.endswith(".cfg") and n[0] != "."]  # fmt: skip
+        else:
+            lines.append("file -" if data is None else f"file {_b64(data)}")
+    return lines
+
+
+def serve_cfg_reads(
+    runner: FakeRunner, host: str = HP, argv: Sequence[str] | None = ("haproxy", "-f", CFG_PATH)
+) -> None:
+    """Script `host` to answer `read_cfg` from its fake files (see cfg_read_reply)."""
+    runner.on(lambda c: "bluegreen-cfg-read" in c.argv, host=host,
+              respond=lambda h, c: cfg_read_reply(runner, h, c.argv[5:], argv))  # fmt: skip
+
+
 def config(**app_changes: object) -> Config:
     cfg = parse_config(CONFIG_TOML, "test")
     if not app_changes:
@@ -136,12 +190,22 @@ class FakeHosts:
         self.on_build: Callable[[str], object] | None = None  # called with the server's name
         self.unreachable: set[str] = set()  # app servers SSH cannot reach
         self.backups: dict[str, str] = {}  # each server's backup: the commit it holds
+        # The running HAProxy's arguments (None: /proc or the runtime API cannot be read).
+        self.running_args: tuple[str, ...] | None = ("haproxy", "-W", "-f", CFG_PATH)
+        self.snapshots = False  # answer status's snapshot (from the fake files)
+        self.checks: list[tuple[str, ...]] = []  # every `haproxy -c` argv
         self.runner.on(lambda c: True, respond=self.respond)
 
     def live_color(self) -> str:
         match = re.search(r"default_backend bk_(\w+)", self.running_cfg)
         assert match
         return match.group(1)
+
+    def loaded_text(self) -> str:
+        """What a reload loads: haproxy.cfg, then the *.cfg files of conf.d (CONF_D)."""
+        paths = self.runner.paths(HP)
+        names = sorted(p for p in paths if p.startswith(CONF_D + "/") and p.endswith(".cfg"))
+        return "".join((self.runner.file(HP, p) or b"").decode() for p in [CFG_PATH, *names])
 
     def respond(self, host: str, command: Command) -> Reply:
         argv = command.argv
@@ -155,12 +219,13 @@ class FakeHosts:
         if argv[0] == "haproxy" and self.check_missing:
             return Reply(exit_status=127, stderr="sh: 1: haproxy: not found")
         if argv[0] == "haproxy":
+            self.checks.append(argv)
             return Reply(exit_status=1, stderr="[ALERT] bad cfg") if self.check_fails else Reply()
         if argv[0] == "/usr/local/sbin/haproxy-reload":
             if self.reload_fails:
                 self.reload_fails -= 1
                 return Reply(exit_status=1, stderr="reload failed")
-            self.running_cfg = (self.runner.file(HP, CFG_PATH) or b"").decode()
+            self.running_cfg = self.loaded_text()
             return Reply(stdout="haproxy-reload: new worker 42 running\n")
         if argv[0] == "socat" and self.master_cli_fails:
             return Reply(
@@ -238,12 +303,10 @@ class FakeHosts:
 
     def script(self, host: str, name: str, args: tuple[str, ...], stdin: bytes) -> Reply:
         """A fixed script, told apart by its name (its $0); `args` are "$1", "$2", ..."""
-        if name == "bluegreen-snapshot":  # status' one read: the files, no runtime API
-            lines = ["bluegreen-snapshot 1"]
-            for path in args[3:]:
-                data = self.runner.file(host, path)
-                lines.append("file -" if data is None else "file " + b64encode(data).decode())
-            return Reply(stdout="\n".join([*lines, "runtime 1", "socat: not found"]) + "\n")
+        if name == "bluegreen-snapshot" and self.snapshots:
+            return snapshot_reply(self.runner, host, args, self.running_args)
+        if name == "bluegreen-cfg-read":  # every file HAProxy loads (read_cfg)
+            return cfg_read_reply(self.runner, host, args[1:], self.running_args)
         if name == "bluegreen-lock":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)

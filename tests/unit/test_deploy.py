@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.fake_hosts import serve_cfg_reads
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.command import Command
@@ -98,6 +99,7 @@ class FakeDeployHosts:
     def __init__(self, cfg: str = BLUE_LIVE) -> None:
         self.fake = FakeRunner()
         self.fake.put_file(HP, CFG_PATH, cfg)
+        serve_cfg_reads(self.fake, HP)
         self.events: list[StepEvent] = []
         self.sleeps: list[float] = []
         self.scripted = False

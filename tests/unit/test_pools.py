@@ -41,6 +41,13 @@ OLD = "b2" * 20  # what the fake GREEN servers run before a deploy
 NEW = "c3" * 20  # what the branch resolves to
 
 
+def pool_hosts(per_colour: int) -> FakeHosts:
+    """The fake hosts with a pool a colour, answering status' snapshot (a deploy reads it too)."""
+    hosts = FakeHosts(per_colour=per_colour)
+    hosts.snapshots = True
+    return hosts
+
+
 def ctx(hosts: FakeHosts, per_colour: int = 3, min_healthy: int | None = None) -> Context:
     events: list[StepEvent] = []
     return Context(
@@ -128,7 +135,7 @@ def test_pool_config_errors_name_the_keys() -> None:
 
 
 def test_deploy_goes_to_every_standby_server_in_parallel_and_migrates_once() -> None:
-    hosts = FakeHosts(per_colour=3)
+    hosts = pool_hosts(3)
     app_ctx = ctx(hosts)
     app = app_ctx.config.apps[APP].model_copy(update={"migrate": "python3 migrate.py"})
     config = app_ctx.config.model_copy(update={"apps": {APP: app}})
@@ -173,7 +180,7 @@ def test_deploy_goes_to_every_standby_server_in_parallel_and_migrates_once() -> 
 
 
 def test_one_servers_failing_build_restores_every_server_of_the_pool() -> None:
-    hosts = FakeHosts(per_colour=3)
+    hosts = pool_hosts(3)
     hosts.build_fails.add("green2")
     started = threading.Barrier(3, timeout=10)  # every server is building when green2 fails
     hosts.on_build = lambda _: started.wait()
@@ -196,7 +203,7 @@ def test_one_servers_failing_build_restores_every_server_of_the_pool() -> None:
 
 
 def test_a_pool_server_unhealthy_after_restart_restores_every_server() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     hosts.healthy["green2"] = False
     result = deploy_to_standby(ctx(hosts, per_colour=2), APP, sleep=lambda _: None)
     assert not result.ok and (result.failed_step, result.failed_server) == ("health", "green2")
@@ -207,7 +214,7 @@ def test_a_pool_server_unhealthy_after_restart_restores_every_server() -> None:
 
 
 def test_dry_run_lists_each_servers_commands_and_migrations_once() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     result = deploy_to_standby(ctx(hosts, per_colour=2), APP, DeployOptions(dry_run=True))
     restarts = [p.host for p in result.plan if p.step == "restart"]
     assert restarts == ["root@green1", "root@green2"]
@@ -220,7 +227,7 @@ def test_dry_run_lists_each_servers_commands_and_migrations_once() -> None:
 
 
 def test_status_shows_each_server_and_the_pools_health() -> None:
-    hosts = FakeHosts(per_colour=3)
+    hosts = pool_hosts(3)
     hosts.healthy["green3"] = False
     status = get_status(ctx(hosts), APP)
     assert status.certain, status.problems
@@ -237,7 +244,7 @@ def test_status_shows_each_server_and_the_pools_health() -> None:
 
 
 def test_status_reports_drift_between_pool_servers() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     hosts.commits["blue2"] = "d4" * 20
     status = get_status(ctx(hosts, per_colour=2), APP)
     live = status.live
@@ -260,7 +267,7 @@ def switch(hosts: FakeHosts, per_colour: int = 3, min_healthy: int | None = None
 
 
 def test_switch_refuses_when_one_target_server_is_down_naming_it() -> None:
-    hosts = FakeHosts(per_colour=3)
+    hosts = pool_hosts(3)
     hosts.healthy["green2"] = False
     result = switch(hosts)
     assert not result.executed and not result.ok
@@ -273,7 +280,7 @@ def test_switch_refuses_when_one_target_server_is_down_naming_it() -> None:
 
 
 def test_switch_refuses_a_target_server_on_another_commit() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     hosts.commits["green2"] = "d4" * 20
     result = switch(hosts, per_colour=2)
     assert not result.executed
@@ -281,7 +288,7 @@ def test_switch_refuses_a_target_server_on_another_commit() -> None:
 
 
 def test_switch_goes_on_with_min_healthy_servers_and_moves_only_the_deciding_line() -> None:
-    hosts = FakeHosts(per_colour=3)
+    hosts = pool_hosts(3)
     hosts.healthy["green2"] = False
     result = switch(hosts, min_healthy=2)
     assert result.ok, result.error
@@ -296,7 +303,7 @@ def test_switch_goes_on_with_min_healthy_servers_and_moves_only_the_deciding_lin
 
 
 def test_a_switch_with_the_first_target_server_down_verifies_on_the_others() -> None:
-    hosts = FakeHosts(per_colour=3)
+    hosts = pool_hosts(3)
     hosts.healthy["green1"] = False
     result = switch(hosts, min_healthy=2)
     assert result.ok, result.error
@@ -305,7 +312,7 @@ def test_a_switch_with_the_first_target_server_down_verifies_on_the_others() -> 
 
 
 def test_prompt_goes_to_every_server_of_a_pool() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     service = Service(pool_config(2), runner=hosts.runner)
     written = [w for w in service.install_prompt(APP) if w.startswith("prompt snippet at ")]
     assert sorted(w.removeprefix("prompt snippet at ").split(":")[0] for w in written) == [
@@ -316,7 +323,7 @@ def test_prompt_goes_to_every_server_of_a_pool() -> None:
 def test_a_deploy_of_a_pool_is_bounded_in_parallel() -> None:
     """With more servers than POOL_PARALLEL, never more than that many run a step at once."""
     per_colour = POOL_PARALLEL + 2
-    hosts = FakeHosts(per_colour=per_colour)
+    hosts = pool_hosts(per_colour)
     running = 0
     peak = 0
     lock = threading.Lock()
@@ -340,7 +347,7 @@ def test_a_deploy_of_a_pool_is_bounded_in_parallel() -> None:
 
 
 def test_status_and_plan_texts_show_each_server_of_a_pool() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     hosts.healthy["green2"] = False
     status = get_status(ctx(hosts, per_colour=2), APP)
     text = status_text(status)
@@ -357,7 +364,7 @@ def test_status_and_plan_texts_show_each_server_of_a_pool() -> None:
 
 
 def test_the_dashboard_shows_each_server_of_a_pool() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     hosts.healthy["green2"] = False
     service = PagedService(pool_config(2), runner=hosts.runner)
     service.shown = get_status(ctx(hosts, per_colour=2), APP)
@@ -369,7 +376,7 @@ def test_the_dashboard_shows_each_server_of_a_pool() -> None:
 
 
 def test_one_unreachable_standby_server_stops_the_deploy_before_any_change() -> None:
-    hosts = FakeHosts(per_colour=3)
+    hosts = pool_hosts(3)
     hosts.unreachable.add("green3")
     result = deploy_to_standby(ctx(hosts), APP, sleep=lambda _: None)
     assert not result.ok and (result.failed_step, result.failed_server) == ("preflight", "green3")
@@ -381,7 +388,7 @@ def test_one_unreachable_standby_server_stops_the_deploy_before_any_change() -> 
 
 
 def test_two_standby_servers_on_one_host_are_refused() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     text = pool_toml(2).replace('ssh = "root@green2"', 'ssh = "deploy@green1"')
     context = Context(config=parse_config(text, "test"), runner=hosts.runner)
     with pytest.raises(
@@ -393,7 +400,7 @@ def test_two_standby_servers_on_one_host_are_refused() -> None:
 
 
 def test_the_deploy_text_names_the_server_that_failed() -> None:
-    hosts = FakeHosts(per_colour=2)
+    hosts = pool_hosts(2)
     hosts.build_fails.add("green2")
     started = threading.Barrier(2, timeout=10)
     hosts.on_build = lambda _: started.wait()

@@ -20,13 +20,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.unit.fake_hosts import APP, CFG_PATH, HP, LAB_CFG, WORK, FakeHosts, config
+from tests.unit.fake_hosts import (
+    APP,
+    CFG_PATH,
+    HP,
+    LAB_CFG,
+    WORK,
+    FakeHosts,
+    config,
+    serve_cfg_reads,
+)
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as dlock
 from bluegreen.domain.approval import consume_command, validate_token
 from bluegreen.domain.command import MASK, Command
 from bluegreen.domain.deployed_commit import deployed_command
+from bluegreen.domain.haproxy_files import read_command
 from bluegreen.domain.history_file import append_command
 from bluegreen.domain.secrets import redact, snippet_secrets
 from bluegreen.domain.snapshot import snapshot_command
@@ -83,7 +93,8 @@ def builders(root: Path, value: str) -> list[Command]:
         dlock.break_command(path, "shop"),
         consume_command(path, value),
         deployed_command(path),
-        snapshot_command(path, path + ".sock", [path, path + ".state", value]),
+        snapshot_command([path, value], path + ".sock", [path, path + ".state", value]),
+        read_command([path, value], value + ".sock"),
         append_command(path + ".jsonl", b"{}\n", sudo=False),
         Command.of("printf", "%s", value, cwd=str(root), sudo=False),
     ]
@@ -190,6 +201,7 @@ def test_output_tails_are_redacted() -> None:
 def test_dry_run_plan_masks_snippet_secrets() -> None:
     fake = FakeRunner(default=Reply(stdout="1" * 40 + "\n"))
     fake.put_file(HP, CFG_PATH, LAB_CFG)
+    serve_cfg_reads(fake)
     result = Service(config(build=SNIPPET), runner=fake).deploy(APP, DeployOptions(dry_run=True))
     build = [p.command for p in result.plan if p.step == "build"]
     assert build and "S3CRET" not in build[0] and "s3cret" not in build[0], build

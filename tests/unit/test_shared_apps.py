@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from tests.unit.fake_hosts import serve_cfg_reads
 from tests.unit.test_deploy import BLUE, GREEN, HP, FakeDeployHosts, make_config
 
 from bluegreen.domain import deploy_commands as dc
@@ -172,6 +173,7 @@ def frontend(host_answers: dict[str, str]) -> FakeRunner:
     """A shared frontend: the app's colour for its Host, the homepage (200, not JSON) else."""
     fake = FakeRunner()
     fake.put_file(HP, "/etc/haproxy/haproxy.cfg", SHARED_CFG)
+    serve_cfg_reads(fake, HP)
     fake.on(re.compile("^socat "), host=HP, exit_status=1)
 
     def answer(_host: str, _address: str, _port: int, payload: bytes) -> bytes:

@@ -61,7 +61,7 @@ def test_the_script_reads_exact_bytes_missing_files_and_directories(tmp_path: Pa
     files = [str(cfg), str(binary), str(empty), str(tmp_path / "missing"), str(tmp_path), str(odd)]
     answer = "\n\n".join([INFO.format(pid=os.getpid()), STAT, STATE]) + "\n\n"
     bin_dir = fake_socat(tmp_path, answer)
-    command = snapshot_command(str(cfg), str(tmp_path / "admin.sock"), files)
+    command = snapshot_command([str(cfg)], str(tmp_path / "admin.sock"), files)
     done = run_locally(command.render(), bin_dir)
     assert done.returncode == 0, done.stderr
     keys = [line.split(" ")[0] for line in done.stdout.splitlines()[:8]]
@@ -75,7 +75,10 @@ def test_the_script_reads_exact_bytes_missing_files_and_directories(tmp_path: Pa
     assert snap.files[str(odd)].data == b"{}"
     missing = snap.files[str(tmp_path / "missing")]
     assert missing.data is None and missing.error is None
-    assert snap.files[str(tmp_path)].error == "is a directory"
+    # A directory is read as HAProxy reads one: its *.cfg regular files (no dot-file).
+    listing = snap.files[str(tmp_path)].entries
+    assert listing is not None and [name for name, _ in listing] == ["haproxy.cfg"]
+    assert listing[0][1].data == b"global\n  daemon\n\n\n"
     assert snap.runtime_problem() is None
     assert snap.runtime_answer("show stat") == STAT
     assert snap.runtime_answer("show servers state") == STATE
@@ -97,7 +100,7 @@ def test_a_cfg_written_after_the_worker_started_is_younger_than_it(tmp_path: Pat
         cfg = tmp_path / "haproxy.cfg"
         cfg.write_text("global\n")
         bin_dir = fake_socat(tmp_path, f"{INFO.format(pid=worker.pid)}\n\n{STAT}\n\n{STATE}\n\n")
-        command = snapshot_command(str(cfg), str(tmp_path / "admin.sock"), [])
+        command = snapshot_command([str(cfg)], str(tmp_path / "admin.sock"), [])
         snap = parse_snapshot(run_locally(command.render(), bin_dir).stdout, [])
         ages = snap.ages()
         assert ages is not None
@@ -113,7 +116,7 @@ def test_socat_failing_is_a_runtime_problem_not_a_crash(tmp_path: Path) -> None:
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text("global\n")
     bin_dir = fake_socat(tmp_path, "2024/01/01 E connect(5, AF=1 x): No such file\n", status=1)
-    command = snapshot_command(str(cfg), str(tmp_path / "admin.sock"), [str(cfg)])
+    command = snapshot_command([str(cfg)], str(tmp_path / "admin.sock"), [str(cfg)])
     snap = parse_snapshot(run_locally(command.render(), bin_dir).stdout, [str(cfg)])
     assert snap.files[str(cfg)].data == b"global\n"
     assert snap.runtime_answer("show stat") is None
@@ -126,7 +129,7 @@ def test_no_socat_at_all(tmp_path: Path) -> None:
     bin_dir.mkdir()
     for tool in ("sh", "base64", "stat", "date", "getconf"):
         (bin_dir / tool).symlink_to(subprocess.check_output(["which", tool], text=True).strip())
-    command = snapshot_command("/nonexistent.cfg", "/nonexistent.sock", [])
+    command = snapshot_command(["/nonexistent.cfg"], "/nonexistent.sock", [])
     done = subprocess.run(
         ["/bin/sh", "-c", command.render()],
         capture_output=True,

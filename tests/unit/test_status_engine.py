@@ -36,6 +36,13 @@ def app(state: str, **health: Any) -> dict[str, Any]:
     }
 
 
+def snapshot_files(command: Command) -> tuple[str, ...]:
+    """The files a snapshot command reads: after its socket, query, and HAProxy's config files
+    (their count first: those only give the cfg's age)."""
+    count = int(command.argv[6])
+    return command.argv[7 + count :]
+
+
 def make_config(**apps: dict[str, Any]) -> Config:
     return config_from_dict({"haproxy": {"ssh": HP}, "apps": apps})
 
@@ -55,7 +62,7 @@ class Hosts:
         from bluegreen.transport.fake import Reply
 
         lines = ["bluegreen-snapshot 1"]
-        for path in command.argv[7:]:
+        for path in snapshot_files(command):
             data = self.files.get(path)
             if data is None:
                 lines.append("file -")
@@ -82,8 +89,8 @@ def test_many_apps_one_read_round_and_shared_probes() -> None:
     assert all(s.live and s.live.healthy and s.live.commit == SHA for s in statuses)
     runs = hosts.fake.calls_to(HP, "run")
     assert len(runs) == 1  # ONE command on the HAProxy host for all five apps
-    snapshot_files = runs[0].command.argv[7:] if runs[0].command else ()
-    assert len(snapshot_files) == 1 + 5 * 2  # the cfg, then a state file and a lock per app
+    read = snapshot_files(runs[0].command) if runs[0].command else ()
+    assert len(read) == 1 + 5 * 2  # the cfg, then a state file and a lock per app
     assert len(hosts.fake.calls_to(HP, "tcp")) == 2  # one GET per server, shared by all apps
     assert len(hosts.fake.calls_to(BLUE, "run")) == 1  # one `git log` per host and app dir
 

@@ -5,6 +5,7 @@ Every model forbids unknown keys, so a typo is an error rather than a silently i
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Final, Self
@@ -45,6 +46,9 @@ from bluegreen.domain.config_fields import (
 from bluegreen.domain.validate import show
 from bluegreen.errors import ConfigError
 
+# Bounds the HAProxy host's read (every file, in one command) and a mistyped long list.
+MAX_CONFIG_FILES: Final = 64
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,6 +70,11 @@ class HAProxySettings(_Model):
 
     ssh: SshTarget
     config_path: RemotePath = "/etc/haproxy/haproxy.cfg"
+    # HAProxy's `-f` arguments, in order (files, or directories: their *.cfg files); None: just
+    # config_path. Status compares them with the running HAProxy's own arguments.
+    config_files: (
+        Annotated[tuple[RemotePath, ...], Field(min_length=1, max_length=MAX_CONFIG_FILES)] | None
+    ) = None
     reload: Argv = ("systemctl", "reload", "haproxy")
     check: Argv = ("haproxy", "-c", "-f")  # the cfg path to check is appended
     runtime_socket: RemotePath = "/run/haproxy/admin.sock"
@@ -73,6 +82,20 @@ class HAProxySettings(_Model):
     sudo: StrictBool = False
     work_dir: RemotePath = "/var/lib/bluegreen"
     cfg_backups: Annotated[PositiveInt, Field(le=1000)] = 10
+
+    @field_validator("config_files")
+    @classmethod
+    def _distinct_files(cls, paths: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        seen = [posixpath.normpath(p) for p in paths or ()]
+        double = next((p for i, p in enumerate(seen) if p in seen[:i]), None)
+        if double is not None:
+            raise ValueError(f"{show(double)} is listed twice: HAProxy would load it twice")
+        return paths
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """What HAProxy loads (its `-f` arguments, in order): config_files, else config_path."""
+        return self.config_files or (self.config_path,)
 
 
 class HealthCheck(_Model):

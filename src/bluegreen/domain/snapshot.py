@@ -10,11 +10,13 @@ answer last:
     uptime 12345.67                 /proc/uptime (read just before the clock)
     now 1795813034.123456789        wall clock (date +%s.%N)
     ticks 100                       getconf CLK_TCK
-    cfgmtime 1795813030.000000000   stat -c %.9Y haproxy.cfg, or -
+    cfgmtime 1795813030.000000000   newest stat -c %.9Y of the files HAProxy loads, or -
     file <base64>                   one line per requested path, in order: its bytes,
     file -                          missing,
-    file !<why>                     or unreadable (base64 never holds '!')
+    file !<why>                     or unreadable (base64 never holds '!'); a directory:
+    file dir                        then an `entry` line per *.cfg file (domain/haproxy_files.py)
     workerstart 123456              start of the worker (`show info` Pid), in ticks, or -
+    cmdline <base64>                the worker's arguments (its master's), or -
     runtime <exit status>           then socat's output to the end:
     <show info>\\n\\n<show stat>\\n\\n<show servers state>
 
@@ -23,19 +25,32 @@ The script only reads. Parsing is strict: anything unexpected is an error, never
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bluegreen.domain.command import Command
+from bluegreen.domain.haproxy_files import READ_FUNCTIONS, FileRead, FileReadError, parse_lines
 
 MAGIC = "bluegreen-snapshot 1"
 RUNTIME_QUERIES = ("show info", "show stat", "show servers state")
 
-_SCRIPT = r"""LC_ALL=C; export LC_ALL
-cfg=$1; sock=$2; query=$3; shift 3
+_SCRIPT = (
+    READ_FUNCTIONS
+    + r"""LC_ALL=C; export LC_ALL
+sock=$1; query=$2; n=$3; shift 3
 nl='
 '
+# The newest change among the files of the first $n paths (HAProxy's -f arguments; a directory:
+# its *.cfg files). Not a directory's own time: a switch stages its candidate there.
+newest() {
+  i=0
+  for f; do
+    i=$((i + 1)); [ "$i" -le "$n" ] || break
+    if [ -d "$f" ]; then for g in "$f"/*.cfg; do [ -f "$g" ] && stat -c %.9Y -- "$g"; done
+    else stat -c %.9Y -- "$f"
+    fi
+  done 2>/dev/null | sort -n | tail -n 1
+}
 echo 'bluegreen-snapshot 1'
 exec 3>&1
 # The rest is read while the runtime API answers (socat is the slowest part): the group prints
@@ -48,15 +63,9 @@ rt=$(
     { read -r up _ < /proc/uptime; } 2>/dev/null && echo "uptime $up"
     date +'now %s.%N'
     printf 'ticks '; getconf CLK_TCK 2>/dev/null || echo -
-    printf 'cfgmtime '; stat -c %.9Y -- "$cfg" 2>/dev/null || echo -
-    for f; do
-      printf 'file '
-      if [ ! -e "$f" ]; then echo -
-      elif [ -d "$f" ]; then echo '!is a directory'
-      elif [ ! -r "$f" ]; then echo '!permission denied'
-      else base64 -w0 -- "$f" 2>/dev/null || printf '!read failed (base64 exit %s)' "$?"; echo
-      fi
-    done
+    m=$(newest "$@"); echo "cfgmtime ${m:--}"
+    shift "$n"
+    read_files "$@"
   } >&3 &
   printf '%s\n' "$query" | socat -t 5 stdio "unix-connect:$sock" 2>&1
   rc=$?
@@ -74,9 +83,11 @@ if [ -n "$pid" ] && { read -r line < "/proc/$pid/stat"; } 2>/dev/null; then
   set -f; field22 ${line##*") "}; set +f
 fi
 echo "workerstart $start"
+print_cmdline "$pid"
 echo "runtime $rrc"
 printf '%s\n' "$rt"
 """
+)
 
 
 class SnapshotError(ValueError):
@@ -84,29 +95,23 @@ class SnapshotError(ValueError):
 
 
 def snapshot_command(
-    config_path: str, runtime_socket: str, files: list[str], *, sudo: bool = False
+    config_files: Sequence[str], runtime_socket: str, files: list[str], *, sudo: bool = False
 ) -> Command:
-    """The read-only command; `files` are read in order (config_path is not read unless listed)."""
+    """The read-only command; `files` are read in order (HAProxy's `config_files` only give the
+    cfg's age: they are not read unless listed in `files` too)."""
     return Command.of(
         "sh",
         "-c",
         _SCRIPT,
         "bluegreen-snapshot",
-        config_path,
         runtime_socket,
         ";".join(RUNTIME_QUERIES),
+        str(len(config_files)),
+        *config_files,
         *files,
         mutating=False,
         sudo=sudo,
     )
-
-
-@dataclass(frozen=True)
-class FileRead:
-    """A file's bytes, None when missing, or `error` when it could not be read."""
-
-    data: bytes | None
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,7 @@ class Snapshot:
     runtime_exit: int
     runtime_output: str
     runtime_sections: tuple[str, ...] = field(default=())
+    cmdline: tuple[str, ...] | None = None  # the running HAProxy's arguments, when readable
 
     def ages(self) -> tuple[float, float] | None:
         """(seconds since haproxy.cfg changed, seconds since the worker started), when known."""
@@ -156,12 +162,13 @@ def parse_snapshot(stdout: str, files: list[str]) -> Snapshot:
     except ValueError:
         raise SnapshotError(f"bad runtime exit status {exit_line!r}") from None
     values: dict[str, str] = {}
-    reads: list[FileRead] = []
-    for line in lines[1:]:
+    try:
+        reads, cmdline, rest = parse_lines(lines[1:])
+    except FileReadError as exc:
+        raise SnapshotError(str(exc)) from None
+    for line in rest:
         key, _, value = line.partition(" ")
-        if key == "file":
-            reads.append(_file_read(value))
-        elif key in ("now", "uptime", "ticks", "cfgmtime", "workerstart"):
+        if key in ("now", "uptime", "ticks", "cfgmtime", "workerstart"):
             values[key] = value
         else:
             raise SnapshotError(f"unexpected line in snapshot: {line[:120]!r}")
@@ -180,18 +187,8 @@ def parse_snapshot(stdout: str, files: list[str]) -> Snapshot:
         runtime_exit=runtime_exit,
         runtime_output=output,
         runtime_sections=sections,
+        cmdline=cmdline,
     )
-
-
-def _file_read(value: str) -> FileRead:
-    if value == "-":
-        return FileRead(None)
-    if "!" in value:
-        return FileRead(None, error=value.split("!", 1)[1] or "unreadable")
-    try:
-        return FileRead(base64.b64decode(value, validate=True))
-    except (binascii.Error, ValueError):
-        raise SnapshotError(f"bad file data in snapshot: {value[:80]!r}") from None
 
 
 def _float(value: str | None) -> float | None:

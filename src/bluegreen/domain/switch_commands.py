@@ -16,10 +16,11 @@ from bluegreen.domain.haproxy_cfg import HAProxyConfig
 
 COMMAND_NOT_FOUND = 127  # the shell's exit status
 
+# Keeps the newest $4 backups of this file (their names start with its own name, $5).
 _BACKUP = (
     'mkdir -p -- "$2" && cp -p -- "$1" "$2/$3" && '
-    'ls -1t -- "$2" | grep "^haproxy.cfg." | tail -n +"$(($4 + 1))" | '
-    'while IFS= read -r f; do rm -f -- "$2/$f"; done'
+    'ls -1t -- "$2" | { n=0; while IFS= read -r f; do case $f in "$5".*) n=$((n + 1)); '
+    '[ "$n" -le "$4" ] || rm -f -- "$2/$f" ;; esac; done; }'
 )
 
 
@@ -27,13 +28,17 @@ def cfg_backup_dir(work_dir: str) -> str:
     return posixpath.join(work_dir, "cfg-backups")
 
 
-def cfg_backup_name(now: datetime, from_live: str, to_live: str) -> str:
-    return f"haproxy.cfg.{now.strftime('%Y%m%dT%H%M%S.%fZ')}.{from_live}-to-{to_live}"
+def cfg_backup_name(now: datetime, from_live: str, to_live: str, cfg_path: str) -> str:
+    """`<file name>.<time>.<from>-to-<to>`: the file's own name first, so each file keeps its
+    own newest backups."""
+    name = posixpath.basename(cfg_path)
+    return f"{name}.{now.strftime('%Y%m%dT%H%M%S.%fZ')}.{from_live}-to-{to_live}"
 
 
 def backup_cfg_command(cfg_path: str, work_dir: str, name: str, keep: int, sudo: bool) -> Command:
     return Command.of("sh", "-c", _BACKUP, "bluegreen-cfg-backup", cfg_path,
-                      cfg_backup_dir(work_dir), name, str(keep), sudo=sudo)  # fmt: skip
+                      cfg_backup_dir(work_dir), name, str(keep), posixpath.basename(cfg_path),
+                      sudo=sudo)  # fmt: skip
 
 
 def check_path(cfg_path: str) -> str:
@@ -42,9 +47,12 @@ def check_path(cfg_path: str) -> str:
     return posixpath.join(directory, f".{name}.bluegreen-candidate")
 
 
-def check_command(check: Sequence[str], path: str, sudo: bool) -> Command:
-    """`haproxy -c -f PATH` (the configured check) on a cfg file."""
-    return Command.of(*check, path, mutating=False, sudo=sudo)
+def check_command(check: Sequence[str], paths: tuple[str, ...], sudo: bool) -> Command:
+    """`haproxy -c -f A -f B ...`: the configured check on every file HAProxy loads, in its load
+    order (the first path follows the check's own words, each further one follows `-f`)."""
+    first, *rest = paths
+    further = [word for path in rest for word in ("-f", path)]
+    return Command.of(*check, first, *further, mutating=False, sudo=sudo)
 
 
 def not_found(program: str) -> str:

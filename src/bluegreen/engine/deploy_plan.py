@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.config import AppConfig, Member
-from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.lock import Holder
 from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import Context
 from bluegreen.engine.guard import GuardedRunner, machine
-from bluegreen.engine.status import app_routing
-from bluegreen.engine.status_reads import cfg_not_reloaded
+from bluegreen.engine.status import files_routing
+from bluegreen.engine.status_reads import cfg_not_reloaded, read_cfg
 from bluegreen.errors import (
     BlueGreenError,
     ConfigError,
@@ -51,14 +50,7 @@ class Roles:
 
 def resolve_roles(ctx: Context, app: AppConfig, runner: Runner | None = None) -> Roles:
     """LIVE and STANDBY from haproxy.cfg as it is on the HAProxy host now; refuse when unsure."""
-    hp = ctx.config.haproxy
-    raw = (runner or ctx.runner).read_file(hp.ssh, hp.config_path)
-    if raw is None:
-        raise HAProxyConfigError(
-            f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}",
-            hint="check [haproxy] config_path",
-        )
-    analysis = app_routing(parse(raw.decode(errors="replace")), app)
+    analysis = files_routing(read_cfg(ctx, runner), app)
     if not analysis.certain or analysis.live is None or analysis.standby is None:
         problems = " ".join(analysis.problems) or "LIVE and STANDBY cannot be told apart."
         raise HAProxyConfigError(

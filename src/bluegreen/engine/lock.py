@@ -1,5 +1,6 @@
 """The locks on the HAProxy host: the app's operation lock (deploy and switch share it) and the
-lock of haproxy.cfg (every app's switch, restore and rollback share it; see cfg_lock).
+lock of a file HAProxy loads (every switch, restore and rollback that replaces it shares it;
+see cfg_lock).
 
 Acquire is one atomic `mkdir`; the holder's details are written inside. A stale lock is never
 broken silently: only with break_lock=True, and only when it really is stale; breaking one records
@@ -186,9 +187,11 @@ class OperationLock:
 CFG_LOCK_WAIT_S = 20.0
 
 
-def cfg_lock(ctx: Context, app: str, operation: str, *, break_lock: bool = False) -> OperationLock:
-    """The lock of haproxy.cfg itself: one writer (and one reload) at a time for every app the
-    file routes. Taken after the app's lock, so the order is always app, then cfg."""
-    path = ctx.config.haproxy.config_path
+def cfg_lock(
+    ctx: Context, app: str, operation: str, path: str, *, break_lock: bool = False
+) -> OperationLock:
+    """The lock of one file HAProxy loads (`path`, the one a switch replaces): one writer (and one
+    reload) at a time for every app whose lines it holds; apps whose lines live in other files
+    switch freely. Taken after the app's lock, so the order is always app, then cfg."""
     return OperationLock(ctx, app, operation, break_lock=break_lock, wait_s=CFG_LOCK_WAIT_S,
                          key=dlock.cfg_lock_key(path), what=f"haproxy.cfg ({path})")  # fmt: skip

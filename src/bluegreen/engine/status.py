@@ -15,10 +15,12 @@ from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.config import AppConfig, Member
 from bluegreen.domain.deployed_commit import Deployed, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig
+from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.preview import preview_command, public_frontend_url
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import (
     ColorRoute,
+    LoadedConfig,
     RoutingAnalysis,
     ServerSpec,
     analyze_routing,
@@ -34,7 +36,7 @@ from bluegreen.engine.lock import is_stale
 from bluegreen.engine.probing import as_health
 from bluegreen.engine.status_next_step import next_step
 from bluegreen.engine.status_reads import Reads, lock_holder_path, probe_key, read_everything
-from bluegreen.errors import BlueGreenError
+from bluegreen.errors import BlueGreenError, HAProxyConfigError
 from bluegreen.models import (
     AppStatus,
     DriftItem,
@@ -62,10 +64,18 @@ def _server_spec(color: str, backend: str | None, members: tuple[Member, ...]) -
     return ServerSpec(color, first.address, backend, pool=pool)
 
 
-def app_routing(cfg: HAProxyConfig, app: AppConfig) -> RoutingAnalysis:
+def app_routing(cfg: HAProxyConfig | LoadedConfig, app: AppConfig) -> RoutingAnalysis:
     """How `cfg` routes the app's users: in a shared frontend, the requests its rule and Host
     headers select."""
     return analyze_routing(cfg, app.frontend, server_specs(app), rule=app.rule, hosts=app.hosts)
+
+
+def files_routing(
+    files: HAProxyFiles, app: AppConfig, loaded: LoadedConfig | None = None
+) -> RoutingAnalysis:
+    """How every file HAProxy loads routes the app, never certain when the running HAProxy
+    loads other files than the configured ones (`loaded`: the files already parsed)."""
+    return files.checked(app_routing(loaded or files.loaded(), app))
 
 
 def get_status(ctx: Context, app_name: str) -> AppStatus:
@@ -84,7 +94,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     problems: list[str] = []
     hp = ctx.config.haproxy
 
-    analysis, routing = _routing(reads, hp.ssh, hp.config_path, app, problems)
+    analysis, routing = _routing(reads, hp.ssh, hp.files, app, problems)
     reading, state_view = _state(reads.file(app.state_file), app, problems)
     drift = []
     if reading is not None:
@@ -115,7 +125,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
             _member_status(app, member, role, route, reads, stat_rows, problems)
             for member in app.members(color)
         ]
-        preview = _preview(analysis, color, hp.config_path)
+        preview = _preview(analysis, color)
         rule = next((p for p in preview if p.hosts), None)
         reach = preview_command(routing.frontend_url, rule.hosts if rule else [],
                                 rule.line if rule else None, members[0].address)  # fmt: skip
@@ -232,10 +242,11 @@ def _pool_status(
     )
 
 
-def _preview(analysis: RoutingAnalysis | None, color: str, path: str) -> list[PreviewRoute]:
-    """The cfg's fixed rules to `color` (`path`: the file status reads)."""
-    if analysis is None:
+def _preview(analysis: RoutingAnalysis | None, color: str) -> list[PreviewRoute]:
+    """The cfg's fixed rules to `color`, each named by its file and line."""
+    if analysis is None or not analysis.locations:
         return []
+    path = analysis.locations[0][0]  # the one file, when HAProxy loads only one
     return [
         PreviewRoute(
             hosts=list(rule.hosts), line=file_line(analysis.locations, rule.line, path),
@@ -251,7 +262,7 @@ def _standby(analysis: RoutingAnalysis | None) -> str | None:
 
 
 def _routing(
-    reads: Reads, host: str, path: str, app: AppConfig, problems: list[str]
+    reads: Reads, host: str, paths: tuple[str, ...], app: AppConfig, problems: list[str]
 ) -> tuple[RoutingAnalysis | None, Routing]:
     def unknown(reason: str) -> tuple[None, Routing]:
         problems.append(reason)
@@ -260,18 +271,18 @@ def _routing(
             frontend_url=app.frontend_url,
         )  # fmt: skip
 
-    raw = reads.file(path)
-    if isinstance(raw, Exception):
-        return unknown(f"cannot read haproxy.cfg from {host}: {raw}")
-    if raw is None:
-        return unknown(f"haproxy.cfg not found at {path} on {host}")
+    files = reads.haproxy_files(paths)
+    if isinstance(files, HAProxyConfigError):
+        return unknown(str(files))
+    if isinstance(files, Exception):
+        return unknown(f"cannot read haproxy.cfg from {host}: {files}")
     try:
-        cfg = reads.parsed_cfg(raw.decode(errors="replace"))
-        analysis = app_routing(cfg, app)
+        loaded = reads.loaded(files)
+        analysis = files_routing(files, app, loaded)
     except BlueGreenError as exc:
-        return unknown(f"haproxy.cfg at {path} cannot be analysed: {exc}")
+        return unknown(f"haproxy.cfg ({', '.join(paths)}) cannot be analysed: {exc}")
     problems.extend(analysis.problems)
-    bind = frontend_bind(cfg, app.frontend)
+    bind = frontend_bind(loaded.cfg, app.frontend)
     return analysis, routing_model(analysis, public_frontend_url(app.frontend_url, bind, host))
 
 

@@ -1,7 +1,8 @@
 """One round of status reads: everything the statuses of some apps need, read all at once.
 
-ONE command on the HAProxy host (cfg, state files, lock holders, runtime API, clocks), the health
-probes and one `git log` per app host and app dir (every server of a pool) run in parallel, so status costs about one round
+ONE command on the HAProxy host (every file HAProxy loads and its arguments, state files, lock
+holders, runtime API, clocks), the health probes and one `git log` per app host and app dir (every
+server of a pool) run in parallel, so status costs about one round
 trip. A read that fails is kept as its exception: status reports it, it never fails the answer.
 """
 
@@ -15,9 +16,16 @@ from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
 from bluegreen.domain.config import AppConfig, HAProxySettings, Member
 from bluegreen.domain.deployed_commit import deployed_command
-from bluegreen.domain.haproxy_cfg import HAProxyConfig, parse
+from bluegreen.domain.haproxy_files import (
+    FileReadError,
+    HAProxyFiles,
+    collect,
+    parse_read,
+    read_command,
+)
 from bluegreen.domain.probe import HealthResult, unknown_health
 from bluegreen.domain.prompt_snippet import snippet_path
+from bluegreen.domain.routing import LoadedConfig
 from bluegreen.domain.runtime import (
     RuntimeOutputError,
     ServerState,
@@ -29,8 +37,8 @@ from bluegreen.domain.snapshot import Snapshot, SnapshotError, parse_snapshot, s
 from bluegreen.domain.switch_commands import COMMAND_NOT_FOUND, check_command, not_found
 from bluegreen.engine.context import Context
 from bluegreen.engine.probing import http_probe
-from bluegreen.errors import BlueGreenError, TransportError
-from bluegreen.transport.base import CommandResult
+from bluegreen.errors import BlueGreenError, HAProxyConfigError, TransportError
+from bluegreen.transport.base import CommandResult, Runner
 from bluegreen.transport.parallel import parallel
 
 # 50 ms: the kernel's process start time ticks in 10 ms.
@@ -50,13 +58,9 @@ class Reads:
     not_reloaded: list[str]
     health: dict[tuple[str, int, float], HealthResult]  # by probe_key()
     deployed: dict[tuple[str, str], CommandResult | Exception]  # by (ssh target, app dir)
-    _parsed: dict[str, HAProxyConfig] = field(default_factory=dict, repr=False)
-
-    def parsed_cfg(self, text: str) -> HAProxyConfig:
-        """haproxy.cfg parsed once for all the apps of this round (the parse is immutable)."""
-        if text not in self._parsed:
-            self._parsed[text] = parse(text)
-        return self._parsed[text]
+    _loaded: dict[tuple[tuple[str, bytes], ...], LoadedConfig] = field(
+        default_factory=dict, repr=False
+    )
 
     @cached_property
     def runtime_tables(
@@ -88,9 +92,27 @@ class Reads:
         if isinstance(self.snapshot, Exception):
             return self.snapshot
         read = self.snapshot.files[path]
-        if read.error is not None:
-            return TransportError(f"reading {path} failed: {read.error}", host=self.host)
+        if read.error is not None or read.entries is not None:
+            why = read.error or "is a directory"
+            return TransportError(f"reading {path} failed: {why}", host=self.host)
         return read.data
+
+    def haproxy_files(self, configured: Sequence[str]) -> HAProxyFiles | Exception:
+        """Every file HAProxy loads (read in this round) and the running HAProxy's arguments,
+        or why they could not be read (a missing or unreadable file: HAProxyConfigError)."""
+        if isinstance(self.snapshot, Exception):
+            return self.snapshot
+        reads = [self.snapshot.files[path] for path in configured]
+        try:
+            return collect(configured, reads, self.snapshot.cmdline, self.host)
+        except HAProxyConfigError as exc:
+            return exc
+
+    def loaded(self, files: HAProxyFiles) -> LoadedConfig:
+        """The files parsed once for all the apps of this round (the parse is immutable)."""
+        if files.files not in self._loaded:
+            self._loaded[files.files] = files.loaded()
+        return self._loaded[files.files]
 
 
 def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Reads:
@@ -101,7 +123,7 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
     runner = ctx.runner
     files = list(
         dict.fromkeys(
-            [hp.config_path]
+            [*hp.files]
             + [p for name, app in apps for p in (app.state_file, lock_holder_path(hp, name))]
         )
     )
@@ -152,7 +174,7 @@ def probe_key(app: AppConfig, member: Member) -> tuple[str, int, float]:
 def read_snapshot(ctx: Context, files: list[str]) -> Snapshot:
     """The HAProxy host's snapshot (see domain/snapshot.py); TransportError when unreadable."""
     hp = ctx.config.haproxy
-    command = snapshot_command(hp.config_path, hp.runtime_socket, files, sudo=hp.sudo)
+    command = snapshot_command(hp.files, hp.runtime_socket, files, sudo=hp.sudo)
     result = ctx.runner.run(hp.ssh, command, timeout=15)
     try:
         return parse_snapshot(result.stdout, files)
@@ -162,6 +184,23 @@ def read_snapshot(ctx: Context, files: list[str]) -> Snapshot:
             host=hp.ssh,
             hint="the read needs a POSIX sh with base64, stat, getconf and socat on the host",
         ) from exc
+
+
+def read_cfg(ctx: Context, runner: Runner | None = None) -> HAProxyFiles:
+    """Every file HAProxy loads, in its load order, and the running HAProxy's arguments: ONE
+    command on the HAProxy host (a directory is listed and read in the same command)."""
+    hp = ctx.config.haproxy
+    command = read_command(hp.files, hp.runtime_socket, sudo=hp.sudo)
+    result = (runner or ctx.runner).run(hp.ssh, command, timeout=30)
+    try:
+        reads, argv = parse_read(result.stdout, hp.files)
+    except FileReadError as exc:
+        raise TransportError(
+            f"reading haproxy.cfg failed (exit {result.exit_status}): {exc}; {result.tail(3)}",
+            host=hp.ssh,
+            hint="the read needs a POSIX sh with base64 on the HAProxy host",
+        ) from exc
+    return collect(hp.files, reads, argv, hp.ssh)
 
 
 def cfg_not_reloaded(ctx: Context) -> list[str]:
@@ -185,7 +224,7 @@ def not_reloaded(ctx: Context, snap: Snapshot) -> list[str]:
     ]
     hp = ctx.config.haproxy
     if hp.check:
-        check = check_command(hp.check, hp.config_path, hp.sudo)
+        check = check_command(hp.check, hp.files, hp.sudo)
         try:
             result = ctx.runner.run(hp.ssh, check, timeout=30)
         except BlueGreenError:

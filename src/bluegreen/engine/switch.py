@@ -1,8 +1,10 @@
 """switch_traffic: make STANDBY the new LIVE, atomically, verified, with an instant way back.
 
-Order of work (each a step event): app lock -> haproxy.cfg lock -> re-plan under the locks and
-compare with what was approved -> target check -> back up haproxy.cfg -> check the candidate cfg
-with `haproxy -c` -> compare haproxy.cfg with the bytes the plan read -> atomic replace ->
+The cfg file is the one file HAProxy loads that holds the app's deciding line (haproxy.cfg, or
+e.g. a conf.d file); the others are never written. Order of work (each a step event): app lock ->
+that file's lock -> re-plan under the locks and compare with what was approved -> target check ->
+back up the file -> check the candidate with `haproxy -c` and every other file HAProxy loads ->
+compare the file with the bytes the plan read -> atomic replace ->
 seamless reload -> verify through the frontend that the new LIVE answers -> release the cfg lock
 -> drain -> state file -> environment indicators -> post-switch watch (auto-rollback, under the
 cfg lock again) -> history.
@@ -19,7 +21,6 @@ import time
 from dataclasses import dataclass
 
 from bluegreen.domain.config import AppConfig
-from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.state_file import parse_state, updated_for_switch
 from bluegreen.domain.switch_commands import (
     COMMAND_NOT_FOUND,
@@ -38,7 +39,7 @@ from bluegreen.engine.indicators import write_roles
 from bluegreen.engine.lock import OperationLock, cfg_lock
 from bluegreen.engine.probing import http_probe
 from bluegreen.engine.steps import StepRecorder, internal_error
-from bluegreen.engine.switch_plan import Prepared, check_target, plan_rollback, replan
+from bluegreen.engine.switch_plan import CfgSwap, Prepared, check_target, plan_rollback, replan
 from bluegreen.engine.traffic import drain, reload, verify
 from bluegreen.errors import (
     BlueGreenError,
@@ -82,7 +83,8 @@ def execute(
     started = time.monotonic()
     steps = StepRecorder(ctx)
     with OperationLock(ctx, app_name, "switch", break_lock=break_lock) as lock:
-        cfg = cfg_lock(ctx, app_name, "switch", break_lock=break_lock)
+        path = approved.cfg_file or ctx.config.haproxy.config_path  # the file the plan replaces
+        cfg = cfg_lock(ctx, app_name, "switch", path, break_lock=break_lock)
         with cfg:
             prepared = steps.run("plan", lambda: replan(ctx, app_name, emergency, approved))
             result = SwitchResult(app=app_name, executed=False, ok=False, plan=prepared.plan,
@@ -96,8 +98,8 @@ def execute(
                 result.duration_s = round(time.monotonic() - started, 3)
                 return result
             forced = bool(force and not prepared.plan.target_healthy)
-            applied = _apply(ctx, steps, prepared.app, prepared.cfg_raw, prepared.new_cfg,
-                             prepared.from_live, prepared.to_live, emergency, forced)  # fmt: skip
+            applied = _apply(ctx, steps, prepared.app, prepared.swap, prepared.from_live,
+                             prepared.to_live, emergency, forced)  # fmt: skip
         # The cfg lock is released here: other apps switch during this one's drain and watch.
         result.executed = applied.touched
         rollback: Applied | None = None
@@ -158,32 +160,34 @@ def _outcome(result: SwitchResult, rollback: Applied | None) -> str:
 
 
 def _apply(
-    ctx: Context, steps: StepRecorder, app: AppConfig, old: bytes, new: bytes, from_live: str,
+    ctx: Context, steps: StepRecorder, app: AppConfig, swap: CfgSwap, from_live: str,
     to_live: str, emergency: bool, forced: bool = False,
 ) -> Applied:  # fmt: skip
-    """Put `new` in place of `old` and make traffic reach `to_live`. Runs under the cfg lock.
+    """Put `swap.new` in place of `swap.old` (the one file `swap.path`) and make traffic reach
+    `to_live`. Runs under the cfg lock of that file.
 
     A touched cfg is restored to `old` on failure (retrying while the host cannot be reached), so
     HAProxy is never left with an unchecked or unapplied cfg without the result saying so."""
     hp = ctx.config.haproxy
     runner = ctx.runner
-    candidate = check_path(hp.config_path)
-    frontend = frontend_url(parse(new.decode(errors="replace")), app.frontend)
+    path, old, new = swap.path, swap.old, swap.new
+    candidate = check_path(path)
+    frontend = frontend_url(swap.after.loaded().cfg, app.frontend)
 
     def backup() -> str:
-        name = cfg_backup_name(ctx.now(), from_live, to_live)
-        r = runner.run(
-            hp.ssh, backup_cfg_command(hp.config_path, hp.work_dir, name, hp.cfg_backups, hp.sudo)
-        )
+        name = cfg_backup_name(ctx.now(), from_live, to_live, path)
+        r = runner.run(hp.ssh, backup_cfg_command(path, hp.work_dir, name, hp.cfg_backups, hp.sudo))
         if not r.ok:
-            raise CommandFailed("backing up haproxy.cfg failed", host=hp.ssh,
+            raise CommandFailed(f"backing up {path} failed", host=hp.ssh,
                                 exit_status=r.exit_status, output_tail=r.tail())  # fmt: skip
         return name
 
     def validate() -> str:
         runner.write_file_atomic(hp.ssh, candidate, new)
         try:
-            r = runner.run(hp.ssh, check_command(hp.check, candidate, hp.sudo), timeout=60)
+            # Every file HAProxy loads, the candidate in place of the one it replaces.
+            check = check_command(hp.check, swap.check_paths, hp.sudo)
+            r = runner.run(hp.ssh, check, timeout=60)
         finally:
             runner.run(hp.ssh, remove_command(candidate, hp.sudo))
         what = ("the new cfg could not be checked: " + not_found(hp.check[0])
@@ -195,22 +199,20 @@ def _apply(
 
     def compare() -> str:
         # The compare-and-swap: under the cfg lock, so no bluegreen writer comes in between.
-        if runner.read_file(hp.ssh, hp.config_path) != old:
-            raise CfgChanged("haproxy.cfg changed since the plan",
+        if runner.read_file(hp.ssh, path) != old:
+            raise CfgChanged(f"{path} changed since the plan",
                              hint="another writer came in between: ask for a new plan")  # fmt: skip
-        return "haproxy.cfg is the file the plan read"
+        return f"{path} is the file the plan read"
 
     try:
         saved = steps.run("backup-cfg", backup, hp.ssh)
         steps.run("check-cfg", validate, hp.ssh)
         steps.run("compare-cfg", compare, hp.ssh)
     except BlueGreenError as exc:
-        return Applied(f"{exc} (haproxy.cfg untouched)")
+        return Applied(f"{exc} ({path} untouched)")
 
     try:
-        steps.run(
-            "replace-cfg", lambda: runner.write_file_atomic(hp.ssh, hp.config_path, new), hp.ssh
-        )
+        steps.run("replace-cfg", lambda: runner.write_file_atomic(hp.ssh, path, new), hp.ssh)
         steps.run("reload", lambda: reload(ctx), hp.ssh)
         steps.run("verify", lambda: verify(ctx, app, frontend, to_live, emergency, forced), hp.ssh)
         return Applied(touched=True)
@@ -219,7 +221,7 @@ def _apply(
 
     def restore() -> str:
         # Read back first: after a failed or interrupted replace the file may still be the old one.
-        now = runner.read_file(hp.ssh, hp.config_path)
+        now = runner.read_file(hp.ssh, path)
         if now == old:
             return "haproxy.cfg is the previous one"
         if now != new:
@@ -228,7 +230,7 @@ def _apply(
                 "writer changed it, so it is left as it is and not reloaded by this switch",
                 hint="run status and decide by hand",
             )
-        runner.write_file_atomic(hp.ssh, hp.config_path, old)
+        runner.write_file_atomic(hp.ssh, path, old)
         return "the previous haproxy.cfg is written back"
 
     deadline = time.monotonic() + RESTORE_RETRY_S
@@ -242,28 +244,33 @@ def _apply(
             break
         except TransportError as exc:  # the host cannot be reached (yet): reconnect and retry
             if time.monotonic() >= deadline:
-                return Applied(_restore_failed(ctx, failure, exc, saved, from_live, to_live), True)
+                return Applied(
+                    _restore_failed(ctx, failure, exc, path, saved, from_live, to_live), True
+                )
             steps.info("restore-cfg", f"{exc}; retrying")
             time.sleep(1.0)
         except CfgChanged as exc:
             return Applied(f"{failure}; {exc}", touched=True)
         except BlueGreenError as exc:
-            return Applied(_restore_failed(ctx, failure, exc, saved, from_live, to_live), True)
+            return Applied(
+                _restore_failed(ctx, failure, exc, path, saved, from_live, to_live), True
+            )
     return Applied(
         f"{failure}; the previous haproxy.cfg is back and {from_live.upper()} serves", True, True
     )
 
 
 def _restore_failed(
-    ctx: Context, failure: str, exc: BlueGreenError, backup: str, from_live: str, to_live: str
-) -> str:
+    ctx: Context, failure: str, exc: BlueGreenError, path: str, backup: str, from_live: str,
+    to_live: str,
+) -> str:  # fmt: skip
     hp = ctx.config.haproxy
     return (
-        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. haproxy.cfg on {hp.ssh} may "
+        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. {path} on {hp.ssh} may "
         f"now be the new one (routing to {to_live.upper()}, checked with `haproxy -c`) while "
         f"HAProxy, not reloaded, may still route to {from_live.upper()}: run status (it reports a "
-        f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} or "
-        "reload HAProxy"
+        f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} as {path} "
+        "or reload HAProxy"
     )
 
 
@@ -316,7 +323,7 @@ def _watch(
     if app.watch_s <= 0:
         return None
     hp = ctx.config.haproxy
-    frontend = frontend_url(parse(prepared.edit.text), app.frontend)
+    frontend = frontend_url(prepared.swap.after.loaded().cfg, app.frontend)
     if frontend is None:
         return None
     url = frontend + app.health.path
@@ -370,9 +377,10 @@ def _roll_back(
     """Route the app back to its previous LIVE, under the cfg lock taken again."""
     hp = ctx.config.haproxy
     try:
-        with cfg_lock(ctx, prepared.app_name, "auto-rollback", break_lock=break_lock) as lock:
-            now, back = steps.run("rollback-plan", lambda: plan_rollback(ctx, prepared), hp.ssh)
-            applied = _apply(ctx, steps, prepared.app, now, back, prepared.to_live,
+        path = prepared.swap.path
+        with cfg_lock(ctx, prepared.app_name, "auto-rollback", path, break_lock=break_lock) as lock:
+            back = steps.run("rollback-plan", lambda: plan_rollback(ctx, prepared), hp.ssh)
+            applied = _apply(ctx, steps, prepared.app, back, prepared.to_live,
                              prepared.from_live, True)  # fmt: skip
     except BlueGreenError as exc:  # the cfg lock not had, or a cfg that is no longer ours
         return Applied(str(exc))

@@ -1,6 +1,7 @@
-"""What a switch will do, decided before anything changes: haproxy.cfg and the state file as they
-are now, the routing, the minimal edit, the target's health and the plan (with its hash, which
-approval binds). Reads only; switch.py executes the plan.
+"""What a switch will do, decided before anything changes: every file HAProxy loads and the state
+file as they are now, the routing, the minimal edit (of the one file that holds the deciding
+line), the target's health and the plan (with its hash, which approval binds). Reads only;
+switch.py executes the plan.
 
 Also the re-plans made under the locks: the one the executed switch must match, and the one an
 auto-rollback makes from the cfg as it is by then (another app may have switched meanwhile).
@@ -16,16 +17,47 @@ from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_reason
 from bluegreen.domain.config import AppConfig, Member
 from bluegreen.domain.deployed_commit import Deployed, deployed_command
-from bluegreen.domain.haproxy_cfg import parse
+from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, app_lines, plan_switch
+from bluegreen.domain.switch_commands import check_path
 from bluegreen.engine.context import Context
 from bluegreen.engine.pool_target import check_pool, pool_summary
 from bluegreen.engine.probing import as_health, http_probe
-from bluegreen.engine.status import app_routing, deployed_of
+from bluegreen.engine.status import deployed_of, files_routing
+from bluegreen.engine.status_reads import read_cfg
 from bluegreen.errors import ApprovalError, CfgChanged, HAProxyConfigError, UnsafeOperationError
 from bluegreen.models import Health, SwitchPlan
 from bluegreen.transport.base import CommandResult
 from bluegreen.transport.parallel import parallel
+
+
+@dataclass(frozen=True)
+class CfgSwap:
+    """One file's replacement: `path` (one of `files`, every file HAProxy loads) goes from its
+    bytes in `files` to `new`; the others stay as they are."""
+
+    files: HAProxyFiles
+    path: str
+    new: bytes
+
+    @property
+    def old(self) -> bytes:
+        return self.files.data(self.path)
+
+    @property
+    def after(self) -> HAProxyFiles:
+        return self.files.replaced(self.path, self.new)
+
+    @property
+    def check_paths(self) -> tuple[str, ...]:
+        """Every file HAProxy loads, in order, the candidate (staged next to `path`) in its
+        place: what `haproxy -c` checks."""
+        candidate = check_path(self.path)
+        return tuple(candidate if p == self.path else p for p in self.files.paths)
+
+
+def edit_swap(files: HAProxyFiles, edit: SwitchEdit) -> CfgSwap:
+    return CfgSwap(files, edit.path, edit.text.encode())
 
 
 @dataclass
@@ -34,7 +66,7 @@ class Prepared:
 
     app_name: str
     app: AppConfig
-    cfg_raw: bytes
+    swap: CfgSwap
     state_raw: bytes | None
     analysis: RoutingAnalysis
     edit: SwitchEdit
@@ -47,10 +79,6 @@ class Prepared:
     @property
     def to_live(self) -> str:
         return self.plan.to_live
-
-    @property
-    def new_cfg(self) -> bytes:
-        return self.edit.text.encode()
 
 
 def _probe_health(ctx: Context, app: AppConfig, member: Member, timeout_s: float) -> Health:
@@ -67,20 +95,19 @@ def prepare(
     hp = ctx.config.haproxy
     members = [m for color in app.servers for m in app.members(color)]
     outcomes = parallel(
-        [lambda: ctx.runner.read_file(hp.ssh, hp.config_path),
+        [lambda: read_cfg(ctx),
          lambda: ctx.runner.read_file(hp.ssh, app.state_file),
          *(_read_checkout(ctx, app, member) for member in members)]
     )  # fmt: skip
-    cfg_raw, state_raw = cast("list[bytes | Exception | None]", outcomes[:2])
+    files = cast("HAProxyFiles | Exception", outcomes[0])
+    state_raw = cast("bytes | Exception | None", outcomes[1])
     deployed = {member: deployed_of(cast("CommandResult | Exception", checkout))
                 for member, checkout in zip(members, outcomes[2:], strict=True)}  # fmt: skip
-    if isinstance(cfg_raw, Exception):
-        raise cfg_raw
-    if cfg_raw is None:
-        raise HAProxyConfigError(f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}")
+    if isinstance(files, Exception):
+        raise files
     state_bytes = None if isinstance(state_raw, Exception) else state_raw
-    cfg = parse(cfg_raw.decode(errors="replace"))
-    analysis = app_routing(cfg, app)
+    loaded = files.loaded()
+    analysis = files_routing(files, app, loaded)
     if not analysis.certain or analysis.live is None or analysis.standby is None:
         raise HAProxyConfigError(
             "refusing to switch: haproxy.cfg's routing for this app is not certain: "
@@ -88,7 +115,7 @@ def prepare(
             hint="fix haproxy.cfg by hand, check it with `bluegreen inspect-cfg`, then retry",
         )
     target = analysis.standby
-    edit = plan_switch(cfg, analysis, target)
+    edit = plan_switch(loaded, analysis, target)
     warnings: list[str] = []
     outcome = "emergency switch" if emergency else "the switch will be refused"
     if app.is_pool(target):
@@ -124,6 +151,7 @@ def prepare(
         to_live=target,
         emergency=emergency,
         diff=edit.diff,
+        cfg_file=edit.path,
         target_healthy=health.healthy,
         target_health=health,
         target_commit=target_commit,
@@ -136,13 +164,13 @@ def prepare(
             analysis.live,
             target,
             emergency,
-            app_lines(cfg, analysis, edit),
+            app_lines(loaded.cfg, analysis, edit),
             state_bytes,
             witnesses,
         ),
         approval=mode,
     )
-    return Prepared(app_name, app, cfg_raw, state_bytes, analysis, edit, plan)
+    return Prepared(app_name, app, edit_swap(files, edit), state_bytes, analysis, edit, plan)
 
 
 def _read_checkout(ctx: Context, app: AppConfig, member: Member) -> Callable[[], CommandResult]:
@@ -208,24 +236,37 @@ def _check_pool_target(plan: SwitchPlan, emergency: bool, force: bool) -> str:
     )
 
 
-def plan_rollback(ctx: Context, prepared: Prepared) -> tuple[bytes, bytes]:
-    """(haproxy.cfg now, the cfg that routes the app back), read under the cfg lock.
+def plan_rollback(ctx: Context, prepared: Prepared) -> CfgSwap:
+    """The swap that routes the app back, from every file HAProxy loads as read under the cfg
+    lock of the file the switch replaced.
 
     The file this switch wrote goes back to the one it read, byte for byte. A file another app's
     switch changed since is edited the same minimal way instead (only this app's deciding line),
     so that switch is kept; a file that no longer routes this app to the new LIVE is left alone."""
-    hp = ctx.config.haproxy
-    now = ctx.runner.read_file(hp.ssh, hp.config_path)
-    if now == prepared.new_cfg:
-        return now, prepared.cfg_raw
-    if now is None:
-        raise CfgChanged(f"haproxy.cfg is gone from {hp.config_path}: nothing rolled back")
-    cfg = parse(now.decode(errors="replace"))
-    analysis = app_routing(cfg, prepared.app)
+    path = prepared.swap.path
+    try:
+        files = read_cfg(ctx)
+    except HAProxyConfigError as exc:
+        raise CfgChanged(
+            f"{exc}: nothing rolled back", hint="run status and decide by hand"
+        ) from exc
+    if path not in files.paths:
+        raise CfgChanged(f"{path} is no longer loaded by HAProxy: nothing rolled back")
+    if files.data(path) == prepared.swap.new:
+        return CfgSwap(files, path, prepared.swap.old)
+    loaded = files.loaded()
+    analysis = files_routing(files, prepared.app, loaded)
     if not analysis.certain or analysis.live != prepared.to_live:
         raise CfgChanged(
             f"haproxy.cfg was changed since the switch and no longer routes {prepared.app_name} "
             f"to {prepared.to_live.upper()} for certain: left as it is, nothing rolled back",
             hint="run status and decide by hand",
         )
-    return now, plan_switch(cfg, analysis, prepared.from_live).text.encode()
+    back = plan_switch(loaded, analysis, prepared.from_live)
+    if back.path != path:
+        raise CfgChanged(
+            f"{prepared.app_name}'s deciding line moved from {path} to {back.path} since the "
+            "switch: left as it is, nothing rolled back",
+            hint="run status and decide by hand",
+        )
+    return edit_swap(files, back)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 from bluegreen.domain.config import AppConfig
-from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.runtime import (
     RuntimeOutputError,
     parse_show_proc,
@@ -17,7 +16,8 @@ from bluegreen.domain.runtime import (
 from bluegreen.domain.switch_commands import reload_command
 from bluegreen.engine.context import Context
 from bluegreen.engine.probing import http_probe
-from bluegreen.engine.status import app_routing
+from bluegreen.engine.status import files_routing
+from bluegreen.engine.status_reads import read_cfg
 from bluegreen.errors import BlueGreenError, CommandFailed, TrafficCheckFailed
 
 VERIFY_TIMEOUT_S = 15.0
@@ -78,8 +78,7 @@ def _runtime_view(ctx: Context, app: AppConfig, color: str) -> str:
     API that cannot be read only weakens the message."""
     hp = ctx.config.haproxy
     try:
-        cfg_raw = ctx.runner.read_file(hp.ssh, hp.config_path) or b""
-        route = app_routing(parse(cfg_raw.decode(errors="replace")), app).route(color)
+        route = files_routing(read_cfg(ctx), app).route(color)
         r = ctx.runner.run(
             hp.ssh, runtime_command(hp.runtime_socket, "show stat", hp.sudo), timeout=15
         )

@@ -7,25 +7,20 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.routing import RoutingAnalysis
 from bluegreen.domain.runtime import RuntimeOutputError, StatRow, parse_show_stat, runtime_command
 from bluegreen.domain.traffic_stats import ColourCounters, per_second, servers_counters
 from bluegreen.engine.context import Context
-from bluegreen.engine.status import app_routing
-from bluegreen.errors import HAProxyConfigError
+from bluegreen.engine.status import files_routing
+from bluegreen.engine.status_reads import read_cfg
 from bluegreen.models import ColourTraffic, Role, TrafficSample
 
 
 def sample(ctx: Context, app_name: str, previous: TrafficSample | None = None) -> TrafficSample:
     """One reading; rates are computed against `previous` (the last reading of the same app)."""
     app = ctx.config.app(app_name)
-    hp = ctx.config.haproxy
     at = ctx.now()
-    raw = ctx.runner.read_file(hp.ssh, hp.config_path)
-    if raw is None:
-        raise HAProxyConfigError(f"haproxy.cfg not found at {hp.config_path} on {hp.ssh}")
-    analysis = app_routing(parse(raw.decode(errors="replace")), app)
+    analysis = files_routing(read_cfg(ctx), app)
     rows, error = _stat_rows(ctx)
     before = {c.color: c for c in previous.colours} if previous else {}
     elapsed = (at - datetime.fromisoformat(previous.at)).total_seconds() if previous else 0.0

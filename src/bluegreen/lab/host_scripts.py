@@ -38,6 +38,8 @@ supervisorctl restart "$3" >/dev/null
 RESET_HAPROXY = """set -e
 rm -rf /var/lib/bluegreen /var/lib/haproxy/*.json
 cp /etc/haproxy/haproxy.cfg.lab-initial /etc/haproxy/haproxy.cfg
+# conf.d (HAProxy's second -f) starts empty: files a test added there are gone.
+rm -rf /etc/haproxy/conf.d && mkdir -p /etc/haproxy/conf.d
 # A reload starts a new worker from the file: runtime changes made by hand are gone with it.
 haproxy-reload >/dev/null
 """

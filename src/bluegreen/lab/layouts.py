@@ -34,6 +34,7 @@ APP_DIR = "/opt/jw-attendant"
 APP_PORT = 3001
 
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+HAPROXY_CONF_D = "/etc/haproxy/conf.d"  # the lab's HAProxy loads it too (its second -f)
 # Each layout's haproxy.cfg in the image's build context (docker/haproxy/).
 LAYOUT_CFG_FILES = {"shared": "shared.cfg", "single": "haproxy.cfg"}
 
@@ -224,6 +225,8 @@ def render_config(info: LabInfo) -> str:
         lines.append(f'ssh = "root@{info.hosts[nodes[0]].ssh}"')
     lines += [
         f'config_path = "{HAPROXY_CFG}"',
+        # What the lab's HAProxy runs with (-f haproxy.cfg -f conf.d): the files it loads.
+        f'config_files = ["{HAPROXY_CFG}", "{HAPROXY_CONF_D}"]',
         'reload = ["/usr/local/sbin/haproxy-reload"]',
         'master_socket = "/run/haproxy/master.sock"',
         'check = ["haproxy", "-c", "-f"]',

@@ -100,11 +100,15 @@ def config_args(argv: Sequence[str]) -> tuple[str, ...]:
 
 def load_order(paths: Sequence[str], listings: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
     """The files HAProxy reads: each path in order, a directory (a key of `listings`, mapping to
-    the names in it) replaced by its `*.cfg` files in lexical order."""
+    the names in it) replaced by its `*.cfg` files in lexical order (HAProxy skips dot-files)."""
     out: list[str] = []
     for path in paths:
         if path in listings:
-            names = sorted(n for n in listings[path] if n.endswith(".cfg") and "/" not in n)
+            names = sorted(
+                n
+                for n in listings[path]
+                if n.endswith(".cfg") and not n.startswith(".") and "/" not in n
+            )
             out.extend(f"{path.rstrip('/')}/{name}" for name in names)
         else:
             out.append(path)

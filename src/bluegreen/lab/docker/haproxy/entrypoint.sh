@@ -11,4 +11,7 @@ if [ ! -f /etc/haproxy/haproxy.cfg.lab-initial ]; then
   [ "$layout" = single ] || cp "/etc/haproxy/layouts/$layout.cfg" /etc/haproxy/haproxy.cfg
   cp /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.lab-initial
 fi
-exec haproxy -W -db -S /run/haproxy/master.sock,mode,600 -f /etc/haproxy/haproxy.cfg
+# Two -f arguments, as many hosts run: the main file and a directory (its *.cfg files in lexical
+# order); bluegreen's config_files lists the same two.
+mkdir -p /etc/haproxy/conf.d
+exec haproxy -W -db -S /run/haproxy/master.sock,mode,600 -f /etc/haproxy/haproxy.cfg -f /etc/haproxy/conf.d
