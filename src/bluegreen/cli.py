@@ -246,11 +246,16 @@ def deploy(
     "--reason",
     help=f"Why: recorded in the history (one line, at most {REASON_MAX} characters).",
 )
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="HAProxy nodes that disagree: route the others to the primary's LIVE (a plan, approved).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def switch(
     ctx: click.Context, app: str, plan_only: bool, token: str | None, yes: bool, emergency: bool,
-    force: bool, break_lock: bool, reason: str | None, as_json: bool,
+    force: bool, break_lock: bool, reason: str | None, reconcile: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Switch traffic: STANDBY becomes LIVE, old LIVE becomes STANDBY (the instant rollback).
 
@@ -272,11 +277,12 @@ def switch(
         raise BlueGreenError("no terminal to ask for approval",
                              hint="use --plan, then --confirm TOKEN (or --yes where the config allows it)")  # fmt: skip
     request = SwitchRequest(require_approval=not yes, emergency=emergency, confirm_token=token,
-                            force=force, break_lock=break_lock, reason=reason)  # fmt: skip
+                            force=force, break_lock=break_lock, reason=reason,
+                            reconcile=reconcile)  # fmt: skip
     approver = Approver(from_cli=True, who=_os_user(), ask=ask if interactive else None)
     with _service(ctx) as service:
         if plan_only:
-            plan = service.plan_switch(app, emergency=emergency)
+            plan = service.plan_switch(app, emergency=emergency, reconcile=reconcile)
             if as_json:
                 data = plan.model_dump(mode="json")
                 data["confirmToken"] = data.pop("confirm_token")
@@ -284,7 +290,8 @@ def switch(
             else:
                 print_plan(out, plan)
                 out.print(f"to execute: bluegreen switch {app} --confirm {plan.confirm_token}"
-                          + (" --emergency" if emergency else ""))  # fmt: skip
+                          + (" --emergency" if emergency else "")
+                          + (" --reconcile" if reconcile else ""))  # fmt: skip
                 out.print(f"(token valid until {plan.token_expires_at})")
             return
         with StepPrinter(err, enabled=not as_json) as printer:
@@ -381,7 +388,7 @@ def watch(ctx: click.Context, app: str, every_s: float, count: int | None, as_js
     During a switch the traffic moves from one colour's line to the other's. Ctrl-C stops.
     """
     from bluegreen.cli_traffic import traffic_line
-    from bluegreen.models import TrafficSample
+    from bluegreen.models_traffic import TrafficSample
 
     scale = 1.0
 

@@ -60,6 +60,8 @@ def print_status(console: Console, status: AppStatus) -> None:
                 + ("" if server.reachable is not False else " [red](down)[/]"),
             )
     console.print(table)
+    for node in status.nodes:
+        console.print(safe(node.summary(), MESSAGE_MAX))
     prompts = [
         (s.color, s.prompt_installed) for s in status.servers if s.prompt_installed is not None
     ]
@@ -98,8 +100,9 @@ def print_status(console: Console, status: AppStatus) -> None:
 
 
 def print_plan(console: Console, plan: SwitchPlan) -> None:
+    what = "reconcile the HAProxy nodes" if plan.reconcile else "switch LIVE"
     console.print(
-        f"[bold]{plan.app}[/]: switch LIVE {color_text(plan.from_live)} -> "
+        f"[bold]{plan.app}[/]: {what} {color_text(plan.from_live)} -> "
         f"{color_text(plan.to_live)}" + (" [bold red]EMERGENCY[/]" if plan.emergency else "")
     )
     health = plan.target_health

@@ -324,12 +324,19 @@ def build_server(
                 f"{REASON_MAX} characters (no control, line-separator or bidi characters)."
             ),
         ] = None,
+        reconcile: Annotated[
+            bool,
+            Field(
+                description="Several HAProxy nodes that disagree: plan routing the others to the "
+                "primary's LIVE (shows every node's diff; approved like any switch)."
+            ),
+        ] = False,
     ) -> Annotated[CallToolResult, SwitchResult] | InputRequiredResult:
         progress = progress_bridge(ctx, "switch_traffic")
         request = SwitchRequest(require_approval=requireApproval, emergency=emergency,
                                 confirm_token=confirmToken, force=force, break_lock=breakLock,
-                                reason=reason)  # fmt: skip
-        args = [app, requireApproval, emergency, force, breakLock, reason]
+                                reason=reason, reconcile=reconcile)  # fmt: skip
+        args = [app, requireApproval, emergency, force, breakLock, reason, reconcile]
         digest = hashlib.sha256(json.dumps(args).encode()).hexdigest()
         approver = approver_for(ctx, digest, token_given=confirmToken is not None)
 

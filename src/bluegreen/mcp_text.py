@@ -127,6 +127,7 @@ def status_text(status: AppStatus) -> str:
                           for p in server.preview)  # fmt: skip
         lines.append(f"Preview {_c(server.color)}: {rules or 'no preview rule in haproxy.cfg'}")
     lines.extend(f"Routing note: {_m(note)}" for note in status.routing.notes)
+    lines.extend(_m(node.summary()) for node in status.nodes)
     if status.lock:
         stale = " (STALE: breakLock=true can clear it)" if status.lock.stale else ""
         lines.append(
@@ -264,9 +265,17 @@ def deploy_text(result: DeployResult) -> str:
 
 def plan_text(plan: SwitchPlan) -> str:
     kind = "EMERGENCY switch" if plan.emergency else "Switch"
-    lines = [
+    headline = (
         f"{kind} {plan.app}: LIVE {_c(plan.from_live)} -> {_c(plan.to_live)}; "
-        f"{_c(plan.from_live)} becomes STANDBY, untouched (switching back is the rollback).",
+        f"{_c(plan.from_live)} becomes STANDBY, untouched (switching back is the rollback)."
+    )
+    if plan.reconcile:
+        headline = (
+            f"Reconcile {plan.app}: the HAProxy nodes that route to {_c(plan.from_live)} are "
+            f"routed to {_c(plan.to_live)}, the primary's LIVE (each node's diff below)."
+        )
+    lines = [
+        headline,
         f"Target {_c(plan.to_live)}: {_health(plan.target_health, plan.target_healthy)}, "
         f"commit {_short(plan.target_commit)}.",
         *_probe_said(plan.to_live, plan.target_health),

@@ -129,6 +129,33 @@ class LockHolder(BaseModel):
     stale: bool = False
 
 
+class NodeStatus(BaseModel):
+    """One HAProxy node's own view of an app, when [haproxy.nodes] names several."""
+
+    name: str
+    ssh: str
+    primary: bool = Field(description="The node that keeps the locks, history and approvals.")
+    reachable: bool
+    live: str | None = Field(
+        default=None, description="The colour this node's haproxy.cfg routes users to."
+    )
+    certain: bool = Field(description="This node's LIVE is known: read, certain, reloaded.")
+    not_reloaded: bool = False
+    state_file_live: str | None = Field(default=None, description="LIVE as its state file says.")
+    problems: list[str] = []
+
+    def summary(self) -> str:
+        """One line for people and models: the node, its LIVE and what makes it uncertain."""
+        role = " (primary)" if self.primary else ""
+        live = f"routes to {self.live.upper()}" if self.live else "LIVE unknown"
+        if not self.reachable:
+            live = "cannot be read"
+        elif self.not_reloaded:
+            live += ", cfg edited and not reloaded"
+        state = f"; state file says {self.state_file_live.upper()}" if self.state_file_live else ""
+        return f"HAProxy node {self.name}{role} {self.ssh}: {live}{state}"
+
+
 class AppStatus(BaseModel):
     app: str
     certain: bool = Field(description="True when LIVE/STANDBY are known without doubt.")
@@ -142,6 +169,9 @@ class AppStatus(BaseModel):
     runtime_error: str | None = None
     state_file: StateFileView
     drift: list[DriftItem] = []
+    nodes: list[NodeStatus] = Field(
+        default_factory=list, description="Each HAProxy node, when several are configured."
+    )
     lock: LockHolder | None = None
     last_switch: str | None = None
     switch_count: int | None = None
@@ -256,7 +286,12 @@ class SwitchPlan(BaseModel):
     from_live: str
     to_live: str
     emergency: bool = False
-    diff: str = Field(description="The exact haproxy.cfg change.")
+    reconcile: bool = Field(
+        default=False,
+        description="Several HAProxy nodes that disagree: only the nodes that route elsewhere "
+        "change, to the primary's LIVE (to_live).",
+    )
+    diff: str = Field(description="The exact haproxy.cfg change (each node's, under its name).")
     cfg_file: str | None = Field(
         default=None, description="The one file HAProxy loads that the switch replaces."
     )
@@ -302,6 +337,11 @@ class SwitchResult(BaseModel):
     rolled_back: bool = False
     auto_rollback: bool = False
     state_file_written: bool = False
+    split_window_ms: float | None = Field(
+        default=None,
+        description="Several HAProxy nodes: how long they routed the app to different colours "
+        "(the spread between the nodes' reload completions).",
+    )
     error: str | None = None
     message: str = ""
     duration_s: float = 0.0
@@ -358,8 +398,12 @@ class HistoryEntry(BaseModel):
     to_commit: str | None = Field(default=None, description="switch: the new LIVE's commit.")
     approval: ApprovalRecord | None = None
     emergency: bool = False
+    reconcile: bool = False
     reason: str | None = None
     duration_s: float | None = None
+    split_window_ms: float | None = Field(
+        default=None, description="switch on several HAProxy nodes: see SwitchResult."
+    )
     steps: list[StepResult] = []
     error: str | None = None
 
@@ -387,31 +431,6 @@ class AppRouting(BaseModel):
     )
     routing: Routing
     lines: list[CfgLineView] = []
-
-
-class ColourTraffic(BaseModel):
-    color: str
-    role: Role | None = Field(default=None, description="From haproxy.cfg at this reading.")
-    backend: str | None = None
-    server: str | None = None
-    requests_total: int | None = Field(
-        default=None, description="HAProxy's `stot` for this server; None when not listed."
-    )
-    per_second: float | None = Field(
-        default=None, description="Requests per second since the previous reading."
-    )
-    haproxy_rate: int | None = Field(
-        default=None, description="HAProxy's own `rate`: sessions in the last second."
-    )
-
-
-class TrafficSample(BaseModel):
-    """One reading of HAProxy's runtime statistics for an app's two servers."""
-
-    app: str
-    at: str = Field(description="When it was read (ISO 8601, UTC).")
-    colours: list[ColourTraffic]
-    error: str | None = Field(default=None, description="Why the runtime API was not read.")
 
 
 class PendingApproval(BaseModel):

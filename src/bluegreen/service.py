@@ -39,8 +39,8 @@ from bluegreen.models import (
     PendingApproval,
     SwitchPlan,
     SwitchResult,
-    TrafficSample,
 )
+from bluegreen.models_traffic import TrafficSample
 from bluegreen.transport.base import Runner
 
 
@@ -54,6 +54,8 @@ class SwitchRequest:
     force: bool = False
     break_lock: bool = False
     reason: str | None = None
+    # Several HAProxy nodes that disagree: the approved plan that brings them back to one answer.
+    reconcile: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,8 @@ class Service:
         mode = (
             "elicit" if approver.from_cli and can_ask else approval_mode(app_cfg.approval, can_ask)
         )
-        plan = prepare_switch(ctx, app, emergency=request.emergency, mode=mode).plan
+        plan = prepare_switch(ctx, app, emergency=request.emergency, mode=mode,
+                              reconcile=request.reconcile).plan  # fmt: skip
 
         def go(approval: ApprovalRecord) -> SwitchResult:
             return switch_engine.execute(
@@ -255,13 +258,15 @@ class Service:
         validate_app_name(app)
         return read_routing(self.context(), app)
 
-    def plan_switch(self, app: str, *, emergency: bool = False) -> SwitchPlan:
+    def plan_switch(
+        self, app: str, *, emergency: bool = False, reconcile: bool = False
+    ) -> SwitchPlan:
         """The plan with a confirmation token (for `bluegreen switch --plan`); changes nothing."""
         validate_app_name(app)
         ctx = self.context()
         app_cfg = self.config.app(app)
         mode = "operator" if app_cfg.approval == "operator" else "token"
-        prepared = prepare_switch(ctx, app, emergency=emergency, mode=mode)
+        prepared = prepare_switch(ctx, app, emergency=emergency, mode=mode, reconcile=reconcile)
         return approvals.issue(ctx, prepared.plan, mode, app_cfg.token_ttl_s, from_cli=True)
 
     def pending_approvals(self, app: str) -> list[PendingApproval]:
@@ -292,8 +297,8 @@ class Service:
         `channel`: where they said it, recorded with their name."""
         ctx = self.context()
         record = approvals.approvable(ctx, validate_token(token))
-        plan = prepare_switch(ctx, record.app, emergency=record.emergency,
-                              mode="operator").plan  # fmt: skip
+        plan = prepare_switch(ctx, record.app, emergency=record.emergency, mode="operator",
+                              reconcile=record.reconcile).plan  # fmt: skip
         if plan.plan_hash != record.plan_hash:
             why = stale_plan_reason(plan.to_live, record.target_commit, plan.target_commit)
             raise ApprovalError(f"this token's plan no longer applies: {why}",

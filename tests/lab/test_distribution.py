@@ -85,6 +85,10 @@ def in_network_config(lab_info: LabInfo) -> str:
     for role, host in lab_info.hosts.items():
         if host.ssh:
             text = text.replace(f'"root@{host.ssh}"', f'"root@{role}"')
+    # Where people reach the frontend (shown, never dialled): inside the network, HAProxy's bind.
+    text = text.replace(
+        f'frontend_url = "{lab_info.frontend}"', 'frontend_url = "http://haproxy:80"'
+    )
     assert "127.0.0.1" not in text, text
     return text
 

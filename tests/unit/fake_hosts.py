@@ -1,11 +1,13 @@
-"""A scripted HAProxy host + two app hosts on the FakeRunner, for fast engine unit tests.
+"""A scripted HAProxy host (or several: FakeHosts(nodes=2) with config_nodes()) + two app hosts
+on the FakeRunner, for fast engine unit tests.
 
 It interprets the few commands the engine sends (lock mkdir, backups, `haproxy -c`, reload,
-curl probes, socat, history appends) against the fake file system, so the engine's real
-orchestration runs end to end without a network. Faults are switched on by attributes.
+curl probes, socat, history appends, the status snapshot) against the fake file system, so the
+engine's real orchestration runs end to end without a network. Each HAProxy node has its own
+files and its own running cfg. Faults are switched on by attributes.
 
 The app hosts also answer a deploy's commands (git, df, backup, build, restart, restore): a
-checkout changes `commits`, a restart makes it what the server runs (`running`), a build on a
+checkout changes `commits`, a restart makes it what the server runs (`serving`), a build on a
 server in `build_fails` fails.
 
 `FakeHosts(per_colour=3)` gives each colour a pool (blue1..blue3 at root@blue1.., green1..): the
@@ -26,6 +28,7 @@ from bluegreen.errors import CommandTimeout, TransportError
 from bluegreen.transport.fake import FakeRunner, Reply
 
 HP = "root@haproxy"
+HP2 = "root@haproxy2"  # the second HAProxy node of config_nodes()
 BLUE = "root@blue"
 GREEN = "root@green"
 CFG_PATH = "/etc/haproxy/haproxy.cfg"
@@ -151,8 +154,29 @@ def serve_cfg_reads(
               respond=lambda h, c: cfg_read_reply(runner, h, c.argv[5:], argv))  # fmt: skip
 
 
+def nodes_toml(count: int) -> str:
+    """CONFIG_TOML with [haproxy.nodes]: `haproxy` (HP, the primary), `haproxy2` (HP2), ..."""
+    hosts = node_hosts(count)
+    tables = "".join(f'[haproxy.nodes.{host.split("@")[1]}]\nssh = "{host}"\n' for host in hosts)
+    text = CONFIG_TOML.replace(f'ssh = "{HP}"\n', "", 1)
+    return text.replace(f"[apps.{APP}]\n", f"{tables}[apps.{APP}]\n", 1)
+
+
+def node_hosts(count: int) -> list[str]:
+    return [HP, HP2, *(f"root@haproxy{i}" for i in range(3, count + 1))][:count]
+
+
 def config(**app_changes: object) -> Config:
-    cfg = parse_config(CONFIG_TOML, "test")
+    return _config(CONFIG_TOML, app_changes)
+
+
+def config_nodes(count: int, **app_changes: object) -> Config:
+    """config() with `count` HAProxy nodes (HP the primary, HP2, ...)."""
+    return _config(nodes_toml(count), app_changes)
+
+
+def _config(text: str, app_changes: dict[str, object]) -> Config:
+    cfg = parse_config(text, "test")
     if not app_changes:
         return cfg
     app = cfg.apps[APP].model_copy(update=app_changes)
@@ -160,10 +184,14 @@ def config(**app_changes: object) -> Config:
 
 
 class FakeHosts:
-    def __init__(self, per_colour: int = 1) -> None:
+    def __init__(self, nodes: int = 1, per_colour: int = 1) -> None:
         self.runner = FakeRunner()
+        self.nodes = node_hosts(nodes)
         cfg = LAB_CFG if per_colour == 1 else pool_cfg(per_colour)
-        self.runner.put_file(HP, CFG_PATH, cfg)
+        for node in self.nodes:
+            self.runner.put_file(node, CFG_PATH, cfg)
+        self.running = dict.fromkeys(self.nodes, cfg)  # what each node's HAProxy serves from
+        self.down: set[str] = set()  # nodes that cannot be reached over SSH
         # Server names: the colour itself, or blue1..blueN in a pool.
         self.names = {
             c: [c] if per_colour == 1 else [f"{c}{i}" for i in range(1, per_colour + 1)]
@@ -171,20 +199,20 @@ class FakeHosts:
         }
         self.healthy = {n: True for names in self.names.values() for n in names}
         self.check_fails = False
+        self.check_fails_on: set[str] = set()  # nodes where `haproxy -c` refuses the candidate
         self.reload_fails = 0  # how many reloads fail from now on
         self.frontend_stuck = False  # the frontend keeps answering the old LIVE
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.check_missing = False  # `haproxy` is not in the login's PATH
         self.prune_fails = False  # removing expired approval tokens is refused
         self.unmeasurable: set[str] = set()  # servers whose probe times out on our SSH path
-        self.running_cfg = cfg  # what the "running HAProxy" serves from
         self.commits = {  # checked out (and running)
             n: ("a1" if n.startswith("blue") else "b2") * 20
             for names in self.names.values()
             for n in names
         }
         self.requests = dict.fromkeys(self.healthy, 0)  # `show stat` stot of each server
-        self.running: dict[str, str] = {}  # a server restarted on another checkout runs this
+        self.serving: dict[str, str] = {}  # a server restarted on another checkout runs this
         self.origin = "c3" * 20  # what the branch resolves to on origin
         self.build_fails: set[str] = set()  # servers whose build fails
         self.on_build: Callable[[str], object] | None = None  # called with the server's name
@@ -192,40 +220,62 @@ class FakeHosts:
         self.backups: dict[str, str] = {}  # each server's backup: the commit it holds
         # The running HAProxy's arguments (None: /proc or the runtime API cannot be read).
         self.running_args: tuple[str, ...] | None = ("haproxy", "-W", "-f", CFG_PATH)
-        self.snapshots = False  # answer status's snapshot (from the fake files)
+        # Answer status's snapshot (from the fake files; always with several nodes, with clocks
+        # that tell a node's cfg edited and not reloaded).
+        self.snapshots = nodes > 1
         self.checks: list[tuple[str, ...]] = []  # every `haproxy -c` argv
         self.runner.on(lambda c: True, respond=self.respond)
 
-    def live_color(self) -> str:
-        match = re.search(r"default_backend bk_(\w+)", self.running_cfg)
+    @property
+    def running_cfg(self) -> str:
+        """What the primary's running HAProxy serves from."""
+        return self.running[HP]
+
+    @running_cfg.setter
+    def running_cfg(self, text: str) -> None:
+        self.running[HP] = text
+
+    def live_color(self, node: str = HP) -> str:
+        match = re.search(r"default_backend bk_(\w+)", self.running[node])
         assert match
         return match.group(1)
 
-    def loaded_text(self) -> str:
+    def loaded_text(self, node: str = HP) -> str:
         """What a reload loads: haproxy.cfg, then the *.cfg files of conf.d (CONF_D)."""
-        paths = self.runner.paths(HP)
+        paths = self.runner.paths(node)
         names = sorted(p for p in paths if p.startswith(CONF_D + "/") and p.endswith(".cfg"))
-        return "".join((self.runner.file(HP, p) or b"").decode() for p in [CFG_PATH, *names])
+        return "".join((self.runner.file(node, p) or b"").decode() for p in [CFG_PATH, *names])
+
+    def take_down(self, node: str) -> None:
+        """`node` stops answering SSH: commands and file reads and writes fail."""
+        self.down.add(node)
+        for path in {CFG_PATH, STATE, *self.runner.paths(node)}:
+            self.runner.fail_file(node, path, TransportError(f"{node} is down", host=node))
 
     def respond(self, host: str, command: Command) -> Reply:
+        if host in self.down:
+            raise TransportError(f"connecting to {host} timed out", host=host)
         argv = command.argv
         name = host.split("@")[1]
         if name in self.commits:
             return self.app_host(name, command)
         if argv[:2] == ("sh", "-c"):
             return self.script(host, argv[3], argv[4:], command.stdin or b"")
+        if argv[0] == "git" and "rev-parse" in argv:  # the commit checked out (a dry run)
+            return Reply(stdout=self.commits[host.split("@")[1]] + "\n")
         if argv[0] == "curl":
-            return self.curl(argv[-1])
+            return self.curl(argv[-1]) if host == HP else self.curl_on(host, argv[-1])
         if argv[0] == "haproxy" and self.check_missing:
             return Reply(exit_status=127, stderr="sh: 1: haproxy: not found")
         if argv[0] == "haproxy":
             self.checks.append(argv)
-            return Reply(exit_status=1, stderr="[ALERT] bad cfg") if self.check_fails else Reply()
+            fails = self.check_fails or host in self.check_fails_on
+            return Reply(exit_status=1, stderr="[ALERT] bad cfg") if fails else Reply()
         if argv[0] == "/usr/local/sbin/haproxy-reload":
             if self.reload_fails:
                 self.reload_fails -= 1
                 return Reply(exit_status=1, stderr="reload failed")
-            self.running_cfg = self.loaded_text()
+            self.running[host] = self.loaded_text(host)
             return Reply(stdout="haproxy-reload: new worker 42 running\n")
         if argv[0] == "socat" and self.master_cli_fails:
             return Reply(
@@ -256,9 +306,9 @@ class FakeHosts:
                 )
             if argv[0] == "mkdir":
                 return Reply()
-            for path in self.runner.paths(HP):
+            for path in self.runner.paths(host):
                 if path == argv[-1] or path.startswith(argv[-1].rstrip("/") + "/"):
-                    self.runner.remove_file(HP, path)
+                    self.runner.remove_file(host, path)
             return Reply()
         raise AssertionError(f"unexpected command on {host}: {command.render()}")
 
@@ -294,7 +344,7 @@ class FakeHosts:
                 return Reply(exit_status=2, stderr="npm ERR! build failed")
             return Reply()
         if command.shell is not None and "restart" in command.shell:
-            self.running[name] = self.commits[name]
+            self.serving[name] = self.commits[name]
             return Reply()
         quiet = {"status", "fetch", "clean"}  # git reads and steps that have nothing to say
         if command.shell is not None or argv[:1] == ("tail",) or quiet & set(argv):
@@ -304,7 +354,8 @@ class FakeHosts:
     def script(self, host: str, name: str, args: tuple[str, ...], stdin: bytes) -> Reply:
         """A fixed script, told apart by its name (its $0); `args` are "$1", "$2", ..."""
         if name == "bluegreen-snapshot" and self.snapshots:
-            return snapshot_reply(self.runner, host, args, self.running_args)
+            reply = snapshot_reply(self.runner, host, args, self.running_args)
+            return reply if len(self.nodes) == 1 else self.with_clocks(host, reply)
         if name == "bluegreen-cfg-read":  # every file HAProxy loads (read_cfg)
             return cfg_read_reply(self.runner, host, args[1:], self.running_args)
         if name == "bluegreen-lock":
@@ -354,9 +405,23 @@ class FakeHosts:
             return Reply()
         raise AssertionError(f"unexpected script on {host}: {name}")
 
+    def with_clocks(self, host: str, reply: Reply) -> Reply:
+        """The snapshot with clocks: a cfg changed after the worker started when it is not the
+        one the node's HAProxy runs (edited and not reloaded)."""
+        edited = self.loaded_text(host) != self.running[host]
+        clocks = ["now 10000.0", "uptime 1000.0", "ticks 100", f"workerstart {500 * 100}",
+                  f"cfgmtime {9999.0 if edited else 9000.0}"]  # fmt: skip
+        magic, rest = reply.stdout.split("\n", 1)
+        return Reply(stdout="\n".join([magic, *clocks, rest]))
+
     def curl(self, url: str) -> Reply:
-        if url.startswith("http://127.0.0.1"):  # the frontend: a server of LIVE, a healthy one
-            names = self.names[self.live_color() if not self.frontend_stuck else "blue"]
+        return self.curl_on(HP, url)
+
+    def curl_on(self, node: str, url: str) -> Reply:
+        """A GET from `node`: its own frontend answers from its running cfg (a healthy server of
+        the LIVE colour)."""
+        if url.startswith("http://127.0.0.1"):
+            names = self.names[self.live_color(node) if not self.frontend_stuck else "blue"]
             name = next((n for n in names if self.healthy[n]), names[0])
         else:
             name = url.split("//")[1].split(":")[0]
@@ -365,6 +430,6 @@ class FakeHosts:
         if not self.healthy[name]:
             return Reply(stdout="\n__bluegreen_probe__ 503 0.001\n")
         color = name.rstrip("0123456789")
-        commit = self.running.get(name, self.commits[name])
+        commit = self.serving.get(name, self.commits[name])
         body = f'{{"status": "ok", "color": "{color}", "commit": "{commit[:7]}"}}'
         return Reply(stdout=f"{body}\n__bluegreen_probe__ 200 0.002\n")

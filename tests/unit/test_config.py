@@ -475,3 +475,59 @@ def test_invalid_file_names_the_file(tmp_path: Path) -> None:
     file.write_text('[haproxy]\nssh = "haproxy"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=rf"invalid config {file}: 1 problem:\n  - apps: "):
         load_config(str(file))
+
+
+# ---- several HAProxy nodes ------------------------------------------------------------------
+
+PAIR_TOML = """
+[haproxy]
+config_path = "/etc/haproxy/haproxy.cfg"
+[haproxy.nodes.haproxy]
+ssh = "root@10.92.3.26"
+[haproxy.nodes.haproxy-standby]
+ssh = "root@10.92.3.32"
+"""
+
+
+def test_a_pair_of_nodes_keeps_its_order_and_the_first_is_the_primary() -> None:
+    config = parse_config(PAIR_TOML + "[apps." + FULL.split("[apps.", 1)[1], "pair.toml")
+    assert config.haproxy.node_targets == {
+        "haproxy": "root@10.92.3.26",
+        "haproxy-standby": "root@10.92.3.32",
+    }
+    assert config.haproxy.ssh == "root@10.92.3.26" and config.haproxy.several_nodes
+
+
+def test_one_ssh_is_one_node_named_after_its_host() -> None:
+    config = config_from_dict(with_value("haproxy.ssh", "root@10.92.3.26:2222"))
+    assert config.haproxy.node_targets == {"10.92.3.26": "root@10.92.3.26:2222"}
+    assert not config.haproxy.several_nodes
+
+
+@pytest.mark.parametrize(
+    ("haproxy", "expected"),
+    [
+        (
+            {"ssh": "a", "nodes": {"n": {"ssh": "b"}}},
+            "haproxy: both haproxy.ssh and haproxy.nodes are given",
+        ),
+        ({"nodes": {}}, "haproxy.nodes: must not be empty"),
+        ({"nodes": {"a b": {"ssh": "x"}}}, 'haproxy.nodes."a b": expected a node name'),
+        ({"nodes": {"n": {"ssh": "-oProxyCommand=id"}}}, "haproxy.nodes.n.ssh: expected an ssh"),
+        ({"nodes": {"n": {}}}, "haproxy.nodes.n.ssh: required key is missing"),
+        ({"nodes": {"a": {"ssh": "x"}, "b": {"ssh": "x"}}}, "nodes a and b share ssh x"),
+        ({"nodes": {f"n{i}": {"ssh": f"h{i}"} for i in range(17)}}, "at most 16 nodes, got 17"),
+    ],
+)
+def test_node_problems_name_their_key(haproxy: dict[str, Any], expected: str) -> None:
+    message = problems_of({**MINIMAL, "haproxy": haproxy})
+    assert expected in message
+    assert message.count("\n  - ") == 1, message  # no second error about a key not written
+
+
+def test_the_readme_pair_example_loads() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Several HAProxy nodes", 1)[1]
+    pair = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = parse_config(pair + "[apps." + FULL.split("[apps.", 1)[1], "README.md")
+    assert list(config.haproxy.node_targets) == ["haproxy", "haproxy-standby"]

@@ -286,6 +286,7 @@ def test_tools_have_schemas_annotations_and_descriptions(mode: str) -> None:
     }  # fmt: skip
     assert params["switch_traffic"] == {
         "app", "requireApproval", "emergency", "confirmToken", "force", "breakLock", "reason",
+        "reconcile",
     }  # fmt: skip
     for tool in tools.values():
         assert tool.input_schema.get("required", []) == (

@@ -156,7 +156,7 @@ def test_deploy_goes_to_every_standby_server_in_parallel_and_migrates_once() -> 
         (name, True, NEW) for name in GREENS
     ]
     for name in GREENS:
-        assert hosts.commits[name] == NEW and hosts.running[name] == NEW
+        assert hosts.commits[name] == NEW and hosts.serving[name] == NEW
         lines = shell_lines(hosts, name)
         assert any("git -C /opt/jw-attendant checkout --force --detach " + NEW in x for x in lines)
         assert (
@@ -192,7 +192,7 @@ def test_one_servers_failing_build_restores_every_server_of_the_pool() -> None:
     for name in GREENS:
         # Checked out, built (or not) and put back: every server runs what it ran before.
         assert hosts.commits[name] == OLD, name
-        assert hosts.running.get(name, OLD) == OLD, name
+        assert hosts.serving.get(name, OLD) == OLD, name
         assert any("bluegreen-restore" in x for x in shell_lines(hosts, name)), name
     # No server was restarted on the new commit: the failure stopped the pool before restarts.
     assert not any(s.name.startswith("restart ") for s in result.steps)
@@ -209,7 +209,7 @@ def test_a_pool_server_unhealthy_after_restart_restores_every_server() -> None:
     assert not result.ok and (result.failed_step, result.failed_server) == ("health", "green2")
     assert result.restored is True
     assert hosts.commits == {"blue1": "a1" * 20, "blue2": "a1" * 20, "green1": OLD, "green2": OLD}
-    assert hosts.running["green1"] == OLD  # restarted on the new commit, then restored
+    assert hosts.serving["green1"] == OLD  # restarted on the new commit, then restored
     assert result.next_step.startswith("Read GREEN green2's log")
 
 

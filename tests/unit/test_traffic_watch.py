@@ -17,7 +17,7 @@ from bluegreen.domain.runtime import parse_show_stat
 from bluegreen.domain.traffic_stats import ColourCounters, per_second, servers_counters
 from bluegreen.engine.context import Context
 from bluegreen.engine.traffic_watch import sample, watch
-from bluegreen.models import ColourTraffic, TrafficSample
+from bluegreen.models_traffic import ColourTraffic, TrafficSample
 from bluegreen.service import Service
 
 

@@ -62,6 +62,7 @@ class TokenRecord:
     emergency: bool = False
     target_commit: str | None = None
     issued_by_cli: bool = False  # by `bluegreen switch --plan`, not by an MCP client
+    reconcile: bool = False  # a plan that brings HAProxy nodes that disagree back to one answer
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2).encode() + b"\n"
@@ -72,7 +73,7 @@ class TokenRecord:
 
 def new_token(app: str, hash_: str, mode: str, now: datetime, ttl_s: float, from_live: str,
               to_live: str, *, emergency: bool, target_commit: str | None,
-              issued_by_cli: bool) -> TokenRecord:  # fmt: skip
+              issued_by_cli: bool, reconcile: bool = False) -> TokenRecord:  # fmt: skip
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     return TokenRecord(
         token=secrets.token_urlsafe(18),
@@ -86,6 +87,7 @@ def new_token(app: str, hash_: str, mode: str, now: datetime, ttl_s: float, from
         emergency=emergency,
         target_commit=target_commit,
         issued_by_cli=issued_by_cli,
+        reconcile=reconcile,
     )
 
 

@@ -99,6 +99,18 @@ def _check_ident(value: str) -> str:
     return value
 
 
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _check_node_name(value: str) -> str:
+    if not _NODE_NAME.fullmatch(value):
+        raise ValueError(
+            "expected a node name (letters, digits, '-', '_', '.', starting with a letter or "
+            f"digit, at most 63 characters), got {show(value)}"
+        )
+    return value
+
+
 def _check_host_header(value: str) -> str:
     if not _HOST_HEADER.fullmatch(value):
         raise ValueError(f"expected a host name as the Host header carries it, got {show(value)}")
@@ -141,6 +153,7 @@ Address = Annotated[StrictStr, AfterValidator(_check_address)]
 RemotePath = Annotated[StrictStr, AfterValidator(_check_remote_path)]
 LocalPath = Annotated[Path, BeforeValidator(_expand_local_path)]
 Ident = Annotated[StrictStr, AfterValidator(_check_ident)]
+NodeName = Annotated[StrictStr, AfterValidator(_check_node_name)]
 HostHeader = Annotated[StrictStr, AfterValidator(_check_host_header)]
 FrontendUrl = Annotated[StrictStr, AfterValidator(_check_frontend_url)]
 Snippet = Annotated[StrictStr, AfterValidator(_check_snippet)]

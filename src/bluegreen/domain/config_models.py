@@ -8,7 +8,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Final, Self
+from typing import Annotated, Any, Final, Self
 
 import pydantic_core
 from pydantic import (
@@ -18,6 +18,8 @@ from pydantic import (
     Strict,
     StrictBool,
     StrictStr,
+    TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -33,6 +35,7 @@ from bluegreen.domain.config_fields import (
     Ident,
     LocalPath,
     McpLevel,
+    NodeName,
     NonNegativeInt,
     NonNegativeNumber,
     Port,
@@ -65,10 +68,23 @@ class SshSettings(_Model):
     command_timeout_s: Annotated[PositiveNumber, Field(le=86400)] = 600.0  # a long build
 
 
-class HAProxySettings(_Model):
-    """The HAProxy host. Paths are remote (on that host), so `~` is not expanded."""
+MAX_HAPROXY_NODES: Final = 16
+_SSH_TARGET: Final = TypeAdapter(SshTarget)
+
+
+class HAProxyNode(_Model):
+    """One HAProxy host of several that route the same apps (e.g. a VRRP pair)."""
 
     ssh: SshTarget
+
+
+class HAProxySettings(_Model):
+    """The HAProxy host(s): `ssh` names one, `[haproxy.nodes.<name>]` several, the first listed
+    being the PRIMARY (it keeps the locks, the history and the approvals). Every other setting is
+    shared by all nodes. Paths are remote (on those hosts), so `~` is not expanded."""
+
+    ssh: SshTarget  # the PRIMARY's target: the first node's when `nodes` is given
+    nodes: Annotated[dict[NodeName, HAProxyNode], Field(min_length=1)] = {}
     config_path: RemotePath = "/etc/haproxy/haproxy.cfg"
     # HAProxy's `-f` arguments, in order (files, or directories: their *.cfg files); None: just
     # config_path. Status compares them with the running HAProxy's own arguments.
@@ -82,6 +98,52 @@ class HAProxySettings(_Model):
     sudo: StrictBool = False
     work_dir: RemotePath = "/var/lib/bluegreen"
     cfg_backups: Annotated[PositiveInt, Field(le=1000)] = 10
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_from_nodes(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "nodes" not in data:
+            return data
+        if "ssh" in data:
+            raise ValueError(
+                "both haproxy.ssh and haproxy.nodes are given: use ssh for one node or "
+                "[haproxy.nodes.<name>] tables for several, not both"
+            )
+        nodes = data["nodes"]
+        first = next(iter(nodes.values()), None) if isinstance(nodes, dict) else None
+        primary = first.get("ssh") if isinstance(first, dict) else None
+        try:
+            primary = _SSH_TARGET.validate_python(primary)
+        except ValidationError:
+            # Reported at its own key (nodes.<name>.ssh), which fails the whole config; the
+            # stand-in only keeps a second error off `ssh`, a key the user did not write.
+            primary = "unset"
+        return {**data, "ssh": primary}
+
+    @field_validator("nodes")
+    @classmethod
+    def _distinct_nodes(cls, nodes: dict[str, HAProxyNode]) -> dict[str, HAProxyNode]:
+        if len(nodes) > MAX_HAPROXY_NODES:
+            raise ValueError(f"at most {MAX_HAPROXY_NODES} nodes, got {len(nodes)}")
+        owners: dict[str, str] = {}
+        for name, node in nodes.items():
+            if node.ssh in owners:
+                raise ValueError(f"nodes {owners[node.ssh]} and {name} share ssh {node.ssh}")
+            owners[node.ssh] = name
+        return nodes
+
+    @property
+    def node_targets(self) -> dict[str, str]:
+        """Every node, name -> ssh target, the PRIMARY first. A lone `ssh` is one node named
+        after its host."""
+        if self.nodes:
+            return {name: node.ssh for name, node in self.nodes.items()}
+        host = self.ssh.rsplit("@", 1)[-1]
+        return {host.rsplit(":", 1)[0] if host.count(":") == 1 else host: self.ssh}
+
+    @property
+    def several_nodes(self) -> bool:
+        return len(self.nodes) > 1
 
     @field_validator("config_files")
     @classmethod

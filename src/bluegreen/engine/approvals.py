@@ -21,7 +21,7 @@ def issue(
     record = dapproval.new_token(plan.app, plan.plan_hash, mode, ctx.now(), ttl_s,
                                  plan.from_live, plan.to_live, emergency=plan.emergency,
                                  target_commit=plan.target_commit,
-                                 issued_by_cli=from_cli)  # fmt: skip
+                                 issued_by_cli=from_cli, reconcile=plan.reconcile)  # fmt: skip
     ctx.runner.run(hp.ssh, dapproval.token_dir_command(hp.work_dir, hp.sudo))
     ctx.runner.write_file_atomic(
         hp.ssh, dapproval.record_path(hp.work_dir, record.token), record.to_json(), mode=0o600

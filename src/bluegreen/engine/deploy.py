@@ -40,6 +40,7 @@ from bluegreen.engine.deploy_plan import (
     check_request,
     deploy_ref,
     plan_deploy,
+    refuse_nodes_unsure,
     refuse_shared_host,
     refuse_unreloaded_cfg,
     request_warnings,
@@ -77,6 +78,7 @@ def deploy_to_standby(
         target = resolve_roles(ctx, app)
         refuse_shared_host(app, target)
         refuse_unreloaded_cfg(ctx, lock.broken)
+        refuse_nodes_unsure(ctx, app)
         return _Deploy(ctx, app_name, app, options, target, sleep).execute(started)
 
 

@@ -12,6 +12,7 @@ from bluegreen.domain.lock import Holder
 from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import Context
 from bluegreen.engine.guard import GuardedRunner, machine
+from bluegreen.engine.nodes import refuse_disagreeing_nodes
 from bluegreen.engine.status import files_routing
 from bluegreen.engine.status_reads import cfg_not_reloaded, read_cfg
 from bluegreen.errors import (
@@ -114,6 +115,10 @@ def plan_deploy(
     if shared:
         warnings.append(f"{shared}: a real deploy refuses to run")
     sudo = app.server(roles.standby).sudo
+    try:
+        refuse_nodes_unsure(ctx, app)
+    except UnsafeOperationError as exc:
+        warnings.append(f"a real deploy refuses now: {exc.message}")
 
     def head(member: Member) -> str | None:
         try:
@@ -192,6 +197,12 @@ def shared_hosts(app: AppConfig, roles: Roles) -> str | None:
                        "would collide")
                 )  # fmt: skip
     return None
+
+
+def refuse_nodes_unsure(ctx: Context, app: AppConfig) -> None:
+    """Several HAProxy nodes: STANDBY must be STANDBY on every one of them (users reach whichever
+    holds the virtual IP), so a node that disagrees, cannot be read or was not reloaded refuses."""
+    refuse_disagreeing_nodes(ctx, app, "deploy", lambda files: files_routing(files, app))
 
 
 def refuse_shared_host(app: AppConfig, roles: Roles) -> None:

@@ -33,6 +33,7 @@ from bluegreen.domain.state_file import StateReading, format_timestamp, parse_st
 from bluegreen.domain.switch_commands import frontend_bind
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
+from bluegreen.engine.nodes import NodeRead, node_problems, node_view, state_drift
 from bluegreen.engine.probing import as_health
 from bluegreen.engine.status_next_step import next_step
 from bluegreen.engine.status_reads import Reads, lock_holder_path, probe_key, read_everything
@@ -41,6 +42,7 @@ from bluegreen.models import (
     AppStatus,
     DriftItem,
     LockHolder,
+    NodeStatus,
     PreviewRoute,
     Role,
     Routing,
@@ -113,6 +115,9 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     # The running HAProxy may route differently from the file: LIVE is not known for certain.
     not_reloaded = bool(reads.not_reloaded)
     problems += runtime_findings
+    nodes = _nodes(ctx, app, reads)
+    nodes_unsure = node_problems(nodes)
+    problems += nodes_unsure + state_drift(nodes)
     holder = _lock(reads.file(lock_holder_path(hp, app_name)), ctx, problems)
 
     servers: list[ServerStatus] = []
@@ -143,7 +148,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     state = reading.state if reading else None
     status = AppStatus(
         app=app_name,
-        certain=bool(analysis and analysis.certain) and not not_reloaded,
+        certain=bool(analysis and analysis.certain) and not not_reloaded and not nodes_unsure,
         live=live,
         standby=standby,
         servers=servers,
@@ -152,6 +157,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
         runtime_error=runtime_error,
         state_file=state_view,
         drift=drift,
+        nodes=nodes,
         lock=holder,
         last_switch=format_timestamp(state.last_switch) if state and state.last_switch else None,
         switch_count=state.switch_count if state else None,
@@ -240,6 +246,19 @@ def _pool_status(
         pool=members,
         pool_healthy=healthy,
     )
+
+
+def _nodes(ctx: Context, app: AppConfig, reads: Reads) -> list[NodeStatus]:
+    """Each HAProxy node's view when several are configured (none with one: the status is it)."""
+    hp = ctx.config.haproxy
+    if not reads.others:
+        return []
+
+    def analyse(files: HAProxyFiles) -> RoutingAnalysis:
+        return files_routing(files, app, reads.loaded(files))
+
+    nodes = reads.all_nodes(next(iter(hp.node_targets)))
+    return [node_view(NodeRead.of(node, app, hp), app, hp, analyse) for node in nodes]
 
 
 def _preview(analysis: RoutingAnalysis | None, color: str) -> list[PreviewRoute]:

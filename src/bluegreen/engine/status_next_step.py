@@ -21,6 +21,17 @@ def _drifts(colour: ServerStatus) -> bool:
 
 
 def next_step(status: AppStatus) -> str:
+    if len({n.live for n in status.nodes if n.live}) > 1:
+        return (
+            f"The HAProxy nodes disagree: `bluegreen switch {status.app} --reconcile` plans "
+            "routing every node to the primary's LIVE; read every node's diff, then approve it."
+        )
+    unsure = [n.name for n in status.nodes if not n.primary and n.problems]
+    if unsure:
+        return (
+            f"HAProxy node {', '.join(unsure)} is not certain (see problems): bring it back or "
+            "reload it before deploying or switching."
+        )
     if status.routing.certain and not status.certain:  # certain from the file, not reloaded
         return (
             "haproxy.cfg was changed and not reloaded: HAProxy may route differently from the "

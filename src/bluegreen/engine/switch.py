@@ -13,11 +13,16 @@ Any failure from the replace on puts the previous cfg back, reloads, and verifie
 but never writes over a file that is neither the one this switch read nor the one it wrote. Once
 traffic moved, the state file write is attempted and the history line written whatever fails.
 The plan and the re-plans are in switch_plan.py; reload, verify and drain in traffic.py.
+
+With several HAProxy nodes each cfg step runs on every node at once (switch_nodes.py): backup,
+check and compare on all of them before any replace, and a failure on any node restores every
+node. The locks, drain, watch and history stay on the PRIMARY; the state file is every node's.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bluegreen.domain.config import AppConfig
@@ -39,7 +44,14 @@ from bluegreen.engine.indicators import write_roles
 from bluegreen.engine.lock import OperationLock, cfg_lock
 from bluegreen.engine.probing import http_probe
 from bluegreen.engine.steps import StepRecorder, internal_error
-from bluegreen.engine.switch_plan import CfgSwap, Prepared, check_target, plan_rollback, replan
+from bluegreen.engine.switch_nodes import on_every_node, spread_ms
+from bluegreen.engine.switch_plan import (
+    NodeChange,
+    Prepared,
+    check_target,
+    plan_rollback,
+    replan,
+)
 from bluegreen.engine.traffic import drain, reload, verify
 from bluegreen.errors import (
     BlueGreenError,
@@ -65,6 +77,7 @@ class Applied:
     error: str | None = None
     touched: bool = False
     restored: bool = False
+    window_ms: float | None = None  # several nodes: how long they routed to different colours
 
 
 def execute(
@@ -98,10 +111,11 @@ def execute(
                 result.duration_s = round(time.monotonic() - started, 3)
                 return result
             forced = bool(force and not prepared.plan.target_healthy)
-            applied = _apply(ctx, steps, prepared.app, prepared.swap, prepared.from_live,
+            applied = _apply(ctx, steps, prepared.app, prepared.changes, prepared.from_live,
                              prepared.to_live, emergency, forced)  # fmt: skip
         # The cfg lock is released here: other apps switch during this one's drain and watch.
         result.executed = applied.touched
+        result.split_window_ms = applied.window_ms
         rollback: Applied | None = None
         if applied.error is not None:
             result.error = applied.error
@@ -114,7 +128,8 @@ def execute(
             result.verified = True
             try:
                 _finish(ctx, steps, prepared, emergency, result)
-                if not emergency:
+                # A reconcile moves no user of the primary: its LIVE was already the target.
+                if not emergency and not prepared.plan.reconcile:
                     rollback = _watch(ctx, steps, prepared, break_lock, result)
             except Exception as exc:  # traffic moved: the state file and history line still come
                 error = (
@@ -133,7 +148,9 @@ def execute(
             ctx, "switch", app_name, _outcome(result, rollback), from_live=prepared.from_live,
             to_live=prepared.to_live, from_commit=prepared.plan.live_commit,
             to_commit=prepared.plan.target_commit, approval=approval, emergency=emergency,
+            reconcile=prepared.plan.reconcile,
             reason=reason, duration_s=result.duration_s, steps=steps.steps, error=result.error,
+            split_window_ms=result.split_window_ms,
         )  # fmt: skip
         if err:
             result.message += f" ({err})"
@@ -143,9 +160,15 @@ def execute(
         result.message += f" ({lock.release_error})"
     if result.ok:
         # What went wrong after the verified switch (state file, history, lock) stays said.
-        result.message = (f"{prepared.to_live.upper()} is LIVE; {prepared.from_live.upper()} is "
-                          "STANDBY, untouched: switching back is the instant rollback"
-                          + result.message)  # fmt: skip
+        window = result.split_window_ms
+        apart = ("" if window is None else f" (the {len(prepared.nodes)} HAProxy nodes routed "
+                 f"to different colours for {window:g} ms)")  # fmt: skip
+        head = (f"{prepared.to_live.upper()} is LIVE; {prepared.from_live.upper()} is STANDBY, "
+                "untouched: switching back is the instant rollback")  # fmt: skip
+        if prepared.plan.reconcile:
+            changed = ", ".join(n.name for n in prepared.nodes)
+            head = f"every HAProxy node routes to {prepared.to_live.upper()} ({changed} changed)"
+        result.message = head + apart + result.message
         result.next_step = (f"Watch the app; to roll back, switch_traffic again (emergency=true "
                             f"goes straight back to {prepared.from_live.upper()}).")  # fmt: skip
     return result
@@ -160,113 +183,127 @@ def _outcome(result: SwitchResult, rollback: Applied | None) -> str:
 
 
 def _apply(
-    ctx: Context, steps: StepRecorder, app: AppConfig, swap: CfgSwap, from_live: str,
-    to_live: str, emergency: bool, forced: bool = False,
+    ctx: Context, steps: StepRecorder, app: AppConfig, changes: Sequence[NodeChange],
+    from_live: str, to_live: str, emergency: bool, forced: bool = False,
 ) -> Applied:  # fmt: skip
-    """Put `swap.new` in place of `swap.old` (the one file `swap.path`) and make traffic reach
-    `to_live`. Runs under the cfg lock of that file.
+    """On each node, put `swap.new` in place of `swap.old` (the one file `swap.path`) and make
+    traffic reach `to_live` through every node. Runs under the cfg lock of that file. Every node
+    is backed up, checked and compared before any node changes; then each step runs on every
+    node at once.
 
-    A touched cfg is restored to `old` on failure (retrying while the host cannot be reached), so
-    HAProxy is never left with an unchecked or unapplied cfg without the result saying so."""
+    A touched cfg is restored to `old` on failure (retrying while a node cannot be reached), on
+    every node, so HAProxy is never left with an unchecked or unapplied cfg without the result
+    saying so."""
     hp = ctx.config.haproxy
     runner = ctx.runner
-    path, old, new = swap.path, swap.old, swap.new
-    candidate = check_path(path)
-    frontend = frontend_url(swap.after.loaded().cfg, app.frontend)
+    path = changes[0].swap.path  # the same file on every node (the lab and a VRRP pair)
+    saved = cfg_backup_name(ctx.now(), from_live, to_live, path)
 
-    def backup() -> str:
-        name = cfg_backup_name(ctx.now(), from_live, to_live, path)
-        r = runner.run(hp.ssh, backup_cfg_command(path, hp.work_dir, name, hp.cfg_backups, hp.sudo))
+    def frontend(change: NodeChange) -> str | None:
+        return frontend_url(change.swap.after.loaded().cfg, app.frontend)
+
+    def backup(change: NodeChange) -> str:
+        swap = change.swap
+        command = backup_cfg_command(swap.path, hp.work_dir, saved, hp.cfg_backups, hp.sudo)
+        r = runner.run(change.host, command)
         if not r.ok:
-            raise CommandFailed(f"backing up {path} failed", host=hp.ssh,
+            raise CommandFailed(f"backing up {swap.path} failed", host=change.host,
                                 exit_status=r.exit_status, output_tail=r.tail())  # fmt: skip
-        return name
+        return saved
 
-    def validate() -> str:
-        runner.write_file_atomic(hp.ssh, candidate, new)
+    def validate(change: NodeChange) -> str:
+        swap = change.swap
+        candidate = check_path(swap.path)
+        runner.write_file_atomic(change.host, candidate, swap.new)
         try:
             # Every file HAProxy loads, the candidate in place of the one it replaces.
             check = check_command(hp.check, swap.check_paths, hp.sudo)
-            r = runner.run(hp.ssh, check, timeout=60)
+            r = runner.run(change.host, check, timeout=60)
         finally:
-            runner.run(hp.ssh, remove_command(candidate, hp.sudo))
+            runner.run(change.host, remove_command(candidate, hp.sudo))
         what = ("the new cfg could not be checked: " + not_found(hp.check[0])
                 if r.exit_status == COMMAND_NOT_FOUND else "`haproxy -c` on the new cfg failed")  # fmt: skip
         if not r.ok:
-            raise CommandFailed(what, host=hp.ssh, exit_status=r.exit_status,
+            raise CommandFailed(what, host=change.host, exit_status=r.exit_status,
                                 output_tail=r.tail())  # fmt: skip
         return "the new cfg is valid"
 
-    def compare() -> str:
+    def compare(change: NodeChange) -> str:
         # The compare-and-swap: under the cfg lock, so no bluegreen writer comes in between.
-        if runner.read_file(hp.ssh, path) != old:
-            raise CfgChanged(f"{path} changed since the plan",
+        if runner.read_file(change.host, change.swap.path) != change.swap.old:
+            raise CfgChanged(f"{change.swap.path} changed since the plan",
                              hint="another writer came in between: ask for a new plan")  # fmt: skip
-        return f"{path} is the file the plan read"
+        return f"{change.swap.path} is the file the plan read"
 
     try:
-        saved = steps.run("backup-cfg", backup, hp.ssh)
-        steps.run("check-cfg", validate, hp.ssh)
-        steps.run("compare-cfg", compare, hp.ssh)
+        on_every_node(steps, "backup-cfg", changes, backup)
+        on_every_node(steps, "check-cfg", changes, validate)
+        on_every_node(steps, "compare-cfg", changes, compare)
     except BlueGreenError as exc:
         return Applied(f"{exc} ({path} untouched)")
 
+    def replace(change: NodeChange) -> str:
+        runner.write_file_atomic(change.host, change.swap.path, change.swap.new)
+        return ""
+
     try:
-        steps.run("replace-cfg", lambda: runner.write_file_atomic(hp.ssh, path, new), hp.ssh)
-        steps.run("reload", lambda: reload(ctx), hp.ssh)
-        steps.run("verify", lambda: verify(ctx, app, frontend, to_live, emergency, forced), hp.ssh)
-        return Applied(touched=True)
+        on_every_node(steps, "replace-cfg", changes, replace)
+        reloaded = on_every_node(steps, "reload", changes, lambda c: reload(ctx, c.host))
+        window = spread_ms(reloaded)
+        if window is not None:
+            steps.info("reload", f"the nodes routed to different colours for {window:g} ms")
+        on_every_node(steps, "verify", changes,
+                      lambda c: verify(ctx, app, frontend(c), to_live, emergency, forced, c.host))  # fmt: skip
+        return Applied(touched=True, window_ms=window)
     except BlueGreenError as exc:
         failure = str(exc)
 
-    def restore() -> str:
+    def restore(change: NodeChange) -> str:
         # Read back first: after a failed or interrupted replace the file may still be the old one.
-        now = runner.read_file(hp.ssh, path)
-        if now == old:
+        now = runner.read_file(change.host, change.swap.path)
+        if now == change.swap.old:
             return "haproxy.cfg is the previous one"
-        if now != new:
+        if now != change.swap.new:
             raise CfgChanged(
                 "haproxy.cfg is neither the file this switch read nor the one it wrote: another "
                 "writer changed it, so it is left as it is and not reloaded by this switch",
                 hint="run status and decide by hand",
             )
-        runner.write_file_atomic(hp.ssh, path, old)
+        runner.write_file_atomic(change.host, change.swap.path, change.swap.old)
         return "the previous haproxy.cfg is written back"
 
     deadline = time.monotonic() + RESTORE_RETRY_S
     while True:
         try:
-            steps.run("restore-cfg", restore, hp.ssh)
-            steps.run("reload-restored", lambda: reload(ctx), hp.ssh)
-            steps.run(
-                "verify-restored", lambda: verify(ctx, app, frontend, from_live, True), hp.ssh
-            )
+            on_every_node(steps, "restore-cfg", changes, restore)
+            on_every_node(steps, "reload-restored", changes, lambda c: reload(ctx, c.host))
+            on_every_node(steps, "verify-restored", changes,
+                          lambda c: verify(ctx, app, frontend(c), from_live, True, node=c.host))  # fmt: skip
             break
-        except TransportError as exc:  # the host cannot be reached (yet): reconnect and retry
+        except TransportError as exc:  # a node cannot be reached (yet): reconnect and retry
             if time.monotonic() >= deadline:
-                return Applied(
-                    _restore_failed(ctx, failure, exc, path, saved, from_live, to_live), True
-                )
+                return Applied(_restore_failed(ctx, changes, failure, exc, saved, from_live, to_live), True)  # fmt: skip
             steps.info("restore-cfg", f"{exc}; retrying")
             time.sleep(1.0)
         except CfgChanged as exc:
             return Applied(f"{failure}; {exc}", touched=True)
         except BlueGreenError as exc:
-            return Applied(
-                _restore_failed(ctx, failure, exc, path, saved, from_live, to_live), True
-            )
+            return Applied(_restore_failed(ctx, changes, failure, exc, saved, from_live, to_live), True)  # fmt: skip
+    where = "haproxy.cfg is" if len(changes) == 1 else "haproxy.cfg of every node is"
     return Applied(
-        f"{failure}; the previous haproxy.cfg is back and {from_live.upper()} serves", True, True
+        f"{failure}; the previous {where} back and {from_live.upper()} serves", True, True
     )
 
 
 def _restore_failed(
-    ctx: Context, failure: str, exc: BlueGreenError, path: str, backup: str, from_live: str,
-    to_live: str,
+    ctx: Context, changes: Sequence[NodeChange], failure: str, exc: BlueGreenError, backup: str,
+    from_live: str, to_live: str,
 ) -> str:  # fmt: skip
     hp = ctx.config.haproxy
+    path = changes[0].swap.path
+    hosts = ", ".join(c.host for c in changes)
     return (
-        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. {path} on {hp.ssh} may "
+        f"{failure}; RESTORING THE PREVIOUS CFG ALSO FAILED: {exc}. {path} on {hosts} may "
         f"now be the new one (routing to {to_live.upper()}, checked with `haproxy -c`) while "
         f"HAProxy, not reloaded, may still route to {from_live.upper()}: run status (it reports a "
         f"cfg not reloaded), then put back {backup} from {cfg_backup_dir(hp.work_dir)} as {path} "
@@ -292,22 +329,24 @@ def _write_state(
     ctx: Context, steps: StepRecorder, prepared: Prepared, live: str, result: SwitchResult, *,
     reread: bool,
 ) -> None:  # fmt: skip
-    """Record `live` in the app's state file, starting from the file the plan read or (`reread`,
-    after the switch's own write) from the file as it is now. Never raises: traffic already
-    moved, and the result and the history line must still be written; a failure is said."""
+    """Record `live` in the app's state file on every HAProxy node, starting from the file the
+    plan read on the primary or (`reread`, after the switch's own write; other nodes) from the
+    file as it is now. Never raises: traffic already moved, and the result and the history line
+    must still be written; a failure is said."""
     hp = ctx.config.haproxy
     app = prepared.app
     standby = prepared.from_live if live == prepared.to_live else prepared.to_live
 
-    def write() -> str:
-        raw = ctx.runner.read_file(hp.ssh, app.state_file) if reread else prepared.state_raw
+    def write(node: NodeChange) -> str:
+        fresh = reread or node.host != hp.ssh
+        raw = ctx.runner.read_file(node.host, app.state_file) if fresh else prepared.state_raw
         reading = parse_state(raw, list(app.servers))
         data = updated_for_switch(reading.state, live, standby, ctx.now())
-        ctx.runner.write_file_atomic(hp.ssh, app.state_file, data)
+        ctx.runner.write_file_atomic(node.host, app.state_file, data)
         return f"{app.state_file}: live={live}"
 
     try:
-        steps.run("state-file", write, hp.ssh)
+        on_every_node(steps, "state-file", prepared.changes, write)
         result.state_file_written = True
     except BlueGreenError as exc:
         result.state_file_written = False

@@ -3,6 +3,10 @@ file as they are now, the routing, the minimal edit (of the one file that holds 
 line), the target's health and the plan (with its hash, which approval binds). Reads only;
 switch.py executes the plan.
 
+With several HAProxy nodes the plan covers every node: each node's files are read and must route
+the app for certain to the same LIVE; each gets its own minimal edit, and the hash binds every
+node's lines. A reconcile plan changes only the nodes that route elsewhere than the primary.
+
 Also the re-plans made under the locks: the one the executed switch must match, and the one an
 auto-rollback makes from the cfg as it is by then (another app may have switched meanwhile).
 """
@@ -21,11 +25,19 @@ from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, app_lines, plan_switch
 from bluegreen.domain.switch_commands import check_path
 from bluegreen.engine.context import Context
+from bluegreen.engine.nodes import RECONCILE_HINT
 from bluegreen.engine.pool_target import check_pool, pool_summary
 from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.engine.status import deployed_of, files_routing
 from bluegreen.engine.status_reads import read_cfg
-from bluegreen.errors import ApprovalError, CfgChanged, HAProxyConfigError, UnsafeOperationError
+from bluegreen.errors import (
+    ApprovalError,
+    CfgChanged,
+    HAProxyConfigError,
+    TransportError,
+    UnsafeOperationError,
+    ValidationError,
+)
 from bluegreen.models import Health, SwitchPlan
 from bluegreen.transport.base import CommandResult
 from bluegreen.transport.parallel import parallel
@@ -60,17 +72,45 @@ def edit_swap(files: HAProxyFiles, edit: SwitchEdit) -> CfgSwap:
     return CfgSwap(files, edit.path, edit.text.encode())
 
 
+@dataclass(frozen=True)
+class NodeChange:
+    """One HAProxy node's part of a cfg change (the switch's, or its rollback's)."""
+
+    name: str
+    host: str
+    swap: CfgSwap
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """One HAProxy node's part of a switch: its files as read, its minimal edit, and what an
+    approval binds there (routing.app_lines)."""
+
+    name: str
+    host: str
+    swap: CfgSwap
+    edit: SwitchEdit
+    lines: bytes
+
+
 @dataclass
 class Prepared:
     """A switch plan with everything needed to execute it exactly."""
 
     app_name: str
     app: AppConfig
-    swap: CfgSwap
     state_raw: bytes | None
-    analysis: RoutingAnalysis
-    edit: SwitchEdit
+    analysis: RoutingAnalysis  # the primary's
     plan: SwitchPlan
+    nodes: tuple[NodePlan, ...]  # every HAProxy node that changes, the primary first
+
+    @property
+    def swap(self) -> CfgSwap:
+        return self.nodes[0].swap
+
+    @property
+    def changes(self) -> list[NodeChange]:
+        return [NodeChange(n.name, n.host, n.swap) for n in self.nodes]
 
     @property
     def from_live(self) -> str:
@@ -88,21 +128,26 @@ def _probe_health(ctx: Context, app: AppConfig, member: Member, timeout_s: float
 
 
 def prepare(
-    ctx: Context, app_name: str, *, emergency: bool = False, mode: str = "token"
-) -> Prepared:
-    """Read cfg, state and target health (in parallel) and build the plan. Changes nothing."""
+    ctx: Context, app_name: str, *, emergency: bool = False, mode: str = "token",
+    reconcile: bool = False,
+) -> Prepared:  # fmt: skip
+    """Read cfg, state and target health (in parallel) and build the plan. Changes nothing.
+    `reconcile`: the plan that brings the nodes routing elsewhere back to the primary's LIVE."""
     app = ctx.config.app(app_name)
     hp = ctx.config.haproxy
     members = [m for color in app.servers for m in app.members(color)]
+    others = list(hp.node_targets.items())[1:]
     outcomes = parallel(
         [lambda: read_cfg(ctx),
          lambda: ctx.runner.read_file(hp.ssh, app.state_file),
-         *(_read_checkout(ctx, app, member) for member in members)]
+         *(_read_checkout(ctx, app, member) for member in members),
+         *(_read_node(ctx, host) for _, host in others)]
     )  # fmt: skip
     files = cast("HAProxyFiles | Exception", outcomes[0])
     state_raw = cast("bytes | Exception | None", outcomes[1])
+    n = 2 + len(members)
     deployed = {member: deployed_of(cast("CommandResult | Exception", checkout))
-                for member, checkout in zip(members, outcomes[2:], strict=True)}  # fmt: skip
+                for member, checkout in zip(members, outcomes[2:n], strict=True)}  # fmt: skip
     if isinstance(files, Exception):
         raise files
     state_bytes = None if isinstance(state_raw, Exception) else state_raw
@@ -114,8 +159,32 @@ def prepare(
             + "; ".join(analysis.problems),
             hint="fix haproxy.cfg by hand, check it with `bluegreen inspect-cfg`, then retry",
         )
-    target = analysis.standby
-    edit = plan_switch(loaded, analysis, target)
+    name = next(iter(hp.node_targets))
+    if reconcile:
+        # The primary's answer is the one: only the nodes that route elsewhere change.
+        source, target = analysis.standby, analysis.live
+        mine = None
+    else:
+        source, target = analysis.live, analysis.standby
+        edit = plan_switch(loaded, analysis, target)
+        lines = app_lines(loaded.cfg, analysis, edit)
+        mine = NodePlan(name, hp.ssh, edit_swap(files, edit), edit, lines)
+    others_plans = [
+        _node_plan(app, node, host, cast("HAProxyFiles | Exception", read), (name, analysis.live),
+                   target, reconcile)
+        for (node, host), read in zip(others, outcomes[n:], strict=True)
+    ]  # fmt: skip
+    nodes = tuple(p for p in (mine, *others_plans) if p is not None)
+    if reconcile and not hp.several_nodes:
+        raise ValidationError(
+            "reconcile brings several HAProxy nodes back to one answer; this config names one",
+            hint="switch without reconcile",
+        )
+    if not nodes:
+        raise UnsafeOperationError(
+            f"nothing to reconcile: every HAProxy node routes {app_name} to {target.upper()}",
+            hint="run status; a normal switch moves every node",
+        )
     warnings: list[str] = []
     outcome = "emergency switch" if emergency else "the switch will be refused"
     if app.is_pool(target):
@@ -145,32 +214,93 @@ def prepare(
         warnings.append("the state file is missing or unreadable: the switch writes a fresh one")
     if emergency:
         warnings.append("EMERGENCY: drain wait and slow checks are skipped; marked in history")
+    if reconcile:
+        changed = ", ".join(p.name for p in nodes)
+        warnings.append(f"RECONCILE: only {changed} change, to route to {target.upper()} as the "
+                        f"primary {name} does; users on those nodes move from {source.upper()}")  # fmt: skip
+    several = hp.several_nodes
     plan = SwitchPlan(
         app=app_name,
-        from_live=analysis.live,
+        from_live=source,
         to_live=target,
         emergency=emergency,
-        diff=edit.diff,
-        cfg_file=edit.path,
+        reconcile=reconcile,
+        diff=_diff(nodes, several),
+        cfg_file=nodes[0].edit.path,
         target_healthy=health.healthy,
         target_health=health,
         target_commit=target_commit,
-        live_commit=_colour_commit(app, analysis.live, deployed),
+        live_commit=_colour_commit(app, source, deployed),
         target_servers=pool.servers if pool else [],
         target_needed=pool.needed if pool else None,
         warnings=warnings,
         plan_hash=plan_hash(
             app_name,
-            analysis.live,
+            source,
             target,
             emergency,
-            app_lines(loaded.cfg, analysis, edit),
+            (b"reconcile\n" if reconcile else b"") + _lines(nodes, several),
             state_bytes,
             witnesses,
         ),
         approval=mode,
     )
-    return Prepared(app_name, app, edit_swap(files, edit), state_bytes, analysis, edit, plan)
+    return Prepared(app_name, app, state_bytes, analysis, plan, nodes)
+
+
+def _read_node(ctx: Context, host: str) -> Callable[[], HAProxyFiles]:
+    return lambda: read_cfg(ctx, host=host)
+
+
+def _node_plan(
+    app: AppConfig, name: str, host: str, files: HAProxyFiles | Exception,
+    primary: tuple[str, str], target: str, reconcile: bool,
+) -> NodePlan | None:  # fmt: skip
+    """Another node's edit to `target` (None: reconciling, and it routes there already). Refuses
+    (nothing changes on any node) when the node cannot be read or is not certain, and, unless
+    reconciling, when it does not route the app where the primary does."""
+    where = f"HAProxy node {name} ({host})"
+    if isinstance(files, TransportError):
+        raise TransportError(
+            f"refusing to switch: {where} cannot be read ({files}): no node is changed",
+            host=host,
+            hint="a switch changes every node or none: bring the node back, then retry",
+        )
+    if isinstance(files, Exception):
+        raise HAProxyConfigError(f"refusing to switch: {where}: {files}: no node is changed")
+    loaded = files.loaded()
+    analysis = files_routing(files, app, loaded)
+    if not analysis.certain or analysis.live is None:
+        raise HAProxyConfigError(
+            f"refusing to switch: the routing of {where} is not certain: "
+            + "; ".join(analysis.problems),
+            hint="fix that node's haproxy.cfg by hand, then retry",
+        )
+    if reconcile and analysis.live == target:
+        return None
+    primary_name, primary_live = primary
+    if not reconcile and analysis.live != primary_live:
+        raise UnsafeOperationError(
+            f"refusing to switch: the HAProxy nodes disagree ({primary_name} routes to "
+            f"{primary_live.upper()}, {name} routes to {analysis.live.upper()})",
+            hint=RECONCILE_HINT,
+        )
+    edit = plan_switch(loaded, analysis, target)
+    return NodePlan(name, host, edit_swap(files, edit), edit, app_lines(loaded.cfg, analysis, edit))
+
+
+def _diff(nodes: tuple[NodePlan, ...], several: bool) -> str:
+    """The change; with several nodes, each node's under its name."""
+    if not several:
+        return nodes[0].edit.diff
+    return "\n".join(f"# HAProxy node {n.name} ({n.host})\n{n.edit.diff}" for n in nodes)
+
+
+def _lines(nodes: tuple[NodePlan, ...], several: bool) -> bytes:
+    """What the approval binds: the app's lines on every node that changes (one node: as ever)."""
+    if not several:
+        return nodes[0].lines
+    return b"".join(f"node {n.name}\n".encode() + n.lines for n in nodes)
 
 
 def _read_checkout(ctx: Context, app: AppConfig, member: Member) -> Callable[[], CommandResult]:
@@ -189,7 +319,7 @@ def _colour_commit(app: AppConfig, color: str, deployed: Mapping[Member, Deploye
 def replan(ctx: Context, app_name: str, emergency: bool, approved: SwitchPlan) -> Prepared:
     """The plan again, under the locks: it must be the one that was approved (the target's
     deployed commit included)."""
-    prepared = prepare(ctx, app_name, emergency=emergency)
+    prepared = prepare(ctx, app_name, emergency=emergency, reconcile=approved.reconcile)
     if prepared.plan.plan_hash != approved.plan_hash:
         raise ApprovalError(
             stale_plan_reason(
@@ -236,24 +366,38 @@ def _check_pool_target(plan: SwitchPlan, emergency: bool, force: bool) -> str:
     )
 
 
-def plan_rollback(ctx: Context, prepared: Prepared) -> CfgSwap:
-    """The swap that routes the app back, from every file HAProxy loads as read under the cfg
-    lock of the file the switch replaced.
+def plan_rollback(ctx: Context, prepared: Prepared) -> list[NodeChange]:
+    """Per node, the swap that routes the app back, read under the cfg lock. Every node is read
+    before any changes: one that cannot be rolled back stops them all."""
+    outcomes = parallel([_rollback_of(ctx, prepared, node) for node in prepared.nodes])
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return cast("list[NodeChange]", outcomes)
+
+
+def _rollback_of(ctx: Context, prepared: Prepared, node: NodePlan) -> Callable[[], NodeChange]:
+    return lambda: NodeChange(node.name, node.host, _node_rollback(ctx, prepared, node))
+
+
+def _node_rollback(ctx: Context, prepared: Prepared, node: NodePlan) -> CfgSwap:
+    """The swap that routes the app back on `node`, from every file HAProxy loads there as read
+    under the cfg lock of the file the switch replaced.
 
     The file this switch wrote goes back to the one it read, byte for byte. A file another app's
     switch changed since is edited the same minimal way instead (only this app's deciding line),
     so that switch is kept; a file that no longer routes this app to the new LIVE is left alone."""
-    path = prepared.swap.path
+    path = node.swap.path
     try:
-        files = read_cfg(ctx)
+        files = read_cfg(ctx, host=node.host)
     except HAProxyConfigError as exc:
         raise CfgChanged(
             f"{exc}: nothing rolled back", hint="run status and decide by hand"
         ) from exc
     if path not in files.paths:
         raise CfgChanged(f"{path} is no longer loaded by HAProxy: nothing rolled back")
-    if files.data(path) == prepared.swap.new:
-        return CfgSwap(files, path, prepared.swap.old)
+    if files.data(path) == node.swap.new:
+        return CfgSwap(files, path, node.swap.old)
     loaded = files.loaded()
     analysis = files_routing(files, prepared.app, loaded)
     if not analysis.certain or analysis.live != prepared.to_live:

@@ -24,13 +24,15 @@ VERIFY_TIMEOUT_S = 15.0
 VERIFY_STREAK = 5  # consecutive answers from the new LIVE before the switch counts as done
 
 
-def reload(ctx: Context) -> str:
+def reload(ctx: Context, node: str | None = None) -> str:
+    """Reload HAProxy on `node` (an ssh target; the primary when None)."""
     hp = ctx.config.haproxy
-    r = ctx.runner.run(hp.ssh, reload_command(hp.reload, hp.sudo), timeout=60)
+    node = node or hp.ssh
+    r = ctx.runner.run(node, reload_command(hp.reload, hp.sudo), timeout=60)
     if not r.ok:
         raise CommandFailed(
             "the HAProxy reload failed",
-            host=hp.ssh,
+            host=node,
             exit_status=r.exit_status,
             output_tail=r.tail(),
         )
@@ -39,27 +41,27 @@ def reload(ctx: Context) -> str:
 
 def verify(
     ctx: Context, app: AppConfig, frontend: str | None, color: str, quick: bool,
-    forced: bool = False,
+    forced: bool = False, node: str | None = None,
 ) -> str:  # fmt: skip
-    """New requests through the frontend reach `color`: VERIFY_STREAK answers in a row.
-    `forced` (an emergency switch to an unhealthy target, by request): any HTTP answer counts,
-    since an unhealthy server may not say who it is."""
+    """New requests through the frontend of `node` (the primary when None) reach `color`:
+    VERIFY_STREAK answers in a row. `forced` (an emergency switch to an unhealthy target, by
+    request): any HTTP answer counts, since an unhealthy server may not say who it is."""
     if frontend is None:
         return "frontend has no bind address to probe; verified by reload only"
-    hp = ctx.config.haproxy
+    node = node or ctx.config.haproxy.ssh
     url = frontend + app.health.path
     deadline = time.monotonic() + VERIFY_TIMEOUT_S
     streak, last = 0, ""
     need = 2 if quick else VERIFY_STREAK
     while time.monotonic() < deadline:
-        h = http_probe(ctx.runner, hp.ssh, url, 3, app.health.expect_status, app.host_header)
+        h = http_probe(ctx.runner, node, url, 3, app.health.expect_status, app.host_header)
         if forced and h.status_code is not None:
             return f"forced: the frontend answers (HTTP {h.status_code}); health not verified"
         if h.healthy and (h.color is None or h.color == color):
             streak += 1
             if streak >= need:
                 seen = f"{need} requests through {url}{_as_host(app)} answered by {color.upper()}"
-                return seen + _runtime_view(ctx, app, color)
+                return seen + _runtime_view(ctx, app, color, node)
             continue
         streak = 0
         last = h.error or f"answered by {h.color}"
@@ -72,15 +74,15 @@ def _as_host(app: AppConfig) -> str:
     return f" (Host: {app.host_header})" if app.host_header else ""
 
 
-def _runtime_view(ctx: Context, app: AppConfig, color: str) -> str:
+def _runtime_view(ctx: Context, app: AppConfig, color: str, node: str) -> str:
     """The second witness: the running worker's `show stat` has `color`'s server UP (a pool: at
     least one of its servers, each one's state said). Requests already reached it, so a runtime
     API that cannot be read only weakens the message."""
     hp = ctx.config.haproxy
     try:
-        route = files_routing(read_cfg(ctx), app).route(color)
+        route = files_routing(read_cfg(ctx, host=node), app).route(color)
         r = ctx.runner.run(
-            hp.ssh, runtime_command(hp.runtime_socket, "show stat", hp.sudo), timeout=15
+            node, runtime_command(hp.runtime_socket, "show stat", hp.sudo), timeout=15
         )
         rows = parse_show_stat(r.stdout) if r.ok else ()
     except (BlueGreenError, RuntimeOutputError, ValueError) as exc:

@@ -13,7 +13,8 @@ from bluegreen.domain.traffic_stats import ColourCounters, per_second, servers_c
 from bluegreen.engine.context import Context
 from bluegreen.engine.status import files_routing
 from bluegreen.engine.status_reads import read_cfg
-from bluegreen.models import ColourTraffic, Role, TrafficSample
+from bluegreen.models import Role
+from bluegreen.models_traffic import ColourTraffic, TrafficSample
 
 
 def sample(ctx: Context, app_name: str, previous: TrafficSample | None = None) -> TrafficSample:
