@@ -171,3 +171,29 @@ def test_pools_in_the_users_shared_frontend(tmp_path_factory: pytest.TempPathFac
         assert other.standby is not None and other.standby.commit == info.initial_commit
     finally:
         lab.down()
+
+
+def test_pools_behind_a_pair_of_haproxy_nodes(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`lab up --haproxy-nodes 2 --servers-per-colour 2`: status is certain on both nodes with
+    every pool server, a deploy reaches both STANDBY servers, and the switch moves both nodes."""
+    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-pool-pair"
+    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("pool-pair")) / prefix)
+    try:
+        info = lab.up(layout="single", topology=Topology(haproxy_nodes=2, servers_per_colour=2))
+        new = lab.commit()
+        with service_with(info, allow_unapproved=True) as service:
+            before = service.status(APP)
+            deployed = service.deploy(APP)
+            switched = service.switch(APP, SwitchRequest(require_approval=False))
+            after = service.status(APP)
+        assert before.certain, before.problems
+        assert before.standby is not None and [m.server for m in before.standby.pool] == [*GREENS]
+        assert deployed.ok, (deployed.error, deployed.output_tail)
+        assert [(s.server, s.commit_after) for s in deployed.servers] == [(n, new) for n in GREENS]
+        assert switched.ok, (switched.error, [s for s in switched.steps if s.status == "failed"])
+        assert after.certain and after.live is not None and after.live.color == "green"
+        assert after.live.commit == new and after.live.pool_healthy == 2
+        for frontend in lab.status()["frontends"].values():
+            assert httpx.get(f"{frontend}/health", timeout=5).json()["color"] == "green"
+    finally:
+        lab.down()
