@@ -78,7 +78,8 @@ class Arms:
             return RawTarget.of(spec, key_path=key, known_hosts=str(ssh.known_hosts))
 
         # The operator's two open terminals, connected before any timing.
-        self.std_client = raw_connect(target(self.app.server(self.standby).ssh))
+        (self.std,) = self.app.members(self.standby)
+        self.std_client = raw_connect(target(self.std.ssh))
         self.hp_client = raw_connect(target(self.config.haproxy.ssh))
         raw_check(self.std_client, "true")
         raw_check(self.hp_client, "true")
@@ -157,7 +158,7 @@ class Arms:
         return ms
 
     def _probe_line(self) -> str:
-        url = health_url(dc.probe_address(self.app, self.standby), self.app.health.path)
+        url = health_url(dc.probe_address(self.app, self.std), self.app.health.path)
         timeout = f"{self.app.health.timeout_s:g}"
         return shlex.join(["curl", "-sS", "--max-time", timeout, "--noproxy", "*", url])
 

@@ -222,7 +222,7 @@ def breakdown(config: Config, rounds: int) -> tuple[str, dict[str, Any]]:
     reads serialized (each read alone: its own cost, without the others competing)."""
     names = {config.haproxy.ssh: "haproxy"}
     for app in config.apps.values():
-        names.update({server.ssh: color for color, server in app.servers.items()})
+        names.update({m.ssh: color for color in app.servers for m in app.members(color)})
     columns: dict[str, dict[str, float]] = {}
     totals: dict[str, float] = {}
     cpu_ms: dict[str, float] = {}
@@ -365,7 +365,8 @@ class Arms:
         git = deployed_command(app.app_dir).render()
         gets = []
         for color in app.servers:
-            target = parse_http_url(server_health_url(app, color))
+            (member,) = app.members(color)
+            target = parse_http_url(server_health_url(app, member))
             assert target is not None
             gets.append((target, http_get_request(target)))
 
@@ -466,7 +467,7 @@ def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:
     config = load_config(lab_config)
     state = Path(info.state_dir)
     app = config.app(APP)
-    ssh_of = {"haproxy": config.haproxy.ssh, **{c: s.ssh for c, s in app.servers.items()}}
+    ssh_of = {"haproxy": config.haproxy.ssh, **{c: app.members(c)[0].ssh for c in app.servers}}
     targets = {
         role: RawTarget.of(ssh, key_path=state / "id_ed25519", known_hosts=state / "known_hosts")
         for role, ssh in ssh_of.items()

@@ -388,7 +388,7 @@ def watch(ctx: click.Context, app: str, every_s: float, count: int | None, as_js
     During a switch the traffic moves from one colour's line to the other's. Ctrl-C stops.
     """
     from bluegreen.cli_traffic import traffic_line
-    from bluegreen.models import TrafficSample
+    from bluegreen.models_traffic import TrafficSample
 
     scale = 1.0
 

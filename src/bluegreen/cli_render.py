@@ -27,6 +27,9 @@ def role_text(role: str | None) -> str:
 
 def _health(server: ServerStatus) -> str:
     h = server.health
+    if server.pool:
+        count = f"{server.pool_healthy}/{len(server.pool)} ok"
+        return f"[green]{count}[/]" if server.healthy else f"[red]{count}[/]"
     if h is None:
         return "-"
     if h.healthy:
@@ -42,16 +45,20 @@ def print_status(console: Console, status: AppStatus) -> None:
     table = Table(show_edge=False, pad_edge=False)
     for column in ("role", "server", "health", "commit", "deployed", "haproxy", "ssh"):
         table.add_column(column, no_wrap=column != "ssh")
-    for server in sorted(status.servers, key=lambda s: (s.role != "LIVE", s.color)):
-        table.add_row(
-            role_text(server.role),
-            color_text(server.color),
-            _health(server),
-            safe((server.commit or "-")[:10]),
-            safe((server.deployed_at or "-")[:16].replace("T", " ")),
-            safe(server.runtime_state or "-"),
-            safe(server.ssh) + ("" if server.reachable is not False else " [red](down)[/]"),
-        )
+    for colour in sorted(status.servers, key=lambda s: (s.role != "LIVE", s.color)):
+        # A pool: the colour's row sums it up, a row per server follows.
+        for server in (colour, *colour.pool):
+            pooled = server is not colour
+            table.add_row(
+                "" if pooled else role_text(server.role),
+                f"  {safe(server.server or '')}" if pooled else color_text(server.color),
+                _health(server),
+                safe((server.commit or ("drift" if colour.pool else "-"))[:10]),
+                safe((server.deployed_at or "-")[:16].replace("T", " ")),
+                safe(server.runtime_state or "-"),
+                ("" if colour.pool and not pooled else safe(server.ssh))
+                + ("" if server.reachable is not False else " [red](down)[/]"),
+            )
     console.print(table)
     for node in status.nodes:
         console.print(safe(node.summary(), MESSAGE_MAX))
@@ -111,6 +118,9 @@ def print_plan(console: Console, plan: SwitchPlan) -> None:
             f"target {safe(plan.to_live.upper())}: {verdict}, "
             f"commit {safe((plan.target_commit or '?')[:12])}"
         )
+    for server in plan.target_servers:
+        ready = "[green]ready[/]" if server.ready else f"[red]{safe(server.problem, TEXT_MAX)}[/]"
+        console.print(f"  {safe(server.server)} {safe(server.address)}: {ready}")
     console.print(f"{safe(plan.cfg_file or 'haproxy.cfg')} change (the only file replaced):")
     for line in safe_block(plan.diff.rstrip()).splitlines():  # only \n is left to split on
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"

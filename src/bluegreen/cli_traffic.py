@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bluegreen.domain.display_text import one_line
-from bluegreen.models import ColourTraffic, TrafficSample
+from bluegreen.models_traffic import ColourTraffic, TrafficSample
 
 BAR_WIDTH = 24
 

@@ -47,7 +47,9 @@ createBackup=false skips the backup (no restore on failure); runMigrations=true 
 migrate command, which acts on the database LIVE may share, so only when the user asked for it; \
 dryRun=true only returns the exact commands that would run; breakLock=true clears a STALE lock \
 (never one held by a running operation). Destructive on STANDBY: it restarts the app there, prunes \
-old backups and can migrate a database LIVE shares. Progress is reported per step. Next: ask the user to test \
+old backups and can migrate a database LIVE shares. Progress is reported per step. A colour that is \
+a pool of servers is deployed on every server at once (migrations once); a failure on any restores \
+them all and the result names the server. Next: ask the user to test \
 STANDBY at the address in the result, then switch_traffic to release it."""
 
 SWITCH_DOC = f"""\

@@ -72,6 +72,16 @@ def _probe_said(color: str | None, health: Health | None) -> list[str]:
 
 
 def _server_lines(role: str, server: ServerStatus) -> list[str]:
+    if server.pool:  # the pool's line, then each server's
+        healthy = f"{server.pool_healthy} of {len(server.pool)} servers healthy"
+        commit = (
+            f"commit {_short(server.commit)}" if server.commit else "servers on different commits"
+        )
+        lines = [f"{role}: {_c(server.color)} (a pool) - {healthy}, {commit}"]
+        for member in server.pool:
+            line = _server_line(f"  server {_f(member.server)}", member)
+            lines += [line, *_probe_said(member.color, member.health)]
+        return lines
     return [_server_line(role, server), *_probe_said(server.color, server.health)]
 
 
@@ -226,18 +236,23 @@ def deploy_text(result: DeployResult) -> str:
         )
         if result.backup_path:
             lines.append(f"Backup of the previous version: {_m(result.backup_path)}")
+        if result.servers:
+            lines.append("Servers: " + ", ".join(_f(s.server) for s in result.servers))
     else:
         lines.append(
             f"Deploy of {result.app} to {target} FAILED"
             + (f" at step {result.failed_step}" if result.failed_step else "")
+            + (f" on server {_f(result.failed_server)}" if result.failed_server else "")
             + (f": {_m(result.error)}" if result.error else ".")
         )
+        every = " (every server of the pool it changed)" if result.servers else ""
         if result.restored is not None:
             lines.append(
-                "STANDBY was restored from the backup and restarted."
+                f"STANDBY was restored from the backup and restarted{every}."
                 if result.restored
                 else "STANDBY was NOT restored: it may be down until the next deploy."
             )
+        lines.extend(f"- {_m(s.state)}" for s in result.servers if s.state)
         lines.append(f"LIVE {_c(result.live_color)} was not touched; users are unaffected.")
         lines.extend(_failed_steps(result.steps))
     if result.steps and not result.dry_run:
@@ -264,6 +279,11 @@ def plan_text(plan: SwitchPlan) -> str:
         f"Target {_c(plan.to_live)}: {_health(plan.target_health, plan.target_healthy)}, "
         f"commit {_short(plan.target_commit)}.",
         *_probe_said(plan.to_live, plan.target_health),
+        *(
+            f"  server {_f(s.server)} at {_f(s.address)}: "
+            + ("ready" if s.ready else f"NOT ready: {_m(s.problem)}")
+            for s in plan.target_servers
+        ),
     ]
     lines.extend(f"Warning: {_m(warning)}" for warning in plan.warnings)
     if plan.diff:  # every line starts with a diff marker: no indent needed

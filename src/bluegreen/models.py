@@ -79,6 +79,14 @@ class ServerStatus(BaseModel):
     preview_note: str | None = Field(
         default=None, description="Which way preview_command goes, in words."
     )
+    pool: list[ServerStatus] = Field(
+        default_factory=list,
+        description="A pool colour: each of its servers (the fields above then sum them up: "
+        "commit only when every server runs it, healthy when enough servers are).",
+    )
+    pool_healthy: int | None = Field(
+        default=None, description="A pool colour: how many of its servers are healthy."
+    )
 
 
 class Routing(BaseModel):
@@ -153,7 +161,9 @@ class AppStatus(BaseModel):
     certain: bool = Field(description="True when LIVE/STANDBY are known without doubt.")
     live: ServerStatus | None = None
     standby: ServerStatus | None = None
-    servers: list[ServerStatus] = Field(description="Both servers, whatever their role.")
+    servers: list[ServerStatus] = Field(
+        description="Both colours, whatever their role (a pool colour lists its servers in pool)."
+    )
     routing: Routing
     runtime_disagreements: list[str] = []
     runtime_error: str | None = None
@@ -198,13 +208,29 @@ class PlannedCommand(BaseModel):
     command: str = Field(description="The exact shell line, secrets masked.")
 
 
+class ServerDeployment(BaseModel):
+    """One server of a pool as a deploy left it."""
+
+    server: str = Field(description="Its HAProxy server name.")
+    host: str
+    address: str
+    ok: bool
+    commit_before: str | None = None
+    commit_after: str | None = None
+    backup_path: str | None = None
+    failed_step: str | None = None
+    error: str | None = None
+    restored: bool | None = None
+    state: str | None = Field(default=None, description="On failure: what it is left running.")
+
+
 class DeployResult(BaseModel):
     app: str
     ok: bool
     dry_run: bool = False
-    color: str = Field(description="The STANDBY server deployed to.")
-    host: str
-    address: str
+    color: str = Field(description="The STANDBY colour deployed to.")
+    host: str = Field(description="Its ssh target (a pool: every server's, comma-separated).")
+    address: str = Field(description="Its address (a pool: every server's, comma-separated).")
     ref: str | None = None
     commit_before: str | None = None
     commit_after: str | None = None
@@ -213,6 +239,9 @@ class DeployResult(BaseModel):
     plan: list[PlannedCommand] = Field(default_factory=list, description="dryRun: what would run.")
     warnings: list[str] = []
     failed_step: str | None = None
+    failed_server: str | None = Field(
+        default=None, description="A pool: the server whose step failed first."
+    )
     error: str | None = None
     error_type: str | None = Field(
         default=None,
@@ -234,6 +263,22 @@ class DeployResult(BaseModel):
     live_healthy_after: bool | None = None
     duration_s: float = 0.0
     next_step: str = ""
+    servers: list[ServerDeployment] = Field(
+        default_factory=list,
+        description="A pool: each server (the commits above are set only when every server "
+        "has the same one).",
+    )
+
+
+class TargetServer(BaseModel):
+    """One server of a pool the switch makes LIVE, as the target check found it."""
+
+    server: str = Field(description="Its HAProxy server name.")
+    address: str
+    ready: bool = Field(description="Healthy, on the commit that goes LIVE.")
+    commit: str | None = Field(default=None, description="Commit checked out on it.")
+    health: Health
+    problem: str | None = Field(default=None, description="Why it is not ready.")
 
 
 class SwitchPlan(BaseModel):
@@ -257,6 +302,13 @@ class SwitchPlan(BaseModel):
     )
     live_commit: str | None = Field(
         default=None, description="Commit checked out on the current LIVE."
+    )
+    target_servers: list[TargetServer] = Field(
+        default_factory=list, description="A pool target: each of its servers."
+    )
+    target_needed: int | None = Field(
+        default=None,
+        description="A pool target: how many servers must be ready (min_healthy, else all).",
     )
     warnings: list[str] = []
     plan_hash: str = Field(
@@ -379,31 +431,6 @@ class AppRouting(BaseModel):
     )
     routing: Routing
     lines: list[CfgLineView] = []
-
-
-class ColourTraffic(BaseModel):
-    color: str
-    role: Role | None = Field(default=None, description="From haproxy.cfg at this reading.")
-    backend: str | None = None
-    server: str | None = None
-    requests_total: int | None = Field(
-        default=None, description="HAProxy's `stot` for this server; None when not listed."
-    )
-    per_second: float | None = Field(
-        default=None, description="Requests per second since the previous reading."
-    )
-    haproxy_rate: int | None = Field(
-        default=None, description="HAProxy's own `rate`: sessions in the last second."
-    )
-
-
-class TrafficSample(BaseModel):
-    """One reading of HAProxy's runtime statistics for an app's two servers."""
-
-    app: str
-    at: str = Field(description="When it was read (ISO 8601, UTC).")
-    colours: list[ColourTraffic]
-    error: str | None = Field(default=None, description="Why the runtime API was not read.")
 
 
 class PendingApproval(BaseModel):

@@ -39,8 +39,8 @@ from bluegreen.models import (
     PendingApproval,
     SwitchPlan,
     SwitchResult,
-    TrafficSample,
 )
+from bluegreen.models_traffic import TrafficSample
 from bluegreen.transport.base import Runner
 
 
@@ -88,7 +88,13 @@ def ssh_runner_for(config: Config) -> Runner:
             # `sudo = true` on a host: its commands AND its file reads and writes go through sudo.
             sudo_hosts=frozenset(
                 [config.haproxy.ssh] * config.haproxy.sudo
-                + [s.ssh for app in config.apps.values() for s in app.servers.values() if s.sudo]
+                + [
+                    m.ssh
+                    for app in config.apps.values()
+                    for color, server in app.servers.items()
+                    if server.sudo
+                    for m in server.members(color)
+                ]
             ),
         )
     )
@@ -140,7 +146,9 @@ class Service:
             AppSummary(
                 app=name,
                 frontend=app.frontend,
-                servers={color: server.address for color, server in app.servers.items()},
+                servers={
+                    color: ", ".join(m.address for m in app.members(color)) for color in app.servers
+                },
             )
             for name, app in self.config.apps.items()
         ]

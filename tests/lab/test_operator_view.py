@@ -276,7 +276,8 @@ def login_prompts(service: Service) -> dict[str, str]:
     """What a login shell (bash -l, /etc/profile and /etc/profile.d/) shows on each app host."""
     shown = {}
     for color, server in service.config.apps[SINGLE_APP].servers.items():
-        r = service.runner.run(server.ssh, Command.of("bash", "-lc", 'printf %s "${PS1@P}"',
+        (member,) = server.members(color)
+        r = service.runner.run(member.ssh, Command.of("bash", "-lc", 'printf %s "${PS1@P}"',
                                                       mutating=False))  # fmt: skip
         assert r.ok, r.tail()
         match = re.search(r"\[(BLUE|GREEN) (LIVE|STANDBY)\]", r.stdout)
@@ -302,8 +303,8 @@ def test_a_login_shells_prompt_knows_its_role_across_a_switch(
             assert service.switch(SINGLE_APP, SwitchRequest(require_approval=False)).ok
             assert login_prompts(service) == {"blue": "[BLUE STANDBY]", "green": "[GREEN LIVE]"}
         finally:  # the next tests find the hosts as `lab up` left them
-            for server in app.servers.values():
-                service.runner.run(server.ssh, Command.of(
+            for member in (m for color in app.servers for m in app.members(color)):
+                service.runner.run(member.ssh, Command.of(
                     "rm", "-f", "--", snippet_path(app.app_dir)))  # fmt: skip
 
 

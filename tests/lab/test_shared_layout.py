@@ -77,7 +77,8 @@ def live(service: Service, app: str) -> str:
 
 
 def program_pid(service: Service, color: str, program: str) -> str:
-    ssh = service.config.apps[THEOSHIFT].servers[color].ssh
+    (server,) = service.config.apps[THEOSHIFT].members(color)
+    ssh = server.ssh
     result = service.runner.run(ssh, Command.of("supervisorctl", "pid", program), timeout=15)
     assert result.ok and result.stdout.strip().isdigit(), result.stdout
     return result.stdout.strip()

@@ -5,13 +5,21 @@ It interprets the few commands the engine sends (lock mkdir, backups, `haproxy -
 curl probes, socat, history appends, the status snapshot) against the fake file system, so the
 engine's real orchestration runs end to end without a network. Each HAProxy node has its own
 files and its own running cfg. Faults are switched on by attributes.
+
+The app hosts also answer a deploy's commands (git, df, backup, build, restart, restore): a
+checkout changes `commits`, a restart makes it what the server runs (`serving`), a build on a
+server in `build_fails` fails.
+
+`FakeHosts(per_colour=3)` gives each colour a pool (blue1..blue3 at root@blue1.., green1..): the
+config (`pool_config`) and the cfg (`pool_cfg`) list every server, and the health, commits and
+request counters are kept per server name.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bluegreen.domain.command import Command
@@ -56,6 +64,41 @@ address = "blue:3001"
 ssh = "{GREEN}"
 address = "green:3001"
 """
+
+
+def pool_toml(per_colour: int, min_healthy: int | None = None) -> str:
+    """CONFIG_TOML with each colour a pool of `per_colour` servers (blue1 at root@blue1...)."""
+    head = CONFIG_TOML[: CONFIG_TOML.index(f"[apps.{APP}.servers.blue]")]
+    if min_healthy is not None:
+        head = head.replace(
+            "allow_unapproved = true", f"allow_unapproved = true\nmin_healthy = {min_healthy}"
+        )
+    tables = [
+        f'[apps.{APP}.servers.{c}]\nbackend = "bk_{c}"\n'
+        + "".join(
+            f'[[apps.{APP}.servers.{c}.pool]]\nserver = "{c}{i}"\nssh = "root@{c}{i}"\n'
+            f'address = "{c}{i}:3001"\n'
+            for i in range(1, per_colour + 1)
+        )
+        for c in ("blue", "green")
+    ]
+    return head + "".join(tables)
+
+
+def pool_cfg(per_colour: int) -> str:
+    """LAB_CFG with every server of each colour's pool in its backend."""
+    text = LAB_CFG
+    for c in ("blue", "green"):
+        lines = "".join(
+            f"    server {c}{i} {c}{i}:3001 check inter 1s fall 2 rise 2\n"
+            for i in range(1, per_colour + 1)
+        )
+        text = text.replace(f"    server {c} {c}:3001 check inter 1s fall 2 rise 2\n", lines)
+    return text
+
+
+def pool_config(per_colour: int, min_healthy: int | None = None) -> Config:
+    return parse_config(pool_toml(per_colour, min_healthy), "test")
 
 
 def _b64(data: bytes) -> str:
@@ -141,14 +184,20 @@ def _config(text: str, app_changes: dict[str, object]) -> Config:
 
 
 class FakeHosts:
-    def __init__(self, nodes: int = 1) -> None:
+    def __init__(self, nodes: int = 1, per_colour: int = 1) -> None:
         self.runner = FakeRunner()
         self.nodes = node_hosts(nodes)
+        cfg = LAB_CFG if per_colour == 1 else pool_cfg(per_colour)
         for node in self.nodes:
-            self.runner.put_file(node, CFG_PATH, LAB_CFG)
-        self.running = dict.fromkeys(self.nodes, LAB_CFG)  # what each node's HAProxy serves from
+            self.runner.put_file(node, CFG_PATH, cfg)
+        self.running = dict.fromkeys(self.nodes, cfg)  # what each node's HAProxy serves from
         self.down: set[str] = set()  # nodes that cannot be reached over SSH
-        self.healthy = {"blue": True, "green": True}
+        # Server names: the colour itself, or blue1..blueN in a pool.
+        self.names = {
+            c: [c] if per_colour == 1 else [f"{c}{i}" for i in range(1, per_colour + 1)]
+            for c in ("blue", "green")
+        }
+        self.healthy = {n: True for names in self.names.values() for n in names}
         self.check_fails = False
         self.check_fails_on: set[str] = set()  # nodes where `haproxy -c` refuses the candidate
         self.reload_fails = 0  # how many reloads fail from now on
@@ -156,9 +205,19 @@ class FakeHosts:
         self.master_cli_fails = False  # the master socket refuses us (e.g. mode 600, not root)
         self.check_missing = False  # `haproxy` is not in the login's PATH
         self.prune_fails = False  # removing expired approval tokens is refused
-        self.unmeasurable: set[str] = set()  # colours whose probe times out on our SSH path
-        self.commits = {"blue": "a1" * 20, "green": "b2" * 20}  # checked out (and running)
-        self.requests = {"blue": 0, "green": 0}  # `show stat` stot of each colour's server
+        self.unmeasurable: set[str] = set()  # servers whose probe times out on our SSH path
+        self.commits = {  # checked out (and running)
+            n: ("a1" if n.startswith("blue") else "b2") * 20
+            for names in self.names.values()
+            for n in names
+        }
+        self.requests = dict.fromkeys(self.healthy, 0)  # `show stat` stot of each server
+        self.serving: dict[str, str] = {}  # a server restarted on another checkout runs this
+        self.origin = "c3" * 20  # what the branch resolves to on origin
+        self.build_fails: set[str] = set()  # servers whose build fails
+        self.on_build: Callable[[str], object] | None = None  # called with the server's name
+        self.unreachable: set[str] = set()  # app servers SSH cannot reach
+        self.backups: dict[str, str] = {}  # each server's backup: the commit it holds
         # The running HAProxy's arguments (None: /proc or the runtime API cannot be read).
         self.running_args: tuple[str, ...] | None = ("haproxy", "-W", "-f", CFG_PATH)
         # Answer status's snapshot (from the fake files; always with several nodes, with clocks
@@ -197,6 +256,9 @@ class FakeHosts:
         if host in self.down:
             raise TransportError(f"connecting to {host} timed out", host=host)
         argv = command.argv
+        name = host.split("@")[1]
+        if name in self.commits:
+            return self.app_host(name, command)
         if argv[:2] == ("sh", "-c"):
             return self.script(host, argv[3], argv[4:], command.stdin or b"")
         if argv[0] == "git" and "rev-parse" in argv:  # the commit checked out (a dry run)
@@ -220,7 +282,11 @@ class FakeHosts:
                 exit_status=1, stderr="connect(5, AF=1 /run/haproxy/master.sock): Permission denied"
             )
         if argv[0] == "socat" and command.stdin == b"show stat\n":
-            rows = "".join(f"bk_{c},{c},{n},3,UP,2\n" for c, n in self.requests.items())
+            rows = "".join(  # HAProxy's own checks see an unhealthy server DOWN
+                f"bk_{name.rstrip('0123456789')},{name},{n},3,"
+                f"{'UP' if self.healthy[name] else 'DOWN'},2\n"
+                for name, n in self.requests.items()
+            )
             return Reply(stdout="# pxname,svname,stot,rate,status,type\n" + rows)
         if argv[0] == "socat":
             return Reply(
@@ -246,6 +312,45 @@ class FakeHosts:
             return Reply()
         raise AssertionError(f"unexpected command on {host}: {command.render()}")
 
+    def app_host(self, name: str, command: Command) -> Reply:
+        """A deploy's (and status') commands on the app host `name`."""
+        if name in self.unreachable:
+            raise TransportError(
+                f"ssh: connect to host {name} port 22: No route to host", host=name
+            )
+        argv, script = command.argv, command.argv[3] if command.argv[:2] == ("sh", "-c") else None
+        if script == "bluegreen-deployed":  # status, the switch plan
+            return Reply(stdout=f"{self.commits[name]} HEAD@{{2025-12-21T10:00:00+00:00}}\n")
+        if argv[-2:] == ("--verify", "HEAD"):  # a deploy's preflight
+            return Reply(stdout=f"{self.commits[name]}\n")
+        if argv[:1] == ("df",):
+            return Reply(stdout="Filesystem 1048576-blocks Used Available Capacity Mounted\n"
+                                "/dev/sda1 100000 25000 75000 25% /\n")  # fmt: skip
+        if script == "bluegreen-backup":
+            self.backups[name] = self.commits[name]
+            return Reply()
+        if script == "bluegreen-resolve":
+            return Reply(stdout=self.origin + "\n")
+        if script == "bluegreen-restore":
+            self.commits[name] = self.backups[name]
+            return Reply()
+        if "checkout" in argv:
+            self.commits[name] = argv[-1]
+            return Reply()
+        if command.shell is not None and "build" in command.shell:
+            if self.on_build is not None:
+                self.on_build(name)
+            if name in self.build_fails:
+                return Reply(exit_status=2, stderr="npm ERR! build failed")
+            return Reply()
+        if command.shell is not None and "restart" in command.shell:
+            self.serving[name] = self.commits[name]
+            return Reply()
+        quiet = {"status", "fetch", "clean"}  # git reads and steps that have nothing to say
+        if command.shell is not None or argv[:1] == ("tail",) or quiet & set(argv):
+            return Reply()
+        raise AssertionError(f"unexpected command on {name}: {command.render()}")
+
     def script(self, host: str, name: str, args: tuple[str, ...], stdin: bytes) -> Reply:
         """A fixed script, told apart by its name (its $0); `args` are "$1", "$2", ..."""
         if name == "bluegreen-snapshot" and self.snapshots:
@@ -253,9 +358,6 @@ class FakeHosts:
             return reply if len(self.nodes) == 1 else self.with_clocks(host, reply)
         if name == "bluegreen-cfg-read":  # every file HAProxy loads (read_cfg)
             return cfg_read_reply(self.runner, host, args[1:], self.running_args)
-        if name == "bluegreen-deployed":  # the deployed commit (status, switch plan)
-            color = host.split("@")[1]
-            return Reply(stdout=f"{self.commits[color]} HEAD@{{2025-12-21T10:00:00+00:00}}\n")
         if name == "bluegreen-lock":
             if self.runner.file(host, args[0] + "/") is not None:
                 return Reply(exit_status=1)
@@ -316,14 +418,18 @@ class FakeHosts:
         return self.curl_on(HP, url)
 
     def curl_on(self, node: str, url: str) -> Reply:
-        """A GET from `node`: its own frontend answers from its running cfg."""
+        """A GET from `node`: its own frontend answers from its running cfg (a healthy server of
+        the LIVE colour)."""
         if url.startswith("http://127.0.0.1"):
-            color = self.live_color(node) if not self.frontend_stuck else "blue"
+            names = self.names[self.live_color(node) if not self.frontend_stuck else "blue"]
+            name = next((n for n in names if self.healthy[n]), names[0])
         else:
-            color = url.split("//")[1].split(":")[0]
-        if color in self.unmeasurable:
+            name = url.split("//")[1].split(":")[0]
+        if name in self.unmeasurable:
             raise CommandTimeout(f"`curl {url}` on {HP} did not finish", host=HP)
-        if not self.healthy[color]:
+        if not self.healthy[name]:
             return Reply(stdout="\n__bluegreen_probe__ 503 0.001\n")
-        body = f'{{"status": "ok", "color": "{color}", "commit": "{self.commits[color][:7]}"}}'
+        color = name.rstrip("0123456789")
+        commit = self.serving.get(name, self.commits[name])
+        body = f'{{"status": "ok", "color": "{color}", "commit": "{commit[:7]}"}}'
         return Reply(stdout=f"{body}\n__bluegreen_probe__ 200 0.002\n")

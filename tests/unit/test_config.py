@@ -154,25 +154,25 @@ def test_defaults_when_optional_keys_are_omitted() -> None:
 
 def test_health_port_defaults_to_each_servers_port() -> None:
     app = config_from_dict(MINIMAL).app("web")
-    assert app.health_port("blue") == 8080
-    assert app.health_port("green") == 8081
+    assert app.health_port(app.members("blue")[0]) == 8080
+    assert app.health_port(app.members("green")[0]) == 8081
     explicit = config_from_dict(with_value("apps.web.health", {"port": 9000})).app("web")
-    assert explicit.health_port("blue") == 9000
+    assert explicit.health_port(explicit.members("blue")[0]) == 9000
 
 
 def test_server_helpers() -> None:
     app = config_from_dict(MINIMAL).app("web")
     assert app.other("blue") == "green"
     assert app.other("green") == "blue"
-    assert app.server("blue").host == "10.0.0.1"
-    assert app.server("blue").port == 8080
+    assert app.members("blue")[0].host == "10.0.0.1"
+    assert app.members("blue")[0].port == 8080
     with pytest.raises(ConfigError, match="servers: blue, green"):
         app.server("red")
 
 
 def test_ipv6_address() -> None:
     data = with_value("apps.web.servers.blue.address", "[2001:db8::1]:8080")
-    server = config_from_dict(data).app("web").server("blue")
+    server = config_from_dict(data).app("web").members("blue")[0]
     assert server.host == "[2001:db8::1]"
     assert server.port == 8080
 

@@ -58,9 +58,10 @@ def test_probe_address_uses_the_health_port() -> None:
         }
     )
     app = config.app("shop")
-    assert dc.probe_address(app, "green") == "10.0.0.2:9000"
-    assert dc.server_health_url(app, "green") == "http://10.0.0.2:9000/health"
-    assert dc.probe_plan_line(app, "green").startswith("GET http://10.0.0.2:9000/health ")
+    (green,) = app.members("green")
+    assert dc.probe_address(app, green) == "10.0.0.2:9000"
+    assert dc.server_health_url(app, green) == "http://10.0.0.2:9000/health"
+    assert dc.probe_plan_line(app, green).startswith("GET http://10.0.0.2:9000/health ")
 
 
 # ---- commands ------------------------------------------------------------------------------------

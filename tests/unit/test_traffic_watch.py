@@ -14,10 +14,10 @@ from tests.unit.test_runtime import STAT_HEADER, server_line, stat_line
 from bluegreen import cli
 from bluegreen.cli_traffic import traffic_line
 from bluegreen.domain.runtime import parse_show_stat
-from bluegreen.domain.traffic_stats import ColourCounters, colour_counters, per_second
+from bluegreen.domain.traffic_stats import ColourCounters, per_second, servers_counters
 from bluegreen.engine.context import Context
 from bluegreen.engine.traffic_watch import sample, watch
-from bluegreen.models import ColourTraffic, TrafficSample
+from bluegreen.models_traffic import ColourTraffic, TrafficSample
 from bluegreen.service import Service
 
 
@@ -30,8 +30,10 @@ def test_counters_come_from_each_colours_own_server_row() -> None:
         server_line("bk_green", "green", "UP", stot=200, rate=0),
         server_line("preview_green", "green", "UP", stot=55, rate=1),
     ])  # fmt: skip
-    counters = colour_counters(
-        parse_show_stat(text), {"blue": ("bk_blue", "blue"), "green": ("bk_green", "green")}
+    rows = parse_show_stat(text)
+    counters = (
+        servers_counters(rows, "blue", "bk_blue", ["blue"]),
+        servers_counters(rows, "green", "bk_green", ["green"]),
     )
     assert counters == (
         ColourCounters("blue", "bk_blue", "blue", 700, 7),
@@ -41,10 +43,22 @@ def test_counters_come_from_each_colours_own_server_row() -> None:
 
 def test_a_server_missing_from_the_running_view_has_no_numbers() -> None:
     text = STAT_HEADER + "\n" + server_line("bk_blue", "blue", "UP", stot=1, rate=1)
-    (green,) = colour_counters(parse_show_stat(text), {"green": ("bk_green", "green")})
+    green = servers_counters(parse_show_stat(text), "green", "bk_green", ["green"])
     assert green.total is None and green.rate is None
-    (unrouted,) = colour_counters(parse_show_stat(text), {"green": (None, None)})
+    unrouted = servers_counters(parse_show_stat(text), "green", None, [])
     assert unrouted.total is None
+
+
+def test_a_pools_counters_are_the_sum_of_its_servers() -> None:
+    text = "\n".join([
+        STAT_HEADER,
+        server_line("bk_green", "green1", "UP", stot=200, rate=3),
+        server_line("bk_green", "green2", "UP", stot=150, rate=2),
+    ])  # fmt: skip
+    rows = parse_show_stat(text)
+    both = servers_counters(rows, "green", "bk_green", ["green1", "green2"])
+    assert both == ColourCounters("green", "bk_green", "green1, green2", 350, 5)
+    assert servers_counters(rows, "green", "bk_green", ["green1", "green3"]).total is None
 
 
 def test_per_second_between_two_readings() -> None:

@@ -147,7 +147,13 @@ def _server(dom_id: str, role: str, server: ServerStatus | None) -> str:
     if server is None:
         return f'<div id="{dom_id}" class="server"><h2>{role}</h2><p>unknown</p></div>'
     health = server.health
-    if health is None:
+    if server.pool:  # the pool's count, then each server's health and commit
+        each = ", ".join(
+            f"{m.server} {'healthy' if m.healthy else 'NOT healthy'} ({short(m.commit)})"
+            for m in server.pool
+        )
+        said = e(f"{server.pool_healthy} of {len(server.pool)} servers healthy: {each}", TEXT_MAX)
+    elif health is None:
         said = "not probed"
     elif health.healthy:
         said = f"healthy (HTTP {e(health.status_code)}, {health.latency_ms or 0:.0f} ms)"

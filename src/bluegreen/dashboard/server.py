@@ -28,7 +28,8 @@ from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import DeployOptions
 from bluegreen.errors import ApprovalError, BlueGreenError
-from bluegreen.models import SwitchPlan, TrafficSample
+from bluegreen.models import SwitchPlan
+from bluegreen.models_traffic import TrafficSample
 from bluegreen.service import Service, SwitchRequest
 
 logger = logging.getLogger("bluegreen.dashboard")

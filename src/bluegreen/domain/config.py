@@ -24,6 +24,8 @@ from bluegreen.domain.config_models import (
     Config,
     HAProxySettings,
     HealthCheck,
+    Member,
+    PoolServer,
     ServerConfig,
     SshSettings,
 )
@@ -102,6 +104,8 @@ __all__ = [
     "HAProxySettings",
     "HealthCheck",
     "McpLevel",
+    "Member",
+    "PoolServer",
     "ServerConfig",
     "SshSettings",
     "config_from_dict",

@@ -119,6 +119,8 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
             current = field.annotation
         elif get_origin(current) is dict:
             current = get_args(current)[1]
+        elif get_origin(current) is tuple and isinstance(part, int):  # a list of tables
+            current = get_args(current)[0]
         else:
             return None
     current = _unwrap(current)

@@ -6,9 +6,11 @@ Every model forbids unknown keys, so a typo is an error rather than a silently i
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Self
 
+import pydantic_core
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -174,17 +176,24 @@ class HealthCheck(_Model):
         return value
 
 
-class ServerConfig(_Model):
-    ssh: SshTarget
-    address: Address
-    backend: Ident | None = None  # explicit HAProxy backend, when detection needs help
-    server: Ident | None = None  # explicit HAProxy server name
-    sudo: StrictBool = False
-    # Where this host differs from the app's values (e.g. one process name per colour).
-    app_dir: RemotePath | None = None
-    branch: GitRef | None = None
-    restart: Snippet | None = None
-    log_file: RemotePath | None = None
+POOL_MAX: Final = 32
+
+
+@dataclass(frozen=True)
+class Member:
+    """One server of a colour as the engine reaches it: the colour's only server, or one of its
+    pool. `server` is the HAProxy server name (always set in a pool)."""
+
+    color: str
+    ssh: str
+    address: str
+    server: str | None = None
+    in_pool: bool = False
+
+    @property
+    def label(self) -> str:
+        """How messages name it: `GREEN`, or `GREEN green1` in a pool."""
+        return f"{self.color.upper()} {self.server}" if self.in_pool else self.color.upper()
 
     @property
     def host(self) -> str:
@@ -194,6 +203,73 @@ class ServerConfig(_Model):
     @property
     def port(self) -> int:
         return int(self.address.rsplit(":", 1)[1])
+
+
+class PoolServer(_Model):
+    """One server of a colour's pool."""
+
+    server: Ident  # its name in the colour's HAProxy backend
+    ssh: SshTarget
+    address: Address
+
+
+class ServerConfig(_Model):
+    """One colour: one server (`ssh` + `address`) or a `pool` of servers. The other keys are the
+    colour's, shared by every server of a pool."""
+
+    ssh: SshTarget | None = None
+    address: Address | None = None
+    pool: tuple[PoolServer, ...] | None = None  # 1 to POOL_MAX servers
+    backend: Ident | None = None  # explicit HAProxy backend, when detection needs help
+    server: Ident | None = None  # explicit HAProxy server name (one-server form)
+    sudo: StrictBool = False
+    # Where this host differs from the app's values (e.g. one process name per colour).
+    app_dir: RemotePath | None = None
+    branch: GitRef | None = None
+    restart: Snippet | None = None
+    log_file: RemotePath | None = None
+
+    @model_validator(mode="after")
+    def _one_server_or_pool(self) -> Self:
+        if self.pool is None:
+            missing = [key for key in ("ssh", "address") if getattr(self, key) is None]
+            if missing:
+                raise _key_errors([(key, "missing", None) for key in missing])
+            return self
+        if not 1 <= len(self.pool) <= POOL_MAX:
+            raise _key_errors(
+                [("pool", "value_error", f"needs 1 to {POOL_MAX} servers, got {len(self.pool)}")]
+            )
+        both = [key for key in ("ssh", "address", "server") if getattr(self, key) is not None]
+        if both:
+            keys = " and ".join(f"`{key}`" for key in both)
+            raise _key_errors(
+                [("pool", "value_error",
+                  f"a colour has `ssh` + `address` (one server) or `pool`, never both: remove "
+                  f"{keys} here (each pool entry has its own ssh, address and server)")]
+            )  # fmt: skip
+        return self
+
+    def members(self, color: str) -> tuple[Member, ...]:
+        """Every server of this colour, in config order."""
+        if self.pool is None:
+            assert self.ssh is not None and self.address is not None
+            return (Member(color, self.ssh, self.address, self.server),)
+        return tuple(Member(color, p.ssh, p.address, p.server, in_pool=True) for p in self.pool)
+
+
+def _key_errors(problems: list[tuple[str, str, str | None]]) -> pydantic_core.ValidationError:
+    """Problems at keys of the table being validated, each naming its own key path
+    (`apps.web.servers.blue.ssh`)."""
+    return pydantic_core.ValidationError.from_exception_data(
+        "config",
+        [
+            {"type": kind, "loc": (key,), "input": None}
+            if message is None
+            else {"type": kind, "loc": (key,), "input": None, "ctx": {"error": ValueError(message)}}
+            for key, kind, message in problems
+        ],
+    )
 
 
 class AppConfig(_Model):
@@ -223,6 +299,8 @@ class AppConfig(_Model):
     auto_rollback: StrictBool = True
     # How long a switch confirmation token stays valid.
     token_ttl_s: Annotated[PositiveNumber, Field(le=86400)] = 600.0
+    # How many servers of the target colour must be healthy for a switch (None: every one).
+    min_healthy: PositiveInt | None = None
     health: HealthCheck = HealthCheck()
     servers: dict[ServerName, ServerConfig]
 
@@ -232,10 +310,37 @@ class AppConfig(_Model):
         if len(servers) != 2:
             names = ", ".join(servers) or "none"
             raise ValueError(f"expected exactly two servers (e.g. blue and green), got {names}")
-        first, second = servers.values()
-        if first.address == second.address:
-            raise ValueError(f"both servers have address {first.address}: each needs its own")
+        members = [m for color, server in servers.items() for m in server.members(color)]
+        for key, what in (("address", "address"), ("server", "HAProxy server name")):
+            seen: dict[str, Member] = {}
+            for member in members:
+                value = getattr(member, key)
+                if value is None:
+                    continue
+                if value in seen:
+                    first = seen[value]
+                    if not (first.in_pool or member.in_pool):  # the one-server form's words
+                        raise ValueError(f"both servers have {what} {value}: each needs its own")
+                    raise ValueError(
+                        f"{first.label} and {member.label} both have {what} {value}: each "
+                        "server needs its own"
+                    )
+                seen[value] = member
         return servers
+
+    @model_validator(mode="after")
+    def _min_healthy_fits(self) -> Self:
+        if self.min_healthy is None:
+            return self
+        for color, server in self.servers.items():
+            size = len(server.members(color))
+            if self.min_healthy > size:
+                raise _key_errors(
+                    [("min_healthy", "value_error",
+                      f"is {self.min_healthy} but {color.upper()} has {size} server(s): at most "
+                      f"{size}")]
+                )  # fmt: skip
+        return self
 
     @property
     def server_names(self) -> tuple[str, str]:
@@ -255,8 +360,16 @@ class AppConfig(_Model):
         first, second = self.server_names
         return second if name == first else first
 
-    def health_port(self, name: str) -> int:
-        return self.health.port or self.server(name).port
+    def members(self, name: str) -> tuple[Member, ...]:
+        """Every server of colour `name` (one, or its pool)."""
+        return self.server(name).members(name)
+
+    def is_pool(self, name: str) -> bool:
+        return self.server(name).pool is not None
+
+    def health_port(self, member: Member) -> int:
+        """The port the health probe of `member` uses."""
+        return self.health.port or member.port
 
     def on(self, name: str) -> AppConfig:
         """The app as it runs on server `name`: that server's own app_dir, branch, restart and

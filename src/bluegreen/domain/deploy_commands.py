@@ -10,12 +10,13 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from bluegreen.domain.command import Command
-from bluegreen.domain.config import AppConfig
+from bluegreen.domain.config import AppConfig, Member
 from bluegreen.domain.probe import HealthResult, health_url
 from bluegreen.domain.secrets import snippet_secrets
 
@@ -75,9 +76,9 @@ def backup_path(app_dir: str, app: str, when: datetime, commit: str) -> str:
     return posixpath.join(backup_dir(app_dir), f"{app}-{stamp}-{commit[:12]}.tar.gz")
 
 
-def probe_address(app: AppConfig, color: str) -> str:
+def probe_address(app: AppConfig, member: Member) -> str:
     """host:port the HAProxy host probes (the server's host, the health port)."""
-    return f"{app.server(color).host}:{app.health_port(color)}"
+    return f"{member.host}:{app.health_port(member)}"
 
 
 # ---- read-only commands --------------------------------------------------------------------------
@@ -111,14 +112,14 @@ def log_tail_command(log_file: str, sudo: bool = False) -> Command:
     return Command.of("tail", "-n", str(LOG_TAIL_LINES), "--", log_file, mutating=False, sudo=sudo)
 
 
-def server_health_url(app: AppConfig, color: str) -> str:
-    return health_url(probe_address(app, color), app.health.path)
+def server_health_url(app: AppConfig, member: Member) -> str:
+    return health_url(probe_address(app, member), app.health.path)
 
 
-def probe_plan_line(app: AppConfig, color: str) -> str:
+def probe_plan_line(app: AppConfig, member: Member) -> str:
     """How a plan shows a health probe (engine/probing.py: over a TCP connection the HAProxy
     host opens, or curl there when its sshd does not allow that)."""
-    return f"GET {server_health_url(app, color)}  (from the HAProxy host; timeout {app.health.timeout_s:g}s)"
+    return f"GET {server_health_url(app, member)}  (from the HAProxy host; timeout {app.health.timeout_s:g}s)"
 
 
 # ---- commands that change the STANDBY host -------------------------------------------------------
@@ -189,37 +190,45 @@ def plan_steps(
     haproxy_ssh: str,
     live: str,
     standby: str,
-    archive: str,
+    archives: Sequence[str],
     choices: PlanChoices,
 ) -> list[PlanStep]:
-    """Every command a deploy to `standby` runs, in order, as a dry run lists them."""
-    std = app.server(standby)
-    d, sudo = app.app_dir, std.sudo
+    """Every command a deploy to `standby` runs, in order, as a dry run lists them: each step on
+    every server of the colour (`archives`: each server's backup, in pool order), migrations once
+    (on the first server)."""
+    members = app.members(standby)
+    d, sudo = app.app_dir, app.server(standby).sudo
     steps: list[PlanStep] = []
 
-    def add(step: str, command: Command) -> None:
-        steps.append(PlanStep(step, std.ssh, plan_line(command)))
+    def add(step: str, command: Command, on: Sequence[Member] = members) -> None:
+        steps.extend(PlanStep(step, member.ssh, plan_line(command)) for member in on)
+
+    def add_each(step: str, command: Callable[[str], Command]) -> None:
+        for member, archive in zip(members, archives, strict=True):
+            steps.append(PlanStep(step, member.ssh, plan_line(command(archive))))
 
     for command in (head_command(d, sudo), dirty_command(d, sudo), disk_command(d, sudo)):
         add("preflight", command)
-    steps.append(PlanStep("preflight", haproxy_ssh, probe_plan_line(app, live)))
+    steps.extend(
+        PlanStep("preflight", haproxy_ssh, probe_plan_line(app, m)) for m in app.members(live)
+    )
     if choices.backup:
-        add("backup", backup_command(d, archive, app_name, app.backups_kept, sudo))
+        add_each(
+            "backup", lambda archive: backup_command(d, archive, app_name, app.backups_kept, sudo)
+        )
     if choices.ref is not None:
         add("fetch", fetch_command(d, sudo))
         add("fetch", resolve_command(d, choices.ref, sudo))
         add("fetch", checkout_command(d, UNRESOLVED, sudo))
         add("fetch", clean_command(d, sudo))
-    for step, snippet in (
-        ("build", app.build),
-        ("migrate", app.migrate if choices.migrate else None),
-        ("restart", app.restart),
-    ):
-        if snippet is not None:
-            add(step, snippet_command(snippet, d, sudo))
-    steps.append(PlanStep("health", haproxy_ssh, probe_plan_line(app, standby)))
+    if app.build is not None:
+        add("build", snippet_command(app.build, d, sudo))
+    if choices.migrate and app.migrate is not None:
+        add("migrate", snippet_command(app.migrate, d, sudo), members[:1])
+    add("restart", snippet_command(app.restart, d, sudo))
+    steps.extend(PlanStep("health", haproxy_ssh, probe_plan_line(app, m)) for m in members)
     if choices.backup and choices.restore_on_failure:
-        add("restore (only on failure)", restore_command(d, archive, sudo))
+        add_each("restore (only on failure)", lambda archive: restore_command(d, archive, sudo))
         add("restore (only on failure)", snippet_command(app.restart, d, sudo))
     return steps
 

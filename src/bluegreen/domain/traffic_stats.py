@@ -3,7 +3,7 @@ between two readings. Pure: the engine reads the socket, this turns rows into nu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bluegreen.domain.runtime import StatRow
@@ -21,18 +21,28 @@ class ColourCounters:
     rate: int | None
 
 
-def colour_counters(
-    rows: Sequence[StatRow], routes: Mapping[str, tuple[str | None, str | None]]
-) -> tuple[ColourCounters, ...]:
-    """`routes`: colour -> (backend, server) as haproxy.cfg names them."""
+def servers_counters(
+    rows: Sequence[StatRow], color: str, backend: str | None, servers: Sequence[str]
+) -> ColourCounters:
+    """A colour's counters: its server's, or the sum over every server of its pool (unknown
+    when one of them is not in the running HAProxy's view)."""
     by_name = {(row.pxname, row.svname): row for row in rows if row.is_server}
-    counters = []
-    for color, (backend, server) in routes.items():
-        row = by_name.get((backend or "", server or ""))
-        total = _int(row.fields.get("stot")) if row else None
-        rate = _int(row.fields.get("rate")) if row else None
-        counters.append(ColourCounters(color, backend, server, total, rate))
-    return tuple(counters)
+    found = [by_name.get((backend or "", server)) for server in servers]
+    rows_found = [row for row in found if row is not None]
+    complete = bool(servers) and len(rows_found) == len(servers)
+    totals = [_int(row.fields.get("stot")) for row in rows_found]
+    rates = [_int(row.fields.get("rate")) for row in rows_found]
+    return ColourCounters(
+        color,
+        backend,
+        ", ".join(servers) or None,
+        _sum(totals) if complete else None,
+        _sum(rates) if complete else None,
+    )
+
+
+def _sum(values: Sequence[int | None]) -> int | None:
+    return None if None in values else sum(v for v in values if v is not None)
 
 
 def per_second(before: int | None, after: int | None, elapsed_s: float) -> float | None:

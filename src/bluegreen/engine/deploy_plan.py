@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bluegreen.domain import deploy_commands as dc
-from bluegreen.domain.config import AppConfig
+from bluegreen.domain.config import AppConfig, Member
 from bluegreen.domain.lock import Holder
 from bluegreen.domain.validate import validate_ref
 from bluegreen.engine.context import Context
@@ -107,43 +107,51 @@ def plan_deploy(
     roles = resolve_roles(ctx, app)
     app = app.on(roles.standby)
     ref = deploy_ref(app, options)
-    live, std = app.server(roles.live), app.server(roles.standby)
-    runner = GuardedRunner(ctx.runner, (hp.ssh, live.ssh, std.ssh), why="a dry run")
-    label = roles.standby.upper()
+    live, std = app.members(roles.live), app.members(roles.standby)
+    hosts = (hp.ssh, *(m.ssh for m in (*live, *std)))
+    runner = GuardedRunner(ctx.runner, hosts, why="a dry run")
     warnings = request_warnings(app, options, roles.standby)
-    if machine(live.ssh) == machine(std.ssh):
-        warnings.append(f"{label} and LIVE share one ssh host: a real deploy refuses to run")
+    shared = shared_hosts(app, roles)
+    if shared:
+        warnings.append(f"{shared}: a real deploy refuses to run")
+    sudo = app.server(roles.standby).sudo
     try:
         refuse_nodes_unsure(ctx, app)
     except UnsafeOperationError as exc:
         warnings.append(f"a real deploy refuses now: {exc.message}")
-    commit: str | None = None
-    try:
-        head = runner.run(std.ssh, dc.head_command(app.app_dir, std.sudo), timeout=READ_TIMEOUT_S)
-        commit = dc.parse_commit(head.stdout) if head.ok else None
-        if commit is None:
-            warnings.append(f"{app.app_dir} on {label}: {head.tail(2)}")
-    except BlueGreenError as exc:
-        warnings.append(f"{label} could not be read: {exc}")
 
-    archive = dc.backup_path(app.app_dir, app_name, ctx.now(), commit or "HEAD")
+    def head(member: Member) -> str | None:
+        try:
+            read = runner.run(
+                member.ssh, dc.head_command(app.app_dir, sudo), timeout=READ_TIMEOUT_S
+            )
+        except BlueGreenError as exc:
+            warnings.append(f"{member.label} could not be read: {exc}")
+            return None
+        commit = dc.parse_commit(read.stdout) if read.ok else None
+        if commit is None:
+            warnings.append(f"{app.app_dir} on {member.label}: {read.tail(2)}")
+        return commit
+
+    commits = [head(m) for m in std]
+    archives = [dc.backup_path(app.app_dir, app_name, ctx.now(), c or "HEAD") for c in commits]
     choices = dc.PlanChoices(
         backup=options.backup,
         migrate=options.migrate,
         restore_on_failure=options.restore_on_failure,
         ref=ref,
     )
-    steps = dc.plan_steps(app_name, app, hp.ssh, roles.live, roles.standby, archive, choices)
+    steps = dc.plan_steps(app_name, app, hp.ssh, roles.live, roles.standby, archives, choices)
     return DeployResult(
         app=app_name,
         ok=True,
         dry_run=True,
         color=roles.standby,
-        host=std.ssh,
-        address=std.address,
+        host=", ".join(m.ssh for m in std),
+        address=", ".join(m.address for m in std),
         ref=ref,
-        commit_before=commit,
-        backup_path=archive if options.backup else None,
+        commit_before=commits[0] if len(set(commits)) == 1 else None,
+        backup_path=archives[0] if options.backup and len(set(archives)) == 1 else None,
         plan=[PlannedCommand.model_validate(step, from_attributes=True) for step in steps],
         warnings=warnings,
         live_color=roles.live,
@@ -173,6 +181,24 @@ def refuse_unreloaded_cfg(ctx: Context, broken: Holder | None) -> None:
     )
 
 
+def shared_hosts(app: AppConfig, roles: Roles) -> str | None:
+    """Why a deploy must not run when two servers share one machine (None: they do not): a
+    STANDBY server on a LIVE server's host would change LIVE; two STANDBY servers on one host
+    would run their checkouts in the same app_dir at once."""
+    live, standby = app.members(roles.live), app.members(roles.standby)
+    for i, std in enumerate(standby):
+        for other in (*live, *standby[i + 1 :]):
+            if machine(other.ssh) == machine(std.ssh):
+                is_live = other.color == roles.live
+                return (
+                    f"{std.label} and {'LIVE' if is_live else 'STANDBY'} {other.label} are the "
+                    f"same ssh host ({std.ssh}) with one app_dir: "
+                    + ("deploying to STANDBY would change LIVE" if is_live else "their deploys "
+                       "would collide")
+                )  # fmt: skip
+    return None
+
+
 def refuse_nodes_unsure(ctx: Context, app: AppConfig) -> None:
     """Several HAProxy nodes: STANDBY must be STANDBY on every one of them (users reach whichever
     holds the virtual IP), so a node that disagrees, cannot be read or was not reloaded refuses."""
@@ -180,10 +206,6 @@ def refuse_nodes_unsure(ctx: Context, app: AppConfig) -> None:
 
 
 def refuse_shared_host(app: AppConfig, roles: Roles) -> None:
-    live, standby = app.server(roles.live), app.server(roles.standby)
-    if machine(live.ssh) == machine(standby.ssh):
-        raise UnsafeOperationError(
-            f"{roles.standby.upper()} and {roles.live.upper()} are the same ssh host "
-            f"({standby.ssh}) with one app_dir: deploying to STANDBY would change LIVE",
-            hint="give each server its own host",
-        )
+    shared = shared_hosts(app, roles)
+    if shared:
+        raise UnsafeOperationError(shared, hint="give each server its own host")

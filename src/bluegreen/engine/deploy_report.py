@@ -27,6 +27,8 @@ def next_step(result: DeployResult) -> str:
             "then switch_traffic to make it LIVE."
         )
     failed = result.failed_step or ""
+    if result.failed_server:
+        label = f"{label} {result.failed_server}"
     return (
         _NEXT_ON_FAILURE[failed].format(s=label)
         if failed in _NEXT_ON_FAILURE

@@ -14,22 +14,25 @@ from bluegreen.transport.parallel import parallel
 
 
 def write_roles(ctx: Context, app: AppConfig, roles: Mapping[str, str], now: datetime) -> str:
-    """Each host's `.env.display` says its role (`roles`: colour -> LIVE / STANDBY)."""
+    """Each host's `.env.display` says its role (`roles`: colour -> LIVE / STANDBY), on every
+    server of a pool."""
 
-    def write(color: str, role: str) -> Callable[[], None]:
+    def write(color: str, role: str, ssh: str) -> Callable[[], None]:
         path = f"{app.on(color).app_dir}/.env.display"
         data = env_display(role, color, now)
-        return lambda: ctx.runner.write_file_atomic(app.servers[color].ssh, path, data)
+        return lambda: ctx.runner.write_file_atomic(ssh, path, data)
 
-    outcomes = parallel([write(c, r) for c, r in roles.items()])
+    calls = [write(c, r, m.ssh) for c, r in roles.items() for m in app.members(c)]
+    outcomes = parallel(calls)
     failed = [str(o) for o in outcomes if isinstance(o, Exception)]
-    return "; ".join(failed) if failed else "both hosts show their new role"
+    hosts = "both hosts" if len(calls) == 2 else f"all {len(calls)} hosts"
+    return "; ".join(failed) if failed else f"{hosts} show their new role"
 
 
 def install_prompt(ctx: Context, app: AppConfig) -> list[str]:
-    """The prompt snippet on every app host (readable by every login), for the app dir each
-    server runs the app from; where it went."""
-    targets = [(server.ssh, app.on(color).app_dir) for color, server in app.servers.items()]
+    """The prompt snippet on every app host, every server of a pool (readable by every login),
+    for the app dir each server runs the app from; where it went."""
+    targets = [(m.ssh, app.on(color).app_dir) for color in app.servers for m in app.members(color)]
 
     def write(host: str, app_dir: str) -> Callable[[], None]:
         path, data = snippet_path(app_dir), snippet(app_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.command import Command, mask
-from bluegreen.domain.config import AppConfig, ServerConfig
+from bluegreen.domain.config import AppConfig, Member
 from bluegreen.domain.secrets import redact, snippet_secrets
 from bluegreen.engine.deploy_plan import READ_TIMEOUT_S
 from bluegreen.engine.guard import GuardedRunner
@@ -15,11 +15,10 @@ from bluegreen.transport.base import CommandResult
 
 class StandbyHost:
     def __init__(
-        self, runner: GuardedRunner, app: AppConfig, server: ServerConfig, label: str,
-        timeout: float,
+        self, runner: GuardedRunner, app: AppConfig, member: Member, sudo: bool, timeout: float,
     ) -> None:  # fmt: skip
-        self.runner, self.app, self.server, self.label = runner, app, server, label
-        self.timeout = timeout
+        self.runner, self.app, self.member, self.sudo = runner, app, member, sudo
+        self.label, self.timeout = member.label, timeout
         # Secret-looking values of the snippets: masked in messages and output tails.
         self.secrets = tuple(
             secret
@@ -28,7 +27,7 @@ class StandbyHost:
         )
 
     def run(self, command: Command, timeout: float | None = None) -> CommandResult:
-        return self.runner.run(self.server.ssh, command, timeout=timeout or self.timeout)
+        return self.runner.run(self.member.ssh, command, timeout=timeout or self.timeout)
 
     def check(self, result: CommandResult, what: str, extra_tail: str | None = None) -> None:
         if result.ok:
@@ -38,7 +37,7 @@ class StandbyHost:
             tail = f"{tail}\n--- {self.app.log_file} ---\n{extra_tail}"
         raise CommandFailed(
             f"{mask(what, self.secrets)} failed on {self.label} (exit {result.exit_status})",
-            host=self.server.ssh,
+            host=self.member.ssh,
             exit_status=result.exit_status,
             output_tail=redact(tail, self.secrets) or "",
         )
@@ -47,7 +46,7 @@ class StandbyHost:
         if self.app.log_file is None:
             return None
         try:
-            command = dc.log_tail_command(self.app.log_file, self.server.sudo)
+            command = dc.log_tail_command(self.app.log_file, self.sudo)
             result = self.run(command, READ_TIMEOUT_S)
         except BlueGreenError as exc:
             return f"(could not read {self.app.log_file}: {exc})"

@@ -12,13 +12,14 @@ import time
 from collections.abc import Sequence
 
 from bluegreen.domain import lock as lock_mod
-from bluegreen.domain.config import AppConfig
+from bluegreen.domain.config import AppConfig, Member
 from bluegreen.domain.deployed_commit import Deployed, parse_deployed
 from bluegreen.domain.haproxy_cfg import HAProxyConfig
 from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.preview import preview_command, public_frontend_url
 from bluegreen.domain.reconcile import reconcile
 from bluegreen.domain.routing import (
+    ColorRoute,
     LoadedConfig,
     RoutingAnalysis,
     ServerSpec,
@@ -53,9 +54,16 @@ from bluegreen.transport.base import CommandResult
 
 def server_specs(app: AppConfig) -> list[ServerSpec]:
     return [
-        ServerSpec(color=color, address=cfg.address, backend=cfg.backend, server=cfg.server)
-        for color, cfg in app.servers.items()
+        _server_spec(color, cfg.backend, cfg.members(color)) for color, cfg in app.servers.items()
     ]
+
+
+def _server_spec(color: str, backend: str | None, members: tuple[Member, ...]) -> ServerSpec:
+    first = members[0]
+    if not first.in_pool:
+        return ServerSpec(color, first.address, backend, first.server)
+    pool = tuple((m.server or "", m.address) for m in members)
+    return ServerSpec(color, first.address, backend, pool=pool)
 
 
 def app_routing(cfg: HAProxyConfig | LoadedConfig, app: AppConfig) -> RoutingAnalysis:
@@ -113,49 +121,27 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     holder = _lock(reads.file(lock_holder_path(hp, app_name)), ctx, problems)
 
     servers: list[ServerStatus] = []
-    for color, server in app.servers.items():
-        route = analysis.route(color) if analysis else None
-        health = as_health(reads.health[probe_key(app, color)])
-        row = _stat_row(
-            stat_rows, route.backend if route else None, route.server if route else None
-        )
-        deployed = deployed_of(reads.deployed[(server.ssh, app.on(color).app_dir)])
-        host_error = deployed.error
+    for color in app.servers:
         role: Role | None = None
         if analysis and analysis.certain:
             role = "LIVE" if color == analysis.live else "STANDBY"
+        route = analysis.route(color) if analysis else None
+        members = [
+            _member_status(app, member, role, route, reads, stat_rows, problems)
+            for member in app.members(color)
+        ]
         preview = _preview(analysis, color)
         rule = next((p for p in preview if p.hosts), None)
         reach = preview_command(routing.frontend_url, rule.hosts if rule else [],
-                                rule.line if rule else None, server.address)  # fmt: skip
-        servers.append(
-            ServerStatus(
-                color=color,
-                role=role,
-                ssh=server.ssh,
-                address=server.address,
-                backend=route.backend if route else None,
-                server=route.server if route else None,
-                reachable=host_error is None,
-                healthy=None if health.unknown else health.healthy,
-                health=health,
-                commit=deployed.commit,
-                deployed_at=deployed.since,
-                runtime_state=row.state if row else None,
-                prompt_installed=deployed.prompt,
-                error=host_error,
-                preview=preview,
-                preview_command=reach.command,
-                preview_note=reach.note,
-            )
-        )
-        label = f"{color.upper()}" + (f" ({role})" if role else "")
-        if host_error:
-            problems.append(f"{label} host is unreachable over SSH: {host_error}")
-        if health.unknown:
-            problems.append(f"{label} health unknown: {health.error}")
-        elif not health.healthy:
-            problems.append(f"{label} is not healthy: {health.error}")
+                                rule.line if rule else None, members[0].address)  # fmt: skip
+        note = reach.note
+        colour = members[0]
+        if app.is_pool(color):
+            colour = _pool_status(color, role, members, app.min_healthy, problems)
+            if rule is None or routing.frontend_url is None:  # straight at the first's address
+                note += f"; {members[0].server}, the first server of the pool"
+        where = {"preview": preview, "preview_command": reach.command, "preview_note": note}
+        servers.append(colour.model_copy(update=where))
 
     live = next((s for s in servers if s.role == "LIVE"), None)
     standby = next((s for s in servers if s.role == "STANDBY"), None)
@@ -181,6 +167,85 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     )
     status.next_step = next_step(status)
     return status
+
+
+def _member_status(
+    app: AppConfig,
+    member: Member,
+    role: Role | None,
+    route: ColorRoute | None,
+    reads: Reads,
+    stat_rows: tuple[StatRow, ...],
+    problems: list[str],
+) -> ServerStatus:
+    """One server as the round's reads saw it; what needs attention goes into `problems`."""
+    health = as_health(reads.health[probe_key(app, member)])
+    server = member.server if member.in_pool else (route.server if route else None)
+    row = _stat_row(stat_rows, route.backend if route else None, server)
+    deployed = deployed_of(reads.deployed[(member.ssh, app.on(member.color).app_dir)])
+    host_error = deployed.error
+    label = member.label + (f" ({role})" if role else "")
+    if host_error:
+        problems.append(f"{label} host is unreachable over SSH: {host_error}")
+    if health.unknown:
+        problems.append(f"{label} health unknown: {health.error}")
+    elif not health.healthy:
+        problems.append(f"{label} is not healthy: {health.error}")
+    return ServerStatus(
+        color=member.color,
+        role=role,
+        ssh=member.ssh,
+        address=member.address,
+        backend=route.backend if route else None,
+        server=server,
+        reachable=host_error is None,
+        healthy=None if health.unknown else health.healthy,
+        health=health,
+        commit=deployed.commit,
+        deployed_at=deployed.since,
+        runtime_state=row.state if row else None,
+        prompt_installed=deployed.prompt,
+        error=host_error,
+    )
+
+
+def _pool_status(
+    color: str,
+    role: Role | None,
+    members: list[ServerStatus],
+    min_healthy: int | None,
+    problems: list[str],
+) -> ServerStatus:
+    """A pool colour as one: healthy when enough of its servers are (`min_healthy`, else every
+    one), its commit only when every server runs the same one (drift is a problem)."""
+    healthy = sum(1 for m in members if m.healthy)
+    unknown = sum(1 for m in members if m.healthy is None)
+    needed = min_healthy or len(members)
+    verdict = True if healthy >= needed else (None if healthy + unknown >= needed else False)
+    commits = {m.commit for m in members if m.commit}
+    if len(commits) > 1:
+        each = ", ".join(f"{m.server} {(m.commit or '?')[:12]}" for m in members)
+        label = color.upper() + (f" ({role})" if role else "")
+        problems.append(
+            f"{label}'s servers run different commits ({each}): deploy_to_standby puts one "
+            "commit on every server of a pool"
+            + ("; users of the LIVE pool get different versions" if role == "LIVE" else "")
+        )
+    prompts = [m.prompt_installed for m in members]
+    return ServerStatus(
+        color=color,
+        role=role,
+        ssh=", ".join(m.ssh for m in members),
+        address=", ".join(m.address for m in members),
+        backend=members[0].backend,
+        reachable=all(m.reachable for m in members),
+        healthy=verdict,
+        commit=commits.pop() if len(commits) == 1 and all(m.commit for m in members) else None,
+        deployed_at=max((m.deployed_at for m in members if m.deployed_at), default=None),
+        prompt_installed=None if None in prompts else all(prompts),
+        pool=members,
+        pool_healthy=healthy,
+    )
 
 
 def _nodes(ctx: Context, app: AppConfig, reads: Reads) -> list[NodeStatus]:
@@ -280,17 +345,25 @@ def _runtime(
         CfgServer(
             color=route.color,
             backend=route.backend,
-            server=route.server,
-            disabled="disabled" in route.markers,
-            backup="backup" in route.markers,
-            weight=_int(route.weight),
+            server=server,
+            disabled="disabled" in markers,
+            backup="backup" in markers,
+            weight=_int(weight),
             routed=route.color == analysis.live,
         )
         for route in analysis.colors
         if route.backend and route.server
+        for server, markers, weight in _cfg_lines(route)
     ]
     report = runtime_disagreements(cfg_servers, rows or None, states)
     return rows, [*report.disagreements, *reads.not_reloaded], error
+
+
+def _cfg_lines(route: ColorRoute) -> list[tuple[str, tuple[str, ...], str | None]]:
+    """Each server line of a colour: (server name, standby markers, weight), every one of a pool."""
+    if route.pool_lines:
+        return [(p.server, p.markers, p.weight) for p in route.pool_lines]
+    return [(route.server or "", route.markers, route.weight)]
 
 
 def _int(value: str | None) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bluegreen.models import AppStatus
+from bluegreen.models import AppStatus, ServerStatus
 
 
 def _deployed_later(a: str | None, b: str | None) -> bool:
@@ -13,6 +13,11 @@ def _deployed_later(a: str | None, b: str | None) -> bool:
         return a is None or b is None or datetime.fromisoformat(a) > datetime.fromisoformat(b)
     except ValueError:
         return True
+
+
+def _drifts(colour: ServerStatus) -> bool:
+    """A pool whose servers have different commits checked out."""
+    return len({m.commit for m in colour.pool if m.commit}) > 1
 
 
 def next_step(status: AppStatus) -> str:
@@ -43,6 +48,16 @@ def next_step(status: AppStatus) -> str:
         return f"STANDBY {standby.color.upper()}'s health is unknown (not measured): ask again."
     if not standby.healthy:
         return f"STANDBY {standby.color.upper()} is unhealthy: deploy_to_standby repairs it."
+    if _drifts(standby):
+        return (
+            f"STANDBY {standby.color.upper()}'s servers run different commits: "
+            "deploy_to_standby puts one commit on every one of them."
+        )
+    if _drifts(status.live):
+        return (
+            f"LIVE {status.live.color.upper()}'s servers run different commits (users get "
+            "different versions): deploy_to_standby, then switch_traffic, brings them to one."
+        )
     if status.live.commit and standby.commit and status.live.commit != standby.commit:
         if _deployed_later(standby.deployed_at, status.live.deployed_at):
             return (

@@ -2,8 +2,9 @@
 
 ONE command on the HAProxy host (every file HAProxy loads and its arguments, state files, lock
 holders, runtime API, clocks), one on each other HAProxy node (its files and the state files), the
-health probes and one `git log` per app host and app dir run in parallel, so status costs about one
-round trip. A read that fails is kept as its exception: status reports it, it never fails the answer.
+health probes and one `git log` per app host and app dir (every server of a pool) run in parallel,
+so status costs about one round trip. A read that fails is kept as its exception: status reports
+it, it never fails the answer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import cast
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain import lock as lock_mod
-from bluegreen.domain.config import AppConfig, HAProxySettings
+from bluegreen.domain.config import AppConfig, HAProxySettings, Member
 from bluegreen.domain.deployed_commit import deployed_command
 from bluegreen.domain.haproxy_files import (
     FileReadError,
@@ -164,10 +165,9 @@ def read_everything(ctx: Context, apps: Sequence[tuple[str, AppConfig]]) -> Read
         )
     )
     # One probe per distinct URL and verdict rule: apps sharing a server share its probe.
-    probes = {probe_key(app, c): app for _, app in apps for c in app.servers}
-    checkouts = list(
-        dict.fromkeys((s.ssh, app.on(c).app_dir) for _, app in apps for c, s in app.servers.items())
-    )
+    members = [(app, c, m) for _, app in apps for c in app.servers for m in app.members(c)]
+    probes = {probe_key(app, m): app for app, _, m in members}
+    checkouts = list(dict.fromkeys((m.ssh, app.on(c).app_dir) for app, c, m in members))
 
     others = list(hp.node_targets.items())[1:]
     node_files = list(dict.fromkeys([*hp.files, *(app.state_file for _, app in apps)]))
@@ -222,9 +222,9 @@ def node_snapshot(ctx: Context, name: str, host: str, snap: Snapshot | Exception
     return NodeSnapshot(name, host, snap, found)
 
 
-def probe_key(app: AppConfig, color: str) -> tuple[str, int, float]:
+def probe_key(app: AppConfig, member: Member) -> tuple[str, int, float]:
     """What makes two probes the same: the URL, the expected status and the timeout."""
-    return (dc.server_health_url(app, color), app.health.expect_status, app.health.timeout_s)
+    return (dc.server_health_url(app, member), app.health.expect_status, app.health.timeout_s)
 
 
 def read_snapshot(ctx: Context, files: list[str], host: str | None = None) -> Snapshot:

@@ -13,19 +13,20 @@ auto-rollback makes from the cfg as it is by then (another app may have switched
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
 from bluegreen.domain import deploy_commands as dc
 from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_reason
-from bluegreen.domain.config import AppConfig
-from bluegreen.domain.deployed_commit import deployed_command
+from bluegreen.domain.config import AppConfig, Member
+from bluegreen.domain.deployed_commit import Deployed, deployed_command
 from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, app_lines, plan_switch
 from bluegreen.domain.switch_commands import check_path
 from bluegreen.engine.context import Context
 from bluegreen.engine.nodes import RECONCILE_HINT
+from bluegreen.engine.pool_target import check_pool, pool_summary
 from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.engine.status import deployed_of, files_routing
 from bluegreen.engine.status_reads import read_cfg
@@ -120,8 +121,8 @@ class Prepared:
         return self.plan.to_live
 
 
-def _probe_health(ctx: Context, app: AppConfig, color: str, timeout_s: float) -> Health:
-    url = dc.server_health_url(app, color)
+def _probe_health(ctx: Context, app: AppConfig, member: Member, timeout_s: float) -> Health:
+    url = dc.server_health_url(app, member)
     hp = ctx.config.haproxy
     return as_health(http_probe(ctx.runner, hp.ssh, url, timeout_s, app.health.expect_status))
 
@@ -134,18 +135,19 @@ def prepare(
     `reconcile`: the plan that brings the nodes routing elsewhere back to the primary's LIVE."""
     app = ctx.config.app(app_name)
     hp = ctx.config.haproxy
+    members = [m for color in app.servers for m in app.members(color)]
     others = list(hp.node_targets.items())[1:]
     outcomes = parallel(
         [lambda: read_cfg(ctx),
          lambda: ctx.runner.read_file(hp.ssh, app.state_file),
-         *(_read_checkout(ctx, app, color) for color in app.servers),
+         *(_read_checkout(ctx, app, member) for member in members),
          *(_read_node(ctx, host) for _, host in others)]
     )  # fmt: skip
     files = cast("HAProxyFiles | Exception", outcomes[0])
     state_raw = cast("bytes | Exception | None", outcomes[1])
-    n = 2 + len(app.servers)
-    commits = {color: deployed_of(cast("CommandResult | Exception", checkout))
-               for color, checkout in zip(app.servers, outcomes[2:n], strict=True)}  # fmt: skip
+    n = 2 + len(members)
+    deployed = {member: deployed_of(cast("CommandResult | Exception", checkout))
+                for member, checkout in zip(members, outcomes[2:n], strict=True)}  # fmt: skip
     if isinstance(files, Exception):
         raise files
     state_bytes = None if isinstance(state_raw, Exception) else state_raw
@@ -183,21 +185,31 @@ def prepare(
             f"nothing to reconcile: every HAProxy node routes {app_name} to {target.upper()}",
             hint="run status; a normal switch moves every node",
         )
-    health = _probe_health(ctx, app, target, app.health.timeout_s)
     warnings: list[str] = []
-    if not health.healthy:
-        verdict = "health is unknown" if health.unknown else "is not healthy"
-        outcome = "emergency switch" if emergency else "the switch will be refused"
-        warnings.append(f"target {target.upper()} {verdict} ({health.error}): {outcome}")
+    outcome = "emergency switch" if emergency else "the switch will be refused"
+    if app.is_pool(target):
+        pool = check_pool(ctx, app, target, deployed)
+        health, target_commit, witnesses = pool.health, pool.commit, pool.witnesses
+        if not pool.healthy:
+            said = pool_summary(pool.servers, pool.needed, pool.commit, target.upper())
+            warnings.append(f"target {said} ({pool.health.error}): {outcome}")
+    else:
+        pool = None
+        (member,) = app.members(target)
+        health = _probe_health(ctx, app, member, app.health.timeout_s)
+        if not health.healthy:
+            verdict = "health is unknown" if health.unknown else "is not healthy"
+            warnings.append(f"target {target.upper()} {verdict} ({health.error}): {outcome}")
+        target_commit, checkout_error = deployed[member].commit, deployed[member].error
+        witnesses = (target_commit, health.commit)
+        if target_commit is None:
+            warnings.append(f"the commit on {target.upper()} could not be read "
+                            f"({checkout_error or 'no git checkout'}): the approval cannot name it")  # fmt: skip
+        elif health.commit and not same_commit(target_commit, health.commit):
+            warnings.append(f"{target.upper()} has {short(target_commit)} checked out but its "
+                            f"health endpoint reports {short(health.commit)} (not restarted?)")  # fmt: skip
     if health.color and health.color != target:
         warnings.append(f"{target.upper()}'s health endpoint reports colour {health.color!r}")
-    target_commit, checkout_error = commits[target].commit, commits[target].error
-    if target_commit is None:
-        warnings.append(f"the commit on {target.upper()} could not be read "
-                        f"({checkout_error or 'no git checkout'}): the approval cannot name it")  # fmt: skip
-    elif health.commit and not same_commit(target_commit, health.commit):
-        warnings.append(f"{target.upper()} has {short(target_commit)} checked out but its health "
-                        f"endpoint reports {short(health.commit)} (not restarted?)")  # fmt: skip
     if state_raw is None or isinstance(state_raw, Exception):
         warnings.append("the state file is missing or unreadable: the switch writes a fresh one")
     if emergency:
@@ -218,7 +230,9 @@ def prepare(
         target_healthy=health.healthy,
         target_health=health,
         target_commit=target_commit,
-        live_commit=commits[source].commit,
+        live_commit=_colour_commit(app, source, deployed),
+        target_servers=pool.servers if pool else [],
+        target_needed=pool.needed if pool else None,
         warnings=warnings,
         plan_hash=plan_hash(
             app_name,
@@ -227,7 +241,7 @@ def prepare(
             emergency,
             (b"reconcile\n" if reconcile else b"") + _lines(nodes, several),
             state_bytes,
-            (target_commit, health.commit),
+            witnesses,
         ),
         approval=mode,
     )
@@ -289,11 +303,17 @@ def _lines(nodes: tuple[NodePlan, ...], several: bool) -> bytes:
     return b"".join(f"node {n.name}\n".encode() + n.lines for n in nodes)
 
 
-def _read_checkout(ctx: Context, app: AppConfig, color: str) -> Callable[[], CommandResult]:
-    """What a status shows as deployed on `color` (the witness a plan binds its approval to)."""
+def _read_checkout(ctx: Context, app: AppConfig, member: Member) -> Callable[[], CommandResult]:
+    """What a status shows as deployed on `member` (the witness a plan binds its approval to)."""
     return lambda: ctx.runner.run(
-        app.servers[color].ssh, deployed_command(app.on(color).app_dir), timeout=30
+        member.ssh, deployed_command(app.on(member.color).app_dir), timeout=30
     )
+
+
+def _colour_commit(app: AppConfig, color: str, deployed: Mapping[Member, Deployed]) -> str | None:
+    """The commit every server of `color` has checked out (None when they differ)."""
+    commits = {deployed[m].commit for m in app.members(color)}
+    return commits.pop() if len(commits) == 1 else None
 
 
 def replan(ctx: Context, app_name: str, emergency: bool, approved: SwitchPlan) -> Prepared:
@@ -311,6 +331,8 @@ def replan(ctx: Context, app_name: str, emergency: bool, approved: SwitchPlan) -
 
 
 def check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
+    if prepared.plan.target_servers:
+        return _check_pool_target(prepared.plan, emergency, force)
     health = prepared.plan.target_health
     target = prepared.to_live.upper()
     if health and health.healthy:
@@ -324,6 +346,24 @@ def check_target(prepared: Prepared, emergency: bool, force: bool) -> str:
     if health and health.unknown:
         hint = "the probe could not be made (our SSH path to the HAProxy host): try again"
     raise UnsafeOperationError(f"refusing to switch: {target} {verdict}: {error}", hint=hint)
+
+
+def _check_pool_target(plan: SwitchPlan, emergency: bool, force: bool) -> str:
+    """Enough servers of the target pool ready (healthy on the commit that goes LIVE), or refused
+    naming each server that is not."""
+    servers, needed = plan.target_servers, plan.target_needed or len(plan.target_servers)
+    target = plan.to_live.upper()
+    said = pool_summary(servers, needed, plan.target_commit, target)
+    if plan.target_healthy:
+        return said
+    not_ready = "; ".join(f"{s.server} {s.problem}" for s in servers if s.problem)
+    if emergency and force:
+        return f"{said}: {not_ready}; forced emergency switch goes on"
+    hint = (f"deploy_to_standby puts the commit on every {target} server and restarts it"
+            if not emergency else "an emergency switch to an unhealthy target needs force=true")  # fmt: skip
+    raise UnsafeOperationError(
+        f"refusing to switch: {said}, {needed} needed: {not_ready}", hint=hint
+    )
 
 
 def plan_rollback(ctx: Context, prepared: Prepared) -> list[NodeChange]:

@@ -75,8 +75,9 @@ def _as_host(app: AppConfig) -> str:
 
 
 def _runtime_view(ctx: Context, app: AppConfig, color: str, node: str) -> str:
-    """The second witness: the running worker's `show stat` has `color`'s server UP. Requests
-    already reached it, so a runtime API that cannot be read only weakens the message."""
+    """The second witness: the running worker's `show stat` has `color`'s server UP (a pool: at
+    least one of its servers, each one's state said). Requests already reached it, so a runtime
+    API that cannot be read only weakens the message."""
     hp = ctx.config.haproxy
     try:
         route = files_routing(read_cfg(ctx, host=node), app).route(color)
@@ -86,18 +87,20 @@ def _runtime_view(ctx: Context, app: AppConfig, color: str, node: str) -> str:
         rows = parse_show_stat(r.stdout) if r.ok else ()
     except (BlueGreenError, RuntimeOutputError, ValueError) as exc:
         return f"; runtime API not read ({exc})"
-    row = next(
-        (x for x in rows if x.is_server and x.pxname == route.backend and x.svname == route.server),
-        None,
-    )
-    if row is None:
+    names = route.server_names
+    states = {
+        x.svname: x.state
+        for x in rows
+        if x.is_server and x.pxname == route.backend and x.svname in names
+    }
+    if not states:
         return "; runtime API: server not listed"
-    if not row.state.startswith(("UP", "no check")):
+    said = ", ".join(f"{route.backend}/{name} {state}" for name, state in states.items())
+    if not any(state.startswith(("UP", "no check")) for state in states.values()):
         raise TrafficCheckFailed(
-            f"the running HAProxy reports {route.backend}/{route.server} as {row.state}, "
-            "although requests reached it"
+            f"the running HAProxy reports {said}, although requests reached {color.upper()}"
         )
-    return f"; runtime API: {route.backend}/{route.server} {row.state}"
+    return f"; runtime API: {said}"
 
 
 def drain(ctx: Context, drain_s: float) -> str:

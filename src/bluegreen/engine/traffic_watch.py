@@ -9,11 +9,12 @@ from datetime import datetime
 
 from bluegreen.domain.routing import RoutingAnalysis
 from bluegreen.domain.runtime import RuntimeOutputError, StatRow, parse_show_stat, runtime_command
-from bluegreen.domain.traffic_stats import colour_counters, per_second
+from bluegreen.domain.traffic_stats import ColourCounters, per_second, servers_counters
 from bluegreen.engine.context import Context
 from bluegreen.engine.status import files_routing
 from bluegreen.engine.status_reads import read_cfg
-from bluegreen.models import ColourTraffic, Role, TrafficSample
+from bluegreen.models import Role
+from bluegreen.models_traffic import ColourTraffic, TrafficSample
 
 
 def sample(ctx: Context, app_name: str, previous: TrafficSample | None = None) -> TrafficSample:
@@ -21,12 +22,11 @@ def sample(ctx: Context, app_name: str, previous: TrafficSample | None = None) -
     app = ctx.config.app(app_name)
     at = ctx.now()
     analysis = files_routing(read_cfg(ctx), app)
-    routes = {color: _route(analysis, color) for color in app.servers}
     rows, error = _stat_rows(ctx)
     before = {c.color: c for c in previous.colours} if previous else {}
     elapsed = (at - datetime.fromisoformat(previous.at)).total_seconds() if previous else 0.0
     colours = []
-    for counters in colour_counters(rows, routes):
+    for counters in (_counters(rows, analysis, color) for color in app.servers):
         earlier = before.get(counters.color)
         colours.append(
             ColourTraffic(
@@ -61,12 +61,13 @@ def watch(
             time.sleep(max(0.0, every_s - (time.monotonic() - started)))
 
 
-def _route(analysis: RoutingAnalysis, color: str) -> tuple[str | None, str | None]:
+def _counters(rows: tuple[StatRow, ...], analysis: RoutingAnalysis, color: str) -> ColourCounters:
+    """A colour's counters: its server's, or every server's of its pool together."""
     try:
         route = analysis.route(color)
     except KeyError:
-        return None, None
-    return route.backend, route.server
+        return servers_counters(rows, color, None, ())
+    return servers_counters(rows, color, route.backend, route.server_names)
 
 
 def _role(analysis: RoutingAnalysis, color: str) -> Role | None:

@@ -32,6 +32,7 @@ from bluegreen.domain.routing.servers import (
     check_default_servers,
     check_section,
     locate,
+    locate_pool,
     markers,
     persistence,
 )
@@ -69,7 +70,7 @@ def analyze_routing(
         )
     _check_files(work)
     front = _find_frontend(work)
-    found = [locate(work, spec) for spec in work.specs]
+    found = [locate_pool(work, spec) if spec.pool else locate(work, spec) for spec in work.specs]
     routes = [route for route, _ in found]
     sections = [section for _, section in found]
     base = replace(base, colors=tuple(routes), frontend_line=front.header.number if front else None)
@@ -79,6 +80,12 @@ def analyze_routing(
         work.problem(
             f"{routes[0].color.upper()} and {routes[1].color.upper()} both match the server at "
             f"{work.at(routes[0].server_line or 0)}; give each colour its own address or `server`."
+        )
+        return _finish(work, base)
+    if sections[0] is sections[1] and any(spec.pool for spec in work.specs):
+        work.problem(
+            f"Backend {sections[0].name} holds servers of both colours; with a pool, each "
+            "colour needs its own backend (set `backend` for each colour)."
         )
         return _finish(work, base)
     if sections[0] is sections[1]:

@@ -144,6 +144,7 @@ def app_lines(cfg: HAProxyConfig, analysis: RoutingAnalysis, edit: SwitchEdit) -
     for route in analysis.colors:
         numbers.update(route.deciding_lines)
         numbers.update(n for n in (route.backend_line, route.server_line) if n is not None)
+        numbers.update(pool.line for pool in route.pool_lines)
     by_number = {line.number: line.text for line in cfg.lines}
     after = edit.text.splitlines()
     parts = [f"{n}\t{by_number.get(n, '')}" for n in sorted(numbers)]

@@ -18,6 +18,8 @@ class ServerSpec:
     address: str  # host:port as HAProxy sees it, e.g. "blue:3001" or "10.92.3.22:3001"
     backend: str | None = None  # haproxy backend name, when configured explicitly
     server: str | None = None  # haproxy `server` name, when configured explicitly
+    # A pool: each server's HAProxy name and address (`address`/`server` are then the first's).
+    pool: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,16 @@ class AppTraffic:
 
     rule: str | None = None  # ACL name, e.g. "is_theoshift" (never matches is_theoshift_blue)
     hosts: tuple[str, ...] = ()  # Host header values, e.g. ("theoshift.com",)
+
+
+@dataclass(frozen=True)
+class PoolLine:
+    """One server of a colour's pool as haproxy.cfg has it."""
+
+    server: str
+    line: int
+    markers: tuple[str, ...] = ()  # only `backup` is allowed in a pool
+    weight: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,12 @@ class ColorRoute:
     markers: tuple[str, ...] = ()  # standby markers on the server line: backup, disabled, weight 0
     weight: str | None = None  # explicit `weight` value, if any
     deciding_lines: tuple[int, ...] = ()  # lines that make this colour LIVE or STANDBY
+    pool_lines: tuple[PoolLine, ...] = ()  # a pool: each of its servers
+
+    @property
+    def server_names(self) -> list[str]:
+        """The HAProxy name of each of this colour's servers (one, or each of its pool)."""
+        return [p.server for p in self.pool_lines] or ([self.server] if self.server else [])
 
 
 @dataclass(frozen=True)

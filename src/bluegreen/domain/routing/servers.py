@@ -6,7 +6,7 @@ import re
 
 from bluegreen.domain.haproxy_cfg import Line, Section, ServerLine, server_line
 from bluegreen.domain.routing.context import Work
-from bluegreen.domain.routing.model import ColorRoute, ServerSpec
+from bluegreen.domain.routing.model import ColorRoute, PoolLine, ServerSpec
 
 BACKEND_KINDS = ("backend", "listen")
 FLAG_MARKERS = ("backup", "disabled")
@@ -152,6 +152,105 @@ def locate(work: Work, spec: ServerSpec) -> tuple[ColorRoute, Section | None]:
         weight=server.option("weight"),
     )
     return route, section
+
+
+def locate_pool(work: Work, spec: ServerSpec) -> tuple[ColorRoute, Section | None]:
+    """Find every server of a colour's pool by its HAProxy name: all of them in one backend (the
+    configured one, else wherever they are), at their configured addresses, each able to take
+    traffic, and no other active server beside them (it would get users the deploy never reaches)."""
+    label = spec.color.upper()
+    unlocated = ColorRoute(spec.color, backend=spec.backend)
+    scope = work.cfg.find_sections(BACKEND_KINDS, spec.backend)
+    if spec.backend is not None and len(scope) != 1:
+        found = "not found" if not scope else f"defined {len(scope)} times"
+        work.problem(f"Backend {spec.backend} (configured for {label}'s pool) {found}.")
+        return unlocated, None
+    lines: list[tuple[Section, ServerLine]] = []
+    for name, address in spec.pool:
+        matches = [
+            (section, server)
+            for section in scope
+            for line in section.directives("server")
+            if (server := server_line(line)) is not None and server.name == name
+        ]
+        where = f"backend {spec.backend}" if spec.backend else "any backend or listen section"
+        if len(matches) != 1:
+            places = ", ".join(f"{sec.name} ({work.at(srv.line.number)})" for sec, srv in matches)
+            work.problem(
+                f"Server {name} of {label}'s pool: "
+                + (f"no server line named {name} in {where}; every server of the pool must be "
+                   "in the colour's backend" if not matches
+                   else f"several server lines are named {name} ({places}); set `backend` for "
+                   f"{spec.color} in the bluegreen config")
+            )  # fmt: skip
+            continue
+        section, server = matches[0]
+        written = _expand(work, server)
+        if written is not None and not same_address(written, address):
+            work.problem(
+                f"Server {name} of {label}'s pool ({work.at(server.line.number)}) has address "
+                f"{server.address}, the bluegreen config says {address}: users would reach a "
+                "server the deploy does not."
+            )
+        lines.append((section, server))
+    if len(lines) != len(spec.pool):
+        return unlocated, None
+    sections = {id(section): section for section, _ in lines}
+    if len(sections) > 1:
+        places = ", ".join(f"{srv.name} in {sec.name}" for sec, srv in lines)
+        work.problem(f"{label}'s pool is split over several backends ({places}): keep it in one.")
+        return unlocated, None
+    section = lines[0][0]
+    check_section(work, section)
+    for _, server in lines:
+        _check_server(work, server, label)
+        off = [m for m in markers(work, server) if m != "backup"]
+        if off:
+            work.problem(
+                f"Server {server.name} of {label}'s pool ({work.at(server.line.number)}) is "
+                f"{' and '.join(off)}: every server of a pool must be able to take traffic."
+            )
+    pool_names = {name for name, _ in spec.pool}
+    for line in section.directives("server", "server-template"):
+        other = server_line(line)
+        if other is None or other.name in pool_names or markers(work, other):
+            continue
+        owner = _other_colour(work, other, spec.color)
+        whose = (
+            f"{owner.upper()}'s: the backend holds servers of both colours, so "
+            f"{label}'s users would also reach {owner.upper()}"
+            if owner
+            else f"not in {label}'s pool: add it to the pool or remove it"
+        )
+        work.problem(
+            f"Backend {section.name} also sends {label}'s users to server {other.name} "
+            f"({work.at(line.number)}), which is {whose}."
+        )
+    first = lines[0][1]
+    route = ColorRoute(
+        spec.color,
+        backend=section.name,
+        server=first.name,
+        address=first.address,
+        backend_line=section.header.number,
+        server_line=first.line.number,
+        pool_lines=tuple(
+            PoolLine(srv.name or "", srv.line.number, markers(work, srv), srv.option("weight"))
+            for _, srv in lines
+        ),
+    )
+    return route, section
+
+
+def _other_colour(work: Work, server: ServerLine, color: str) -> str | None:
+    """The other colour a server line belongs to by the bluegreen config (name or address)."""
+    for spec in (s for s in work.specs if s.color != color):
+        names = {name for name, _ in spec.pool} | {spec.server or spec.color}
+        addresses = [address for _, address in spec.pool] or [spec.address]
+        written = server.address or ""
+        if server.name in names or any(same_address(written, a) for a in addresses):
+            return spec.color
+    return None
 
 
 def _check_server(work: Work, server: ServerLine, label: str) -> None:
