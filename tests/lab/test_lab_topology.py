@@ -83,6 +83,12 @@ def test_a_pair_with_pools_serves_every_app_on_every_node(
         for role in ("blue1", "blue2", "green1", "green2"):
             assert published_on_loopback(lab, role) == app_ports
 
+        apps = [app.name for app in SHARED_APPS] if layout == "shared" else [APP]
+        with Service.from_path(info.config_path) as service:  # nodes and pools: accepted
+            for app in apps:
+                app_status = service.status(app)
+                assert app_status.certain, (app, app_status.problems)
+
         cfg = lab.exec("haproxy", ["cat", "/etc/haproxy/haproxy.cfg"])
         assert lab.exec("haproxy2", ["cat", "/etc/haproxy/haproxy.cfg"]) == cfg
         port = 3001
