@@ -337,3 +337,24 @@ def test_reconcile_needs_several_nodes() -> None:
     svc = Service(config(), runner=hosts.runner)
     with pytest.raises(ValidationError, match="several HAProxy nodes"):
         svc.switch(APP, SwitchRequest(require_approval=False, reconcile=True))
+
+
+def test_verify_reads_no_nodes_files_again_and_still_checks_the_runtime_api() -> None:
+    # The route the runtime API must show comes from the cfg the switch just wrote under the
+    # cfg lock: re-reading every file on every node there was one round trip per node for nothing.
+    hosts, svc = pair()
+    seen: dict[str, int] = {}
+
+    def mark(event: StepEvent) -> None:
+        if event.step == "replace-cfg" and event.status == "ok":
+            seen["replaced"] = len(hosts.runner.calls)
+
+    result = svc.switch(APP, SwitchRequest(require_approval=False), progress=mark)
+    assert result.ok, result.error
+    after = hosts.runner.calls[seen["replaced"] :]
+    assert not [c for c in after if "bluegreen-cfg-read" in c.line]
+    assert not [c for c in after if c.kind == "read" and c.line == CFG_PATH]
+    verify = next(s for s in result.steps if s.name == "verify")
+    for node in ("haproxy", "haproxy2"):
+        assert f"{node}: " in verify.message
+    assert verify.message.count("runtime API: bk_green/green UP") == 2, verify.message

@@ -18,6 +18,7 @@ from bluegreen.domain.haproxy_cfg import parse
 from bluegreen.domain.probe import http_get_request, parse_http_url, url_command
 from bluegreen.engine.context import Context
 from bluegreen.engine.status import app_routing
+from bluegreen.engine.status_reads import read_cfg
 from bluegreen.engine.traffic import verify
 from bluegreen.errors import ConfigError, TrafficCheckFailed
 from bluegreen.lab.controller import HostInfo, LabInfo
@@ -190,7 +191,7 @@ def frontend(host_answers: dict[str, str]) -> FakeRunner:
 def test_verify_reaches_the_app_through_its_host_not_the_homepage() -> None:
     config = theoshift()
     ctx = Context(config=config, runner=frontend({"theoshift.com": "green"}))
-    seen = verify(ctx, config.apps["shop"], "http://127.0.0.1:80", "green", quick=True)
+    seen = verify(ctx, config.apps["shop"], read_cfg(ctx), "green", quick=True)
     assert "(Host: theoshift.com) answered by GREEN" in seen
 
 
@@ -199,4 +200,4 @@ def test_verify_fails_when_the_host_reaches_the_old_colour(monkeypatch: pytest.M
     config = theoshift()
     ctx = Context(config=config, runner=frontend({"theoshift.com": "blue"}))
     with pytest.raises(TrafficCheckFailed, match="did not reach GREEN"):
-        verify(ctx, config.apps["shop"], "http://127.0.0.1:80", "green", quick=True)
+        verify(ctx, config.apps["shop"], read_cfg(ctx), "green", quick=True)

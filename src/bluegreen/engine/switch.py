@@ -199,9 +199,6 @@ def _apply(
     path = changes[0].swap.path  # the same file on every node (the lab and a VRRP pair)
     saved = cfg_backup_name(ctx.now(), from_live, to_live, path)
 
-    def frontend(change: NodeChange) -> str | None:
-        return frontend_url(change.swap.after.loaded().cfg, app.frontend)
-
     def backup(change: NodeChange) -> str:
         swap = change.swap
         command = backup_cfg_command(swap.path, hp.work_dir, saved, hp.cfg_backups, hp.sudo)
@@ -253,7 +250,7 @@ def _apply(
         if window is not None:
             steps.info("reload", f"the nodes routed to different colours for {window:g} ms")
         on_every_node(steps, "verify", changes,
-                      lambda c: verify(ctx, app, frontend(c), to_live, emergency, forced, c.host))  # fmt: skip
+                      lambda c: verify(ctx, app, c.swap.after, to_live, emergency, forced, c.host))  # fmt: skip
         return Applied(touched=True, window_ms=window)
     except BlueGreenError as exc:
         failure = str(exc)
@@ -278,7 +275,7 @@ def _apply(
             on_every_node(steps, "restore-cfg", changes, restore)
             on_every_node(steps, "reload-restored", changes, lambda c: reload(ctx, c.host))
             on_every_node(steps, "verify-restored", changes,
-                          lambda c: verify(ctx, app, frontend(c), from_live, True, node=c.host))  # fmt: skip
+                          lambda c: verify(ctx, app, c.swap.files, from_live, True, node=c.host))  # fmt: skip
             break
         except TransportError as exc:  # a node cannot be reached (yet): reconnect and retry
             if time.monotonic() >= deadline:

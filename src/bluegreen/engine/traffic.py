@@ -7,17 +7,18 @@ from __future__ import annotations
 import time
 
 from bluegreen.domain.config import AppConfig
+from bluegreen.domain.haproxy_files import HAProxyFiles
+from bluegreen.domain.routing import LoadedConfig
 from bluegreen.domain.runtime import (
     RuntimeOutputError,
     parse_show_proc,
     parse_show_stat,
     runtime_command,
 )
-from bluegreen.domain.switch_commands import reload_command
+from bluegreen.domain.switch_commands import frontend_url, reload_command
 from bluegreen.engine.context import Context
 from bluegreen.engine.probing import http_probe
 from bluegreen.engine.status import files_routing
-from bluegreen.engine.status_reads import read_cfg
 from bluegreen.errors import BlueGreenError, CommandFailed, TrafficCheckFailed
 
 VERIFY_TIMEOUT_S = 15.0
@@ -40,12 +41,16 @@ def reload(ctx: Context, node: str | None = None) -> str:
 
 
 def verify(
-    ctx: Context, app: AppConfig, frontend: str | None, color: str, quick: bool,
+    ctx: Context, app: AppConfig, files: HAProxyFiles, color: str, quick: bool,
     forced: bool = False, node: str | None = None,
 ) -> str:  # fmt: skip
     """New requests through the frontend of `node` (the primary when None) reach `color`:
-    VERIFY_STREAK answers in a row. `forced` (an emergency switch to an unhealthy target, by
-    request): any HTTP answer counts, since an unhealthy server may not say who it is."""
+    VERIFY_STREAK answers in a row. `files`: what HAProxy on `node` loads now, as the switch
+    wrote it under the cfg lock (no read again): the frontend and the route it names. `forced`
+    (an emergency switch to an unhealthy target, by request): any HTTP answer counts, since an
+    unhealthy server may not say who it is."""
+    loaded = files.loaded()
+    frontend = frontend_url(loaded.cfg, app.frontend)
     if frontend is None:
         return "frontend has no bind address to probe; verified by reload only"
     node = node or ctx.config.haproxy.ssh
@@ -61,7 +66,7 @@ def verify(
             streak += 1
             if streak >= need:
                 seen = f"{need} requests through {url}{_as_host(app)} answered by {color.upper()}"
-                return seen + _runtime_view(ctx, app, color, node)
+                return seen + _runtime_view(ctx, app, files, loaded, color, node)
             continue
         streak = 0
         last = h.error or f"answered by {h.color}"
@@ -74,13 +79,15 @@ def _as_host(app: AppConfig) -> str:
     return f" (Host: {app.host_header})" if app.host_header else ""
 
 
-def _runtime_view(ctx: Context, app: AppConfig, color: str, node: str) -> str:
+def _runtime_view(
+    ctx: Context, app: AppConfig, files: HAProxyFiles, loaded: LoadedConfig, color: str, node: str
+) -> str:
     """The second witness: the running worker's `show stat` has `color`'s server UP (a pool: at
     least one of its servers, each one's state said). Requests already reached it, so a runtime
     API that cannot be read only weakens the message."""
     hp = ctx.config.haproxy
     try:
-        route = files_routing(read_cfg(ctx, host=node), app).route(color)
+        route = files_routing(files, app, loaded).route(color)
         r = ctx.runner.run(
             node, runtime_command(hp.runtime_socket, "show stat", hp.sudo), timeout=15
         )
