@@ -19,9 +19,11 @@ nodes    the window in which the pair's frontends answered with different colour
          load: the spread of the instants each frontend reached 100% on the new LIVE.
 deploy   Service.deploy(app) of a fresh commit to STANDBY (every server of the pool on `pool`),
          checked on each STANDBY server's own port. Target: pool <= 1.3x one.
-by hand  the same host work with no tool (fetch, checkout, build, restart, until the new commit
-         answers), in every STANDBY server at once over `docker exec`: the floor the lab's
-         containers, sharing the machine's CPUs, put under the pool's ratio (info).
+by hand  the same host work with no tool, over `docker exec`: for the deploy (fetch, checkout,
+         build, restart, until the new commit answers) in every STANDBY server at once, for the
+         switch (`haproxy -c`, then the lab's reload until the new worker runs) in every HAProxy
+         node at once: the floor the lab's containers, sharing the machine's CPUs, put under
+         the pool's and the pair's ratios (info).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,12 @@ git clean -qfd
 python3 build.py >/dev/null
 supervisorctl restart "$2" >/dev/null
 """
+# A switch's HAProxy work on one node: the candidate's check, then the lab's reload (the same cfg:
+# the CPU work is the cfg's, whichever colour it routes to).
+RELOAD_BY_HAND = (
+    "haproxy -c -q -f /etc/haproxy/haproxy.cfg -f /etc/haproxy/conf.d"
+    " && /usr/local/sbin/haproxy-reload >/dev/null"
+)
 
 
 def wait_for_commit(url: str, sha: str, timeout_s: float = 60.0) -> None:
@@ -192,17 +200,35 @@ class LabArm:
         a pool cost each other on this machine, with no tool around it."""
         standby = self.info.topology.server_roles(OTHER[self.live_color()])
         sha = self.lab.commit()
-        errors: list[str] = []
 
         def deploy(role: str) -> None:
+            self.lab.exec(role, ["sh", "-c", BY_HAND, "by-hand", APP_DIR, APP])
+            wait_for_commit(f"{self.info.hosts[role].app}/health", sha)
+
+        return self._at_once(standby, deploy)
+
+    def reload_by_hand(self) -> float:
+        """A switch's CPU-bound HAProxy work alone (`haproxy -c` of the cfg, then the lab's
+        reload, which checks it again and returns once the new worker runs), by hand in every
+        HAProxy node at once over `docker exec`: what the nodes cost each other on this machine."""
+
+        def reload(role: str) -> None:
+            self.lab.exec(role, ["sh", "-c", RELOAD_BY_HAND])
+
+        return self._at_once(self.info.topology.node_roles(), reload)
+
+    def _at_once(self, roles: Sequence[str], work: Callable[[str], None]) -> float:
+        """`work` in every role at once, each in its own thread: ms until the last one is done."""
+        errors: list[str] = []
+
+        def one(role: str) -> None:
             try:
-                self.lab.exec(role, ["sh", "-c", BY_HAND, "by-hand", APP_DIR, APP])
-                wait_for_commit(f"{self.info.hosts[role].app}/health", sha)
+                work(role)
             except Exception as exc:  # reported below, after every thread ended
                 errors.append(f"{role}: {exc}")
 
         start = now()
-        threads = [threading.Thread(target=deploy, args=(role,)) for role in standby]
+        threads = [threading.Thread(target=one, args=(role,)) for role in roles]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -231,7 +257,14 @@ def run(args: argparse.Namespace, labs: contextlib.ExitStack) -> dict[str, Any]:
         with contextlib.ExitStack() as pair_lab:  # down before the pool comes up
             pair = lab("pair", pair_lab)
             say(f"scale-out: {args.rounds} switch rounds on one and pair")
-            arms = [(switch_pair, pair.switch), (switch_one, one.switch)]
+            reload_one = Series("check + reload by hand on 1 node")
+            reload_pair = Series("check + reload by hand on 2 nodes at once")
+            arms = [
+                (switch_pair, pair.switch),
+                (switch_one, one.switch),
+                (reload_pair, pair.reload_by_hand),
+                (reload_one, one.reload_by_hand),
+            ]
             interleave(args.rounds, arms, progress=say)
         rows += [
             Comparison("switch to 100%, 2 nodes vs 1", switch_pair, switch_one, SWITCH_TARGET),
@@ -239,6 +272,12 @@ def run(args: argparse.Namespace, labs: contextlib.ExitStack) -> dict[str, Any]:
                 "  info: switch t0 -> return (incl. drain, watch)",
                 Series("pair: t0 -> return", pair.rounds.call_ms),
                 Series("one: t0 -> return", one.rounds.call_ms),
+                None,
+            ),
+            Comparison(
+                "  info: HAProxy check + reload by hand, 2 nodes at once vs 1",
+                reload_pair,
+                reload_one,
                 None,
             ),
         ]
@@ -317,8 +356,9 @@ nodes apart    the spread of the instants the pair's two frontends reached 100% 
                which users could get either colour depending on the node)
 deploy         Service.deploy of a fresh commit to STANDBY (every server of a pool), checked on
                each STANDBY server's own app port
-by hand        the same host work without the tool, in every STANDBY server at once (docker
-               exec): the pool ratio's floor on this machine, whose CPUs the containers share
+by hand        the same host work without the tool (docker exec), in every STANDBY server at
+               once (deploy) or every HAProxy node at once (`haproxy -c` + reload): the pool's
+               and the pair's floor on this machine, whose CPUs the containers share
 ratio          pair or pool median / one median; PASS when <= target"""
 
 
