@@ -46,7 +46,7 @@ def verify(
 ) -> str:  # fmt: skip
     """New requests through the frontend of `node` (the primary when None) reach `color`:
     VERIFY_STREAK answers in a row. `files`: what HAProxy on `node` loads now, as the switch
-    wrote it under the cfg lock (no read again): the frontend and the route it names. `forced`
+    wrote or put it back under the cfg lock (not read again): its frontend and routes. `forced`
     (an emergency switch to an unhealthy target, by request): any HTTP answer counts, since an
     unhealthy server may not say who it is."""
     loaded = files.loaded()
