@@ -196,7 +196,7 @@ def _apply(
     saying so."""
     hp = ctx.config.haproxy
     runner = ctx.runner
-    path = changes[0].swap.path  # the same file on every node (the lab and a VRRP pair)
+    path = changes[0].swap.path  # the same file on every node (the plan refuses otherwise)
     saved = cfg_backup_name(ctx.now(), from_live, to_live, path)
 
     def frontend(change: NodeChange) -> str | None:
