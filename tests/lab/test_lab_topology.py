@@ -5,9 +5,6 @@ every member of the pool; reset brings a stopped member back and `down` removes 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -15,6 +12,7 @@ from bluegreen.lab.controller import LABEL, Lab, LabInfo
 from bluegreen.lab.layouts import LAYOUTS, SHARED_APPS, SHARED_HEALTH_PATH
 from bluegreen.lab.readiness import SHOW_STAT, servers_not_up
 from bluegreen.lab.topology import Topology
+from tests.lab.fault_tools import own_lab
 
 pytestmark = pytest.mark.lab
 
@@ -61,8 +59,7 @@ def published_on_loopback(lab: Lab, role: str) -> set[str]:
 def test_a_pair_with_pools_serves_every_app_on_every_node(
     layout: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + f"-topo-{layout}"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("topo")) / prefix)
+    lab = own_lab(tmp_path_factory, f"topo-{layout}")
     try:
         info = lab.up(layout=layout, topology=TOPOLOGY)
         status = lab.status()
@@ -109,5 +106,5 @@ def test_a_pair_with_pools_serves_every_app_on_every_node(
             assert servers_not_up(lab.exec(node, ["sh", "-c", SHOW_STAT])) == []
     finally:
         lab.down()
-    assert lab.client.containers.list(all=True, filters={"label": f"{LABEL}={prefix}"}) == []
+    assert lab.client.containers.list(all=True, filters={"label": f"{LABEL}={lab.prefix}"}) == []
     assert lab.client.networks.list(names=[lab.name("net")]) == []
