@@ -525,9 +525,15 @@ def test_node_problems_name_their_key(haproxy: dict[str, Any], expected: str) ->
     assert message.count("\n  - ") == 1, message  # no second error about a key not written
 
 
-def test_the_readme_pair_example_loads() -> None:
+def test_the_readme_configuration_example_loads() -> None:
+    """The configuration reference's one example: a pair, config_files, a pool and its keys."""
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("### Several HAProxy nodes", 1)[1]
-    pair = section.split("```toml\n", 1)[1].split("```", 1)[0]
-    config = parse_config(pair + "[apps." + FULL.split("[apps.", 1)[1], "README.md")
+    section = readme.split("## Configuration reference", 1)[1]
+    config = parse_config(section.split("```toml\n", 1)[1].split("```", 1)[0], "README.md")
     assert list(config.haproxy.node_targets) == ["haproxy", "haproxy-standby"]
+    assert config.haproxy.ssh == "root@10.92.3.26"  # the PRIMARY
+    assert config.haproxy.files == ("/etc/haproxy/haproxy.cfg", "/etc/haproxy/conf.d")
+    app = config.apps["theoshift"]
+    assert [m.server for m in app.members("green")] == ["green1", "green2"]
+    assert app.is_pool("green") and not app.is_pool("blue")
+    assert (app.min_healthy, app.frontend_url) == (1, "http://10.92.3.33")
