@@ -302,6 +302,13 @@ def test_a_node_holding_the_deciding_line_in_another_file_is_refused_naming_both
     hosts.runner.put_file(HP2, CFG_PATH, MAIN)
     hosts.runner.put_file(HP2, f"{CONF_D}/50-jw.cfg", APP_LINES)
     hosts.running[HP2] = hosts.loaded_text(HP2)
+    status = svc.status(APP)  # LIVE agrees, so certain; the file apart is said before a switch
+    assert status.certain, status.problems
+    assert [n.cfg_file for n in status.nodes] == [CFG_PATH, f"{CONF_D}/50-jw.cfg"]
+    assert any(
+        p.startswith("HAProxy node haproxy2") and "a switch refuses until" in p
+        for p in status.problems
+    ), status.problems
     with pytest.raises(HAProxyConfigError) as caught:
         switch(svc)
     assert (

@@ -41,9 +41,9 @@ def test_a_pool_behind_two_nodes_in_a_conf_d_file_status_deploy_switch() -> None
     hosts, svc = pool_pair()
     status = svc.status(APP)
     assert status.certain, status.problems
-    assert [(n.name, n.live, n.certain) for n in status.nodes] == [
-        ("haproxy", "blue", True),
-        ("haproxy2", "blue", True),
+    assert [(n.name, n.live, n.certain, n.cfg_file) for n in status.nodes] == [
+        ("haproxy", "blue", True, APP_FILE),
+        ("haproxy2", "blue", True, APP_FILE),
     ]
     assert status.standby is not None and status.standby.color == "green"
     assert [(s.server, s.healthy) for s in status.standby.pool] == [

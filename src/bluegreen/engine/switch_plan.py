@@ -22,16 +22,10 @@ from bluegreen.domain.approval import plan_hash, same_commit, short, stale_plan_
 from bluegreen.domain.config import AppConfig, Member
 from bluegreen.domain.deployed_commit import Deployed, deployed_command
 from bluegreen.domain.haproxy_files import HAProxyFiles
-from bluegreen.domain.routing import (
-    LoadedConfig,
-    RoutingAnalysis,
-    SwitchEdit,
-    app_lines,
-    plan_switch,
-)
+from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, app_lines, plan_switch
 from bluegreen.domain.switch_commands import check_path
 from bluegreen.engine.context import Context
-from bluegreen.engine.nodes import RECONCILE_HINT
+from bluegreen.engine.nodes import RECONCILE_HINT, file_apart
 from bluegreen.engine.pool_target import check_pool, pool_summary
 from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.engine.status import deployed_of, files_routing
@@ -166,7 +160,7 @@ def prepare(
             hint="fix haproxy.cfg by hand, check it with `bluegreen inspect-cfg`, then retry",
         )
     name = next(iter(hp.node_targets))
-    primary = _Primary(name, analysis.live, _deciding_file(loaded, analysis))
+    primary = _Primary(name, analysis.live, analysis.deciding_file)
     if reconcile:
         # The primary's answer is the one: only the nodes that route elsewhere change.
         source, target = analysis.standby, analysis.live
@@ -266,12 +260,7 @@ class _Primary:
 
     name: str
     live: str
-    path: str
-
-
-def _deciding_file(loaded: LoadedConfig, analysis: RoutingAnalysis) -> str:
-    """The file holding the app's deciding line (plan_switch refuses when there are several)."""
-    return loaded.file_of(analysis.deciding_lines[0]).path
+    path: str | None
 
 
 def _node_plan(
@@ -309,12 +298,10 @@ def _node_plan(
             hint=RECONCILE_HINT,
         )
     edit = plan_switch(loaded, analysis, target)
-    if edit.path != primary.path:
-        raise HAProxyConfigError(
-            f"refusing to switch: {where} holds this app's deciding line in {edit.path}, the "
-            f"primary {primary.name} in {primary.path}: no node is changed",
-            hint="keep the app's routing lines in the same file on every HAProxy node",
-        )
+    if primary.path is not None and edit.path != primary.path:
+        apart = file_apart(name, host, edit.path, primary.name, primary.path)
+        raise HAProxyConfigError(f"refusing to switch: {apart}: no node is changed",
+                                 hint="keep the app's routing lines in the same file on every node")  # fmt: skip
     return NodePlan(name, host, edit_swap(files, edit), edit, app_lines(loaded.cfg, analysis, edit))
 
 
