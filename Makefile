@@ -48,6 +48,7 @@ bench: venv docker
 	$(BIN)/python -m bench.status
 	$(BIN)/python -m bench.deploy
 	$(BIN)/python -m bench.switch
+	$(BIN)/python -m bench.scale_out
 
 # 200 switches under load, then status/deploy/switch over a slow, lossy link (~25 min).
 soak: venv docker

@@ -32,7 +32,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from bluegreen.lab.topology import Topology
 
 T = TypeVar("T")
 
@@ -434,10 +437,17 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 @contextlib.contextmanager
 def lab_session(
-    prefix: str, state_dir: Path | None, *, reuse: bool, keep: bool, progress: Say = say
+    prefix: str,
+    state_dir: Path | None,
+    *,
+    reuse: bool,
+    keep: bool,
+    progress: Say = say,
+    topology: Topology | None = None,
 ) -> Iterator[Any]:
-    """Yield the LabInfo of the benchmark's own lab, brought up (or reused) for this run; down at
-    the end, whatever happens, unless `keep`."""
+    """Yield the LabInfo of the benchmark's own lab (single layout; `topology`: its HAProxy nodes
+    and servers a colour, default one of each), brought up (or reused) for this run; down at the
+    end, whatever happens, unless `keep`."""
     check_prefix(prefix)
     from bluegreen.lab.controller import Lab
 
@@ -445,12 +455,17 @@ def lab_session(
     with _sigterm_unwinds():
         try:
             info = _reusable(lab) if reuse else None
+            if info is not None and info.topology != (topology or info.topology):
+                progress(f"lab: {prefix} runs another topology, not reused")
+                info = None
             if info is not None:
                 progress(f"lab: reusing {prefix} ({info.config_path})")
             else:
                 started = now()
                 progress(f"lab: bringing up {prefix} in {lab.state_dir}")
-                info = lab.up(lambda msg: progress(f"lab: {msg}"), layout="single")
+                info = lab.up(
+                    lambda msg: progress(f"lab: {msg}"), layout="single", topology=topology
+                )
                 progress(f"lab: up in {ms_since(started) / 1000:.1f}s")
             yield info
         finally:

@@ -41,6 +41,7 @@ import math
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ from bluegreen.domain.config import load_config
 from bluegreen.engine.context import StepEvent
 from bluegreen.lab.controller import Lab
 from bluegreen.lab.load import Load
-from bluegreen.models import SwitchPlan
+from bluegreen.models import SwitchPlan, SwitchResult
 from bluegreen.service import Approver, Service
 
 LOAD_THREADS = 4
@@ -122,44 +123,24 @@ class Arms:
     # -- the tool ---------------------------------------------------------------------------
 
     def tool(self) -> float:
-        marks: dict[str, float] = {}
-        events: list[tuple[float, str, str]] = []
-        expected: dict[str, str] = {}
-
-        def approve(plan: SwitchPlan) -> bool:
-            if plan.to_live != expected.get("new"):
-                return False  # not the switch this round measures: nothing changes
-            marks["t0"] = time.monotonic()
-            return True
-
-        def progress(event: StepEvent) -> None:
-            events.append((time.monotonic(), event.step, event.status))
-
         wait_for_ssh(self.hp_ssh)  # after a naive round, sshd may still be starting
         with Load(self.url, threads=LOAD_THREADS) as load:
-            old = warm_color(load)
-            expected["new"] = new = OTHER[old]
-            called = time.monotonic()
-            result = self.service.switch(APP, approver=Approver(ask=approve), progress=progress)
-            returned = time.monotonic()
-            if "t0" not in marks:
-                raise RuntimeError(f"the tool planned {result.to_live}, expected {new}")
-            t0 = marks["t0"]
-            wait_settled(load, new, t0, returned, self.settle_s)
-        cut = cutover(load.snapshot(), t0, new, returned)
-        reload_start = next((t for t, step, st in events if step == "reload" and st == "start"), t0)
-        reload_end = next((t for t, step, st in events if step == "reload" and st == "ok"), t0)
+            switch = approved_switch(self.service, load)
+            wait_settled(load, switch.new, switch.t0, switch.returned, self.settle_s)
+        result, t0, returned = switch.result, switch.t0, switch.returned
+        cut = cutover(load.snapshot(), t0, switch.new, returned)
+        reload_start = switch.step_time("reload", "start")
+        reload_end = switch.step_time("reload", "ok")
         wall_ms = (returned - t0) * 1000.0
         self._record(
-            "tool", old, cut, load,
+            "tool", switch.old, cut, load,
             ok=result.ok, error=result.error,
-            call_ms=round((returned - called) * 1000.0, 1), wall_ms=round(wall_ms, 1),
+            call_ms=round((returned - switch.called) * 1000.0, 1), wall_ms=round(wall_ms, 1),
             reload_start_ms=round((reload_start - t0) * 1000.0, 1),
             reload_end_ms=round((reload_end - t0) * 1000.0, 1),
             steps={s.name: s.duration_s for s in result.steps},
         )  # fmt: skip
-        if not result.ok or result.to_live != new:
-            raise RuntimeError(f"switch to {new} not ok: {result.error or result.message}")
+        switch.check()
         for step in result.steps:
             self.steps[step.name].append(step.duration_s * 1000.0)
         self.extra["tool"]["wall"].append(wall_ms)
@@ -216,6 +197,55 @@ class Arms:
         self.extra["naive"]["outside"].append(cut.failed_outside)
         self.extra["naive"]["outage"].append(cut.outage_ms)
         return cut.to_100_ms
+
+
+@dataclass
+class ApprovedSwitch:
+    """One approved switch of the lab's app under a running load, as the load's clock saw it."""
+
+    result: SwitchResult
+    old: str
+    new: str
+    called: float  # service.switch called
+    t0: float  # the approval said yes: execution starts
+    returned: float
+    events: list[tuple[float, str, str]]  # (when, step, status) of every progress event
+
+    def step_time(self, step: str, status: str) -> float:
+        """When the step reported `status` (t0 when it never did)."""
+        return next((t for t, name, st in self.events if name == step and st == status), self.t0)
+
+    def check(self) -> None:
+        if not self.result.ok or self.result.to_live != self.new:
+            raise RuntimeError(
+                f"switch to {self.new} not ok: {self.result.error or self.result.message}"
+            )
+
+
+def approved_switch(service: Service, load: Load) -> ApprovedSwitch:
+    """Switch the app to the colour the load does not see, approving only that plan; t0 is the
+    approval (the CLI's y/N and MCP elicitation path: the plan was read and shown before)."""
+    marks: dict[str, float] = {}
+    events: list[tuple[float, str, str]] = []
+    expected: dict[str, str] = {}
+
+    def approve(plan: SwitchPlan) -> bool:
+        if plan.to_live != expected.get("new"):
+            return False  # not the switch this round measures: nothing changes
+        marks["t0"] = time.monotonic()
+        return True
+
+    def progress(event: StepEvent) -> None:
+        events.append((time.monotonic(), event.step, event.status))
+
+    old = warm_color(load)
+    expected["new"] = new = OTHER[old]
+    called = time.monotonic()
+    result = service.switch(APP, approver=Approver(ask=approve), progress=progress)
+    returned = time.monotonic()
+    if "t0" not in marks:
+        raise RuntimeError(f"the tool planned {result.to_live}, expected {new}")
+    return ApprovedSwitch(result, old, new, called, marks["t0"], returned, events)
 
 
 def run(args: argparse.Namespace, info: Any) -> dict[str, Any]:

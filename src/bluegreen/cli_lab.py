@@ -87,6 +87,8 @@ def lab_status(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             f"frontend  {frontend}" + (f"  ({node})" if len(status["frontends"]) > 1 else "")
         )
+    if status["vip"]:
+        click.echo(f"vip       {status['vip']['url']}  (held by {status['vip']['holder']})")
     click.echo(f"config    {status['config']}")
     click.echo(f"layout    {status['layout']}")
     for name, app in status["apps"].items():

@@ -1,17 +1,24 @@
 """`bluegreen lab up --haproxy-nodes 2 --servers-per-colour 2` (issue #14) in both layouts: every
 container runs, each publishes its ports on 127.0.0.1 only, every node runs the same cfg with each
 pool member in its colour's backend, every node's frontend serves every app and spreads it over
-every member of the pool; reset brings a stopped member back and `down` removes everything."""
+every member of the pool; reset brings a stopped member back and `down` removes everything. With
+two nodes keepalived gives them a virtual IP on the lab network, which moves to the backup when the
+master stops and keeps answering."""
 
 from __future__ import annotations
+
+import ipaddress
+import time
 
 import httpx
 import pytest
 
 from bluegreen.lab.controller import LABEL, Lab, LabInfo
-from bluegreen.lab.layouts import LAYOUTS, SHARED_APPS, SHARED_HEALTH_PATH
+from bluegreen.lab.layouts import APP, LAYOUTS, SHARED_APPS, SHARED_HEALTH_PATH
+from bluegreen.lab.load import Load
 from bluegreen.lab.readiness import SHOW_STAT, servers_not_up
 from bluegreen.lab.topology import Topology
+from bluegreen.service import Service
 from tests.lab.fault_tools import own_lab
 
 pytestmark = pytest.mark.lab
@@ -74,6 +81,12 @@ def test_a_pair_with_pools_serves_every_app_on_every_node(
         for role in ("blue1", "blue2", "green1", "green2"):
             assert published_on_loopback(lab, role) == app_ports
 
+        apps = [app.name for app in SHARED_APPS] if layout == "shared" else [APP]
+        with Service.from_path(info.config_path) as service:  # nodes and pools: accepted
+            for app in apps:
+                app_status = service.status(app)
+                assert app_status.certain, (app, app_status.problems)
+
         cfg = lab.exec("haproxy", ["cat", "/etc/haproxy/haproxy.cfg"])
         assert lab.exec("haproxy2", ["cat", "/etc/haproxy/haproxy.cfg"]) == cfg
         port = 3001
@@ -108,3 +121,55 @@ def test_a_pair_with_pools_serves_every_app_on_every_node(
         lab.down()
     assert lab.client.containers.list(all=True, filters={"label": f"{LABEL}={lab.prefix}"}) == []
     assert lab.client.networks.list(names=[lab.name("net")]) == []
+
+
+def test_the_virtual_ip_moves_to_the_backup_when_the_master_stops(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    lab = own_lab(tmp_path_factory, "vip")
+    try:
+        info = lab.up(layout="single", topology=Topology(haproxy_nodes=2))
+        vip = lab.status()["vip"]
+        assert vip is not None, lab.status()["vip_reason"]
+        subnet = lab.client.networks.get(info.network).attrs["IPAM"]["Config"][0]["Subnet"]
+        address = ipaddress.ip_address(vip["address"])
+        assert address in ipaddress.ip_network(subnet)  # inside the lab's own network
+        assert address not in ipaddress.ip_network("10.92.3.0/24")  # never the users' addresses
+        assert vip["holder"] == "haproxy"
+        assert info.traffic_urls() == [vip["url"]]
+        with Service.from_path(info.config_path) as service:  # the config names both nodes
+            status = service.status(APP)
+        assert status.certain, status.problems
+        assert [(n.name, n.live) for n in status.nodes] == [
+            ("haproxy", "blue"),
+            ("haproxy2", "blue"),
+        ]
+
+        # without a virtual IP the load goes to both frontends: every request answered by BLUE
+        frontends = [url + "/health" for url in info.frontends.values()]
+        with Load(frontends[0], threads=4, more_urls=tuple(frontends[1:])) as spread:
+            while len({s.url for s in spread.snapshot()}) < 2 or len(spread.snapshot()) < 40:
+                time.sleep(0.1)
+        assert spread.failures == []
+        assert {s.color for s in spread.snapshot()} == {"blue"}
+
+        with Load(vip["url"] + "/health", threads=2) as load:
+            lab.container("haproxy").stop(timeout=1)
+            while lab.status()["vip"]["holder"] != "haproxy2":
+                time.sleep(0.1)
+            moved = time.monotonic()
+            while len([s for s in load.snapshot() if s.sent > moved and s.color]) < 40:
+                time.sleep(0.1)
+        samples = load.snapshot()
+        back = min(s.sent for s in samples if s.sent > moved and s.color == "blue")
+        # from its first answer on the backup, the address keeps answering, as BLUE
+        assert [s for s in samples if s.sent >= back and s.color != "blue"] == []
+        lost = [s for s in samples if s.error]
+        window = back - min((s.sent for s in lost), default=back)
+        print(f"failover: {len(lost)} requests failed in {window:.1f} s ({lost[:1]})")
+
+        lab.reset()  # the master runs again, and takes its address back
+        assert lab.status()["vip"]["holder"] == "haproxy"
+        assert httpx.get(vip["url"] + "/health", timeout=5).json()["color"] == "blue"
+    finally:
+        lab.down()

@@ -1,6 +1,7 @@
 """The lab's topologies (issue #14): several HAProxy nodes and server pools give the config shape
 of the agreed schema (`[haproxy.nodes.*]`, `pool`), each pool member its own server line in every
-node's cfg; the default lab's config stays byte for byte what it was."""
+node's cfg; the default lab's config stays byte for byte what it was; a pair's keepalived config
+and virtual IP."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import pytest
 
 from bluegreen.domain.haproxy_cfg import parse, server_line
 from bluegreen.errors import LabError
+from bluegreen.lab import keepalived
 from bluegreen.lab.lab_info import HostInfo, LabInfo
 from bluegreen.lab.layouts import LAYOUTS, SHARED_APPS, layout_haproxy_cfg, render_config
 from bluegreen.lab.readiness import servers_not_up
 from bluegreen.lab.topology import Topology
+from bluegreen.lab.vrrp import has_net_admin, keepalived_conf, virtual_ip
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lab"
 
@@ -171,3 +174,59 @@ def test_servers_not_up_names_each_server_not_up() -> None:
     assert servers_not_up(stat) == ["theoshift_blue/blue2", "theoshift_green/green2"]
     assert servers_not_up(STAT_HEADER + "b,blue1,0,UP,1\n") == []
     assert servers_not_up("Unknown command.\n") == ["(no stats)"]
+
+
+def test_the_virtual_ip_is_the_lab_networks_last_host_address() -> None:
+    assert virtual_ip("172.24.0.0/16") == "172.24.255.254"
+    assert virtual_ip("192.168.48.0/20") == "192.168.63.254"
+    with pytest.raises(LabError, match=r"overlaps the users' 10\.92\.3\.0/24"):
+        virtual_ip("10.92.3.0/24")
+    with pytest.raises(LabError, match="no room"):
+        virtual_ip("172.30.0.0/30")
+
+
+def test_net_admin_is_read_from_the_effective_capabilities() -> None:
+    docker_default = "Name:\tcat\nCapEff:\t00000000a80425fb\n"  # Docker's default set
+    assert not has_net_admin(docker_default)
+    assert has_net_admin(docker_default.replace("a80425fb", "a80435fb"))  # + NET_ADMIN (bit 12)
+    assert not has_net_admin("Name:\tcat\n")
+
+
+def test_keepalived_conf_unicasts_to_the_other_nodes_the_primary_first() -> None:
+    addresses = {"haproxy": "172.24.0.5", "haproxy2": "172.24.0.6", "haproxy3": "172.24.0.7"}
+    primary = keepalived_conf("haproxy", 0, addresses, "172.24.255.254", 16)
+    backup = keepalived_conf("haproxy3", 2, addresses, "172.24.255.254", 16)
+    assert "state MASTER" in primary and "priority 150" in primary
+    assert "state BACKUP" in backup and "priority 130" in backup
+    assert "unicast_src_ip 172.24.0.7" in backup
+    peers = backup.split("unicast_peer {")[1].split("}")[0].split()
+    assert peers == ["172.24.0.5", "172.24.0.6"]
+    assert "172.24.255.254/16 dev eth0" in backup
+
+
+def test_load_goes_to_the_virtual_ip_or_else_to_every_frontend() -> None:
+    info = lab_info("single", Topology(haproxy_nodes=2))
+    assert info.traffic_urls() == list(info.frontends.values())
+    assert len(info.traffic_urls()) == 2
+    info.vip = "172.24.255.254"
+    assert info.traffic_urls() == ["http://172.24.255.254"]
+
+
+class NoNetAdminNode:
+    """A container whose processes lack NET_ADMIN; anything written to it fails the test."""
+
+    name = "lab-haproxy"
+
+    def exec_run(self, argv: list[str], demux: bool = False) -> tuple[int, bytes]:
+        assert argv == ["cat", "/proc/self/status"], argv  # only the capability is read
+        return 0, b"Name:\tcat\nCapEff:\t00000000a80425fb\n"
+
+    def put_archive(self, *_args: object) -> None:
+        raise AssertionError("nothing is written where keepalived cannot run")
+
+
+def test_without_net_admin_there_is_no_virtual_ip_and_the_reason_says_why() -> None:
+    nodes = {"haproxy": NoNetAdminNode(), "haproxy2": NoNetAdminNode()}
+    vip, reason = keepalived.start(nodes, "172.24.0.0/16")
+    assert vip is None
+    assert reason is not None and "NET_ADMIN" in reason and "every node's frontend" in reason

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bluegreen.errors import LabError
-from bluegreen.lab import images
+from bluegreen.lab import images, keepalived
 from bluegreen.lab.containers import (
     docker_client,
     docker_sdk,
@@ -51,6 +51,7 @@ from bluegreen.lab.readiness import (
     wait_until_served,
 )
 from bluegreen.lab.topology import PRIMARY_NODE, Topology
+from bluegreen.lab.vrrp import ONE_NODE
 
 DEFAULT_PREFIX = "bluegreen-lab"
 LABEL = "bluegreen.lab"
@@ -153,6 +154,8 @@ class Lab:
                 ports={"22/tcp": loopback_port(), "80/tcp": loopback_port()},
                 environment={"LAB_LAYOUT": layout},
                 files=cfg_files,
+                # keepalived adds the nodes' virtual IP to the interface
+                cap_add=["NET_ADMIN"] if len(topology.node_roles()) > 1 else [],
             )
             install_key(nodes[role], public_key)
 
@@ -182,6 +185,13 @@ class Lab:
             if host.ssh:
                 wait_for_ssh_banner(host.ssh, role)
         say("sshd answers on every host")
+        vip: str | None = None
+        vip_reason: str | None = ONE_NODE
+        if len(nodes) > 1:
+            vip, vip_reason = keepalived.start(
+                nodes, keepalived.network_subnet(self.client, network.name)
+            )
+            say(f"virtual IP {vip} on {keepalived.holder(nodes, vip)}" if vip else str(vip_reason))
         info = LabInfo(
             prefix=self.prefix,
             network=network.name,
@@ -194,6 +204,8 @@ class Lab:
             apps={app.name: app.describe() for app in SHARED_APPS} if shared else {},
             haproxy_nodes=topology.haproxy_nodes,
             servers_per_colour=topology.servers_per_colour,
+            vip=vip,
+            vip_reason=vip_reason,
         )
         self._wait_until_served(info)
         say(f"HAProxy serves BLUE at {', '.join(info.frontends.values())} ({layout} layout)")
@@ -258,9 +270,15 @@ class Lab:
                 entry["app"] = host.app
             entry["state"] = self.container_state(host.container)
             hosts[role] = entry
+        vip = None
+        if info.vip:
+            holder = keepalived.holder(self._nodes(info), info.vip)
+            vip = {"address": info.vip, "url": info.vip_url, "holder": holder}
         return {
             "frontend": info.frontend,
             "frontends": info.frontends,
+            "vip": vip,
+            "vip_reason": info.vip_reason,
             "config": info.config_path,
             "layout": info.layout,
             "apps": info.apps,
@@ -284,8 +302,9 @@ class Lab:
         return exec_checked(self.container("origin"), argv).strip().splitlines()[-1]
 
     def reset(self) -> None:
-        """Back to the state `up` left: every container running, the initial haproxy.cfg loaded,
-        no state file, lock, history or backups, BLUE and GREEN on the initial commit."""
+        """Back to the state `up` left: every container running, the initial haproxy.cfg loaded
+        on every node, no state file, lock, history or backups, every BLUE and GREEN server on
+        the initial commit, the virtual IP (if any) on the PRIMARY."""
         info = self.info()
         topology = info.topology
         servers = [role for color in COLORS for role in topology.server_roles(color)]
@@ -300,10 +319,16 @@ class Lab:
                     exec_checked(self.container(role), argv)
         for node in topology.node_roles():
             exec_checked(self.container(node), ["sh", "-c", RESET_HAPROXY])
+        if info.vip:  # a node restarted above runs no keepalived, maybe at a new address
+            subnet = keepalived.network_subnet(self.client, info.network)
+            keepalived.start(self._nodes(info), subnet)
         self._wait_until_served(info)
 
     def exec(self, role: str, argv: list[str]) -> str:
         return exec_checked(self.container(role), argv)
+
+    def _nodes(self, info: LabInfo) -> dict[str, Any]:
+        return {node: self.container(node) for node in info.topology.node_roles()}
 
     def _wait_until_served(self, info: LabInfo) -> None:
         """Every node's HAProxy sees every server of its backends UP, and serves every app."""
@@ -325,6 +350,7 @@ class Lab:
         ports: dict[str, Any],
         environment: dict[str, str] | None = None,
         files: dict[str, str] | None = None,
+        cap_add: list[str] | None = None,
     ) -> Any:
         from docker.types import EndpointConfig
 
@@ -335,6 +361,7 @@ class Lab:
             labels=self._labels(),
             # A real init as PID 1 reaps every orphan (ssh sessions, killed commands).
             init=True,
+            cap_add=cap_add or None,
             environment=environment or {},
             ports=ports,
             network=network,

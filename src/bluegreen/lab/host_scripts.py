@@ -43,3 +43,16 @@ rm -rf /etc/haproxy/conf.d && mkdir -p /etc/haproxy/conf.d
 # A reload starts a new worker from the file: runtime changes made by hand are gone with it.
 haproxy-reload >/dev/null
 """
+
+# Start keepalived's VRRP, or make a running one read its new config. A pid file left by an earlier
+# run of the container may name another process now (HAProxy's), so its name is checked first.
+START_KEEPALIVED = """set -e
+pid=$(cat /run/keepalived.pid 2>/dev/null || true)
+if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = keepalived ]; then
+  kill -HUP "$pid"
+else
+  rm -f /run/keepalived.pid /run/keepalived_vrrp.pid
+  # Debian's keepalived logs to syslog or the console only: its console goes to a file.
+  setsid keepalived --vrrp --dont-fork --log-console </dev/null >>/var/log/keepalived.log 2>&1 &
+fi
+"""

@@ -31,6 +31,16 @@ class LabInfo:
     apps: dict[str, Any] = field(default_factory=dict)  # the shared layout's apps, by name
     haproxy_nodes: int = 1
     servers_per_colour: int = 1
+    vip: str | None = None  # the nodes' shared virtual IP (keepalived), on the lab network
+    vip_reason: str | None = None  # why there is none
+
+    @property
+    def vip_url(self) -> str | None:
+        return f"http://{self.vip}" if self.vip else None
+
+    def traffic_urls(self) -> list[str]:
+        """Where users' load goes: the virtual IP, or without one every node's frontend."""
+        return [self.vip_url] if self.vip_url else list(self.frontends.values())
 
     @property
     def topology(self) -> Topology:

@@ -4,7 +4,9 @@ each answer recorded with its send time and the colour that served it.
 Half the threads keep connections alive. Like browsers and RFC 9110 section 9.2.2 allow, a GET
 that fails on a REUSED keep-alive connection before any response byte arrived (the server closed
 the idle connection as the request left, which HAProxy 2.6's old worker does at a reload) is
-retried once on a new connection, and counted in `stale_retries`. Any other error is a failure."""
+retried once on a new connection, and counted in `stale_retries`. Any other error is a failure.
+With `more_urls` (every HAProxy node's frontend, when the lab has no virtual IP) the threads are
+spread over the URLs, each URL getting keep-alive and fresh-connection threads alike."""
 
 from __future__ import annotations
 
@@ -22,12 +24,14 @@ class Sample:
     done: float
     color: str | None
     error: str | None
+    url: str | None = None  # where it went, when the load is spread over several
 
 
 @dataclass
 class Load:
     url: str
     threads: int = 4
+    more_urls: tuple[str, ...] = ()  # the same apps behind other frontends
     host: str | None = None  # the Host header (a shared frontend picks the app by it)
     max_seconds: float = 300.0  # a hard stop, whatever the test does
     samples: list[Sample] = field(default_factory=list)
@@ -38,8 +42,10 @@ class Load:
 
     def __enter__(self) -> Load:
         self.started = time.monotonic()
+        urls = [self.url, *self.more_urls]
         for i in range(self.threads):
-            worker = threading.Thread(target=self._run, args=(i % 2 == 0,), daemon=True)
+            url = urls[i // 2 % len(urls)]
+            worker = threading.Thread(target=self._run, args=(url, i % 2 == 0), daemon=True)
             worker.start()
             self._workers.append(worker)
         return self
@@ -49,9 +55,9 @@ class Load:
         for worker in self._workers:
             worker.join()
 
-    def _run(self, keep_alive: bool) -> None:
+    def _run(self, url: str, keep_alive: bool) -> None:
         # http.client, not httpx: it is light enough for a few hundred requests/s on 2 cores.
-        parts = urlsplit(self.url)
+        parts = urlsplit(url)
         host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
         conn: http.client.HTTPConnection | None = None
         reused = False
@@ -98,7 +104,7 @@ class Load:
                     conn = None
                     break
             with self._lock:
-                self.samples.append(Sample(sent, time.monotonic(), color, error))
+                self.samples.append(Sample(sent, time.monotonic(), color, error, url))
         if conn is not None:
             conn.close()
 

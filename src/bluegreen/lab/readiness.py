@@ -28,10 +28,11 @@ def wait_for_file(container: Any, path: str) -> str:
 
 
 def wait_until_served(info: LabInfo) -> None:
-    """Every app answers on each host and, through every HAProxy node, BLUE serves its users (and
-    each preview host its own colour)."""
+    """Every app answers on each host and, through every HAProxy node and the virtual IP, BLUE
+    serves its users (and each preview host its own colour)."""
+    frontends = [*info.frontends.values(), *([info.vip_url] if info.vip_url else [])]
     if info.layout == "shared":
-        for frontend in info.frontends.values():
+        for frontend in frontends:
             url = frontend + SHARED_HEALTH_PATH
             for app in SHARED_APPS:
                 wait_for_color(url, "blue", host=app.host)
@@ -43,7 +44,7 @@ def wait_until_served(info: LabInfo) -> None:
             app_url = info.hosts[role].app
             assert app_url is not None
             wait_for_color(app_url + "/health", color)
-    for frontend in info.frontends.values():
+    for frontend in frontends:
         wait_for_color(frontend + "/health", "blue")
 
 
