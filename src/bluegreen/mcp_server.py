@@ -34,6 +34,7 @@ from typing import Annotated, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.types import (
@@ -181,14 +182,17 @@ async def run_tool(
 
 
 def progress_bridge(ctx: Ctx, tool: str) -> Progress:
-    """Step events (from the worker thread) -> log lines and MCP progress notifications."""
+    """Step events -> log lines and MCP progress notifications. Called on the event loop: events
+    come from the tool's worker thread and from the threads it starts (a pool deploy runs its
+    servers in parallel), which anyio does not know, so the loop's token goes with each call."""
     counter = count(1)
+    loop = anyio.lowlevel.current_token()
 
     def on_event(event: StepEvent) -> None:
         text = mcp_text.event_text(event)
         logger.info("%s: %s", tool, text)
         try:
-            anyio.from_thread.run(ctx.report_progress, float(next(counter)), None, text)
+            anyio.from_thread.run(ctx.report_progress, float(next(counter)), None, text, token=loop)
         except Exception:  # a lost notification must never break a deploy or a switch
             logger.debug("progress notification not delivered", exc_info=True)
 

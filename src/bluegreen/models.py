@@ -142,6 +142,9 @@ class NodeStatus(BaseModel):
     certain: bool = Field(description="This node's LIVE is known: read, certain, reloaded.")
     not_reloaded: bool = False
     state_file_live: str | None = Field(default=None, description="LIVE as its state file says.")
+    cfg_file: str | None = Field(
+        default=None, description="The file holding the app's deciding line on this node."
+    )
     problems: list[str] = []
 
     def summary(self) -> str:

@@ -5,6 +5,7 @@ every fault test checks afterwards."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from bluegreen.domain.config import Config, load_config
+from bluegreen.domain.config import AppConfig, Config, load_config
 from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.lab.layouts import APP_DIR
 from bluegreen.lab.readiness import wait_for_ssh_banner
@@ -49,6 +51,57 @@ haproxy-reload >/dev/null
 # ---- the lab --------------------------------------------------------------------------------
 
 
+def own_lab(tmp_path_factory: pytest.TempPathFactory, suffix: str) -> Lab:
+    """A lab of a test's own: the test prefix (BLUEGREEN_TEST_LAB_PREFIX) and `-suffix`, its
+    state in a temporary directory."""
+    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + f"-{suffix}"
+    return Lab(prefix, state_dir=Path(tmp_path_factory.mktemp(suffix)) / prefix)
+
+
+@contextmanager
+def running_lab(tmp_path_factory: pytest.TempPathFactory, suffix: str, **up: Any) -> Iterator[Lab]:
+    """`own_lab` brought up (`up`: Lab.up's arguments), and down again afterwards."""
+    lab = own_lab(tmp_path_factory, suffix)
+    try:
+        lab.up(**up)
+        yield lab
+    finally:
+        lab.down()
+
+
+def app_of_its_own_cfg(name: str, port: int, comment: str) -> str:
+    """An app of its own for the lab's HAProxy: frontend `<name>-in` on `port`, its backends
+    bk_<name>_blue and bk_<name>_green to the lab's BLUE and GREEN app hosts."""
+    return f"""# {comment}
+frontend {name}-in
+    bind *:{port}
+    default_backend bk_{name}_blue
+
+backend bk_{name}_blue
+    option httpchk GET /health
+    server blue blue:3001 check inter 1s fall 2 rise 2
+
+backend bk_{name}_green
+    option httpchk GET /health
+    server green green:3001 check inter 1s fall 2 rise 2
+"""
+
+
+def app_of_its_own(own: AppConfig, name: str) -> AppConfig:
+    """`own` (the lab's app) as the app `name` of app_of_its_own_cfg: the same app hosts, its own
+    frontend, backends and state file."""
+    return own.model_copy(
+        update={
+            "frontend": f"{name}-in",
+            "state_file": f"/var/lib/haproxy/{name}-deployment-state.json",
+            "servers": {
+                color: server.model_copy(update={"backend": f"bk_{name}_{color}"})
+                for color, server in own.servers.items()
+            },
+        }
+    )
+
+
 def sh(lab: Lab, role: str, script: str) -> tuple[int, str]:
     """Run a shell script in a lab container as root; (exit code, output)."""
     code, output = lab.container(role).exec_run(["sh", "-c", script])
@@ -76,17 +129,17 @@ def wait_for_ssh(info: LabInfo, role: str, timeout: float = 30) -> None:
     wait_for_ssh_banner(info.hosts[role].ssh, role, timeout)
 
 
-def frontend(info: LabInfo) -> httpx.Response:
-    return httpx.get(info.frontend + "/health", timeout=5)
-
-
-def wait_serving(info: LabInfo, color: str | None = None, timeout: float = 30) -> str:
-    """Wait until the frontend answers 200 (from `color`, when given); the colour serving."""
+def wait_serving(
+    info: LabInfo, color: str | None = None, timeout: float = 30, *, at: str | None = None
+) -> str:
+    """Wait until the frontend (`at`, e.g. one HAProxy node's; else the lab's) answers 200 (from
+    `color`, when given); the colour serving."""
+    url = (at or info.frontend) + "/health"
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         try:
-            response = frontend(info)
+            response = httpx.get(url, timeout=5)
             served = str(response.json().get("color")) if response.status_code == 200 else ""
             if served and (color is None or served == color):
                 return served
@@ -94,7 +147,7 @@ def wait_serving(info: LabInfo, color: str | None = None, timeout: float = 30) -
         except (httpx.HTTPError, ValueError) as exc:
             last = repr(exc)
         time.sleep(0.1)
-    raise AssertionError(f"the frontend did not serve {color or 'anything'}: {last}")
+    raise AssertionError(f"the frontend at {url} did not serve {color or 'anything'}: {last}")
 
 
 def kill_sessions(lab: Lab, role: str) -> None:

@@ -24,24 +24,17 @@ from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.models import SwitchResult
 from bluegreen.service import Service, SwitchRequest
 
+from .fault_tools import app_of_its_own, app_of_its_own_cfg
+
 pytestmark = pytest.mark.lab
 APP, SHOP = "jw-attendant", "shop"
 CFG = "/etc/haproxy/haproxy.cfg"
 SHOP_PORT = 8081
-SHOP_CFG = f"""
-# A second app on the same file: its own frontend and backends, the same app hosts.
-frontend shop-in
-    bind *:{SHOP_PORT}
-    default_backend bk_shop_blue
-
-backend bk_shop_blue
-    option httpchk GET /health
-    server blue blue:3001 check inter 1s fall 2 rise 2
-
-backend bk_shop_green
-    option httpchk GET /health
-    server green green:3001 check inter 1s fall 2 rise 2
-"""
+SHOP_CFG = "\n" + app_of_its_own_cfg(
+    SHOP,
+    SHOP_PORT,
+    "A second app on the same file: its own frontend and backends, the same app hosts.",
+)
 ROUNDS = 20
 # The reasons a switch that lost the race may give: the other app holds haproxy.cfg past the
 # wait, or the cfg it was planned from changed under it (the other app's switch went first).
@@ -53,17 +46,7 @@ def two_app_config(lab_info: LabInfo) -> Config:
     own = config.apps[APP].model_copy(
         update={"allow_unapproved": True, "watch_s": 1.0, "drain_s": 0.5}
     )
-    shop = own.model_copy(
-        update={
-            "frontend": "shop-in",
-            "state_file": "/var/lib/haproxy/shop-deployment-state.json",
-            "servers": {
-                color: server.model_copy(update={"backend": f"bk_shop_{color}"})
-                for color, server in own.servers.items()
-            },
-        }
-    )
-    return config.model_copy(update={"apps": {APP: own, SHOP: shop}})
+    return config.model_copy(update={"apps": {APP: own, SHOP: app_of_its_own(own, SHOP)}})
 
 
 def add_shop_to_haproxy(lab: Lab, service: Service) -> None:

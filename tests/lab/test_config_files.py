@@ -18,25 +18,17 @@ from bluegreen.errors import HAProxyConfigError
 from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.service import Service, SwitchRequest
 
+from .fault_tools import app_of_its_own, app_of_its_own_cfg
+
 pytestmark = pytest.mark.lab
 APP, CONFD = "jw-attendant", "confd"
 CFG = "/etc/haproxy/haproxy.cfg"
 CONF_D = "/etc/haproxy/conf.d"
 CONFD_FILE = f"{CONF_D}/50-confd.cfg"
 PORT = 8082
-CONFD_CFG = f"""# An app of its own in a file of the directory HAProxy loads.
-frontend confd-in
-    bind *:{PORT}
-    default_backend bk_confd_blue
-
-backend bk_confd_blue
-    option httpchk GET /health
-    server blue blue:3001 check inter 1s fall 2 rise 2
-
-backend bk_confd_green
-    option httpchk GET /health
-    server green green:3001 check inter 1s fall 2 rise 2
-"""
+CONFD_CFG = app_of_its_own_cfg(
+    CONFD, PORT, "An app of its own in a file of the directory HAProxy loads."
+)
 # Parsed by bluegreen like any backend, refused by `haproxy -c`.
 BROKEN_CFG = "backend broken\n    balance no-such-algorithm\n"
 
@@ -44,16 +36,7 @@ BROKEN_CFG = "backend broken\n    balance no-such-algorithm\n"
 def confd_config(lab_info: LabInfo, files: tuple[str, ...] | None = None) -> Config:
     config = load_config(lab_info.config_path)
     own = config.apps[APP].model_copy(update={"allow_unapproved": True, "watch_s": 1.0})
-    confd = own.model_copy(
-        update={
-            "frontend": "confd-in",
-            "state_file": "/var/lib/haproxy/confd-deployment-state.json",
-            "servers": {
-                color: server.model_copy(update={"backend": f"bk_confd_{color}"})
-                for color, server in own.servers.items()
-            },
-        }
-    )
+    confd = app_of_its_own(own, CONFD)
     haproxy = config.haproxy
     if files is not None:
         haproxy = haproxy.model_copy(update={"config_files": files})

@@ -7,15 +7,12 @@ status uncertain naming that node, deploy refuses, and the approved reconcile pl
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bluegreen.engine.context import StepEvent
@@ -34,9 +31,11 @@ from .fault_tools import (
     cat,
     kill_sshd,
     later,
+    running_lab,
     service_with,
     sh,
     start_sshd,
+    wait_serving,
 )
 
 pytestmark = pytest.mark.lab
@@ -47,13 +46,10 @@ QUICK: dict[str, Any] = {"allow_unapproved": True, "watch_s": 0.0, "drain_s": 0.
 
 @pytest.fixture(scope="module")
 def pair_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-pair"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("pair")) / prefix)
-    lab.up(layout="single", topology=Topology(haproxy_nodes=2))
-    try:
+    with running_lab(
+        tmp_path_factory, "pair", layout="single", topology=Topology(haproxy_nodes=2)
+    ) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture
@@ -80,22 +76,9 @@ def reset_node(lab: Lab, info: LabInfo, node: str) -> None:
     serving(info, node, "blue")
 
 
-def serving(info: LabInfo, node: str, color: str | None = None, timeout: float = 30) -> str:
+def serving(info: LabInfo, node: str, color: str | None = None) -> str:
     """Wait until `node`'s own frontend answers 200 (from `color`, when given)."""
-    url = info.frontends[node] + "/health"
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(url, timeout=5)
-            served = str(response.json().get("color")) if response.status_code == 200 else ""
-            if served and (color is None or served == color):
-                return served
-            last = f"HTTP {response.status_code}"
-        except (httpx.HTTPError, ValueError) as exc:
-            last = repr(exc)
-        time.sleep(0.1)
-    raise AssertionError(f"{node}'s frontend did not serve {color or 'anything'}: {last}")
+    return wait_serving(info, color, at=info.frontends[node])
 
 
 def cfg_live(lab: Lab, node: str) -> str:

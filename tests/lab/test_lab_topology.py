@@ -8,9 +8,7 @@ master stops and keeps answering."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +19,7 @@ from bluegreen.lab.load import Load
 from bluegreen.lab.readiness import SHOW_STAT, servers_not_up
 from bluegreen.lab.topology import Topology
 from bluegreen.service import Service
+from tests.lab.fault_tools import own_lab
 
 pytestmark = pytest.mark.lab
 
@@ -67,8 +66,7 @@ def published_on_loopback(lab: Lab, role: str) -> set[str]:
 def test_a_pair_with_pools_serves_every_app_on_every_node(
     layout: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + f"-topo-{layout}"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("topo")) / prefix)
+    lab = own_lab(tmp_path_factory, f"topo-{layout}")
     try:
         info = lab.up(layout=layout, topology=TOPOLOGY)
         status = lab.status()
@@ -121,15 +119,14 @@ def test_a_pair_with_pools_serves_every_app_on_every_node(
             assert servers_not_up(lab.exec(node, ["sh", "-c", SHOW_STAT])) == []
     finally:
         lab.down()
-    assert lab.client.containers.list(all=True, filters={"label": f"{LABEL}={prefix}"}) == []
+    assert lab.client.containers.list(all=True, filters={"label": f"{LABEL}={lab.prefix}"}) == []
     assert lab.client.networks.list(names=[lab.name("net")]) == []
 
 
 def test_the_virtual_ip_moves_to_the_backup_when_the_master_stops(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-vip"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("vip")) / prefix)
+    lab = own_lab(tmp_path_factory, "vip")
     try:
         info = lab.up(layout="single", topology=Topology(haproxy_nodes=2))
         vip = lab.status()["vip"]

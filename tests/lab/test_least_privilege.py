@@ -8,7 +8,6 @@ It runs in a lab of its own (the users and permissions it sets up would leak int
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from bluegreen.domain.config import load_config
 from bluegreen.lab.controller import Lab, LabInfo
 from bluegreen.lab.layouts import APP_DIR
 from bluegreen.service import Service, SwitchRequest
+from tests.lab.fault_tools import own_lab
 
 pytestmark = pytest.mark.lab
 
@@ -74,8 +74,7 @@ chmod 440 /etc/sudoers.d/{SUDO_USER}
 
 @pytest.fixture(scope="module")
 def lp_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-lp"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("lp-lab")) / prefix)
+    lab = own_lab(tmp_path_factory, "lp")
     lab.up(layout="single")
     try:
         lab.exec("haproxy", ["sh", "-c", _HAPROXY])

@@ -5,10 +5,8 @@ no request."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +18,7 @@ from bluegreen.lab.layouts import APP_DIR, SHARED_APPS
 from bluegreen.lab.load import Load
 from bluegreen.lab.topology import Topology
 from bluegreen.service import Service, SwitchRequest
+from tests.lab.fault_tools import own_lab, running_lab
 from tests.lab.test_lab_topology import sessions_by_server
 
 pytestmark = pytest.mark.lab
@@ -32,13 +31,9 @@ FAIL_MARK = "/tmp/bluegreen-test-fail-build"  # outside the app dir: the restore
 
 @pytest.fixture(scope="module")
 def pool_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-pool"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("pool-lab")) / prefix)
-    lab.up(layout="single", topology=Topology(servers_per_colour=2))
-    try:
+    topology = Topology(servers_per_colour=2)
+    with running_lab(tmp_path_factory, "pool", layout="single", topology=topology) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture
@@ -153,8 +148,7 @@ def test_pools_in_the_users_shared_frontend(tmp_path_factory: pytest.TempPathFac
     """The users' shape (one frontend, two apps by Host, preview hosts) with a pool a colour:
     both apps' routing is certain with every server found, and a deploy of one app reaches both
     of its STANDBY servers while the other app's STANDBY keeps its commit."""
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-pool-shared"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("pool-shared")) / prefix)
+    lab = own_lab(tmp_path_factory, "pool-shared")
     try:
         info = lab.up(topology=Topology(servers_per_colour=2))
         new = lab.commit()
@@ -176,8 +170,7 @@ def test_pools_in_the_users_shared_frontend(tmp_path_factory: pytest.TempPathFac
 def test_pools_behind_a_pair_of_haproxy_nodes(tmp_path_factory: pytest.TempPathFactory) -> None:
     """`lab up --haproxy-nodes 2 --servers-per-colour 2`: status is certain on both nodes with
     every pool server, a deploy reaches both STANDBY servers, and the switch moves both nodes."""
-    prefix = os.environ.get("BLUEGREEN_TEST_LAB_PREFIX", "bluegreen-test") + "-pool-pair"
-    lab = Lab(prefix, state_dir=Path(tmp_path_factory.mktemp("pool-pair")) / prefix)
+    lab = own_lab(tmp_path_factory, "pool-pair")
     try:
         info = lab.up(layout="single", topology=Topology(haproxy_nodes=2, servers_per_colour=2))
         new = lab.commit()

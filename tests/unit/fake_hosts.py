@@ -154,11 +154,11 @@ def serve_cfg_reads(
               respond=lambda h, c: cfg_read_reply(runner, h, c.argv[5:], argv))  # fmt: skip
 
 
-def nodes_toml(count: int) -> str:
-    """CONFIG_TOML with [haproxy.nodes]: `haproxy` (HP, the primary), `haproxy2` (HP2), ..."""
+def nodes_toml(count: int, base: str = CONFIG_TOML) -> str:
+    """`base` with [haproxy.nodes]: `haproxy` (HP, the primary), `haproxy2` (HP2), ..."""
     hosts = node_hosts(count)
     tables = "".join(f'[haproxy.nodes.{host.split("@")[1]}]\nssh = "{host}"\n' for host in hosts)
-    text = CONFIG_TOML.replace(f'ssh = "{HP}"\n', "", 1)
+    text = base.replace(f'ssh = "{HP}"\n', "", 1)
     return text.replace(f"[apps.{APP}]\n", f"{tables}[apps.{APP}]\n", 1)
 
 

@@ -193,6 +193,30 @@ def test_other_running_arguments_name_the_files_and_the_key_to_set() -> None:
     assert f"does not load {CONF_D}" in (fewer.mismatch() or "")
 
 
+def test_relative_running_paths_are_said_plainly_and_match_the_absolute_paths_ending_in_them() -> (
+    None
+):
+    reads = [FileRead(b"a\n"), FileRead(b"b\n")]
+    running = ("haproxy", "-f", "haproxy.cfg", "-f", "./conf.d")
+    unmatched = collect((CFG_PATH,), reads[:1], running, "h")
+    problem = unmatched.mismatch() or ""
+    assert "haproxy.cfg, conf.d are relative paths" in problem
+    assert 'Set config_files = ["<dir>/haproxy.cfg", "<dir>/conf.d"]' in problem
+    assert "or start HAProxy with absolute -f paths" in problem
+    matched = collect(BOTH, reads, running, "h")
+    assert matched.mismatch() is None
+    assert "taken to be config_files' -f /etc/haproxy/haproxy.cfg" in (matched.note() or "")
+    elsewhere = collect(("/srv/haproxy.cfg", "/srv/other.d"), reads, running, "h")
+    assert "relative paths" in (elsewhere.mismatch() or "")
+    absolute = collect(BOTH, reads, ("haproxy", "-f", CFG_PATH, "-f", CONF_D), "h")
+    assert absolute.mismatch() is None and absolute.note() is None
+    hosts, service = conf_d_hosts()  # status, on the fake host, with HAProxy's relative paths
+    hosts.running_args = ("haproxy", "-f", "haproxy.cfg", "-f", "conf.d")
+    status = service.status(APP)
+    assert status.certain, status.problems
+    assert any("relative paths" in n for n in status.routing.notes)
+
+
 def test_each_file_keeps_its_own_newest_backups(tmp_path: Path) -> None:
     """The backup prunes the copies of the file it backs up, never another file's."""
     source = tmp_path / "50-jw.cfg"

@@ -12,6 +12,7 @@ from rich.console import Console
 from tests.unit.fake_hosts import (
     APP,
     CFG_PATH,
+    CONF_D,
     HP,
     HP2,
     LAB_CFG,
@@ -19,12 +20,20 @@ from tests.unit.fake_hosts import (
     FakeHosts,
     config,
     config_nodes,
+    nodes_toml,
 )
+from tests.unit.test_config_files import APP_LINES, MAIN
 
 from bluegreen.cli_render import print_status
+from bluegreen.domain.config import parse_config
 from bluegreen.engine.context import StepEvent
 from bluegreen.engine.deploy_plan import DeployOptions
-from bluegreen.errors import TransportError, UnsafeOperationError, ValidationError
+from bluegreen.errors import (
+    HAProxyConfigError,
+    TransportError,
+    UnsafeOperationError,
+    ValidationError,
+)
 from bluegreen.mcp_text import plan_text, status_text
 from bluegreen.models import SwitchResult
 from bluegreen.service import Service, SwitchRequest
@@ -271,6 +280,55 @@ def test_switch_refuses_nodes_that_disagree_pointing_at_reconcile() -> None:
         switch(svc)
     assert "haproxy2 routes to GREEN" in str(caught.value) and "--reconcile" in str(caught.value)
     assert cfg_writes(hosts) == []
+
+
+def files_pair() -> tuple[FakeHosts, Service]:
+    """A pair loading haproxy.cfg and conf.d; on both nodes the app's lines in haproxy.cfg."""
+    hosts = FakeHosts(nodes=2)
+    listed = f'[haproxy]\nconfig_files = ["{CFG_PATH}", "{CONF_D}"]\n'
+    cfg = parse_config(nodes_toml(2).replace("[haproxy]\n", listed), "test")
+    hosts.running_args = ("haproxy", "-f", CFG_PATH, "-f", CONF_D)
+    for node in (HP, HP2):
+        hosts.runner.put_file(node, CFG_PATH, MAIN + APP_LINES)
+        hosts.runner.put_file(node, CONF_D + "/", b"")  # an empty directory
+        hosts.running[node] = hosts.loaded_text(node)
+    return hosts, Service(cfg, runner=hosts.runner)
+
+
+def test_a_node_holding_the_deciding_line_in_another_file_is_refused_naming_both() -> None:
+    """The switch locks, backs up and names one file for every node: a node whose app lines
+    live elsewhere is refused before any node changes, never edited under the wrong file."""
+    hosts, svc = files_pair()
+    hosts.runner.put_file(HP2, CFG_PATH, MAIN)
+    hosts.runner.put_file(HP2, f"{CONF_D}/50-jw.cfg", APP_LINES)
+    hosts.running[HP2] = hosts.loaded_text(HP2)
+    status = svc.status(APP)  # LIVE agrees, so certain; the file apart is said before a switch
+    assert status.certain, status.problems
+    assert [n.cfg_file for n in status.nodes] == [CFG_PATH, f"{CONF_D}/50-jw.cfg"]
+    assert any(
+        p.startswith("HAProxy node haproxy2") and "a switch refuses until" in p
+        for p in status.problems
+    ), status.problems
+    with pytest.raises(HAProxyConfigError) as caught:
+        switch(svc)
+    assert (
+        f"HAProxy node haproxy2 ({HP2}) holds this app's deciding line in {CONF_D}/50-jw.cfg, "
+        f"the primary haproxy in {CFG_PATH}: no node is changed"
+    ) in str(caught.value)
+    assert [c for c in hosts.runner.calls if c.kind == "write"] == []
+    assert all("bluegreen-cfg-backup" not in c.line for c in hosts.runner.calls)
+
+
+def test_nodes_whose_files_differ_elsewhere_each_get_their_own_edit() -> None:
+    hosts, svc = files_pair()
+    node2 = "# haproxy2's own comment\n" + MAIN + APP_LINES  # its lines one further down
+    hosts.runner.put_file(HP2, CFG_PATH, node2)
+    hosts.running[HP2] = hosts.loaded_text(HP2)
+    result = switch(svc)
+    assert result.ok and result.verified, result.error
+    flip = ("default_backend bk_blue", "default_backend bk_green")
+    assert hosts.runner.file(HP, CFG_PATH) == (MAIN + APP_LINES).replace(*flip).encode()
+    assert hosts.runner.file(HP2, CFG_PATH) == node2.replace(*flip).encode()
 
 
 # ---- reconcile ----------------------------------------------------------------------------------

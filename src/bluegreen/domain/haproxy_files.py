@@ -5,7 +5,10 @@ The configured list is `[haproxy] config_files` (HAProxy's `-f` arguments, in or
 stands for its `*.cfg` files in lexical order), by default just `config_path`. The running
 HAProxy's own arguments (`/proc/<pid>/cmdline` of the process whose pid the runtime API's
 `show info` gives: a worker's arguments are its master's) are the witness: when they name other
-files, an answer from the configured list could be confidently wrong, so it is a problem.
+files, an answer from the configured list could be confidently wrong, so it is a problem. A
+relative `-f` path (found from the directory HAProxy started in, which is not read) matches the
+configured absolute path that ends with it, and is said in a note; any other is a problem that
+says so.
 
 Each path read prints one line (the snapshot's status read prints the same lines):
 
@@ -185,10 +188,20 @@ class HAProxyFiles:
         """Why an answer from the configured files may not be what HAProxy runs, or None."""
         if self.running is None:
             return None
-        running = tuple(posixpath.normpath(p) for p in self.running)
-        configured = tuple(posixpath.normpath(p) for p in self.configured)
-        if running == configured:
+        running, configured = _normal(self.running), _normal(self.configured)
+        if _same_files(running, configured):
             return None
+        if relative := [p for p in running if not p.startswith("/")]:
+            dirs = ", ".join(
+                f'"<dir>/{p}"' if not p.startswith("/") else _quote(p) for p in running
+            )
+            return (
+                f"The running HAProxy loads {_args(running)}: {', '.join(relative)} "
+                f"{'is a relative path' if len(relative) == 1 else 'are relative paths'}, "
+                "found from the directory HAProxy was started in, which bluegreen cannot see. "
+                f"Set config_files = [{dirs}] in [haproxy], <dir> being that directory (absolute "
+                "paths, in this order), or start HAProxy with absolute -f paths."
+            )
         missing = [p for p in running if p not in configured]
         extra = [p for p in configured if p not in running]
         what = (f"it also loads {', '.join(missing)}, which bluegreen does not read" if missing
@@ -201,12 +214,18 @@ class HAProxyFiles:
         )
 
     def note(self) -> str | None:
-        if self.running is not None:
-            return None
-        return (
-            "The running HAProxy's arguments could not be read (runtime API or /proc): the files "
-            f"it loads are taken from the config ({_args(self.configured)})."
-        )
+        if self.running is None:
+            return (
+                "The running HAProxy's arguments could not be read (runtime API or /proc): the "
+                f"files it loads are taken from the config ({_args(self.configured)})."
+            )
+        running = _normal(self.running)
+        if running != _normal(self.configured) and not self.mismatch():
+            return (
+                f"The running HAProxy loads relative paths ({_args(running)}): they are taken to "
+                f"be config_files' {_args(self.configured)} (the same names, in the same order)."
+            )
+        return None
 
     def checked(self, analysis: RoutingAnalysis) -> RoutingAnalysis:
         """`analysis` with the mismatch as a problem (never certain then) or the note."""
@@ -215,6 +234,19 @@ class HAProxyFiles:
         if note := self.note():
             return replace(analysis, notes=(*analysis.notes, note))
         return analysis
+
+
+def _normal(paths: Sequence[str]) -> tuple[str, ...]:
+    return tuple(posixpath.normpath(p) for p in paths)
+
+
+def _same_files(running: Sequence[str], configured: Sequence[str]) -> bool:
+    """The same list, a relative running path matching the configured (absolute) path that
+    ends with it: HAProxy resolved it against the directory it started in."""
+    return len(running) == len(configured) and all(
+        c == r or (not r.startswith("/") and c.endswith("/" + r))
+        for r, c in zip(running, configured, strict=True)
+    )
 
 
 def _args(paths: Sequence[str]) -> str:

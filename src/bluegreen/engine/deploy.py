@@ -1,10 +1,12 @@
 """deploy_to_standby: put a commit on every STANDBY server, build, restart and prove it healthy.
 
-The target comes from haproxy.cfg read at call time, under the app's lock (a switch holds the same
-lock, so the roles cannot change under us through this tool); it is read again before every step
-that changes the app, in case someone edits the cfg by hand mid-deploy. Every command goes through
-a GuardedRunner that refuses any change to LIVE. Health is probed from the HAProxy host, the path
-HAProxy itself uses. A failure anywhere is reported as a result (which step, which server, why,
+The target comes from every file HAProxy loads (`config_files`), read at call time under the app's
+lock (a switch holds the same lock, so the roles cannot change under us through this tool); with
+several HAProxy nodes every node must route the app for certain to the same LIVE, else the deploy
+refuses before anything runs. The PRIMARY's files are read again before every step that changes a
+server, in case someone edits the cfg by hand mid-deploy. Every command goes through a
+GuardedRunner that refuses any change to LIVE. Health is probed from the PRIMARY, the path HAProxy
+itself uses. A failure anywhere is reported as a result (which step, which server, why,
 the output), restores the backup made in this run on every server it changed when asked, and
 always says what each STANDBY server is left running.
 

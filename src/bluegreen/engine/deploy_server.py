@@ -331,7 +331,7 @@ def probe(shared: Shared, member: Member, expected: str | None) -> HealthVerdict
 
 
 def probes(shared: Shared, members: tuple[Member, ...]) -> list[HealthVerdict | Exception]:
-    """Every member's health at once (LIVE's: no commit expected)."""
+    """Every server's health at once (LIVE's: no commit expected)."""
 
     def one(member: Member) -> Callable[[], HealthVerdict]:
         return lambda: probe(shared, member, None)

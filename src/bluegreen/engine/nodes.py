@@ -52,7 +52,7 @@ Analyse = Callable[[HAProxyFiles], RoutingAnalysis]
 def node_view(read: NodeRead, app: AppConfig, hp: HAProxySettings, analyse: Analyse) -> NodeStatus:
     """One node's LIVE for `app`, or why it is not known."""
     problems: list[str] = []
-    live: str | None = None
+    live = cfg_file = None
     if isinstance(read.files, Exception):
         problems.append(f"cannot be read: {read.files}")
     else:
@@ -62,7 +62,7 @@ def node_view(read: NodeRead, app: AppConfig, hp: HAProxySettings, analyse: Anal
             problems.append(f"its haproxy.cfg cannot be analysed: {exc}")
         else:
             if analysis.certain:
-                live = analysis.live
+                live, cfg_file = analysis.live, analysis.deciding_file
             else:
                 problems.append("its routing is not certain: " + "; ".join(analysis.problems))
     problems += read.not_reloaded
@@ -78,6 +78,7 @@ def node_view(read: NodeRead, app: AppConfig, hp: HAProxySettings, analyse: Anal
         certain=live is not None and not read.not_reloaded,
         not_reloaded=bool(read.not_reloaded),
         state_file_live=state_live,
+        cfg_file=cfg_file,
         problems=problems,
     )
 
@@ -107,6 +108,27 @@ def state_drift(views: Sequence[NodeStatus]) -> list[str]:
         for v in views
         if not v.primary and v.live and v.state_file_live and v.state_file_live != v.live
     ]
+
+
+def files_apart(views: Sequence[NodeStatus]) -> list[str]:
+    """Other nodes holding the app's deciding line in another file than the primary: their LIVE
+    may agree, but a switch (one file, the same on every node) refuses them."""
+    primary = next((v for v in views if v.primary), None)
+    if primary is None or primary.cfg_file is None:
+        return []
+    return [
+        file_apart(v.name, v.ssh, v.cfg_file, primary.name, primary.cfg_file)
+        + ": a switch refuses until it is the same file on every node"
+        for v in views
+        if not v.primary and v.cfg_file and v.cfg_file != primary.cfg_file
+    ]
+
+
+def file_apart(name: str, host: str, path: str, primary: str, primary_path: str) -> str:
+    return (
+        f"HAProxy node {name} ({host}) holds this app's deciding line in {path}, the primary "
+        f"{primary} in {primary_path}"
+    )
 
 
 def read_nodes(ctx: Context, app: AppConfig) -> list[NodeRead]:

@@ -33,7 +33,7 @@ from bluegreen.domain.state_file import StateReading, format_timestamp, parse_st
 from bluegreen.domain.switch_commands import frontend_bind
 from bluegreen.engine.context import Context
 from bluegreen.engine.lock import is_stale
-from bluegreen.engine.nodes import NodeRead, node_problems, node_view, state_drift
+from bluegreen.engine.nodes import NodeRead, files_apart, node_problems, node_view, state_drift
 from bluegreen.engine.probing import as_health
 from bluegreen.engine.status_next_step import next_step
 from bluegreen.engine.status_reads import Reads, lock_holder_path, probe_key, read_everything
@@ -117,7 +117,7 @@ def _status(ctx: Context, app_name: str, app: AppConfig, reads: Reads, started: 
     problems += runtime_findings
     nodes = _nodes(ctx, app, reads)
     nodes_unsure = node_problems(nodes)
-    problems += nodes_unsure + state_drift(nodes)
+    problems += nodes_unsure + state_drift(nodes) + files_apart(nodes)
     holder = _lock(reads.file(lock_holder_path(hp, app_name)), ctx, problems)
 
     servers: list[ServerStatus] = []

@@ -14,9 +14,12 @@ but never writes over a file that is neither the one this switch read nor the on
 traffic moved, the state file write is attempted and the history line written whatever fails.
 The plan and the re-plans are in switch_plan.py; reload, verify and drain in traffic.py.
 
-With several HAProxy nodes each cfg step runs on every node at once (switch_nodes.py): backup,
-check and compare on all of them before any replace, and a failure on any node restores every
-node. The locks, drain, watch and history stay on the PRIMARY; the state file is every node's.
+With several HAProxy nodes the plan holds each node's own edit of the same file (a node that
+routes elsewhere or holds the deciding line in another file is refused before anything runs), and
+each cfg step runs on every node at once (switch_nodes.py): backup, check and compare on all of
+them before any replace, and a failure on any node restores every node. The locks, drain, watch
+and history stay on the PRIMARY; the state file is written on every node that changes (every node;
+a reconcile: the nodes it moves, with no watch, the PRIMARY's users not having moved).
 """
 
 from __future__ import annotations
@@ -196,7 +199,7 @@ def _apply(
     saying so."""
     hp = ctx.config.haproxy
     runner = ctx.runner
-    path = changes[0].swap.path  # the same file on every node (the lab and a VRRP pair)
+    path = changes[0].swap.path  # the same file on every node (the plan refuses otherwise)
     saved = cfg_backup_name(ctx.now(), from_live, to_live, path)
 
     def backup(change: NodeChange) -> str:

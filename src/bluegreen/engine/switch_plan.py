@@ -25,7 +25,7 @@ from bluegreen.domain.haproxy_files import HAProxyFiles
 from bluegreen.domain.routing import RoutingAnalysis, SwitchEdit, app_lines, plan_switch
 from bluegreen.domain.switch_commands import check_path
 from bluegreen.engine.context import Context
-from bluegreen.engine.nodes import RECONCILE_HINT
+from bluegreen.engine.nodes import RECONCILE_HINT, file_apart
 from bluegreen.engine.pool_target import check_pool, pool_summary
 from bluegreen.engine.probing import as_health, http_probe
 from bluegreen.engine.status import deployed_of, files_routing
@@ -160,6 +160,7 @@ def prepare(
             hint="fix haproxy.cfg by hand, check it with `bluegreen inspect-cfg`, then retry",
         )
     name = next(iter(hp.node_targets))
+    primary = _Primary(name, analysis.live, analysis.deciding_file)
     if reconcile:
         # The primary's answer is the one: only the nodes that route elsewhere change.
         source, target = analysis.standby, analysis.live
@@ -170,8 +171,8 @@ def prepare(
         lines = app_lines(loaded.cfg, analysis, edit)
         mine = NodePlan(name, hp.ssh, edit_swap(files, edit), edit, lines)
     others_plans = [
-        _node_plan(app, node, host, cast("HAProxyFiles | Exception", read), (name, analysis.live),
-                   target, reconcile)
+        _node_plan(app, node, host, cast("HAProxyFiles | Exception", read), primary, target,
+                   reconcile)
         for (node, host), read in zip(others, outcomes[n:], strict=True)
     ]  # fmt: skip
     nodes = tuple(p for p in (mine, *others_plans) if p is not None)
@@ -252,13 +253,25 @@ def _read_node(ctx: Context, host: str) -> Callable[[], HAProxyFiles]:
     return lambda: read_cfg(ctx, host=host)
 
 
+@dataclass(frozen=True)
+class _Primary:
+    """What every other node is held to: the primary's name, its LIVE and the file holding the
+    app's deciding line there."""
+
+    name: str
+    live: str
+    path: str | None
+
+
 def _node_plan(
-    app: AppConfig, name: str, host: str, files: HAProxyFiles | Exception,
-    primary: tuple[str, str], target: str, reconcile: bool,
+    app: AppConfig, name: str, host: str, files: HAProxyFiles | Exception, primary: _Primary,
+    target: str, reconcile: bool,
 ) -> NodePlan | None:  # fmt: skip
     """Another node's edit to `target` (None: reconciling, and it routes there already). Refuses
-    (nothing changes on any node) when the node cannot be read or is not certain, and, unless
-    reconciling, when it does not route the app where the primary does."""
+    (nothing changes on any node) when the node cannot be read or is not certain, unless
+    reconciling when it does not route the app where the primary does, and when it holds the
+    app's deciding line in another file than the primary (the switch locks, backs up and names
+    one file for every node). Lines that differ otherwise get each node's own edit."""
     where = f"HAProxy node {name} ({host})"
     if isinstance(files, TransportError):
         raise TransportError(
@@ -278,14 +291,17 @@ def _node_plan(
         )
     if reconcile and analysis.live == target:
         return None
-    primary_name, primary_live = primary
-    if not reconcile and analysis.live != primary_live:
+    if not reconcile and analysis.live != primary.live:
         raise UnsafeOperationError(
-            f"refusing to switch: the HAProxy nodes disagree ({primary_name} routes to "
-            f"{primary_live.upper()}, {name} routes to {analysis.live.upper()})",
+            f"refusing to switch: the HAProxy nodes disagree ({primary.name} routes to "
+            f"{primary.live.upper()}, {name} routes to {analysis.live.upper()})",
             hint=RECONCILE_HINT,
         )
     edit = plan_switch(loaded, analysis, target)
+    if primary.path is not None and edit.path != primary.path:
+        apart = file_apart(name, host, edit.path, primary.name, primary.path)
+        raise HAProxyConfigError(f"refusing to switch: {apart}: no node is changed",
+                                 hint="keep the app's routing lines in the same file on every node")  # fmt: skip
     return NodePlan(name, host, edit_swap(files, edit), edit, app_lines(loaded.cfg, analysis, edit))
 
 

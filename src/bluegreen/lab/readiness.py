@@ -49,7 +49,7 @@ def wait_until_served(info: LabInfo) -> None:
 
 
 def wait_for_servers_up(node: Any) -> None:
-    """Until the HAProxy node's health checks see every server UP (a pool member that is not yet
+    """Until the HAProxy node's health checks see every server UP (a pool server that is not yet
     would get no traffic, and a test would start on a half-ready pool)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     down: list[str] = []

@@ -120,6 +120,13 @@ class RoutingAnalysis:
         """`line N`, or `line N of FILE` when HAProxy loads several files."""
         return where(self.locations, number)
 
+    @property
+    def deciding_file(self) -> str | None:
+        """The file holding the (first) deciding line; None without one or without files."""
+        if not self.deciding_lines or not self.locations:
+            return None
+        return _in_file(self.locations, self.deciding_lines[0])[0]
+
 
 def where(locations: tuple[tuple[str, int], ...], number: int) -> str:
     """Line `number` of the combined configuration as a person finds it: `line N`, or `line N of
