@@ -182,9 +182,8 @@ async def run_tool(
 
 
 def progress_bridge(ctx: Ctx, tool: str) -> Progress:
-    """Step events -> log lines and MCP progress notifications. Called on the event loop: events
-    come from the tool's worker thread and from the threads it starts (a pool deploy runs its
-    servers in parallel), which anyio does not know, so the loop's token goes with each call."""
+    """Step events -> log lines and MCP progress notifications. Called on the event loop; events
+    also come from threads anyio does not know (a pool deploy's): each call carries its token."""
     counter = count(1)
     loop = anyio.lowlevel.current_token()
 
