@@ -48,9 +48,9 @@ migrate command, which acts on the database LIVE may share, so only when the use
 dryRun=true only returns the exact commands that would run; breakLock=true clears a STALE lock \
 (never one held by a running operation). Destructive on STANDBY: it restarts the app there, prunes \
 old backups and can migrate a database LIVE shares. Progress is reported per step. A colour that is \
-a pool of servers is deployed on every server at once (migrations once); a failure on any restores \
-them all and the result names the server. Next: ask the user to test \
-STANDBY at the address in the result, then switch_traffic to release it."""
+a pool of servers is deployed to its servers in parallel, at most 8 at a time (migrations \
+once); a failure on any restores them all and the result names the server. Next: ask the user \
+to test STANDBY at the address in the result, then switch_traffic to release it."""
 
 SWITCH_DOC = f"""\
 Release: make STANDBY the new LIVE. It edits haproxy.cfg (validated with `haproxy -c`, replaced \
